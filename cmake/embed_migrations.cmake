@@ -1,0 +1,18 @@
+# Writes a C++ source holding every migration file as (version, name, sql).
+# File names are NNNN_name.sql; NNNN is the schema version.
+set(body "// Generated from src/store/migrations/*.sql; do not edit.\n#include \"granite/store/migrate.hpp\"\n\nnamespace granite::store {\n\nconst std::vector<migration>& migrations() {\n  static const std::vector<migration> all = {\n")
+foreach(file IN LISTS FILES)
+  get_filename_component(name ${file} NAME_WE)
+  string(REGEX MATCH "^([0-9]+)_(.+)$" matched ${name})
+  if(NOT matched)
+    message(FATAL_ERROR "migration ${file}: name must be NNNN_description.sql")
+  endif()
+  math(EXPR version "${CMAKE_MATCH_1}")
+  set(label "${CMAKE_MATCH_2}")
+  file(READ ${file} sql)
+  string(APPEND body "    {${version}, \"${label}\", R\"granite_sql(${sql})granite_sql\"},\n")
+endforeach()
+string(APPEND body "  };\n  return all;\n}\n\n}  // namespace granite::store\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
+file(REMOVE ${OUT}.tmp)

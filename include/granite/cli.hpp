@@ -1,0 +1,30 @@
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "granite/config/config.hpp"
+#include "granite/store/seed.hpp"
+
+namespace granite::cli {
+
+class usage_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct invocation {
+  std::string command;  // serve, migrate, seed, check-config, version, help
+  config::overrides overrides;
+  std::optional<std::string> seed_file;
+  store::seed_mode seed_mode = store::seed_mode::add;
+};
+
+// Parses argv (without argv[0]). Throws usage_error with a one-line reason.
+invocation parse(const std::vector<std::string>& args);
+
+const char* usage();
+
+}  // namespace granite::cli

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace granite::config {
+
+// The whole configuration, read once in the leader and never changed.
+// Precedence: built-in defaults < config file < environment < flags.
+struct config {
+  struct listen_t {
+    std::string host = "0.0.0.0";
+    int port = 8080;
+    int backlog = 1024;
+  } listen;
+  int workers = 0;  // 0: one per online CPU
+  struct http_t {
+    std::int64_t header_limit_bytes = 8 * 1024;
+    std::int64_t body_limit_bytes = 64 * 1024;
+    int idle_timeout_s = 75;
+  } http;
+  struct database_t {
+    std::string url;  // empty: libpq defaults (PGHOST, PGPORT, PGUSER, ...)
+    int pool_size = 4;
+    int queue_limit = 1024;
+    int statement_timeout_ms = 5000;
+    int connect_timeout_s = 5;
+    bool migrate = true;
+  } database;
+  struct log_t {
+    std::string level = "info";
+    bool access = true;
+  } log;
+  struct shutdown_t {
+    int timeout_ms = 4000;
+  } shutdown;
+
+  // Effective worker count after resolving 0 to the online CPU count.
+  int worker_count() const;
+};
+
+// One bad input, already phrased for a person: names the key and the source.
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What the command line said about configuration.
+struct setting {
+  std::string key;    // "listen.port"
+  std::string value;  // as typed
+  std::string flag;   // how it was given, for messages: "--port"
+};
+struct overrides {
+  std::optional<std::string> file;  // --config
+  std::vector<setting> set;         // --port, --workers, --set k=v
+};
+
+// Builds and validates the configuration from every layer. `environment` is
+// passed in (not read here) so that tests can drive it. Throws config_error.
+config load(const overrides& flags, const std::map<std::string, std::string>& environment);
+
+// The process environment as a map, for load().
+std::map<std::string, std::string> process_environment();
+
+// The configuration as JSON text (the database password is masked).
+std::string to_json(const config& c);
+
+// Every key as "section.name", in documentation order.
+std::vector<std::string> key_names();
+
+}  // namespace granite::config

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "granite/error.hpp"
+#include "granite/http/problem.hpp"
+#include "granite/http/router.hpp"
+
+namespace granite::http {
+
+// A record id from a path segment: decimal digits only, 1 .. 2^63-1.
+// `what` names the id in the error ("user id").
+result<std::int64_t> parse_id(std::string_view text, std::string_view what);
+
+// The common shape of a route on one record: parse the {param} id, run
+// `body(id)` (a result holding a JSON text), answer 200 or the problem.
+template <class F>
+response json_by_id(const request& req, const params& p, std::string_view param, std::string_view what, F body) {
+  auto id = parse_id(p.get(param), what);
+  if (!id) return problem(id.err(), req);
+  result<std::string> out = body(*id);
+  if (!out) return problem(out.err(), req);
+  return json(200, std::move(out).value());
+}
+
+}  // namespace granite::http

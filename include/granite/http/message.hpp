@@ -1,0 +1,50 @@
+#pragma once
+
+// The request and response that handlers see. Deliberately free of Beast and
+// Asio: features, the router and their tests never include the networking
+// headers; only http/session.cpp converts between these and the wire.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace granite::http {
+
+enum class verb { get, head, post, put, patch, delete_, options, other };
+
+verb parse_verb(std::string_view name);
+std::string_view verb_name(verb v);
+
+struct request {
+  verb method = verb::get;
+  std::string target;  // as sent, e.g. "/api/users?limit=5"
+  std::string path;    // target without the query, still percent-encoded
+  std::string query;   // after '?', without it
+  std::string request_id;
+  std::string content_type;
+  std::string body;
+};
+
+struct response {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // beyond the standard ones
+};
+
+inline constexpr std::string_view json_type = "application/json; charset=utf-8";
+inline constexpr std::string_view text_type = "text/plain; charset=utf-8";
+inline constexpr std::string_view problem_type = "application/problem+json";
+
+response text(int status, std::string body);
+response json(int status, std::string body);
+
+// The standard reason phrase ("Not Found"), or "Unknown".
+std::string_view reason(int status);
+
+// Splits a request target into path and query; absolute-form targets
+// ("http://host/path") are reduced to their path.
+void split_target(std::string_view target, std::string& path, std::string& query);
+
+}  // namespace granite::http

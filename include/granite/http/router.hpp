@@ -1,0 +1,57 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "granite/http/message.hpp"
+
+namespace granite::store {
+class connection;
+}
+
+namespace granite::http {
+
+// Values captured by {name} segments of a route pattern, percent-decoded.
+class params {
+ public:
+  void add(std::string_view name, std::string value) { items_.emplace_back(name, std::move(value)); }
+  std::string_view get(std::string_view name) const;
+
+ private:
+  std::vector<std::pair<std::string_view, std::string>> items_;
+};
+
+// A handler that needs no database runs on the event loop; one that does runs
+// on a database thread with a connection of its own.
+using plain_handler = std::function<response(const request&, const params&)>;
+using db_handler = std::function<response(const request&, const params&, store::connection&)>;
+using handler = std::variant<plain_handler, db_handler>;
+
+struct route {
+  verb method;
+  std::string pattern;  // "/api/users/{id}"
+  handler run;
+};
+
+struct match {
+  const route* found = nullptr;  // null: `refusal` says why
+  params values;
+  response refusal;
+};
+
+class router {
+ public:
+  // HEAD is answered wherever GET is.
+  void add(verb method, std::string pattern, handler run);
+  match find(const request& req) const;
+  const std::vector<route>& routes() const { return routes_; }
+
+ private:
+  std::vector<route> routes_;
+};
+
+}  // namespace granite::http

@@ -1,0 +1,44 @@
+#pragma once
+
+// The one header that brings Asio to its includers: only the worker and the
+// session implementation include it.
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <unordered_set>
+
+#include "granite/http/router.hpp"
+
+namespace granite::store {
+class pool;
+}
+
+namespace granite::http {
+
+struct limits {
+  std::uint64_t header_bytes;
+  std::uint64_t body_bytes;
+  std::chrono::seconds idle_timeout;
+};
+
+class session;
+
+// What every session of one worker shares. Lives on the worker's event loop
+// thread; nothing here is touched from another thread.
+struct server_context {
+  const router& routes;
+  store::pool& db;
+  limits limit;
+  bool access_log;
+  std::unordered_set<session*> sessions;  // open connections
+  bool closing = false;                   // finish the current request, then close
+
+  // Closes connections that wait for a request; the others close after their
+  // current response.
+  void close_connections();
+};
+
+// Serves HTTP/1.1 on an accepted connection until it closes.
+void start_session(boost::asio::ip::tcp::socket socket, server_context& ctx);
+
+}  // namespace granite::http

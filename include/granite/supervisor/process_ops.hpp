@@ -1,0 +1,46 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+
+namespace granite::supervisor {
+
+using clock = std::chrono::steady_clock;
+
+struct exit_info {
+  pid_t pid;
+  int status;  // as waitpid(2) reports it
+};
+
+// Everything the worker table does to processes, behind one small interface
+// so that unit tests drive respawn, backoff and shutdown without forking.
+class process_ops {
+ public:
+  virtual ~process_ops() = default;
+  virtual pid_t spawn(int slot) = 0;  // -1 when fork failed
+  virtual void signal(pid_t pid, int sig) = 0;
+  virtual std::optional<exit_info> reap() = 0;  // one exited child, without waiting
+  virtual clock::time_point now() = 0;
+};
+
+// The real thing: fork(2), kill(2), waitpid(2). The child runs child_main(slot)
+// and exits with what it returns.
+class system_process_ops : public process_ops {
+ public:
+  explicit system_process_ops(std::function<int(int slot)> child_main) : child_main_(std::move(child_main)) {}
+  pid_t spawn(int slot) override;
+  void signal(pid_t pid, int sig) override;
+  std::optional<exit_info> reap() override;
+  clock::time_point now() override { return clock::now(); }
+
+ private:
+  std::function<int(int slot)> child_main_;
+};
+
+// "exited with status 3", "killed by signal 9 (SIGKILL)"
+std::string describe_exit(int status);
+
+}  // namespace granite::supervisor

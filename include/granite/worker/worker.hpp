@@ -1,0 +1,24 @@
+#pragma once
+
+#include <sys/types.h>
+
+namespace granite::config {
+struct config;
+}
+
+namespace granite::worker {
+
+// What a worker tells the leader through the status pipe. Small enough to be
+// written atomically (PIPE_BUF).
+struct status_message {
+  char kind;  // 'R': ready to serve
+  int slot;
+  pid_t pid;
+};
+
+// Runs one worker in the forked child until it is told to stop. Everything it
+// uses (event loop, logger, database connections) is created here, after the
+// fork. Returns the process exit code.
+int run(const config::config& cfg, int slot, int listen_fd, int status_fd);
+
+}  // namespace granite::worker

@@ -1,0 +1,235 @@
+#include "granite/config/config.hpp"
+
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "config_keys.hpp"
+
+extern char** environ;
+
+namespace granite::config {
+
+using nlohmann::json;
+using detail::key_spec;
+
+namespace {
+
+template <class... F>
+struct overloaded : F... {
+  using F::operator()...;
+};
+
+[[noreturn]] void fail(const std::string& message) { throw config_error("config: " + message); }
+
+std::string type_name(const json& v) {
+  if (v.is_number_integer()) return "integer " + v.dump();
+  if (v.is_number()) return "number " + v.dump();
+  if (v.is_string()) return "string " + v.dump();
+  if (v.is_boolean()) return v.dump();
+  if (v.is_null()) return "null";
+  if (v.is_array()) return "an array";
+  return "an object";
+}
+
+void assign(config& c, const key_spec& k, const json& v, const std::string& from) {
+  auto integer = [&]() -> std::int64_t {
+    if (!v.is_number_integer())
+      fail(std::string(k.name) + " must be an integer, got " + type_name(v) + " (" + from + ")");
+    // Unsigned values above int64 arrive as number_unsigned; treat them as out of range.
+    if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(k.max))
+      fail(std::string(k.name) + " = " + v.dump() + " is out of range " + std::to_string(k.min) + ".." +
+           std::to_string(k.max) + " (" + from + ")");
+    auto n = v.get<std::int64_t>();
+    if (n < k.min || n > k.max)
+      fail(std::string(k.name) + " = " + std::to_string(n) + " is out of range " + std::to_string(k.min) +
+           ".." + std::to_string(k.max) + " (" + from + ")");
+    return n;
+  };
+  std::visit(overloaded{
+                 [&](int* p) { *p = static_cast<int>(integer()); },
+                 [&](std::int64_t* p) { *p = integer(); },
+                 [&](std::string* p) {
+                   if (!v.is_string())
+                     fail(std::string(k.name) + " must be a string, got " + type_name(v) + " (" + from + ")");
+                   auto s = v.get<std::string>();
+                   if (!k.choices.empty()) {
+                     bool known = false;
+                     std::string list;
+                     for (auto choice : k.choices) {
+                       known = known || choice == s;
+                       list += (list.empty() ? "" : ", ") + std::string(choice);
+                     }
+                     if (!known)
+                       fail(std::string(k.name) + " = \"" + s + "\" is not one of " + list + " (" + from + ")");
+                   }
+                   *p = std::move(s);
+                 },
+                 [&](bool* p) {
+                   if (!v.is_boolean())
+                     fail(std::string(k.name) + " must be true or false, got " + type_name(v) + " (" + from +
+                          ")");
+                   *p = v.get<bool>();
+                 },
+             },
+             k.field_of(c));
+}
+
+// Environment variables and flags are text; turn them into the JSON value
+// their key expects, so that one assign() checks every layer alike.
+json from_text(config& scratch, const key_spec& k, const std::string& text, const std::string& from) {
+  return std::visit(
+      overloaded{
+          [&](std::string*) -> json { return text; },
+          [&](bool*) -> json {
+            if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+            if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+            fail(std::string(k.name) + " must be true or false, got \"" + text + "\" (" + from + ")");
+          },
+          [&](auto*) -> json {
+            std::int64_t n = 0;
+            const char* end = text.data() + text.size();
+            auto [ptr, ec] = std::from_chars(text.data(), end, n);
+            if (text.empty() || ec == std::errc::invalid_argument || ptr != end)
+              fail(std::string(k.name) + " must be an integer, got \"" + text + "\" (" + from + ")");
+            if (ec == std::errc::result_out_of_range)
+              fail(std::string(k.name) + " = " + text + " is out of range " + std::to_string(k.min) + ".." +
+                   std::to_string(k.max) + " (" + from + ")");
+            return n;
+          },
+      },
+      k.field_of(scratch));
+}
+
+json read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot read " + path + ": " + std::strerror(errno));
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return json::parse(text.str());
+  } catch (const json::parse_error& e) {
+    fail(path + " is not valid JSON: " + e.what());
+  }
+}
+
+void apply_file(config& c, const std::string& path) {
+  json doc = read_file(path);
+  const std::string from = "config file " + path;
+  if (!doc.is_object()) fail(path + " must hold a JSON object, got " + type_name(doc));
+  auto leaf = [&](const std::string& name, const json& v) {
+    const key_spec* k = detail::find_key(name);
+    if (!k) fail("unknown key \"" + name + "\" (" + from + ")");
+    assign(c, *k, v, from);
+  };
+  for (const auto& [section, value] : doc.items()) {
+    if (value.is_object()) {
+      if (detail::find_key(section)) fail(section + " must not be an object (" + from + ")");
+      for (const auto& [name, v] : value.items()) leaf(section + "." + name, v);
+    } else {
+      leaf(section, value);
+    }
+  }
+}
+
+void apply_text(config& c, const std::string& name, const std::string& text, const std::string& from) {
+  const key_spec* k = detail::find_key(name);
+  if (!k) fail("unknown key \"" + name + "\" (" + from + ")");
+  assign(c, *k, from_text(c, *k, text, from), from);
+}
+
+void validate(const config& c) {
+  in6_addr scratch{};
+  if (inet_pton(AF_INET, c.listen.host.c_str(), &scratch) != 1 &&
+      inet_pton(AF_INET6, c.listen.host.c_str(), &scratch) != 1)
+    fail("listen.host = \"" + c.listen.host + "\" is not an IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::)");
+  if (!c.database.url.empty()) {
+    char* message = nullptr;
+    PQconninfoOption* options = PQconninfoParse(c.database.url.c_str(), &message);
+    if (!options) {
+      std::string why = message ? message : "out of memory";
+      PQfreemem(message);
+      while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+      fail("database.url is not a valid libpq connection string or URI: " + why);
+    }
+    PQconninfoFree(options);
+  }
+}
+
+}  // namespace
+
+int config::worker_count() const {
+  if (workers > 0) return workers;
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  return online > 0 ? static_cast<int>(online) : 1;
+}
+
+config load(const overrides& flags, const std::map<std::string, std::string>& env) {
+  config c;
+
+  std::optional<std::string> file = flags.file;
+  if (!file) {
+    if (auto it = env.find("GRANITE_CONFIG"); it != env.end() && !it->second.empty()) file = it->second;
+  }
+  if (file) apply_file(c, *file);
+
+  std::map<std::string, const key_spec*> by_env;
+  for (const auto& k : detail::keys()) by_env[detail::env_name(k.name)] = &k;
+  for (const auto& [name, value] : env) {
+    if (name.rfind("GRANITE_", 0) != 0 || name == "GRANITE_CONFIG") continue;
+    auto it = by_env.find(name);
+    if (it == by_env.end()) fail("unknown environment variable " + name + " (no such setting)");
+    apply_text(c, std::string(it->second->name), value, "environment " + name);
+  }
+  if (auto it = env.find("DATABASE_URL"); it != env.end()) {
+    if (env.count("GRANITE_DATABASE_URL") && env.at("GRANITE_DATABASE_URL") != it->second)
+      fail("DATABASE_URL and GRANITE_DATABASE_URL are both set and differ; set only one");
+    apply_text(c, "database.url", it->second, "environment DATABASE_URL");
+  }
+
+  for (const auto& s : flags.set) apply_text(c, s.key, s.value, "flag " + s.flag);
+
+  validate(c);
+  return c;
+}
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view entry(*e);
+    auto eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    out.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return out;
+}
+
+std::string to_json(const config& c) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  config copy = c;
+  for (const auto& k : detail::keys()) {
+    nlohmann::ordered_json value;
+    std::visit([&](auto* p) { value = *p; }, k.field_of(copy));
+    auto dot = k.name.find('.');
+    if (dot == std::string_view::npos) {
+      out[std::string(k.name)] = value;
+    } else {
+      out[std::string(k.name.substr(0, dot))][std::string(k.name.substr(dot + 1))] = value;
+    }
+  }
+  std::string url = out["database"]["url"].get<std::string>();
+  url = std::regex_replace(url, std::regex(R"((://[^:/@]*:)[^@]*@)"), "$1***@");
+  url = std::regex_replace(url, std::regex(R"((password\s*=\s*)('[^']*'|\S+))"), "$1***");
+  out["database"]["url"] = url;
+  return out.dump(2);
+}
+
+}  // namespace granite::config

@@ -1,0 +1,64 @@
+#include "config_keys.hpp"
+
+#include <cctype>
+
+namespace granite::config::detail {
+
+namespace {
+template <class T>
+std::function<field(config&)> at(T config::*member) {
+  return [member](config& c) -> field { return &(c.*member); };
+}
+template <class S, class T>
+std::function<field(config&)> at(S config::*section, T S::*member) {
+  return [section, member](config& c) -> field { return &((c.*section).*member); };
+}
+constexpr std::int64_t mib = 1024 * 1024;
+}  // namespace
+
+const std::vector<key_spec>& keys() {
+  static const std::vector<key_spec> all = {
+      {"listen.host", at(&config::listen, &config::listen_t::host), 0, 0, {}},
+      {"listen.port", at(&config::listen, &config::listen_t::port), 1, 65535, {}},
+      {"listen.backlog", at(&config::listen, &config::listen_t::backlog), 1, 65535, {}},
+      {"workers", at(&config::workers), 0, 1024, {}},
+      {"http.header_limit_bytes", at(&config::http, &config::http_t::header_limit_bytes), 1024, 1 * mib, {}},
+      {"http.body_limit_bytes", at(&config::http, &config::http_t::body_limit_bytes), 0, 64 * mib, {}},
+      {"http.idle_timeout_s", at(&config::http, &config::http_t::idle_timeout_s), 1, 3600, {}},
+      {"database.url", at(&config::database, &config::database_t::url), 0, 0, {}},
+      {"database.pool_size", at(&config::database, &config::database_t::pool_size), 1, 64, {}},
+      {"database.queue_limit", at(&config::database, &config::database_t::queue_limit), 1, 1000000, {}},
+      {"database.statement_timeout_ms", at(&config::database, &config::database_t::statement_timeout_ms), 0, 3600000, {}},
+      {"database.connect_timeout_s", at(&config::database, &config::database_t::connect_timeout_s), 1, 300, {}},
+      {"database.migrate", at(&config::database, &config::database_t::migrate), 0, 0, {}},
+      {"log.level", at(&config::log, &config::log_t::level), 0, 0,
+       {"trace", "debug", "info", "warn", "error", "critical", "off"}},
+      {"log.access", at(&config::log, &config::log_t::access), 0, 0, {}},
+      {"shutdown.timeout_ms", at(&config::shutdown, &config::shutdown_t::timeout_ms), 100, 600000, {}},
+  };
+  return all;
+}
+
+const key_spec* find_key(std::string_view name) {
+  for (const auto& k : keys())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+std::string env_name(std::string_view key) {
+  std::string out = "GRANITE_";
+  for (char ch : key) out += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+std::vector<std::string> key_names_impl() {
+  std::vector<std::string> out;
+  for (const auto& k : keys()) out.emplace_back(k.name);
+  return out;
+}
+
+}  // namespace granite::config::detail
+
+namespace granite::config {
+std::vector<std::string> key_names() { return detail::key_names_impl(); }
+}  // namespace granite::config

@@ -1,0 +1,31 @@
+#pragma once
+
+// The table of configuration keys shared by config.cpp and config_keys.cpp.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "granite/config/config.hpp"
+
+namespace granite::config::detail {
+
+using field = std::variant<int*, std::int64_t*, std::string*, bool*>;
+
+struct key_spec {
+  std::string_view name;  // "section.key" or "key"
+  std::function<field(config&)> field_of;
+  std::int64_t min = 0;
+  std::int64_t max = 0;
+  std::vector<std::string_view> choices;  // strings only; empty: any text
+};
+
+const std::vector<key_spec>& keys();
+const key_spec* find_key(std::string_view name);
+
+// "listen.port" -> "GRANITE_LISTEN_PORT"
+std::string env_name(std::string_view key);
+
+}  // namespace granite::config::detail

@@ -1,0 +1,76 @@
+#include "granite/http/message.hpp"
+
+#include <array>
+
+namespace granite::http {
+
+namespace {
+constexpr std::array<std::pair<verb, std::string_view>, 7> verbs = {{
+    {verb::get, "GET"},
+    {verb::head, "HEAD"},
+    {verb::post, "POST"},
+    {verb::put, "PUT"},
+    {verb::patch, "PATCH"},
+    {verb::delete_, "DELETE"},
+    {verb::options, "OPTIONS"},
+}};
+}  // namespace
+
+verb parse_verb(std::string_view name) {
+  for (const auto& [v, text] : verbs)
+    if (text == name) return v;
+  return verb::other;
+}
+
+std::string_view verb_name(verb v) {
+  for (const auto& [candidate, text] : verbs)
+    if (candidate == v) return text;
+  return "OTHER";
+}
+
+response text(int status, std::string body) { return {status, std::string(text_type), std::move(body), {}}; }
+response json(int status, std::string body) { return {status, std::string(json_type), std::move(body), {}}; }
+
+std::string_view reason(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+void split_target(std::string_view target, std::string& path, std::string& query) {
+  if (target.starts_with("http://") || target.starts_with("https://")) {
+    auto authority = target.find("//") + 2;
+    auto slash = target.find_first_of("/?", authority);
+    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    if (target.starts_with('?')) {
+      path = "/";
+      query = target.substr(1);
+      return;
+    }
+  }
+  auto q = target.find('?');
+  auto end = std::min(q, target.find('#'));
+  path = target.substr(0, end);
+  query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  if (auto hash = query.find('#'); hash != std::string::npos) query.resize(hash);
+}
+
+}  // namespace granite::http

@@ -1,0 +1,125 @@
+#include "granite/http/router.hpp"
+
+#include <algorithm>
+
+#include "granite/http/problem.hpp"
+
+namespace granite::http {
+
+namespace {
+
+// "/api/users/" and "/api/users" are the same route, as in the original API.
+std::string_view without_trailing_slash(std::string_view path) {
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return path;
+}
+
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  path = without_trailing_slash(path);
+  if (path.starts_with('/')) path.remove_prefix(1);
+  if (path.empty()) return out;
+  while (true) {
+    auto slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+int hex_value(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes one path segment; false when an escape is malformed.
+bool decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
+bool is_param(std::string_view segment) { return segment.size() > 2 && segment.front() == '{' && segment.back() == '}'; }
+
+enum class fit { no, yes, bad_escape };
+
+fit matches(const route& r, const std::vector<std::string_view>& path, params* out) {
+  auto pattern = segments(r.pattern);
+  if (pattern.size() != path.size()) return fit::no;
+  std::string decoded;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (!decode(path[i], decoded)) return fit::bad_escape;
+    if (is_param(pattern[i])) {
+      if (decoded.empty()) return fit::no;
+      if (out) out->add(pattern[i].substr(1, pattern[i].size() - 2), decoded);
+    } else if (pattern[i] != decoded) {
+      return fit::no;
+    }
+  }
+  return fit::yes;
+}
+
+}  // namespace
+
+std::string_view params::get(std::string_view name) const {
+  for (const auto& [key, value] : items_)
+    if (key == name) return value;
+  return {};
+}
+
+void router::add(verb method, std::string pattern, handler run) {
+  routes_.push_back(route{method, std::move(pattern), std::move(run)});
+}
+
+match router::find(const request& req) const {
+  match out;
+  auto path = segments(req.path);
+  verb wanted = req.method == verb::head ? verb::get : req.method;
+  std::vector<verb> allowed;
+  for (const auto& r : routes_) {
+    params values;
+    switch (matches(r, path, &values)) {
+      case fit::no: continue;
+      case fit::bad_escape:
+        out.refusal = problem(400, "the path has a malformed percent-escape", req);
+        return out;
+      case fit::yes: break;
+    }
+    if (r.method == wanted) {
+      out.found = &r;
+      out.values = std::move(values);
+      return out;
+    }
+    allowed.push_back(r.method);
+    if (r.method == verb::get) allowed.push_back(verb::head);
+  }
+  if (allowed.empty()) {
+    out.refusal = problem(404, "no route for " + std::string(verb_name(req.method)) + " " + req.path +
+                                   "; see the API table in the README",
+                          req);
+    return out;
+  }
+  std::sort(allowed.begin(), allowed.end());
+  allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
+  std::string allow;
+  for (verb v : allowed) allow += (allow.empty() ? "" : ", ") + std::string(verb_name(v));
+  out.refusal = problem(405, std::string(verb_name(req.method)) + " is not allowed on " + req.path + "; allowed: " + allow,
+                        req);
+  out.refusal.headers.emplace_back("Allow", allow);
+  return out;
+}
+
+}  // namespace granite::http

@@ -1,0 +1,257 @@
+#include "granite/http/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <ctime>
+#include <optional>
+#include <pqxx/except>
+
+#include "granite/http/problem.hpp"
+#include "granite/obs/log.hpp"
+#include "granite/store/pool.hpp"
+
+namespace granite::http {
+
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+template <class... F>
+struct overloaded : F... {
+  using F::operator()...;
+};
+
+// The Date header, formatted at most once a second per thread.
+const std::string& http_date() {
+  thread_local std::time_t cached_second = 0;
+  thread_local std::string cached;
+  std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    char buf[64];
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached = buf;
+    cached_second = now;
+  }
+  return cached;
+}
+
+// A client's X-Request-Id is kept when it is a plain token; otherwise a new id.
+std::string request_id_from(std::string_view given) {
+  if (given.empty() || given.size() > 128) return obs::next_request_id();
+  for (char ch : given) {
+    bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                 ch == '_' || ch == '.' || ch == ':';
+    if (!plain) return obs::next_request_id();
+  }
+  return std::string(given);
+}
+
+response unavailable(std::string detail, const request& req) {
+  return problem(error{error::code::unavailable, std::move(detail)}, req);
+}
+
+response internal(const char* where, const std::exception& e, const request& req) {
+  spdlog::error("{} failed for {} {} rid={}: {}", where, verb_name(req.method), req.target, req.request_id, e.what());
+  return problem(500, "an internal error occurred; the request id identifies it in granite's log", req);
+}
+
+// Runs a database route on a pool thread; every failure becomes a response.
+response run_db_route(const db_handler& run, const request& req, const params& p, store::connection* c) {
+  if (!c) return unavailable("the database is unreachable; retry shortly", req);
+  try {
+    return run(req, p, *c);
+  } catch (const pqxx::broken_connection&) {
+    return unavailable("the database connection was lost; retry shortly", req);
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() == "57014") return unavailable("the database did not answer in time; retry shortly", req);
+    if (e.sqlstate().starts_with("57P") || e.sqlstate().starts_with("08"))
+      return unavailable("the database is restarting or unreachable; retry shortly", req);
+    return internal("query", e, req);
+  } catch (const std::exception& e) {
+    return internal("handler", e, req);
+  }
+}
+
+}  // namespace
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(asio::ip::tcp::socket socket, server_context& ctx) : stream_(std::move(socket)), ctx_(ctx) {
+    ctx_.sessions.insert(this);
+  }
+  ~session() { ctx_.sessions.erase(this); }
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+  }
+
+  // Called when the worker stops: an idle connection closes now, a busy one
+  // after its response.
+  void close_when_idle() {
+    if (waiting_ && !(parser_ && parser_->got_some())) {
+      beast::error_code ec;
+      stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+      stream_.close();
+    }
+  }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(ctx_.limit.header_bytes));
+    parser_->body_limit(ctx_.limit.body_bytes);
+    stream_.expires_after(ctx_.limit.idle_timeout);
+    waiting_ = true;
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    waiting_ = false;
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset || ec == asio::error::bad_descriptor)
+      return close();
+    if (ec) return refuse(ec);
+
+    started_ = clock::now();
+    auto& msg = parser_->get();
+    request req;
+    req.method = parse_verb(msg.method_string());
+    req.target = std::string(msg.target());
+    split_target(req.target, req.path, req.query);
+    req.request_id = request_id_from(msg["X-Request-Id"]);
+    req.content_type = std::string(msg[bhttp::field::content_type]);
+    req.body = std::move(msg.body());
+    keep_alive_ = msg.keep_alive() && !ctx_.closing;
+    head_ = req.method == verb::head;
+    method_ = std::string(msg.method_string());
+    target_ = req.target;
+    request_id_ = req.request_id;
+    handle(std::move(req));
+  }
+
+  void handle(request req) {
+    auto m = ctx_.routes.find(req);
+    if (!m.found) return respond(std::move(m.refusal));
+    std::visit(overloaded{
+                   [&](const plain_handler& run) {
+                     try {
+                       respond(run(req, m.values));
+                     } catch (const std::exception& e) {
+                       respond(internal("handler", e, req));
+                     }
+                   },
+                   [&](const db_handler& run) {
+                     auto job = [self = shared_from_this(), &run, req, values = std::move(m.values)](
+                                    store::connection* c) {
+                       response res = run_db_route(run, req, values, c);
+                       asio::post(self->stream_.get_executor(),
+                                  [self, res = std::move(res)]() mutable { self->respond(std::move(res)); });
+                     };
+                     if (!ctx_.db.submit(std::move(job)))
+                       respond(unavailable("too many requests are waiting for the database; retry shortly", req));
+                   },
+               },
+               m.found->run);
+  }
+
+  // A request that could not be parsed: answer why, then close.
+  void refuse(beast::error_code ec) {
+    keep_alive_ = false;
+    head_ = false;
+    started_ = clock::now();
+    method_ = "-";
+    target_ = "-";
+    request req;
+    req.request_id = request_id_ = obs::next_request_id();
+    if (ec == bhttp::error::header_limit)
+      return respond(problem(431, "the request header is larger than " + std::to_string(ctx_.limit.header_bytes) +
+                                      " bytes (http.header_limit_bytes)",
+                             req));
+    if (ec == bhttp::error::body_limit)
+      return respond(problem(413, "the request body is larger than " + std::to_string(ctx_.limit.body_bytes) +
+                                      " bytes (http.body_limit_bytes)",
+                             req));
+    respond(problem(400, "malformed HTTP request: " + ec.message(), req));
+  }
+
+  void respond(response r) {
+    if (ctx_.closing) keep_alive_ = false;
+    auto& out = response_;
+    out = {};
+    out.version(11);
+    out.result(static_cast<unsigned>(r.status));
+    out.set(bhttp::field::server, "granite");
+    out.set(bhttp::field::date, http_date());
+    if (!r.content_type.empty()) out.set(bhttp::field::content_type, r.content_type);
+    for (auto& [name, value] : r.headers) out.set(name, value);
+    out.set("X-Request-Id", request_id_);
+    out.keep_alive(keep_alive_);
+    body_bytes_ = r.body.size();
+    out.body() = std::move(r.body);
+    out.prepare_payload();
+    if (head_) out.body().clear();  // Content-Length stays that of the GET
+    status_ = r.status;
+    do_write();
+  }
+
+  void do_write() {
+    stream_.expires_after(ctx_.limit.idle_timeout);
+    bhttp::async_write(stream_, response_,
+                       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+  }
+
+  void on_write(beast::error_code ec) {
+    log_access();
+    if (ec) return close();
+    if (!keep_alive_) return close();
+    do_read();
+  }
+
+  void log_access() {
+    if (!ctx_.access_log) return;
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count();
+    spdlog::info("access {} {} {} {}B {}us rid={}", method_, target_, status_, head_ ? 0 : body_bytes_, us,
+                 request_id_);
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  server_context& ctx_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::string_body> response_;
+  bool waiting_ = false;
+  bool keep_alive_ = true;
+  bool head_ = false;
+  int status_ = 0;
+  std::size_t body_bytes_ = 0;
+  std::string method_, target_, request_id_;
+  clock::time_point started_;
+};
+
+void server_context::close_connections() {
+  closing = true;
+  std::vector<session*> open(sessions.begin(), sessions.end());
+  for (auto* s : open) s->close_when_idle();
+}
+
+void start_session(asio::ip::tcp::socket socket, server_context& ctx) {
+  std::make_shared<session>(std::move(socket), ctx)->start();
+}
+
+}  // namespace granite::http

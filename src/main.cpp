@@ -1,0 +1,122 @@
+// granite: parse and validate the configuration, then run one command.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "granite/cli.hpp"
+#include "granite/config/config.hpp"
+#include "granite/exit_codes.hpp"
+#include "granite/obs/log.hpp"
+#include "granite/store/connection.hpp"
+#include "granite/store/migrate.hpp"
+#include "granite/store/seed.hpp"
+#include "granite/supervisor/listen_sockets.hpp"
+#include "granite/supervisor/supervisor.hpp"
+#include "granite/version.hpp"
+
+namespace {
+
+using namespace granite;
+
+store::connect_options connect_options(const config::config& cfg, const char* role) {
+  return {cfg.database.url, cfg.database.statement_timeout_ms, cfg.database.connect_timeout_s,
+          std::string("granite ") + role};
+}
+
+void migrate_now(const config::config& cfg, const char* role) {
+  store::connection c(connect_options(cfg, role));
+  auto report = store::migrate(c);
+  if (report.applied.empty())
+    spdlog::info("database schema is at version {}", report.to);
+  else
+    spdlog::info("database schema migrated from version {} to {}", report.from, report.to);
+}
+
+int serve(const config::config& cfg) {
+  obs::init_leader(cfg.log.level);
+  // The leader's database connection lives only for the migration: it holds
+  // none while workers run.
+  if (cfg.database.migrate) migrate_now(cfg, "leader");
+  auto fds = supervisor::open_listen_sockets(cfg.listen.host, cfg.listen.port, cfg.listen.backlog,
+                                              cfg.worker_count());
+  return supervisor::run_leader(cfg, fds);
+}
+
+int seed(const config::config& cfg, const cli::invocation& inv) {
+  obs::init_tool(cfg.log.level);
+  auto started = std::chrono::steady_clock::now();
+  auto data = store::read_seed_file(*inv.seed_file);
+  store::connection c(connect_options(cfg, "seed"));
+  store::migrate(c);
+  auto report = store::load_seed(c, data, inv.seed_mode);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  if (report.skipped)
+    spdlog::info("the database already holds data; {} not loaded (--if-empty)", *inv.seed_file);
+  else
+    spdlog::info("seeded {} users, {} threads and {} posts from {} in {} ms", report.users, report.threads,
+                 report.posts, *inv.seed_file, ms);
+  return exit_code::ok;
+}
+
+int run(const cli::invocation& inv) {
+  if (inv.command == "help") {
+    std::cout << cli::usage();
+    return exit_code::ok;
+  }
+  if (inv.command == "version") {
+    std::cout << "granite " << granite::version << " (schema " << store::latest_schema_version() << ")\n";
+    return exit_code::ok;
+  }
+
+  config::config cfg;
+  try {
+    cfg = config::load(inv.overrides, config::process_environment());
+  } catch (const config::config_error& e) {
+    std::cerr << "granite: " << e.what() << "\n";
+    return exit_code::config;
+  }
+
+  try {
+    if (inv.command == "check-config") {
+      std::cout << config::to_json(cfg) << "\n";
+      std::cerr << "granite: configuration is valid (" << cfg.worker_count() << " workers)\n";
+      return exit_code::ok;
+    }
+    if (inv.command == "migrate") {
+      obs::init_tool(cfg.log.level);
+      migrate_now(cfg, "migrate");
+      return exit_code::ok;
+    }
+    if (inv.command == "seed") return seed(cfg, inv);
+    return serve(cfg);
+  } catch (const store::seed_error& e) {
+    spdlog::error("seed refused, nothing was loaded: {}", e.what());
+    return exit_code::data_error;
+  } catch (const store::unavailable& e) {
+    spdlog::error("{}", e.what());
+    return exit_code::unavailable;
+  } catch (const store::schema_error& e) {
+    spdlog::error("{}", e.what());
+    return exit_code::config;
+  } catch (const supervisor::listen_error& e) {
+    spdlog::error("{}", e.what());
+    return exit_code::os_error;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return exit_code::software;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  granite::cli::invocation inv;
+  try {
+    inv = granite::cli::parse(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const granite::cli::usage_error& e) {
+    std::cerr << "granite: " << e.what() << "\n\n" << granite::cli::usage();
+    return granite::exit_code::usage;
+  }
+  return run(inv);
+}

@@ -1,0 +1,45 @@
+#include "granite/supervisor/process_ops.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace granite::supervisor {
+
+pid_t system_process_ops::spawn(int slot) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;  // the leader, or -1
+  std::exit(child_main_(slot));
+}
+
+void system_process_ops::signal(pid_t pid, int sig) {
+  if (pid > 0) ::kill(pid, sig);
+}
+
+std::optional<exit_info> system_process_ops::reap() {
+  int status = 0;
+  pid_t pid;
+  do {
+    pid = waitpid(-1, &status, WNOHANG);
+  } while (pid < 0 && errno == EINTR);
+  if (pid <= 0) return std::nullopt;
+  return exit_info{pid, status};
+}
+
+std::string describe_exit(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    const char* name = sigabbrev_np(sig);
+    return "killed by signal " + std::to_string(sig) + (name ? " (SIG" + std::string(name) + ")" : "") +
+           (WCOREDUMP(status) ? ", core dumped" : "");
+  }
+  return "changed state " + std::to_string(status);
+}
+
+}  // namespace granite::supervisor

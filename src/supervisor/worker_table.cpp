@@ -1,0 +1,139 @@
+#include "granite/supervisor/worker_table.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+
+#include "granite/exit_codes.hpp"
+
+namespace granite::supervisor {
+
+worker_table::worker_table(process_ops& ops, int workers, timings t) : ops_(ops), timings_(t) {
+  for (int i = 0; i < workers; ++i) slots_.push_back(worker_slot{.slot = i});
+}
+
+void worker_table::spawn_worker(int slot) {
+  auto& w = slots_.at(slot);
+  pid_t pid = ops_.spawn(slot);
+  if (pid < 0) {
+    spdlog::error("cannot fork a worker for slot {}; retrying", slot);
+    w.quick_failures++;
+    w.respawn_at = ops_.now() + timings_.backoff_max;
+    return;
+  }
+  w.pid = pid;
+  w.generation++;
+  w.state = worker_state::starting;
+  w.started_at = ops_.now();
+  spdlog::info("worker slot={} pid={} started (generation {})", slot, pid, w.generation);
+}
+
+void worker_table::kill_worker(int slot, int sig) {
+  auto& w = slots_.at(slot);
+  if (w.state != worker_state::empty) ops_.signal(w.pid, sig);
+}
+
+void worker_table::mark_ready(int slot, pid_t pid) {
+  if (slot < 0 || slot >= static_cast<int>(slots_.size())) return;
+  auto& w = slots_[slot];
+  if (w.pid != pid || w.state != worker_state::starting) return;
+  w.state = worker_state::ready;
+  w.ever_ready = true;
+  spdlog::info("worker slot={} pid={} ready", slot, pid);
+  if (all_ready() && !stopping_) spdlog::info("all {} workers ready", slots_.size());
+}
+
+void worker_table::reap_workers() {
+  while (auto exited = ops_.reap()) {
+    auto it = std::find_if(slots_.begin(), slots_.end(), [&](const worker_slot& w) {
+      return w.pid == exited->pid && w.state != worker_state::empty;
+    });
+    if (it != slots_.end()) on_exit(*it, exited->status);
+  }
+}
+
+void worker_table::on_exit(worker_slot& w, int status) {
+  pid_t pid = w.pid;
+  auto lived = ops_.now() - w.started_at;
+  bool was_ready = w.state == worker_state::ready;
+  w.state = worker_state::empty;
+  w.pid = 0;
+  if (stopping_) {
+    spdlog::info("worker slot={} pid={} {}", w.slot, pid, describe_exit(status));
+    return;
+  }
+  spdlog::warn("worker slot={} pid={} {}", w.slot, pid, describe_exit(status));
+
+  bool boot_failure = WIFEXITED(status) && WEXITSTATUS(status) == exit_code::worker_boot_failure;
+  if (boot_failure && !w.ever_ready) {
+    // Nothing in this slot ever served: respawning would fail the same way.
+    spdlog::critical("worker slot={} could not boot (see its error above); stopping granite", w.slot);
+    return fail(exit_code::worker_boot_failure);
+  }
+
+  if (lived >= timings_.stable_after && was_ready) {
+    w.quick_failures = 0;
+    w.respawn_at = ops_.now();
+  } else {
+    auto delay = timings_.backoff_first * (1 << std::min(w.quick_failures, 16));
+    delay = std::min(delay, timings_.backoff_max);
+    w.quick_failures++;
+    w.respawn_at = ops_.now() + delay;
+    spdlog::warn("slot {} failed {} times in a row; next worker in {} ms", w.slot, w.quick_failures,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+  }
+}
+
+void worker_table::fail(int code) {
+  if (exit_code_ == 0) exit_code_ = code;
+  stop();
+}
+
+void worker_table::manage_workers() {
+  auto now = ops_.now();
+  if (stopping_) {
+    if (now < kill_at_) return;
+    for (auto& w : slots_)
+      if (w.state != worker_state::empty) {
+        spdlog::warn("worker slot={} pid={} still running at the stop deadline; killing it", w.slot, w.pid);
+        ops_.signal(w.pid, SIGKILL);
+      }
+    kill_at_ = now + std::chrono::seconds(1);  // not again until SIGCHLD had its chance
+    return;
+  }
+  for (auto& w : slots_)
+    if (w.state == worker_state::empty && now >= w.respawn_at) spawn_worker(w.slot);
+}
+
+void worker_table::stop() {
+  if (stopping_) {
+    spdlog::warn("asked to stop again: killing every worker now");
+    kill_at_ = ops_.now();
+    manage_workers();
+    return;
+  }
+  stopping_ = true;
+  kill_at_ = ops_.now() + timings_.stop_timeout;
+  for (auto& w : slots_) kill_worker(w.slot, SIGTERM);
+}
+
+bool worker_table::finished() const {
+  return stopping_ && std::all_of(slots_.begin(), slots_.end(),
+                                  [](const worker_slot& w) { return w.state == worker_state::empty; });
+}
+
+bool worker_table::all_ready() const {
+  return std::all_of(slots_.begin(), slots_.end(), [](const worker_slot& w) { return w.state == worker_state::ready; });
+}
+
+std::optional<clock::time_point> worker_table::next_deadline() const {
+  if (stopping_) return finished() ? std::nullopt : std::optional(kill_at_);
+  std::optional<clock::time_point> next;
+  for (const auto& w : slots_)
+    if (w.state == worker_state::empty && (!next || w.respawn_at < *next)) next = w.respawn_at;
+  return next;
+}
+
+}  // namespace granite::supervisor
