@@ -9,7 +9,6 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 
 #include "config_keys.hpp"
@@ -164,6 +163,37 @@ void validate(const config& c) {
   }
 }
 
+// Hides the password of a libpq URI (scheme://user:password@host) or
+// keyword string (password=... or password='...').
+std::string mask_password(std::string url) {
+  if (auto scheme = url.find("://"); scheme != std::string::npos) {
+    auto authority = scheme + 3;
+    auto end = url.find_first_of("/?", authority);
+    auto at = url.rfind('@', end == std::string::npos ? url.size() : end);
+    if (at != std::string::npos && at >= authority) {
+      auto colon = url.find(':', authority);
+      if (colon != std::string::npos && colon < at) url.replace(colon + 1, at - colon - 1, "***");
+    }
+    return url;
+  }
+  for (auto key = url.find("password"); key != std::string::npos; key = url.find("password", key + 1)) {
+    auto eq = url.find_first_not_of(' ', key + 8);
+    if (eq == std::string::npos || url[eq] != '=') continue;
+    auto start = url.find_first_not_of(' ', eq + 1);
+    if (start == std::string::npos) break;
+    auto stop = start;
+    if (url[start] == '\'') {
+      for (stop = start + 1; stop < url.size() && url[stop] != '\''; ++stop)
+        if (url[stop] == '\\') ++stop;
+      stop = std::min(stop + 1, url.size());
+    } else {
+      stop = std::min(url.find(' ', start), url.size());
+    }
+    url.replace(start, stop - start, "***");
+  }
+  return url;
+}
+
 }  // namespace
 
 int config::worker_count() const {
@@ -225,10 +255,7 @@ std::string to_json(const config& c) {
       out[std::string(k.name.substr(0, dot))][std::string(k.name.substr(dot + 1))] = value;
     }
   }
-  std::string url = out["database"]["url"].get<std::string>();
-  url = std::regex_replace(url, std::regex(R"((://[^:/@]*:)[^@]*@)"), "$1***@");
-  url = std::regex_replace(url, std::regex(R"((password\s*=\s*)('[^']*'|\S+))"), "$1***");
-  out["database"]["url"] = url;
+  out["database"]["url"] = mask_password(out["database"]["url"].get<std::string>());
   return out.dump(2);
 }
 

@@ -56,8 +56,8 @@ struct setting {
   std::string flag;   // how it was given, for messages: "--port"
 };
 struct overrides {
-  std::optional<std::string> file;  // --config
-  std::vector<setting> set;         // --port, --workers, --set k=v
+  std::optional<std::string> file{};  // --config
+  std::vector<setting> set{};         // --port, --workers, --set k=v
 };
 
 // Builds and validates the configuration from every layer. `environment` is

@@ -1,0 +1,115 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "granite/store/migrate.hpp"
+#include "granite/store/seed.hpp"
+#include "support/testkit.hpp"
+
+using namespace granite;
+
+namespace {
+
+struct Seed : ::testing::Test {
+  testkit::scratch_database db;
+  std::unique_ptr<store::connection> c = db.connect();
+  void SetUp() override { store::migrate(*c); }
+
+  std::string counts() {
+    return db.query("SELECT (SELECT count(*) FROM users) || '/' || (SELECT count(*) FROM threads) || '/' || "
+                    "(SELECT count(*) FROM posts)");
+  }
+  std::string load_error(const std::string& json, store::seed_mode mode = store::seed_mode::add) {
+    try {
+      store::load_seed(*c, store::parse_seed(json), mode);
+    } catch (const store::seed_error& e) {
+      return e.what();
+    }
+    return "";
+  }
+};
+
+const char* small = R"({"users": [{"id": 10, "username": "u10"}, {"id": 20, "username": "u20"}],
+                        "threads": [{"id": 3, "title": "t", "createdBy": 20}],
+                        "posts": [{"thread": 3, "text": "a", "user": 10}, {"thread": 3, "text": "b", "user": 20}]})";
+
+}  // namespace
+
+TEST_F(Seed, LoadsKeepingIdsAndMovesSequencesPastThem) {
+  auto report = store::load_seed(*c, store::parse_seed(small), store::seed_mode::add);
+  EXPECT_EQ(report.users, 2u);
+  EXPECT_EQ(report.posts, 2u);
+  EXPECT_EQ(counts(), "2/1/2");
+  EXPECT_EQ(db.query("SELECT string_agg(id::text, ',' ORDER BY id) FROM users"), "10,20");
+  // The next record without an id lands after the seeded ones.
+  EXPECT_EQ(db.query("INSERT INTO users (username) VALUES ('next') RETURNING id"), "21");
+  EXPECT_EQ(db.query("INSERT INTO threads (title, created_by) VALUES ('x', 10) RETURNING id"), "4");
+  EXPECT_EQ(db.query("SELECT string_agg(text, '' ORDER BY id) FROM posts"), "ab");
+}
+
+TEST_F(Seed, PostIdsAreKeptWhenGiven) {
+  store::load_seed(*c,
+                   store::parse_seed(R"({"users": [{"id": 1, "username": "a"}], "threads": [{"id": 1, "title": "t", "createdBy": 1}],
+                     "posts": [{"id": 50, "thread": 1, "text": "x", "user": 1}, {"id": 40, "thread": 1, "text": "y", "user": 1}]})"),
+                   store::seed_mode::add);
+  EXPECT_EQ(db.query("SELECT string_agg(id::text, ',' ORDER BY id) FROM posts"), "40,50");
+  EXPECT_EQ(db.query("INSERT INTO posts (thread_id, user_id, text) VALUES (1, 1, 'z') RETURNING id"), "51");
+}
+
+TEST_F(Seed, BadReferenceLoadsNothingAndNamesTheRecord) {
+  auto message = load_error(R"({"users": [{"id": 1, "username": "a"}], "threads": [{"id": 1, "title": "t", "createdBy": 1}],
+                                "posts": [{"thread": 1, "text": "ok", "user": 1}, {"thread": 9, "text": "lost", "user": 1}]})");
+  EXPECT_NE(message.find("posts[1].thread: thread 9 does not exist"), std::string::npos) << message;
+  EXPECT_EQ(counts(), "0/0/0");
+  message = load_error(R"({"users": [{"id": 1, "username": "a"}], "threads": [{"id": 1, "title": "t", "createdBy": 2}]})");
+  EXPECT_NE(message.find("threads[0].createdBy: user 2 does not exist"), std::string::npos) << message;
+  message = load_error(R"({"users": [{"id": 1, "username": "a"}], "threads": [{"id": 1, "title": "t", "createdBy": 1}],
+                           "posts": [{"thread": 1, "text": "x", "user": 3}]})");
+  EXPECT_NE(message.find("posts[0].user: user 3 does not exist"), std::string::npos) << message;
+  EXPECT_EQ(counts(), "0/0/0");
+}
+
+TEST_F(Seed, ReferencesMayPointIntoTheDatabase) {
+  store::load_seed(*c, store::parse_seed(small), store::seed_mode::add);
+  store::load_seed(*c, store::parse_seed(R"({"posts": [{"thread": 3, "text": "later", "user": 20}]})"),
+                   store::seed_mode::add);
+  EXPECT_EQ(counts(), "2/1/3");
+}
+
+TEST_F(Seed, ConflictsWithTheDatabaseAreNamedAndLoadNothing) {
+  store::load_seed(*c, store::parse_seed(small), store::seed_mode::add);
+  auto message = load_error(R"({"users": [{"id": 30, "username": "new"}, {"id": 20, "username": "other"}]})");
+  EXPECT_NE(message.find("users[1].id: 20 already exists in the database"), std::string::npos) << message;
+  message = load_error(R"({"users": [{"id": 31, "username": "U10"}]})");
+  EXPECT_NE(message.find("users[0].username: \"U10\" already exists"), std::string::npos) << message;
+  message = load_error(R"({"threads": [{"id": 3, "title": "again", "createdBy": 10}]})");
+  EXPECT_NE(message.find("threads[0].id: 3 already exists"), std::string::npos) << message;
+  EXPECT_EQ(counts(), "2/1/2");
+}
+
+TEST_F(Seed, ReplaceStartsFromEmptyAndIfEmptySkips) {
+  store::load_seed(*c, store::parse_seed(small), store::seed_mode::add);
+  auto skipped = store::load_seed(*c, store::parse_seed(small), store::seed_mode::if_empty);
+  EXPECT_TRUE(skipped.skipped);
+  EXPECT_EQ(counts(), "2/1/2");
+  store::load_seed(*c, store::parse_seed(R"({"users": [{"id": 20, "username": "u20"}]})"), store::seed_mode::replace);
+  EXPECT_EQ(counts(), "1/0/0");
+}
+
+TEST_F(Seed, HostileTextRoundTripsByteForByte) {
+  std::string long_text(10000, 'x');
+  std::vector<std::string> texts = {
+      "'; DROP TABLE users; --", "<b>bold</b> & <i>\"quoted\"</i>", "back\\slash \\N \\. tab\there",
+      "emoji 😀🪨 and RTL: مرحبا", "line\nbreak\r\ncarriage", long_text, "\x01\x02\x1f"};
+  nlohmann::json doc = {{"users", {{{"id", 1}, {"username", "h"}}}},
+                        {"threads", {{{"id", 1}, {"title", "t"}, {"createdBy", 1}}}},
+                        {"posts", nlohmann::json::array()}};
+  for (const auto& t : texts) doc["posts"].push_back({{"thread", 1}, {"text", t}, {"user", 1}});
+  store::load_seed(*c, store::parse_seed(doc.dump()), store::seed_mode::add);
+  pqxx::connection raw(db.url());
+  pqxx::nontransaction tx(raw);
+  auto rows = tx.exec("SELECT text FROM posts ORDER BY id");
+  ASSERT_EQ(rows.size(), texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(rows[i][0].as<std::string>(), texts[i]);
+}

@@ -1,0 +1,46 @@
+#pragma once
+
+// A deliberately small HTTP/1.1 client over a blocking socket, so that the
+// end-to-end tests see exactly the bytes granite sends.
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace granite::testkit {
+
+struct http_response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string header(const std::string& name) const;
+};
+
+class http_client {
+ public:
+  explicit http_client(int port, const std::string& host = "127.0.0.1");
+  ~http_client();
+  http_client(const http_client&) = delete;
+  http_client& operator=(const http_client&) = delete;
+
+  // Sends one request on this connection and reads the response. Throws
+  // std::runtime_error when the connection fails or closes early.
+  http_response request(const std::string& method, const std::string& target,
+                        const std::vector<std::pair<std::string, std::string>>& headers = {},
+                        const std::string& body = "");
+  // Sends raw bytes (for malformed requests) and reads one response.
+  http_response raw(const std::string& bytes, bool head = false);
+  // True when the server has closed the connection (reads EOF).
+  bool closed_by_peer();
+
+ private:
+  http_response read_response(bool head);
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+// One request on a fresh connection.
+http_response get(int port, const std::string& target,
+                  const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+}  // namespace granite::testkit

@@ -1,0 +1,193 @@
+#include "support/testkit.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <cstdlib>
+#include <fstream>
+#include <pqxx/pqxx>
+#include <random>
+#include <sstream>
+
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+
+namespace granite::testkit {
+
+namespace {
+
+// The database pg_virtualenv created, from which scratch databases are made.
+std::string admin_url() {
+  if (!std::getenv("PGHOST") && !std::getenv("DATABASE_URL_ADMIN"))
+    throw std::runtime_error(
+        "no PostgreSQL to test against: run the tests through scripts/test (it starts one with pg_virtualenv)");
+  const char* admin = std::getenv("DATABASE_URL_ADMIN");
+  return admin ? admin : "";
+}
+
+std::string temp_path(const std::string& stem) {
+  static std::atomic<int> n{0};
+  return "/tmp/granite-test-" + std::to_string(getpid()) + "-" + std::to_string(n++) + "-" + stem;
+}
+
+}  // namespace
+
+scratch_database::scratch_database(const std::string& encoding) {
+  std::random_device rd;
+  name_ = "granite_test_" + std::to_string(getpid()) + "_" + std::to_string(rd() % 1000000);
+  url_ = "dbname=" + name_;
+  pqxx::connection admin(admin_url());
+  pqxx::nontransaction tx(admin);
+  tx.exec("CREATE DATABASE " + name_ + " ENCODING '" + encoding + "' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
+}
+
+scratch_database::~scratch_database() {
+  try {
+    pqxx::connection admin(admin_url());
+    pqxx::nontransaction tx(admin);
+    tx.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "could not drop %s: %s\n", name_.c_str(), e.what());
+  }
+}
+
+std::unique_ptr<store::connection> scratch_database::connect() const {
+  return std::make_unique<store::connection>(store::connect_options{url_, 0, 5, "granite test"});
+}
+
+std::string scratch_database::query(const std::string& sql) const {
+  pqxx::connection c(url_);
+  pqxx::nontransaction tx(c);
+  auto r = tx.exec(sql);
+  if (r.empty() || r[0][0].is_null()) return "";
+  return r[0][0].c_str();
+}
+
+run_result run_granite(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+  auto out = temp_path("out"), err = temp_path("err");
+  pid_t pid = spawn(GRANITE_BINARY, args, env, out, err);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  run_result r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_text(out), read_text(err)};
+  unlink(out.c_str());
+  unlink(err.c_str());
+  return r;
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool process_alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string content;
+  if (!std::getline(stat, content)) return false;
+  auto close_paren = content.rfind(')');
+  return close_paren != std::string::npos && content.size() > close_paren + 2 && content[close_paren + 2] != 'Z';
+}
+
+std::vector<pid_t> live_group_members(pid_t pgid) {
+  std::vector<pid_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string content;
+    if (!std::getline(stat, content)) continue;
+    auto close_paren = content.rfind(')');
+    if (close_paren == std::string::npos) continue;
+    std::istringstream fields(content.substr(close_paren + 2));
+    std::string state;
+    pid_t ppid = 0, group = 0;
+    fields >> state >> ppid >> group;
+    if (group == pgid && state != "Z") out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+std::string source_path(const std::string& relative) { return std::string(GRANITE_SOURCE_DIR) + "/" + relative; }
+
+server::server(options o) : port_(free_port()), workers_(o.workers), log_path_(temp_path("server.log")) {
+  std::vector<std::string> args = {"serve", "--port", std::to_string(port_), "--workers", std::to_string(o.workers),
+                                   "--set", "listen.host=127.0.0.1"};
+  args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
+  auto env = o.env;
+  env.emplace("DATABASE_URL", o.database_url);
+  pid_ = spawn(GRANITE_BINARY, args, env, "/dev/null", log_path_);
+  if (o.wait_ready && !wait_ready()) ADD_FAILURE() << "granite did not become ready; its log:\n" << log();
+}
+
+server::~server() {
+  if (pid_ > 0) {
+    if (stop(SIGTERM, std::chrono::seconds(6)) == -1) {
+      kill(-pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  unlink(log_path_.c_str());
+}
+
+std::string server::log() const { return read_text(log_path_); }
+
+std::vector<pid_t> server::workers() const {
+  std::vector<pid_t> out;
+  std::ifstream children("/proc/" + std::to_string(pid_) + "/task/" + std::to_string(pid_) + "/children");
+  pid_t child;
+  while (children >> child)
+    if (process_alive(child)) out.push_back(child);
+  return out;
+}
+
+bool server::wait_ready(std::chrono::milliseconds timeout) {
+  return eventually(
+      [&] {
+        if (pid_ <= 0 || !process_alive(pid_)) return false;
+        if (log().find("all " + std::to_string(workers_) + " workers ready") == std::string::npos) return false;
+        try {
+          return get(port_, "/health").status == 200;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      timeout);
+}
+
+int server::wait_exit(std::chrono::milliseconds timeout) {
+  int status = -1;
+  bool exited = eventually(
+      [&] {
+        int s = 0;
+        if (waitpid(pid_, &s, WNOHANG) == pid_) {
+          status = s;
+          return true;
+        }
+        return false;
+      },
+      timeout);
+  if (!exited) return -1;
+  pid_ = -1;
+  return status;
+}
+
+int server::stop(int sig, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, sig);
+  return wait_exit(timeout);
+}
+
+}  // namespace granite::testkit

@@ -1,0 +1,107 @@
+#pragma once
+
+// Test helpers: a scratch database per test process, the real granite binary
+// as a child process, and what they need. Everything runs against the
+// PostgreSQL that scripts/test starts with pg_virtualenv (libpq defaults).
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "granite/store/connection.hpp"
+
+namespace granite::testkit {
+
+// A database of its own (UTF-8), dropped when the object goes.
+class scratch_database {
+ public:
+  explicit scratch_database(const std::string& encoding = "UTF8");
+  ~scratch_database();
+  scratch_database(const scratch_database&) = delete;
+  scratch_database& operator=(const scratch_database&) = delete;
+
+  // A libpq keyword string naming this database; libpq's defaults (PGHOST,
+  // PGPORT, PGUSER, PGPASSWORD) supply the rest.
+  const std::string& url() const { return url_; }
+  std::unique_ptr<store::connection> connect() const;
+  // Runs SQL and returns the first column of the first row ("" when none).
+  std::string query(const std::string& sql) const;
+
+ private:
+  std::string name_;
+  std::string url_;
+};
+
+struct run_result {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+// Runs build/granite with arguments and extra environment; waits for it.
+run_result run_granite(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {});
+
+// A free TCP port on loopback (bound and released).
+int free_port();
+
+// `granite serve` as a child process with its stderr kept in a file.
+class server {
+ public:
+  struct options {
+    std::string database_url{};
+    int workers = 2;
+    std::vector<std::string> extra_args{};
+    std::map<std::string, std::string> env{};
+    bool wait_ready = true;
+  };
+  explicit server(options o);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string log() const;
+  // The leader's live children.
+  std::vector<pid_t> workers() const;
+  // Waits until /health answers 200 and every worker reported ready.
+  bool wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  // Sends sig and waits for the leader to exit; returns its waitpid status,
+  // or -1 if it did not exit in time.
+  int stop(int sig, std::chrono::milliseconds timeout);
+  // Waits for the leader to exit by itself.
+  int wait_exit(std::chrono::milliseconds timeout);
+  bool running() const { return pid_ > 0; }
+
+ private:
+  int port_;
+  pid_t pid_ = -1;
+  int workers_;
+  std::string log_path_;
+};
+
+// Waits until pred() holds or the timeout passes; returns pred().
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) return true;
+    struct timespec ts {0, 10'000'000};
+    nanosleep(&ts, nullptr);
+  }
+  return pred();
+}
+
+bool process_alive(pid_t pid);  // exists and is not a zombie
+
+// Live (non-zombie) processes of a process group. Zombies are left out: an
+// orphaned one waits only for init to reap it.
+std::vector<pid_t> live_group_members(pid_t pgid);
+
+// The path of a file in the source tree.
+std::string source_path(const std::string& relative);
+
+}  // namespace granite::testkit

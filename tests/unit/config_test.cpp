@@ -1,0 +1,139 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "granite/config/config.hpp"
+#include "support/testkit.hpp"
+
+using granite::config::config_error;
+using granite::config::load;
+using granite::config::overrides;
+
+namespace {
+
+std::string write_temp(const std::string& text) {
+  std::string path = "/tmp/granite-config-test-" + std::to_string(getpid()) + ".json";
+  std::ofstream(path) << text;
+  return path;
+}
+
+// The message of the config_error that loading throws, or "" if none.
+std::string error_of(const overrides& o, const std::map<std::string, std::string>& env = {}) {
+  try {
+    load(o, env);
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Config, DefaultsAreValid) {
+  auto c = load({}, {});
+  EXPECT_EQ(c.listen.port, 8080);
+  EXPECT_EQ(c.http.idle_timeout_s, 75);
+  EXPECT_EQ(c.database.url, "");
+  EXPECT_GE(c.worker_count(), 1);
+}
+
+TEST(Config, ShippedFileEqualsTheBuiltInDefaults) {
+  // config/granite.json documents the defaults; it must not drift from them.
+  auto from_file = load({.file = granite::testkit::source_path("config/granite.json")}, {});
+  EXPECT_EQ(granite::config::to_json(from_file), granite::config::to_json(load({}, {})));
+}
+
+TEST(Config, LayersFileThenEnvironmentThenFlags) {
+  auto path = write_temp(R"({"listen": {"port": 9000}, "workers": 3, "log": {"level": "debug"}})");
+  auto c = load({.file = path, .set = {{"workers", "5", "--workers"}}},
+                {{"GRANITE_LISTEN_PORT", "9001"}, {"GRANITE_WORKERS", "4"}});
+  EXPECT_EQ(c.listen.port, 9001);     // environment beats file
+  EXPECT_EQ(c.workers, 5);            // flag beats environment
+  EXPECT_EQ(c.log.level, "debug");    // file beats default
+}
+
+TEST(Config, ConfigFileFromEnvironment) {
+  auto path = write_temp(R"({"listen": {"port": 9100}})");
+  EXPECT_EQ(load({}, {{"GRANITE_CONFIG", path}}).listen.port, 9100);
+}
+
+TEST(Config, DatabaseUrlFromEnvironment) {
+  EXPECT_EQ(load({}, {{"DATABASE_URL", "postgresql://u@h/db"}}).database.url, "postgresql://u@h/db");
+  EXPECT_NE(error_of({}, {{"DATABASE_URL", "dbname=a"}, {"GRANITE_DATABASE_URL", "dbname=b"}}).find("only one"),
+            std::string::npos);
+  EXPECT_NE(error_of({}, {{"DATABASE_URL", "host='unterminated"}}).find("database.url"), std::string::npos);
+}
+
+TEST(Config, UnknownKeysAreRefusedByName) {
+  EXPECT_NE(error_of({.file = write_temp(R"({"http": {"bodylimit": 5}})")}).find("unknown key \"http.bodylimit\""),
+            std::string::npos);
+  EXPECT_NE(error_of({.file = write_temp(R"({"prot": 5})")}).find("\"prot\""), std::string::npos);
+  EXPECT_NE(error_of({}, {{"GRANITE_LISTEN_PROT", "1"}}).find("GRANITE_LISTEN_PROT"), std::string::npos);
+  EXPECT_NE(error_of({.set = {{"nope.key", "1", "--set nope.key=1"}}}).find("--set nope.key=1"), std::string::npos);
+}
+
+TEST(Config, WrongTypesAreRefusedWithKeyAndSource) {
+  auto message = error_of({.file = write_temp(R"({"listen": {"port": "80"}})")});
+  EXPECT_NE(message.find("listen.port must be an integer, got string \"80\""), std::string::npos) << message;
+  EXPECT_NE(message.find("config file"), std::string::npos) << message;
+  EXPECT_NE(error_of({.file = write_temp(R"({"listen": {"port": 80.5}})")}).find("must be an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of({.file = write_temp(R"({"log": {"access": "yes"}})")}).find("true or false"), std::string::npos);
+  EXPECT_NE(error_of({.file = write_temp(R"({"listen": 8080})")}).find("unknown key \"listen\""), std::string::npos);
+  EXPECT_NE(error_of({.file = write_temp(R"({"workers": {"n": 1}})")}).find("must not be an object"),
+            std::string::npos);
+  EXPECT_NE(error_of({}, {{"GRANITE_WORKERS", "2x"}}).find("must be an integer, got \"2x\""), std::string::npos);
+}
+
+TEST(Config, ImpossibleValuesAreRefused) {
+  EXPECT_NE(error_of({.set = {{"listen.port", "0", "--port"}}}).find("out of range 1..65535 (flag --port)"),
+            std::string::npos);
+  EXPECT_NE(error_of({.set = {{"listen.port", "99999999999999999999", "--port"}}}).find("out of range"),
+            std::string::npos);
+  EXPECT_NE(error_of({.file = write_temp(R"({"workers": 18446744073709551615})")}).find("out of range"),
+            std::string::npos);
+  EXPECT_NE(error_of({.set = {{"workers", "-1", "--workers"}}}).find("out of range"), std::string::npos);
+  EXPECT_NE(error_of({.set = {{"log.level", "loud", "--set"}}}).find("not one of trace, debug"), std::string::npos);
+  EXPECT_NE(error_of({.set = {{"listen.host", "localhost", "--set"}}}).find("not an IPv4 or IPv6 address"),
+            std::string::npos);
+}
+
+TEST(Config, BrokenFilesAreRefused) {
+  EXPECT_NE(error_of({.file = "/nonexistent/granite.json"}).find("cannot read /nonexistent/granite.json"),
+            std::string::npos);
+  EXPECT_NE(error_of({.file = write_temp("{\"workers\": ")}).find("not valid JSON"), std::string::npos);
+  EXPECT_NE(error_of({.file = write_temp("[1]")}).find("must hold a JSON object"), std::string::npos);
+}
+
+TEST(Config, BooleansAndStringsFromText) {
+  auto c = load({.set = {{"database.migrate", "off", "--set"}, {"listen.host", "::1", "--set"}}},
+                {{"GRANITE_LOG_ACCESS", "false"}});
+  EXPECT_FALSE(c.database.migrate);
+  EXPECT_FALSE(c.log.access);
+  EXPECT_EQ(c.listen.host, "::1");
+}
+
+TEST(Config, JsonMasksThePassword) {
+  auto text = granite::config::to_json(load({}, {{"DATABASE_URL", "postgresql://app:s3cret@db/forum"}}));
+  EXPECT_EQ(text.find("s3cret"), std::string::npos);
+  EXPECT_NE(text.find("postgresql://app:***@db/forum"), std::string::npos);
+  text = granite::config::to_json(load({}, {{"DATABASE_URL", "host=db password=s3cret dbname=forum"}}));
+  EXPECT_EQ(text.find("s3cret"), std::string::npos);
+  EXPECT_NE(text.find("host=db password=*** dbname=forum"), std::string::npos) << text;
+  text = granite::config::to_json(load({}, {{"DATABASE_URL", R"(password = 'a b\' c' host=db)"}}));
+  EXPECT_NE(text.find("password = *** host=db"), std::string::npos) << text;
+  text = granite::config::to_json(load({}, {{"DATABASE_URL", "postgresql://app:p@ss:w@db:5432/forum?sslmode=require"}}));
+  EXPECT_NE(text.find("postgresql://app:***@db:5432/forum?sslmode=require"), std::string::npos) << text;
+  text = granite::config::to_json(load({}, {{"DATABASE_URL", "postgresql://app@db/forum"}}));
+  EXPECT_NE(text.find("postgresql://app@db/forum"), std::string::npos) << text;
+}
+
+TEST(Config, EveryKeyHasAnEnvironmentName) {
+  for (const auto& key : granite::config::key_names()) {
+    std::string env = "GRANITE_";
+    for (char ch : key) env += ch == '.' ? '_' : static_cast<char>(std::toupper(ch));
+    EXPECT_EQ(error_of({}, {{env, "not-a-valid-value-for-most-keys"}}).find("unknown environment variable"),
+              std::string::npos)
+        << env;
+  }
+}

@@ -1,0 +1,203 @@
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <deque>
+
+#include "granite/exit_codes.hpp"
+#include "granite/supervisor/worker_table.hpp"
+
+using namespace granite::supervisor;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Processes on paper: spawn hands out pids, exits are queued by the test,
+// time moves only when the test says so.
+class fake_ops : public process_ops {
+ public:
+  pid_t spawn(int slot) override {
+    if (fail_forks > 0) {
+      --fail_forks;
+      return -1;
+    }
+    spawned.push_back(slot);
+    return next_pid++;
+  }
+  void signal(pid_t pid, int sig) override { signals.emplace_back(pid, sig); }
+  std::optional<exit_info> reap() override {
+    if (exits.empty()) return std::nullopt;
+    auto e = exits.front();
+    exits.pop_front();
+    return e;
+  }
+  clock::time_point now() override { return t; }
+
+  void exit(pid_t pid, int code) { exits.push_back({pid, code << 8}); }  // WIFEXITED encoding
+  void killed(pid_t pid, int sig) { exits.push_back({pid, sig}); }       // WIFSIGNALED encoding
+
+  clock::time_point t{};
+  pid_t next_pid = 100;
+  int fail_forks = 0;
+  std::vector<int> spawned;
+  std::vector<std::pair<pid_t, int>> signals;
+  std::deque<exit_info> exits;
+};
+
+struct WorkerTable : ::testing::Test {
+  fake_ops ops;
+  worker_table table{ops, 2};
+
+  void start_all_ready() {
+    table.manage_workers();
+    for (const auto& w : table.slots()) table.mark_ready(w.slot, w.pid);
+  }
+};
+
+}  // namespace
+
+TEST_F(WorkerTable, FillsEverySlotAtStart) {
+  table.manage_workers();
+  EXPECT_EQ(ops.spawned, (std::vector<int>{0, 1}));
+  EXPECT_EQ(table.slots()[0].pid, 100);
+  EXPECT_EQ(table.slots()[1].pid, 101);
+  EXPECT_FALSE(table.all_ready());
+  table.mark_ready(0, 100);
+  table.mark_ready(1, 101);
+  EXPECT_TRUE(table.all_ready());
+}
+
+TEST_F(WorkerTable, ReadinessFromAStalePidIsIgnored) {
+  table.manage_workers();
+  table.mark_ready(0, 999);
+  table.mark_ready(7, 100);
+  EXPECT_EQ(table.slots()[0].state, worker_state::starting);
+}
+
+TEST_F(WorkerTable, AStableWorkerThatDiesIsReplacedAtOnceInItsSlot) {
+  start_all_ready();
+  ops.t += 10s;
+  ops.killed(101, SIGKILL);
+  table.reap_workers();
+  EXPECT_EQ(table.slots()[1].state, worker_state::empty);
+  EXPECT_EQ(table.next_deadline(), ops.t);
+  table.manage_workers();
+  EXPECT_EQ(ops.spawned, (std::vector<int>{0, 1, 1}));
+  EXPECT_EQ(table.slots()[1].pid, 102);
+  EXPECT_EQ(table.slots()[1].generation, 2);
+  EXPECT_EQ(table.slots()[0].pid, 100);  // the other slot is untouched
+}
+
+TEST_F(WorkerTable, ACrashLoopBacksOffExponentiallyUpToTheCap) {
+  start_all_ready();
+  ops.t += 10s;
+  std::vector<clock::duration> delays;
+  for (int i = 0; i < 10; ++i) {
+    ops.exit(table.slots()[0].pid, 1);  // dies at once, every time
+    table.reap_workers();
+    auto delay = *table.next_deadline() - ops.t;
+    delays.push_back(delay);
+    if (delay > 0s) {
+      table.manage_workers();  // too early: nothing happens
+      EXPECT_EQ(table.slots()[0].state, worker_state::empty);
+    }
+    ops.t += delay;
+    table.manage_workers();
+    EXPECT_EQ(table.slots()[0].state, worker_state::starting);
+  }
+  EXPECT_EQ(delays[0], 0s);  // the first exit of a stable worker is not a loop
+  EXPECT_EQ(delays[1], 100ms);
+  EXPECT_EQ(delays[2], 200ms);
+  EXPECT_EQ(delays[3], 400ms);
+  EXPECT_EQ(delays.back(), 10s);
+}
+
+TEST_F(WorkerTable, BackoffResetsOnceAWorkerStaysUp) {
+  start_all_ready();
+  ops.t += 10s;
+  for (int i = 0; i < 3; ++i) {
+    ops.exit(table.slots()[0].pid, 1);
+    table.reap_workers();
+    ops.t = *table.next_deadline();
+    table.manage_workers();
+  }
+  EXPECT_GT(table.slots()[0].quick_failures, 1);
+  table.mark_ready(0, table.slots()[0].pid);
+  ops.t += 5s;
+  ops.exit(table.slots()[0].pid, 1);
+  table.reap_workers();
+  EXPECT_EQ(*table.next_deadline(), ops.t);
+  EXPECT_EQ(table.slots()[0].quick_failures, 0);
+}
+
+TEST_F(WorkerTable, BootFailureBeforeAnyWorkerServedStopsEverything) {
+  table.manage_workers();
+  table.mark_ready(1, 101);
+  ops.exit(100, granite::exit_code::worker_boot_failure);
+  table.reap_workers();
+  EXPECT_TRUE(table.stopping());
+  EXPECT_EQ(table.exit_code(), granite::exit_code::worker_boot_failure);
+  ASSERT_EQ(ops.signals.size(), 1u);  // the other worker is told to stop
+  EXPECT_EQ(ops.signals[0], std::make_pair(pid_t{101}, SIGTERM));
+  table.manage_workers();
+  EXPECT_EQ(ops.spawned.size(), 2u);  // and nothing is respawned
+  ops.exit(101, 0);
+  table.reap_workers();
+  EXPECT_TRUE(table.finished());
+}
+
+TEST_F(WorkerTable, BootFailureAfterTheSlotHasServedIsRetriedWithBackoff) {
+  start_all_ready();
+  ops.t += 10s;
+  ops.killed(100, SIGSEGV);
+  table.reap_workers();
+  table.manage_workers();
+  ops.exit(102, granite::exit_code::worker_boot_failure);  // e.g. the database is briefly down
+  table.reap_workers();
+  EXPECT_FALSE(table.stopping());
+  EXPECT_GT(*table.next_deadline(), ops.t);
+}
+
+TEST_F(WorkerTable, StopIsGracefulThenForcedAtTheDeadline) {
+  start_all_ready();
+  table.stop();
+  EXPECT_TRUE(table.stopping());
+  EXPECT_EQ(ops.signals, (std::vector<std::pair<pid_t, int>>{{100, SIGTERM}, {101, SIGTERM}}));
+  ops.exit(100, 0);
+  table.reap_workers();
+  EXPECT_FALSE(table.finished());
+  table.manage_workers();
+  EXPECT_EQ(ops.signals.size(), 2u);  // before the deadline: no SIGKILL
+  ops.t += 4s;
+  table.manage_workers();
+  EXPECT_EQ(ops.signals.back(), std::make_pair(pid_t{101}, SIGKILL));
+  ops.killed(101, SIGKILL);
+  table.reap_workers();
+  EXPECT_TRUE(table.finished());
+  EXPECT_EQ(table.exit_code(), 0);
+  EXPECT_EQ(ops.spawned.size(), 2u);  // nothing respawned while stopping
+}
+
+TEST_F(WorkerTable, SecondStopKillsAtOnce) {
+  start_all_ready();
+  table.stop();
+  table.stop();
+  EXPECT_EQ(ops.signals.size(), 4u);
+  EXPECT_EQ(ops.signals[2].second, SIGKILL);
+  EXPECT_EQ(ops.signals[3].second, SIGKILL);
+}
+
+TEST_F(WorkerTable, FailedForkIsRetriedLater) {
+  ops.fail_forks = 1;
+  table.manage_workers();
+  EXPECT_EQ(table.slots()[0].state, worker_state::empty);
+  EXPECT_EQ(table.slots()[1].state, worker_state::starting);
+  ops.t = *table.next_deadline();
+  table.manage_workers();
+  EXPECT_EQ(table.slots()[0].state, worker_state::starting);
+}
+
+TEST(DescribeExit, NamesStatusAndSignal) {
+  EXPECT_EQ(describe_exit(3 << 8), "exited with status 3");
+  EXPECT_EQ(describe_exit(SIGKILL), "killed by signal 9 (SIGKILL)");
+}
