@@ -27,7 +27,11 @@ void worker_table::spawn_worker(int slot) {
   w.generation++;
   w.state = worker_state::starting;
   w.started_at = ops_.now();
-  spdlog::info("worker slot={} pid={} started (generation {})", slot, pid, w.generation);
+  if (w.last_pid)
+    spdlog::info("worker slot={} pid={} started (generation {}), replacing pid {}", slot, pid, w.generation,
+                 w.last_pid);
+  else
+    spdlog::info("worker slot={} pid={} started (generation {})", slot, pid, w.generation);
 }
 
 void worker_table::kill_worker(int slot, int sig) {
@@ -59,6 +63,7 @@ void worker_table::on_exit(worker_slot& w, int status) {
   auto lived = ops_.now() - w.started_at;
   bool was_ready = w.state == worker_state::ready;
   w.state = worker_state::empty;
+  w.last_pid = pid;
   w.pid = 0;
   if (stopping_) {
     spdlog::info("worker slot={} pid={} {}", w.slot, pid, describe_exit(status));

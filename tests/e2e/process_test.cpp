@@ -87,7 +87,8 @@ TEST(Process, KilledWorkerIsReplacedInItsSlotWithinASecondWhileRequestsSucceed) 
                                                    " killed by signal 9 \\(SIGKILL\\)")))
       << log;
   EXPECT_NE(log.find("worker slot=" + m[1].str() + " pid="), std::string::npos);
-  EXPECT_TRUE(std::regex_search(log, std::regex("worker slot=" + m[1].str() + " pid=\\d+ started \\(generation 2\\)")))
+  EXPECT_TRUE(std::regex_search(log, std::regex("worker slot=" + m[1].str() + " pid=\\d+ started \\(generation 2\\), replacing pid " +
+                                                std::to_string(victim))))
       << log;
 }
 

@@ -85,6 +85,7 @@ TEST_F(WorkerTable, AStableWorkerThatDiesIsReplacedAtOnceInItsSlot) {
   EXPECT_EQ(ops.spawned, (std::vector<int>{0, 1, 1}));
   EXPECT_EQ(table.slots()[1].pid, 102);
   EXPECT_EQ(table.slots()[1].generation, 2);
+  EXPECT_EQ(table.slots()[1].last_pid, 101);
   EXPECT_EQ(table.slots()[0].pid, 100);  // the other slot is untouched
 }
 

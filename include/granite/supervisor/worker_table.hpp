@@ -13,6 +13,7 @@ enum class worker_state { empty, starting, ready };
 struct worker_slot {
   int slot = 0;
   pid_t pid = 0;
+  pid_t last_pid = 0;  // the slot's previous worker, for the log
   int generation = 0;  // how many workers this slot has had
   worker_state state = worker_state::empty;
   clock::time_point started_at{};

@@ -1,6 +1,6 @@
 #include "posts.hpp"
 
-#include <nlohmann/json.hpp>
+#include "../json.hpp"
 
 namespace granite::posts {
 
@@ -15,9 +15,9 @@ result<std::vector<post>> by_user(store::connection& c, std::int64_t user_id) {
 }
 
 std::string to_json(const std::vector<post>& posts) {
-  auto out = nlohmann::ordered_json::array();
-  for (const auto& p : posts) out.push_back({{"thread", p.thread}, {"text", p.text}, {"user", p.user}, {"id", p.id}});
-  return out.dump();
+  return features::json_array(posts, [](const post& p) -> nlohmann::ordered_json {
+    return {{"thread", p.thread}, {"text", p.text}, {"user", p.user}, {"id", p.id}};
+  });
 }
 
 }  // namespace granite::posts

@@ -1,6 +1,4 @@
-#include <pqxx/pqxx>
-
-#include "granite/store/connection.hpp"
+#include "granite/store/query.hpp"
 #include "posts.hpp"
 
 namespace granite::posts {
@@ -17,15 +15,18 @@ constexpr const char* by_user_sql =
     "SELECT p.id, p.thread_id, p.text, p.user_id FROM users u "
     "LEFT JOIN posts p ON p.user_id = u.id WHERE u.id = $1 ORDER BY p.id";
 
+// A post, or nullopt for the parent's row that has none.
+std::optional<post> from_row(const pqxx::row& r) {
+  if (r[0].is_null()) return std::nullopt;
+  return post{r[0].as<std::int64_t>(), r[1].as<std::int64_t>(), r[2].as<std::string>(), r[3].as<std::int64_t>()};
+}
+
 std::optional<std::vector<post>> select_children(store::connection& c, const char* statement, std::int64_t parent) {
-  pqxx::nontransaction tx(c.raw());
-  auto rows = tx.exec_prepared(statement, parent);
-  if (rows.empty()) return std::nullopt;
+  auto rows = store::rows(c, statement, from_row, parent);
+  if (rows.empty()) return std::nullopt;  // no parent
   std::vector<post> out;
-  for (const auto& r : rows) {
-    if (r[0].is_null()) continue;
-    out.push_back({r[0].as<std::int64_t>(), r[1].as<std::int64_t>(), r[2].as<std::string>(), r[3].as<std::int64_t>()});
-  }
+  for (auto& p : rows)
+    if (p) out.push_back(std::move(*p));
   return out;
 }
 }  // namespace

@@ -1,6 +1,6 @@
 #include "threads.hpp"
 
-#include <nlohmann/json.hpp>
+#include "../json.hpp"
 
 namespace granite::threads {
 
@@ -19,10 +19,6 @@ std::vector<thread> list(store::connection& c) { return select_all(c); }
 
 std::string to_json(const thread& t) { return object(t).dump(); }
 
-std::string to_json(const std::vector<thread>& threads) {
-  auto out = nlohmann::ordered_json::array();
-  for (const auto& t : threads) out.push_back(object(t));
-  return out.dump();
-}
+std::string to_json(const std::vector<thread>& threads) { return features::json_array(threads, object); }
 
 }  // namespace granite::threads

@@ -1,6 +1,4 @@
-#include <pqxx/pqxx>
-
-#include "granite/store/connection.hpp"
+#include "granite/store/query.hpp"
 #include "threads.hpp"
 
 namespace granite::threads {
@@ -22,17 +20,9 @@ void prepare(store::connection& c) {
 }
 
 std::optional<thread> select_by_id(store::connection& c, std::int64_t id) {
-  pqxx::nontransaction tx(c.raw());
-  auto rows = tx.exec_prepared(by_id, id);
-  if (rows.empty()) return std::nullopt;
-  return from_row(rows[0]);
+  return store::first_row(c, by_id, from_row, id);
 }
 
-std::vector<thread> select_all(store::connection& c) {
-  pqxx::nontransaction tx(c.raw());
-  std::vector<thread> out;
-  for (const auto& r : tx.exec_prepared(all)) out.push_back(from_row(r));
-  return out;
-}
+std::vector<thread> select_all(store::connection& c) { return store::rows(c, all, from_row); }
 
 }  // namespace granite::threads

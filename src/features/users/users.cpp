@@ -1,6 +1,6 @@
 #include "users.hpp"
 
-#include <nlohmann/json.hpp>
+#include "../json.hpp"
 
 namespace granite::users {
 
@@ -19,10 +19,6 @@ std::vector<user> list(store::connection& c) { return select_all(c); }
 
 std::string to_json(const user& u) { return object(u).dump(); }
 
-std::string to_json(const std::vector<user>& users) {
-  auto out = nlohmann::ordered_json::array();
-  for (const auto& u : users) out.push_back(object(u));
-  return out.dump();
-}
+std::string to_json(const std::vector<user>& users) { return features::json_array(users, object); }
 
 }  // namespace granite::users
