@@ -74,11 +74,15 @@ start_local_postgres() {
     as_pg_owner "$bin/initdb" -D "$root/data" --auth=trust --encoding=UTF8 --locale=C.UTF-8 \
       --username=granite >"$root/initdb.log" 2>&1 || { cat "$root/initdb.log" >&2; die "initdb failed"; }
   fi
+  GRANITE_PG_STARTED=0
   if ! as_pg_owner "$bin/pg_ctl" -D "$root/data" status >/dev/null 2>&1; then
     say "starting PostgreSQL (socket in $sockdir)"
     as_pg_owner "$bin/pg_ctl" -D "$root/data" -l "$root/postgresql.log" -w \
       -o "-c listen_addresses='' -k $sockdir" start >/dev/null ||
       { tail -n 20 "$root/postgresql.log" >&2; die "PostgreSQL did not start"; }
+    GRANITE_PG_STARTED=1
+  else
+    say "reusing the PostgreSQL already running on var/pg/data"
   fi
   export DATABASE_URL="host=$sockdir user=granite dbname=granite"
   if ! psql "host=$sockdir user=granite dbname=postgres" -Atc "SELECT 1 FROM pg_database WHERE datname='granite'" | grep -q 1; then
@@ -86,6 +90,10 @@ start_local_postgres() {
   fi
 }
 
+# Stops the local cluster, but only if start_local_postgres started it: a
+# second scripts/run must not pull the database from under the first.
 stop_local_postgres() {
+  [ "${GRANITE_PG_STARTED:-0}" = 1 ] || return 0
+  say "stopping PostgreSQL"
   as_pg_owner "$(pg_bin)/pg_ctl" -D "$PWD/var/pg/data" -m fast -w stop >/dev/null 2>&1 || true
 }

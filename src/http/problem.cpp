@@ -12,8 +12,9 @@ response problem(int status, std::string detail, const request& req) {
       {"detail", std::move(detail)},
   };
   // The path is client input and may hold any byte: invalid UTF-8 is replaced
-  // (U+FFFD) so that the problem itself always serializes.
-  body["instance"] = req.path;
+  // (U+FFFD) below so that the problem itself always serializes. A request
+  // that could not be parsed has no path, and so no instance.
+  if (!req.path.empty()) body["instance"] = req.path;
   if (!req.request_id.empty()) body["requestId"] = req.request_id;
   response out{status, std::string(problem_type),
                body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), {}};

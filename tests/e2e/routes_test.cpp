@@ -128,6 +128,10 @@ TEST_F(Routes, MalformedIdsAre400) {
   }
   expect_problem("/api/posts/by-user/x", 400, "user id must be");
   expect_problem("/api/threads/%zz", 400, "percent-escape");
+  // Bytes that are not UTF-8 still give a well-formed problem.
+  auto r = get("/api/users/%ff\xff");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NO_THROW(nlohmann::json::parse(r.body)) << r.body;
 }
 
 TEST_F(Routes, UnknownPathsAre404) {
@@ -227,6 +231,7 @@ TEST_F(Routes, OversizedHeadersAre431AndMalformedRequestsAre400) {
     testkit::http_client c(srv->port());
     auto r = c.raw("GARBAGE\r\n\r\n");
     EXPECT_EQ(r.status, 400);
+    EXPECT_FALSE(nlohmann::json::parse(r.body).contains("instance"));
     EXPECT_TRUE(c.closed_by_peer());
   }
   {
