@@ -45,13 +45,15 @@ as_pg_owner() {
 # (x only, through an ACL) on any ancestor directory that denies it.
 grant_traverse() {
   [ "$(id -u)" -eq 0 ] || return 0
-  local dir=$1
-  while [ "$dir" != "/" ]; do
-    if ! runuser -u postgres -- test -x "$dir"; then
-      say "granting the postgres user search (x) permission on $dir so PostgreSQL can reach var/pg"
-      setfacl -m u:postgres:x "$dir"
+  local path="" part
+  local -a parts
+  IFS=/ read -ra parts <<<"${1#/}"
+  for part in "${parts[@]}"; do
+    path="$path/$part"
+    if ! runuser -u postgres -- test -x "$path"; then
+      say "granting the postgres user search (x) permission on $path so PostgreSQL can reach var/pg"
+      setfacl -m u:postgres:x "$path"
     fi
-    dir=$(dirname "$dir")
   done
 }
 
