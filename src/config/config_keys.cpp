@@ -34,7 +34,8 @@ const std::vector<key_spec>& keys() {
       {"log.level", at(&config::log, &config::log_t::level), 0, 0,
        {"trace", "debug", "info", "warn", "error", "critical", "off"}},
       {"log.access", at(&config::log, &config::log_t::access), 0, 0, {}},
-      {"shutdown.timeout_ms", at(&config::shutdown, &config::shutdown_t::timeout_ms), 100, 600000, {}},
+      {"drain.delay_s", at(&config::drain, &config::drain_t::delay_s), 0, 3600, {}},
+      {"drain.timeout_s", at(&config::drain, &config::drain_t::timeout_s), 1, 3600, {}},
   };
   return all;
 }

@@ -94,10 +94,12 @@ class session : public std::enable_shared_from_this<session> {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
   }
 
-  // Called when the worker stops: an idle connection closes now, a busy one
-  // after its response.
-  void close_when_idle() {
-    if (waiting_ && !(parser_ && parser_->got_some())) {
+  // Called while the worker stops: a connection waiting for its next request
+  // closes now, a busy one after its response. A new connection that has not
+  // sent its first request yet gets a second to do so.
+  void close_when_idle(clock::time_point now) {
+    bool fresh = requests_ == 0 && now - accepted_at_ < std::chrono::seconds(1);
+    if (waiting_ && !fresh && !(parser_ && parser_->got_some())) {
       beast::error_code ec;
       stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
       stream_.close();
@@ -123,6 +125,7 @@ class session : public std::enable_shared_from_this<session> {
     if (ec) return refuse(ec);
 
     started_ = clock::now();
+    ++requests_;
     auto& msg = parser_->get();
     request req;
     req.method = parse_verb(msg.method_string());
@@ -236,6 +239,8 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> response_;
   bool waiting_ = false;
+  std::uint64_t requests_ = 0;
+  clock::time_point accepted_at_ = clock::now();
   bool keep_alive_ = true;
   bool head_ = false;
   int status_ = 0;
@@ -246,8 +251,9 @@ class session : public std::enable_shared_from_this<session> {
 
 void server_context::close_connections() {
   closing = true;
+  auto now = clock::now();
   std::vector<session*> open(sessions.begin(), sessions.end());
-  for (auto* s : open) s->close_when_idle();
+  for (auto* s : open) s->close_when_idle(now);
 }
 
 void start_session(asio::ip::tcp::socket socket, server_context& ctx) {

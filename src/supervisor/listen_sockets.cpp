@@ -53,21 +53,29 @@ int open_one(const address& a, bool reuseport, const std::string& where) {
   return fd;
 }
 
+std::string where(const std::string& host, int port) {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
 }  // namespace
 
+int add_listen_socket(const std::string& host, int port, int backlog) {
+  int fd = open_one(parse(host, port), true, where(host, port));
+  if (listen(fd, backlog) != 0) {
+    int err = errno;
+    close(fd);
+    throw listen_error("cannot listen on " + where(host, port) + ": " + std::strerror(err));
+  }
+  return fd;
+}
+
 std::vector<int> open_listen_sockets(const std::string& host, int port, int backlog, int count) {
-  const std::string where = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
-  address a = parse(host, port);
   // A plain bind fails if anyone listens here, SO_REUSEPORT or not.
-  close(open_one(a, false, where));
+  close(open_one(parse(host, port), false, where(host, port)));
 
   std::vector<int> fds;
   try {
-    for (int i = 0; i < count; ++i) {
-      int fd = open_one(a, true, where);
-      fds.push_back(fd);
-      if (listen(fd, backlog) != 0) throw listen_error("cannot listen on " + where + ": " + std::strerror(errno));
-    }
+    for (int i = 0; i < count; ++i) fds.push_back(add_listen_socket(host, port, backlog));
   } catch (...) {
     for (int fd : fds) close(fd);
     throw;

@@ -13,6 +13,7 @@
 
 #include "granite/config/config.hpp"
 #include "granite/exit_codes.hpp"
+#include "granite/supervisor/listen_sockets.hpp"
 #include "granite/supervisor/worker_table.hpp"
 #include "granite/worker/worker.hpp"
 
@@ -23,6 +24,7 @@ namespace {
 // Signal handlers only record the signal and wake the loop (self-pipe).
 std::atomic<std::uint64_t> pending_signals{0};
 int wake_pipe[2] = {-1, -1};
+constexpr std::size_t max_workers = 1024;  // as config key `workers`
 constexpr int handled_signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU};
 
 extern "C" void record_signal(int sig) {
@@ -49,8 +51,9 @@ void install_handlers() {
 // In a new worker: forget the leader's handlers and descriptors, and die with
 // the leader rather than outlive it.
 void become_worker(pid_t leader, int status_read, const std::vector<int>& listen_fds, int keep_fd) {
+  worker::block_stop_signals(true);
   for (int sig : handled_signals) signal(sig, SIG_DFL);
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  prctl(PR_SET_PDEATHSIG, SIGINT);
   if (getppid() != leader) _exit(exit_code::failure);
   close(wake_pipe[0]);
   close(wake_pipe[1]);
@@ -74,9 +77,32 @@ int poll_timeout_ms(const worker_table& table) {
 
 bool has(std::uint64_t set, int sig) { return (set >> sig) & 1; }
 
+// SIGTTIN: one more worker, with a socket of its own in the same group.
+void add_worker(const config::config& cfg, worker_table& table, std::vector<int>& listen_fds) {
+  if (table.stopping()) return;
+  if (listen_fds.size() >= max_workers) return spdlog::warn("SIGTTIN: already {} workers, the most allowed", max_workers);
+  try {
+    listen_fds.push_back(add_listen_socket(cfg.listen.host, cfg.listen.port, cfg.listen.backlog));
+  } catch (const listen_error& e) {
+    return spdlog::error("SIGTTIN: {}", e.what());
+  }
+  table.add_slot();
+}
+
+// SIGTTOU: one worker fewer. The slot's socket closes at once, so that new
+// connections go to the other sockets while its worker finishes in-flight
+// requests (with net.ipv4.tcp_migrate_req=1 the kernel also hands over the
+// connections already queued on it).
+void remove_worker(worker_table& table, std::vector<int>& listen_fds) {
+  if (table.stopping()) return;
+  if (!table.retire_slot()) return spdlog::warn("SIGTTOU: one worker left; not removing it");
+  close(listen_fds.back());
+  listen_fds.pop_back();
+}
+
 }  // namespace
 
-int run_leader(const config::config& cfg, const std::vector<int>& listen_fds) {
+int run_leader(const config::config& cfg, std::vector<int> listen_fds) {
   int status_pipe[2];
   make_pipe(wake_pipe);
   make_pipe(status_pipe);
@@ -88,8 +114,8 @@ int run_leader(const config::config& cfg, const std::vector<int>& listen_fds) {
     return worker::run(cfg, slot, listen_fds[slot], status_pipe[1]);
   });
   timings t;
-  // Workers stop themselves within shutdown.timeout_ms; SIGKILL only after.
-  t.stop_timeout = std::chrono::milliseconds(cfg.shutdown.timeout_ms + 500);
+  // Workers stop by themselves within these; SIGKILL only after.
+  t.stop_timeout = std::chrono::seconds(cfg.drain.delay_s + cfg.drain.timeout_s + 1);
   worker_table table(ops, static_cast<int>(listen_fds.size()), t);
   spdlog::info("granite leader starting {} workers on {}:{}", listen_fds.size(), cfg.listen.host, cfg.listen.port);
 
@@ -101,12 +127,17 @@ int run_leader(const config::config& cfg, const std::vector<int>& listen_fds) {
     while (read(wake_pipe[0], drain, sizeof drain) > 0) {
     }
     auto sigs = pending_signals.exchange(0);
-    if (has(sigs, SIGTERM) || has(sigs, SIGINT) || has(sigs, SIGQUIT)) {
-      if (!table.stopping()) spdlog::info("stopping: workers finish within {} ms", cfg.shutdown.timeout_ms);
-      table.stop();
+    if (has(sigs, SIGTERM)) {
+      if (!table.stopping())
+        spdlog::info("SIGTERM: draining ({} s with /health 503, then up to {} s for in-flight requests)",
+                     cfg.drain.delay_s, cfg.drain.timeout_s);
+      table.stop(stop_mode::graceful);
     }
-    for (int sig : {SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU})
-      if (has(sigs, sig)) spdlog::warn("signal {} is not supported yet; ignored", sigabbrev_np(sig));
+    if (has(sigs, SIGINT) || has(sigs, SIGQUIT)) table.stop(stop_mode::fast);
+    if (has(sigs, SIGTTIN)) add_worker(cfg, table, listen_fds);
+    if (has(sigs, SIGTTOU)) remove_worker(table, listen_fds);
+    for (int sig : {SIGHUP, SIGUSR1, SIGUSR2})
+      if (has(sigs, sig)) spdlog::warn("signal SIG{} is not supported yet; ignored", sigabbrev_np(sig));
     read_status(status_pipe[0], table);
     table.reap_workers();
     table.manage_workers();

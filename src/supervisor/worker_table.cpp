@@ -51,11 +51,34 @@ void worker_table::mark_ready(int slot, pid_t pid) {
 
 void worker_table::reap_workers() {
   while (auto exited = ops_.reap()) {
+    if (auto r = std::find(retiring_.begin(), retiring_.end(), exited->pid); r != retiring_.end()) {
+      spdlog::info("retired worker pid={} {}", exited->pid, describe_exit(exited->status));
+      retiring_.erase(r);
+      continue;
+    }
     auto it = std::find_if(slots_.begin(), slots_.end(), [&](const worker_slot& w) {
       return w.pid == exited->pid && w.state != worker_state::empty;
     });
     if (it != slots_.end()) on_exit(*it, exited->status);
   }
+}
+
+void worker_table::add_slot() {
+  slots_.push_back(worker_slot{.slot = static_cast<int>(slots_.size())});
+  spdlog::info("workers: {} (one more)", slots_.size());
+}
+
+bool worker_table::retire_slot() {
+  if (slots_.size() <= 1) return false;
+  auto& w = slots_.back();
+  if (w.state != worker_state::empty) {
+    ops_.signal(w.pid, retire_signal);
+    retiring_.push_back(w.pid);
+    spdlog::info("worker slot={} pid={} retiring", w.slot, w.pid);
+  }
+  slots_.pop_back();
+  spdlog::info("workers: {} (one fewer)", slots_.size());
+  return true;
 }
 
 void worker_table::on_exit(worker_slot& w, int status) {
@@ -93,7 +116,7 @@ void worker_table::on_exit(worker_slot& w, int status) {
 
 void worker_table::fail(int code) {
   if (exit_code_ == 0) exit_code_ = code;
-  stop();
+  stop(stop_mode::graceful);
 }
 
 void worker_table::manage_workers() {
@@ -105,6 +128,7 @@ void worker_table::manage_workers() {
         spdlog::warn("worker slot={} pid={} still running at the stop deadline; killing it", w.slot, w.pid);
         ops_.signal(w.pid, SIGKILL);
       }
+    for (pid_t pid : retiring_) ops_.signal(pid, SIGKILL);
     kill_at_ = now + std::chrono::seconds(1);  // not again until SIGCHLD had its chance
     return;
   }
@@ -112,21 +136,27 @@ void worker_table::manage_workers() {
     if (w.state == worker_state::empty && now >= w.respawn_at) spawn_worker(w.slot);
 }
 
-void worker_table::stop() {
-  if (stopping_) {
+void worker_table::stop(stop_mode mode) {
+  if (mode_ == stop_mode::fast) {
     spdlog::warn("asked to stop again: killing every worker now");
     kill_at_ = ops_.now();
     manage_workers();
     return;
   }
+  if (mode_ == stop_mode::graceful) mode = stop_mode::fast;  // asked twice: skip the drain
+  if (mode == stop_mode::fast) spdlog::info("stopping now: in-flight requests get a second");
   stopping_ = true;
-  kill_at_ = ops_.now() + timings_.stop_timeout;
-  for (auto& w : slots_) kill_worker(w.slot, SIGTERM);
+  mode_ = mode;
+  auto deadline = ops_.now() + (mode == stop_mode::fast ? timings_.fast_stop_timeout : timings_.stop_timeout);
+  kill_at_ = kill_at_ == clock::time_point{} ? deadline : std::min(kill_at_, deadline);
+  int sig = mode == stop_mode::fast ? fast_stop_signal : drain_signal;
+  for (auto& w : slots_) kill_worker(w.slot, sig);
+  for (pid_t pid : retiring_) ops_.signal(pid, sig);
 }
 
 bool worker_table::finished() const {
-  return stopping_ && std::all_of(slots_.begin(), slots_.end(),
-                                  [](const worker_slot& w) { return w.state == worker_state::empty; });
+  return stopping_ && retiring_.empty() &&
+         std::all_of(slots_.begin(), slots_.end(), [](const worker_slot& w) { return w.state == worker_state::empty; });
 }
 
 bool worker_table::all_ready() const {

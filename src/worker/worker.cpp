@@ -1,6 +1,7 @@
 #include "granite/worker/worker.hpp"
 
 #include <spdlog/spdlog.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,8 +50,17 @@ class acceptor_loop {
     acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) { on_accept(ec, std::move(socket)); });
   }
 
+  // Stops accepting. What is already queued is taken first: those clients
+  // have reached granite.
   void close() {
     boost::system::error_code ec;
+    acceptor_.non_blocking(true, ec);
+    while (acceptor_.is_open()) {
+      tcp::socket socket(acceptor_.get_executor());
+      acceptor_.accept(socket, ec);
+      if (ec) break;
+      http::start_session(std::move(socket), ctx_);
+    }
     acceptor_.close(ec);
     retry_.cancel();
   }
@@ -79,6 +89,72 @@ class acceptor_loop {
   http::server_context& ctx_;
 };
 
+// How a worker stops. SIGTERM, a load-balancer drain: /health turns 503,
+// every response closes its connection and idle connections close, but the
+// worker keeps accepting for drain.delay_s; then it stops accepting and gives
+// in-flight requests drain.timeout_s. SIGQUIT (retire): the same without the
+// delay. SIGINT, or any signal during a stop: stop accepting now, in-flight
+// requests get one second.
+class stopper {
+ public:
+  stopper(asio::io_context& ioc, acceptor_loop& acceptor, http::server_context& ctx, const config::config::drain_t& d)
+      : ioc_(ioc), acceptor_(acceptor), ctx_(ctx), drain_(d), delay_(ioc), poll_(ioc) {}
+
+  void on_signal(int sig) {
+    if (phase_ == phase::serving && sig == SIGTERM) return drain();
+    auto grace = phase_ == phase::serving && sig == SIGQUIT ? std::chrono::seconds(drain_.timeout_s)
+                                                            : std::chrono::seconds(1);
+    stop_accepting(grace);
+  }
+
+ private:
+  enum class phase { serving, draining, stopping };
+  using clock = std::chrono::steady_clock;
+
+  void drain() {
+    phase_ = phase::draining;
+    spdlog::info("draining: /health answers 503; accepting for {} s more", drain_.delay_s);
+    ctx_.close_connections();
+    delay_.expires_after(std::chrono::seconds(drain_.delay_s));
+    delay_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) stop_accepting(std::chrono::seconds(drain_.timeout_s));
+    });
+  }
+
+  void stop_accepting(clock::duration grace) {
+    deadline_ = std::min(deadline_, clock::now() + grace);
+    if (phase_ == phase::stopping) return;
+    phase_ = phase::stopping;
+    delay_.cancel();
+    acceptor_.close();
+    spdlog::info("stopped accepting; {} connections open, at most {} ms for their requests", ctx_.sessions.size(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
+    wait_for_sessions();
+  }
+
+  void wait_for_sessions() {
+    ctx_.close_connections();
+    if (ctx_.sessions.empty()) return ioc_.stop();
+    if (clock::now() >= deadline_) {
+      spdlog::warn("stop deadline reached with {} connections still open; closing them", ctx_.sessions.size());
+      return ioc_.stop();
+    }
+    poll_.expires_after(std::chrono::milliseconds(20));
+    poll_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) wait_for_sessions();
+    });
+  }
+
+  asio::io_context& ioc_;
+  acceptor_loop& acceptor_;
+  http::server_context& ctx_;
+  config::config::drain_t drain_;
+  asio::steady_timer delay_;
+  asio::steady_timer poll_;
+  phase phase_ = phase::serving;
+  clock::time_point deadline_ = clock::time_point::max();
+};
+
 void report_ready(int status_fd, int slot) {
   status_message m{'R', slot, getpid()};
   if (write(status_fd, &m, sizeof m) != static_cast<ssize_t>(sizeof m))
@@ -86,6 +162,13 @@ void report_ready(int status_fd, int slot) {
 }
 
 }  // namespace
+
+void block_stop_signals(bool block) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGQUIT, SIGINT}) sigaddset(&set, sig);
+  pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
 
 int run(const config::config& cfg, int slot, int listen_fd, int status_fd) {
   obs::init_worker(slot, cfg.log.level);
@@ -115,28 +198,15 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd) {
 
   asio::io_context ioc(1);
   acceptor_loop acceptor(ioc, listen_fd, ctx);
-  asio::steady_timer stop_timer(ioc);
-  auto deadline = std::chrono::steady_clock::time_point::max();
-
-  // Stop: no new connections, idle ones closed, busy ones finish their
-  // request; the loop ends when none is left or at the deadline.
-  std::function<void()> wait_for_sessions = [&] {
-    if (ctx.sessions.empty() || std::chrono::steady_clock::now() >= deadline) return ioc.stop();
-    ctx.close_connections();
-    stop_timer.expires_after(std::chrono::milliseconds(20));
-    stop_timer.async_wait([&](boost::system::error_code ec) {
-      if (!ec) wait_for_sessions();
-    });
-  };
-  asio::signal_set signals(ioc, SIGTERM, SIGINT);
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
+  stopper stop(ioc, acceptor, ctx, cfg.drain);
+  asio::signal_set signals(ioc, SIGTERM, SIGQUIT, SIGINT);
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
     if (ec) return;
-    spdlog::info("stopping on signal {} with {} open connections", sig, ctx.sessions.size());
-    deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.shutdown.timeout_ms);
-    acceptor.close();
-    ctx.close_connections();
-    wait_for_sessions();
-  });
+    stop.on_signal(sig);
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  block_stop_signals(false);  // the handlers are in place: let them in
 
   acceptor.do_accept();
   spdlog::info("serving with {} database connections", cfg.database.pool_size);

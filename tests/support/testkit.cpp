@@ -134,7 +134,7 @@ server::server(options o) : port_(free_port()), workers_(o.workers), log_path_(t
 
 server::~server() {
   if (pid_ > 0) {
-    if (stop(SIGTERM, std::chrono::seconds(6)) == -1) {
+    if (stop(SIGINT, std::chrono::seconds(6)) == -1) {
       kill(-pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }

@@ -159,17 +159,18 @@ TEST_F(WorkerTable, BootFailureAfterTheSlotHasServedIsRetriedWithBackoff) {
   EXPECT_GT(*table.next_deadline(), ops.t);
 }
 
-TEST_F(WorkerTable, StopIsGracefulThenForcedAtTheDeadline) {
+TEST_F(WorkerTable, GracefulStopDrainsThenKillsAtTheDeadline) {
   start_all_ready();
-  table.stop();
+  table.stop(stop_mode::graceful);
   EXPECT_TRUE(table.stopping());
   EXPECT_EQ(ops.signals, (std::vector<std::pair<pid_t, int>>{{100, SIGTERM}, {101, SIGTERM}}));
   ops.exit(100, 0);
   table.reap_workers();
   EXPECT_FALSE(table.finished());
+  ops.t += 25s;
   table.manage_workers();
   EXPECT_EQ(ops.signals.size(), 2u);  // before the deadline: no SIGKILL
-  ops.t += 4s;
+  ops.t += 1s;
   table.manage_workers();
   EXPECT_EQ(ops.signals.back(), std::make_pair(pid_t{101}, SIGKILL));
   ops.killed(101, SIGKILL);
@@ -179,13 +180,62 @@ TEST_F(WorkerTable, StopIsGracefulThenForcedAtTheDeadline) {
   EXPECT_EQ(ops.spawned.size(), 2u);  // nothing respawned while stopping
 }
 
-TEST_F(WorkerTable, SecondStopKillsAtOnce) {
+TEST_F(WorkerTable, FastStopInterruptsAndHasAShortDeadline) {
   start_all_ready();
-  table.stop();
-  table.stop();
-  EXPECT_EQ(ops.signals.size(), 4u);
-  EXPECT_EQ(ops.signals[2].second, SIGKILL);
-  EXPECT_EQ(ops.signals[3].second, SIGKILL);
+  table.stop(stop_mode::fast);
+  EXPECT_EQ(ops.signals, (std::vector<std::pair<pid_t, int>>{{100, SIGINT}, {101, SIGINT}}));
+  ops.t += 1500ms;
+  table.manage_workers();
+  EXPECT_EQ(ops.signals.back().second, SIGKILL);
+}
+
+TEST_F(WorkerTable, SecondStopDuringADrainGoesFastAndAThirdKills) {
+  start_all_ready();
+  table.stop(stop_mode::graceful);
+  table.stop(stop_mode::graceful);  // SIGTERM again
+  ASSERT_EQ(ops.signals.size(), 4u);
+  EXPECT_EQ(ops.signals[2], std::make_pair(pid_t{100}, SIGINT));
+  EXPECT_EQ(*table.next_deadline(), ops.t + 1500ms);  // the drain's long deadline is cut short
+  table.stop(stop_mode::fast);
+  ASSERT_EQ(ops.signals.size(), 6u);
+  EXPECT_EQ(ops.signals[4].second, SIGKILL);
+  EXPECT_EQ(ops.signals[5].second, SIGKILL);
+}
+
+TEST_F(WorkerTable, AddSlotIsFilledAndRetireSlotIsNotRespawned) {
+  start_all_ready();
+  table.add_slot();
+  table.manage_workers();
+  ASSERT_EQ(table.slots().size(), 3u);
+  EXPECT_EQ(table.slots()[2].pid, 102);
+  EXPECT_EQ(ops.spawned.back(), 2);
+
+  ASSERT_TRUE(table.retire_slot());
+  EXPECT_EQ(table.slots().size(), 2u);
+  EXPECT_EQ(ops.signals.back(), std::make_pair(pid_t{102}, SIGQUIT));
+  EXPECT_EQ(table.retiring(), (std::vector<pid_t>{102}));
+  ops.exit(102, 0);
+  table.reap_workers();
+  table.manage_workers();
+  EXPECT_TRUE(table.retiring().empty());
+  EXPECT_EQ(ops.spawned.size(), 3u);  // the retired worker is not replaced
+
+  ASSERT_TRUE(table.retire_slot());
+  EXPECT_FALSE(table.retire_slot());  // the last worker stays
+  EXPECT_EQ(table.slots().size(), 1u);
+}
+
+TEST_F(WorkerTable, StopWaitsForRetiringWorkersToo) {
+  start_all_ready();
+  table.retire_slot();
+  table.stop(stop_mode::graceful);
+  EXPECT_EQ(ops.signals.back(), std::make_pair(pid_t{101}, SIGTERM));
+  ops.exit(100, 0);
+  table.reap_workers();
+  EXPECT_FALSE(table.finished());
+  ops.exit(101, 0);
+  table.reap_workers();
+  EXPECT_TRUE(table.finished());
 }
 
 TEST_F(WorkerTable, FailedForkIsRetriedLater) {

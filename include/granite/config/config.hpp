@@ -35,9 +35,10 @@ struct config {
     std::string level = "info";
     bool access = true;
   } log;
-  struct shutdown_t {
-    int timeout_ms = 4000;
-  } shutdown;
+  struct drain_t {
+    int delay_s = 15;    // after SIGTERM: /health 503, keep serving, before we stop accepting
+    int timeout_s = 10;  // then: how long in-flight requests may take to finish
+  } drain;
 
   // Effective worker count after resolving 0 to the online CPU count.
   int worker_count() const;

@@ -33,8 +33,8 @@ struct server_context {
   std::unordered_set<session*> sessions;  // open connections
   bool closing = false;                   // finish the current request, then close
 
-  // Closes connections that wait for a request; the others close after their
-  // current response.
+  // From now on every response closes its connection; connections that wait
+  // for their next request close now (a new one gets a second for its first).
   void close_connections();
 };
 

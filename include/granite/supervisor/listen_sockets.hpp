@@ -18,4 +18,7 @@ class listen_error : public std::runtime_error {
 // traffic would otherwise be silently shared). Throws listen_error.
 std::vector<int> open_listen_sockets(const std::string& host, int port, int backlog, int count);
 
+// One more socket in the same SO_REUSEPORT group, for a new worker slot.
+int add_listen_socket(const std::string& host, int port, int backlog);
+
 }  // namespace granite::supervisor

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <csignal>
 #include <optional>
 #include <vector>
 
@@ -22,8 +23,16 @@ struct worker_slot {
   bool ever_ready = false;         // some worker of this slot has served
 };
 
+// What the leader tells a worker with each signal.
+inline constexpr int drain_signal = SIGTERM;     // load-balancer drain: delay, then finish in-flight
+inline constexpr int retire_signal = SIGQUIT;    // stop accepting now, finish in-flight
+inline constexpr int fast_stop_signal = SIGINT;  // stop accepting now, in-flight get a second
+
+enum class stop_mode { graceful, fast };
+
 struct timings {
-  std::chrono::milliseconds stop_timeout{4000};   // graceful stop, then SIGKILL
+  std::chrono::milliseconds stop_timeout{26000};  // graceful stop (drain), then SIGKILL
+  std::chrono::milliseconds fast_stop_timeout{1500};  // fast stop, then SIGKILL
   std::chrono::milliseconds stable_after{1000};   // a worker living this long was not crash-looping
   std::chrono::milliseconds backoff_first{100};
   std::chrono::milliseconds backoff_max{10000};
@@ -31,7 +40,7 @@ struct timings {
 
 // The leader's decisions: which slot to fill, when, and when to give up.
 // The verbs are the leader loop's: spawn_worker, kill_worker, reap_workers,
-// manage_workers, stop.
+// manage_workers, add_slot, retire_slot, stop.
 class worker_table {
  public:
   worker_table(process_ops& ops, int workers, timings t = {});
@@ -42,19 +51,26 @@ class worker_table {
   void reap_workers();
   // Fills empty slots whose time has come; past the stop deadline, SIGKILLs.
   void manage_workers();
-  // Graceful: SIGTERM to every worker, SIGKILL at the deadline. Asked again
-  // while stopping, it SIGKILLs at once.
-  void stop();
+  // One slot more; manage_workers fills it.
+  void add_slot();
+  // The last slot goes: its worker is told to retire (finish in-flight
+  // requests) and is reaped without being replaced. False with one slot left.
+  bool retire_slot();
+  // graceful: every worker drains (SIGTERM). fast: every worker stops now
+  // (SIGINT). Each has its deadline, then SIGKILL. A fast stop asked again
+  // kills at once.
+  void stop(stop_mode mode);
   void mark_ready(int slot, pid_t pid);
 
   bool stopping() const { return stopping_; }
-  bool finished() const;  // stopping and no worker left
+  bool finished() const;  // stopping and no worker left, retiring ones included
   int exit_code() const { return exit_code_; }
   bool all_ready() const;
   // When manage_workers() next has something to do (a respawn or the kill
   // deadline), for the loop's poll timeout.
   std::optional<clock::time_point> next_deadline() const;
   const std::vector<worker_slot>& slots() const { return slots_; }
+  const std::vector<pid_t>& retiring() const { return retiring_; }
 
  private:
   void on_exit(worker_slot& w, int status);
@@ -63,7 +79,9 @@ class worker_table {
   process_ops& ops_;
   timings timings_;
   std::vector<worker_slot> slots_;
+  std::vector<pid_t> retiring_;  // workers of removed slots, finishing their requests
   bool stopping_ = false;
+  std::optional<stop_mode> mode_;
   clock::time_point kill_at_{};
   int exit_code_ = 0;
 };

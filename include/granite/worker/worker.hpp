@@ -16,6 +16,11 @@ struct status_message {
   pid_t pid;
 };
 
+// The signals that stop a worker. The leader blocks them in a new worker
+// until run() can handle them, so one sent during boot waits instead of
+// killing it with the default action.
+void block_stop_signals(bool block);
+
 // Runs one worker in the forked child until it is told to stop. Everything it
 // uses (event loop, logger, database connections) is created here, after the
 // fork. Returns the process exit code.

@@ -1,0 +1,160 @@
+// Stopping and resizing under load, counting every failed request.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <future>
+#include <pqxx/pqxx>
+#include <regex>
+#include <thread>
+
+#include "support/http_client.hpp"
+#include "support/load.hpp"
+#include "support/testkit.hpp"
+
+using namespace granite;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+std::string seeded(testkit::scratch_database& db) {
+  auto r = testkit::run_granite({"seed", "--file", testkit::source_path("tests/data/forum.json")},
+                                {{"DATABASE_URL", db.url()}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return db.url();
+}
+
+// The server's log without access lines, for failure messages.
+std::string events(const testkit::server& srv) {
+  std::string out, log = srv.log();
+  std::size_t pos = 0;
+  while (pos < log.size()) {
+    auto end = log.find('\n', pos);
+    if (end == std::string::npos) end = log.size();
+    auto line = log.substr(pos, end - pos);
+    if (line.find("] access ") == std::string::npos) out += line + "\n";
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::string failures_of(const testkit::load_loop& load) {
+  std::string out;
+  for (const auto& f : load.failures()) out += "\n  " + f;
+  return out;
+}
+
+}  // namespace
+
+TEST(Lifecycle, SigtermDrainsForTheLoadBalancerWithoutFailingARequest) {
+  testkit::scratch_database db;
+  testkit::server srv({.database_url = seeded(db),
+                       .extra_args = {"--set", "drain.delay_s=2", "--set", "drain.timeout_s=5", "--set",
+                                      "database.statement_timeout_ms=30000"}});
+  testkit::load_loop load({.port = srv.port()});
+  testkit::http_client idle(srv.port());  // a keep-alive connection idle at the signal
+  ASSERT_EQ(idle.request("GET", "/api/threads/1").status, 200);
+
+  // A request in flight through the whole drain: it waits on a lock.
+  pqxx::connection blocker(db.url());
+  pqxx::work lock(blocker);
+  lock.exec("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE");
+  auto in_flight = std::async(std::launch::async, [&] { return testkit::get(srv.port(), "/api/posts/by-user/1"); });
+  ASSERT_TRUE(testkit::eventually([&] {
+    return db.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+                    "application_name LIKE 'granite worker%'") == "1";
+  }));
+  std::this_thread::sleep_for(300ms);
+  long before = load.sent();
+  ASSERT_GT(before, 0);
+
+  auto t0 = clock_type::now();
+  ASSERT_EQ(kill(srv.pid(), SIGTERM), 0);
+
+  // At once: /health is 503 on every worker, every other route keeps serving
+  // (new connections included), and responses close their connections.
+  ASSERT_TRUE(testkit::eventually([&] {
+    for (int i = 0; i < 10; ++i)
+      if (testkit::get(srv.port(), "/health").status != 503) return false;
+    return true;
+  }, 500ms)) << "health did not turn 503 at once";
+  auto during = testkit::get(srv.port(), "/api/users/2");
+  EXPECT_EQ(during.status, 200);
+  EXPECT_EQ(during.header("Connection"), "close");
+  EXPECT_TRUE(idle.closed_by_peer()) << "the idle keep-alive connection was not closed";
+
+  // The load runs through the drain delay, then stops as a load balancer does.
+  std::this_thread::sleep_until(t0 + 1500ms);
+  load.stop();
+  EXPECT_GT(load.sent(), before + 50);
+  EXPECT_GT(load.closed_by_server(), 0);
+  EXPECT_EQ(load.failed(), 0) << failures_of(load);
+
+  // Past the delay the workers stop accepting, but the leader waits for the
+  // in-flight request, which completes once the lock goes.
+  std::this_thread::sleep_until(t0 + 2500ms);
+  EXPECT_EQ(waitpid(srv.pid(), nullptr, WNOHANG), 0) << "the leader did not wait for the in-flight request";
+  lock.abort();
+  auto r = in_flight.get();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Connection"), "close");
+
+  int status = srv.wait_exit(5s);
+  ASSERT_NE(status, -1) << srv.log();
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_GE(clock_type::now() - t0, 2s);
+  std::printf("drain: %ld requests sent, %ld failed, %ld closed by the server\n", load.sent(), load.failed(),
+              load.closed_by_server());
+}
+
+TEST(Lifecycle, ASecondSigtermSkipsTheDrainDelay) {
+  testkit::scratch_database db;
+  testkit::server srv({.database_url = seeded(db), .extra_args = {"--set", "drain.delay_s=60"}});
+  auto t0 = clock_type::now();
+  kill(srv.pid(), SIGTERM);
+  ASSERT_TRUE(testkit::eventually([&] { return testkit::get(srv.port(), "/health").status == 503; }, 1s));
+  kill(srv.pid(), SIGTERM);
+  int status = srv.wait_exit(5s);
+  ASSERT_NE(status, -1);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_LT(clock_type::now() - t0, 3s);
+}
+
+TEST(Lifecycle, TtinAndTtouResizeWithoutFailingARequest) {
+  testkit::scratch_database db;
+  testkit::server srv({.database_url = seeded(db)});
+  testkit::load_loop load({.port = srv.port(), .clients = 6});
+  std::this_thread::sleep_for(200ms);
+
+  ASSERT_EQ(kill(srv.pid(), SIGTTIN), 0);
+  ASSERT_TRUE(testkit::eventually(
+      [&] { return srv.log().find("worker slot=2 pid=") != std::string::npos && srv.workers().size() == 3; }, 5s))
+      << events(srv);
+  // New connections reach the new worker's socket too.
+  ASSERT_TRUE(testkit::eventually([&] {
+    for (int i = 0; i < 20; ++i) testkit::get(srv.port(), "/api/threads/1");
+    return std::regex_search(srv.log(), std::regex(R"(\[worker 2 \d+\] access GET /api/threads/1 200)"));
+  }, 5s)) << "the new worker never served\n" << events(srv);
+
+  auto three = srv.workers();
+  ASSERT_EQ(kill(srv.pid(), SIGTTOU), 0);
+  ASSERT_TRUE(testkit::eventually([&] { return srv.workers().size() == 2; }, 5s)) << events(srv);
+  ASSERT_TRUE(testkit::eventually([&] { return srv.log().find("retired worker pid=") != std::string::npos; }, 5s))
+      << events(srv);
+  EXPECT_NE(srv.log().find("exited with status 0"), std::string::npos) << events(srv);
+  std::this_thread::sleep_for(300ms);
+
+  ASSERT_EQ(kill(srv.pid(), SIGTTOU), 0);  // down to one
+  ASSERT_TRUE(testkit::eventually([&] { return srv.workers().size() == 1; }, 5s)) << events(srv);
+  ASSERT_EQ(kill(srv.pid(), SIGTTOU), 0);  // the last one stays
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(srv.workers().size(), 1u);
+  EXPECT_NE(srv.log().find("one worker left; not removing it"), std::string::npos);
+
+  load.stop();
+  EXPECT_GT(load.sent(), 100);
+  EXPECT_EQ(load.failed(), 0) << failures_of(load);
+  std::printf("ttin/ttou: %ld requests sent, %ld failed\n", load.sent(), load.failed());
+}

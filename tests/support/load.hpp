@@ -1,0 +1,43 @@
+#pragma once
+
+// A bounded load loop on loopback: a few client threads sending GETs on
+// keep-alive connections until stopped (or until a hard cap), counting every
+// request and every failure.
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace granite::testkit {
+
+class load_loop {
+ public:
+  struct options {
+    int port;
+    std::string target = "/api/users/1";
+    int clients = 4;
+    std::chrono::seconds cap{60};  // never runs longer than this
+  };
+  explicit load_loop(options o);
+  ~load_loop();
+
+  // Stops the clients and waits for them.
+  void stop();
+  long sent() const { return sent_; }
+  long failed() const { return failed_; }
+  long closed_by_server() const { return closes_; }  // responses that said Connection: close
+  std::vector<std::string> failures() const;  // the first few, for the test's message
+
+ private:
+  void client();
+  options o_;
+  std::atomic<bool> running_{true};
+  std::atomic<long> sent_{0}, failed_{0}, closes_{0};
+  mutable std::mutex mutex_;
+  std::vector<std::string> failures_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace granite::testkit
