@@ -7,6 +7,7 @@ namespace granite::exit_code {
 inline constexpr int ok = 0;
 inline constexpr int failure = 1;        // runtime failure not covered below
 inline constexpr int worker_boot_failure = 3;  // a worker could not start serving
+inline constexpr int workers_crash_looping = 4;  // every worker slot kept failing
 inline constexpr int usage = 64;         // EX_USAGE: bad command line
 inline constexpr int data_error = 65;    // EX_DATAERR: bad seed file
 inline constexpr int unavailable = 69;   // EX_UNAVAILABLE: database unreachable

@@ -13,6 +13,7 @@
 
 #include "granite/config/config.hpp"
 #include "granite/exit_codes.hpp"
+#include "granite/supervisor/heartbeat.hpp"
 #include "granite/supervisor/listen_sockets.hpp"
 #include "granite/supervisor/worker_table.hpp"
 #include "granite/worker/worker.hpp"
@@ -109,11 +110,16 @@ int run_leader(const config::config& cfg, std::vector<int> listen_fds) {
   install_handlers();
 
   const pid_t leader = getpid();
-  system_process_ops ops([&](int slot) {
-    become_worker(leader, status_pipe[0], listen_fds, listen_fds[slot]);
-    return worker::run(cfg, slot, listen_fds[slot], status_pipe[1]);
-  });
+  heartbeats beats(max_workers);
+  system_process_ops ops(
+      [&](int slot) {
+        become_worker(leader, status_pipe[0], listen_fds, listen_fds[slot]);
+        return worker::run(cfg, slot, listen_fds[slot], status_pipe[1], [&beats, slot] { beats.beat(slot); });
+      },
+      beats);
   timings t;
+  t.worker_timeout = std::chrono::seconds(cfg.worker.timeout_s);
+  t.abort_grace = std::min<std::chrono::milliseconds>(std::chrono::seconds(5), t.worker_timeout);
   // Workers stop by themselves within these; SIGKILL only after.
   t.stop_timeout = std::chrono::seconds(cfg.drain.delay_s + cfg.drain.timeout_s + 1);
   worker_table table(ops, static_cast<int>(listen_fds.size()), t);
@@ -140,6 +146,7 @@ int run_leader(const config::config& cfg, std::vector<int> listen_fds) {
       if (has(sigs, sig)) spdlog::warn("signal SIG{} is not supported yet; ignored", sigabbrev_np(sig));
     read_status(status_pipe[0], table);
     table.reap_workers();
+    table.watchdog();
     table.manage_workers();
   }
 

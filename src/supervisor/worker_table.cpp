@@ -25,6 +25,7 @@ void worker_table::spawn_worker(int slot) {
   }
   w.pid = pid;
   w.generation++;
+  w.aborted_at = {};
   w.state = worker_state::starting;
   w.started_at = ops_.now();
   if (w.last_pid)
@@ -112,6 +113,40 @@ void worker_table::on_exit(worker_slot& w, int status) {
     spdlog::warn("slot {} failed {} times in a row; next worker in {} ms", w.slot, w.quick_failures,
                  std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
   }
+
+  // One bad slot is retried for ever; when every slot keeps failing, the
+  // instance is broken and systemd (and the Auto Scaling group) should know.
+  bool all_looping = std::all_of(slots_.begin(), slots_.end(), [&](const worker_slot& s) {
+    return s.quick_failures >= timings_.crash_loop_after;
+  });
+  if (all_looping) {
+    spdlog::critical("every worker slot failed {} times in a row; stopping granite", timings_.crash_loop_after);
+    fail(exit_code::workers_crash_looping);
+  }
+}
+
+void worker_table::watchdog() {
+  if (stopping_ || timings_.worker_timeout.count() == 0) return;
+  auto now = ops_.now();
+  for (auto& w : slots_) {
+    if (w.state != worker_state::ready) continue;
+    if (w.aborted_at != clock::time_point{}) {
+      if (now - w.aborted_at >= timings_.abort_grace) {
+        spdlog::error("worker slot={} pid={} still there {} ms after SIGABRT; killing it", w.slot, w.pid,
+                      timings_.abort_grace.count());
+        ops_.signal(w.pid, SIGKILL);
+        w.aborted_at = now;  // again only after another grace
+      }
+      continue;
+    }
+    auto silent = now - std::max(ops_.last_heartbeat(w.slot), w.started_at);
+    if (silent >= timings_.worker_timeout) {
+      spdlog::error("worker slot={} pid={} silent for {} ms (worker.timeout_s); aborting it", w.slot, w.pid,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(silent).count());
+      ops_.signal(w.pid, SIGABRT);
+      w.aborted_at = now;
+    }
+  }
 }
 
 void worker_table::fail(int code) {
@@ -132,8 +167,11 @@ void worker_table::manage_workers() {
     kill_at_ = now + std::chrono::seconds(1);  // not again until SIGCHLD had its chance
     return;
   }
-  for (auto& w : slots_)
+  for (auto& w : slots_) {
     if (w.state == worker_state::empty && now >= w.respawn_at) spawn_worker(w.slot);
+    // A worker that stays up ends its slot's run of failures.
+    if (w.state == worker_state::ready && now - w.started_at >= timings_.stable_after) w.quick_failures = 0;
+  }
 }
 
 void worker_table::stop(stop_mode mode) {

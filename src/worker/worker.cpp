@@ -170,8 +170,9 @@ void block_stop_signals(bool block) {
   pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
 }
 
-int run(const config::config& cfg, int slot, int listen_fd, int status_fd) {
+int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::function<void()> heartbeat) {
   obs::init_worker(slot, cfg.log.level);
+  heartbeat();
 
   store::pool db(connect_options(cfg, slot), cfg.database.pool_size, cfg.database.queue_limit,
                  features::prepare_statements);
@@ -207,6 +208,18 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd) {
   };
   signals.async_wait(on_signal);
   block_stop_signals(false);  // the handlers are in place: let them in
+
+  // The heartbeat comes from the event loop itself: a loop that is stuck
+  // (a CPU hog, a deadlock) stops it, and the leader's watchdog acts.
+  asio::steady_timer beat_timer(ioc);
+  std::function<void()> beat = [&] {
+    heartbeat();
+    beat_timer.expires_after(std::chrono::milliseconds(500));
+    beat_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) beat();
+    });
+  };
+  beat();
 
   acceptor.do_accept();
   spdlog::info("serving with {} database connections", cfg.database.pool_size);

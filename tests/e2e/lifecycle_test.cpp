@@ -158,3 +158,75 @@ TEST(Lifecycle, TtinAndTtouResizeWithoutFailingARequest) {
   EXPECT_EQ(load.failed(), 0) << failures_of(load);
   std::printf("ttin/ttou: %ld requests sent, %ld failed\n", load.sent(), load.failed());
 }
+
+TEST(Lifecycle, WatchdogReplacesAWorkerWhoseEventLoopIsStuck) {
+  testkit::scratch_database db;
+  testkit::server srv({.database_url = seeded(db), .extra_args = {"--set", "worker.timeout_s=1"}});
+  auto before = srv.workers();
+  ASSERT_EQ(before.size(), 2u);
+  pid_t frozen = before[1];
+  // A stopped process is what a stuck event loop looks like from outside:
+  // alive, holding its connections, answering nothing.
+  ASSERT_EQ(kill(frozen, SIGSTOP), 0);
+  auto t0 = clock_type::now();
+  ASSERT_TRUE(testkit::eventually([&] { return !testkit::process_alive(frozen) && srv.workers().size() == 2; }, 6s))
+      << events(srv);
+  auto took = clock_type::now() - t0;
+  auto log = srv.log();
+  EXPECT_NE(log.find("pid=" + std::to_string(frozen) + " silent for"), std::string::npos) << events(srv);
+  EXPECT_NE(log.find("pid=" + std::to_string(frozen) + " still there"), std::string::npos) << events(srv);
+  EXPECT_NE(log.find("pid=" + std::to_string(frozen) + " killed by signal 9"), std::string::npos) << events(srv);
+  EXPECT_LT(took, 4s);  // timeout 1 s + grace 1 s + respawn
+  // The replacement serves: new connections reach both slots again.
+  testkit::load_loop load({.port = srv.port(), .clients = 2});
+  std::this_thread::sleep_for(500ms);
+  load.stop();
+  EXPECT_EQ(load.failed(), 0) << failures_of(load);
+  std::printf("watchdog: replaced in %lld ms; afterwards %ld requests sent, %ld failed\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()), load.sent(),
+              load.failed());
+}
+
+TEST(Lifecycle, ACrashLoopingSlotBacksOff) {
+  testkit::scratch_database db;
+  testkit::server srv({.database_url = seeded(db)});
+  auto known = srv.workers();
+  // Kill every new worker of one slot as soon as it appears.
+  pid_t victim = known[0];
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(kill(victim, SIGKILL), 0);
+    ASSERT_TRUE(testkit::eventually([&] {
+      for (pid_t p : srv.workers())
+        if (std::find(known.begin(), known.end(), p) == known.end()) {
+          victim = p;
+          known.push_back(p);
+          return true;
+        }
+      return false;
+    }, 3s)) << events(srv);
+  }
+  auto log = srv.log();
+  EXPECT_NE(log.find("failed 1 times in a row; next worker in 100 ms"), std::string::npos) << events(srv);
+  EXPECT_NE(log.find("failed 2 times in a row; next worker in 200 ms"), std::string::npos) << events(srv);
+  EXPECT_NE(log.find("failed 3 times in a row; next worker in 400 ms"), std::string::npos) << events(srv);
+  EXPECT_EQ(testkit::get(srv.port(), "/api/users/1").status, 200);
+}
+
+TEST(Lifecycle, AFailingHandlerIsOne500AndNothingElse) {
+  testkit::scratch_database db;
+  testkit::server srv({.database_url = seeded(db), .workers = 1});
+  auto workers = srv.workers();
+  // The threads query now fails inside PostgreSQL, for every thread.
+  db.query("ALTER TABLE threads RENAME COLUMN title TO heading");
+  auto r = testkit::get(srv.port(), "/api/threads/1");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.header("Content-Type"), "application/problem+json");
+  EXPECT_NE(r.body.find("the request id identifies it"), std::string::npos) << r.body;
+  EXPECT_NE(srv.log().find("rid=" + r.header("X-Request-Id")), std::string::npos) << "the failure is not logged";
+  // Everything else is untouched: other routes, the same worker process.
+  EXPECT_EQ(testkit::get(srv.port(), "/api/users/1").status, 200);
+  EXPECT_EQ(testkit::get(srv.port(), "/api/posts/in-thread/1").status, 200);
+  EXPECT_EQ(srv.workers(), workers);
+  db.query("ALTER TABLE threads RENAME COLUMN heading TO title");
+  EXPECT_EQ(testkit::get(srv.port(), "/api/threads/1").status, 200);
+}

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <deque>
+#include <map>
 
 #include "granite/exit_codes.hpp"
 #include "granite/supervisor/worker_table.hpp"
@@ -32,6 +33,7 @@ class fake_ops : public process_ops {
     return e;
   }
   clock::time_point now() override { return t; }
+  clock::time_point last_heartbeat(int slot) override { return beats.count(slot) ? beats[slot] : clock::time_point{}; }
 
   void exit(pid_t pid, int code) { exits.push_back({pid, code << 8}); }  // WIFEXITED encoding
   void killed(pid_t pid, int sig) { exits.push_back({pid, sig}); }       // WIFSIGNALED encoding
@@ -42,6 +44,7 @@ class fake_ops : public process_ops {
   std::vector<int> spawned;
   std::vector<std::pair<pid_t, int>> signals;
   std::deque<exit_info> exits;
+  std::map<int, clock::time_point> beats;
 };
 
 struct WorkerTable : ::testing::Test {
@@ -246,6 +249,84 @@ TEST_F(WorkerTable, FailedForkIsRetriedLater) {
   ops.t = *table.next_deadline();
   table.manage_workers();
   EXPECT_EQ(table.slots()[0].state, worker_state::starting);
+}
+
+TEST_F(WorkerTable, WatchdogAbortsASilentWorkerThenKillsIt) {
+  start_all_ready();
+  for (int i = 0; i < 29; ++i) {  // slot 0 beats every second; slot 1 falls silent
+    ops.t += 1s;
+    ops.beats[0] = ops.t;
+    table.watchdog();
+  }
+  EXPECT_TRUE(ops.signals.empty());
+  ops.t += 1s;
+  ops.beats[0] = ops.t;
+  table.watchdog();
+  ASSERT_EQ(ops.signals.size(), 1u);
+  EXPECT_EQ(ops.signals[0], std::make_pair(pid_t{101}, SIGABRT));
+  ops.t += 4s;
+  table.watchdog();
+  EXPECT_EQ(ops.signals.size(), 1u);  // the grace is not over
+  ops.t += 1s;
+  table.watchdog();
+  ASSERT_EQ(ops.signals.size(), 2u);
+  EXPECT_EQ(ops.signals[1], std::make_pair(pid_t{101}, SIGKILL));
+  ops.killed(101, SIGKILL);
+  table.reap_workers();
+  table.manage_workers();
+  EXPECT_EQ(table.slots()[1].pid, 102);  // replaced at once: it had served
+  EXPECT_EQ(table.slots()[1].aborted_at, clock::time_point{});
+}
+
+TEST_F(WorkerTable, WatchdogLeavesStartingAndStoppingWorkersAlone) {
+  table.manage_workers();  // starting, never beating
+  ops.t += 60s;
+  table.watchdog();
+  EXPECT_TRUE(ops.signals.empty());
+  for (const auto& w : table.slots()) table.mark_ready(w.slot, w.pid);
+  table.stop(stop_mode::graceful);
+  ops.signals.clear();
+  ops.t += 60s;
+  table.watchdog();
+  EXPECT_TRUE(ops.signals.empty());
+}
+
+TEST(WorkerTableWatchdog, ZeroTimeoutTurnsItOff) {
+  fake_ops ops;
+  worker_table table(ops, 1, timings{.worker_timeout = std::chrono::milliseconds(0)});
+  table.manage_workers();
+  table.mark_ready(0, 100);
+  ops.t += 1h;
+  table.watchdog();
+  EXPECT_TRUE(ops.signals.empty());
+}
+
+TEST_F(WorkerTable, EverySlotCrashLoopingStopsTheLeader) {
+  start_all_ready();
+  ops.t += 10s;
+  for (int round = 0; round < 6 && !table.stopping(); ++round) {
+    for (const auto& w : table.slots())
+      if (w.state != worker_state::empty) ops.exit(w.pid, 1);
+    table.reap_workers();
+    if (auto next = table.next_deadline()) ops.t = std::max(ops.t, *next);
+    table.manage_workers();
+  }
+  EXPECT_TRUE(table.stopping());
+  EXPECT_EQ(table.exit_code(), granite::exit_code::workers_crash_looping);
+}
+
+TEST_F(WorkerTable, OneCrashLoopingSlotIsRetriedForEver) {
+  start_all_ready();
+  for (int round = 0; round < 20; ++round) {
+    ops.t += 10s;  // slot 1 stays up all along
+    table.manage_workers();
+    ops.exit(table.slots()[0].pid, 1);
+    table.reap_workers();
+    ops.t = *table.next_deadline();
+    table.manage_workers();
+  }
+  EXPECT_FALSE(table.stopping());
+  EXPECT_GE(table.slots()[0].quick_failures, 10);
 }
 
 TEST(DescribeExit, NamesStatusAndSignal) {

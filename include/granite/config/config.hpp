@@ -18,6 +18,9 @@ struct config {
     int backlog = 1024;
   } listen;
   int workers = 0;  // 0: one per online CPU
+  struct worker_t {
+    int timeout_s = 30;  // watchdog: a worker silent this long is aborted; 0: off
+  } worker;
   struct http_t {
     std::int64_t header_limit_bytes = 8 * 1024;
     std::int64_t body_limit_bytes = 64 * 1024;

@@ -5,6 +5,9 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <string>
+
+#include "granite/supervisor/heartbeat.hpp"
 
 namespace granite::supervisor {
 
@@ -24,20 +27,25 @@ class process_ops {
   virtual void signal(pid_t pid, int sig) = 0;
   virtual std::optional<exit_info> reap() = 0;  // one exited child, without waiting
   virtual clock::time_point now() = 0;
+  // When the worker of this slot last showed that its event loop runs.
+  virtual clock::time_point last_heartbeat(int slot) = 0;
 };
 
 // The real thing: fork(2), kill(2), waitpid(2). The child runs child_main(slot)
 // and exits with what it returns.
 class system_process_ops : public process_ops {
  public:
-  explicit system_process_ops(std::function<int(int slot)> child_main) : child_main_(std::move(child_main)) {}
+  system_process_ops(std::function<int(int slot)> child_main, const heartbeats& beats)
+      : child_main_(std::move(child_main)), beats_(beats) {}
   pid_t spawn(int slot) override;
   void signal(pid_t pid, int sig) override;
   std::optional<exit_info> reap() override;
   clock::time_point now() override { return clock::now(); }
+  clock::time_point last_heartbeat(int slot) override { return beats_.last(static_cast<std::size_t>(slot)); }
 
  private:
   std::function<int(int slot)> child_main_;
+  const heartbeats& beats_;
 };
 
 // "exited with status 3", "killed by signal 9 (SIGKILL)"

@@ -21,6 +21,7 @@ struct worker_slot {
   clock::time_point respawn_at{};  // an empty slot is filled from then on
   int quick_failures = 0;          // consecutive exits soon after start
   bool ever_ready = false;         // some worker of this slot has served
+  clock::time_point aborted_at{};  // when the watchdog sent SIGABRT (epoch: not yet)
 };
 
 // What the leader tells a worker with each signal.
@@ -36,6 +37,9 @@ struct timings {
   std::chrono::milliseconds stable_after{1000};   // a worker living this long was not crash-looping
   std::chrono::milliseconds backoff_first{100};
   std::chrono::milliseconds backoff_max{10000};
+  std::chrono::milliseconds worker_timeout{30000};  // silent this long: SIGABRT; zero: no watchdog
+  std::chrono::milliseconds abort_grace{5000};      // then SIGKILL after this
+  int crash_loop_after = 5;  // consecutive quick failures that make a slot crash-looping
 };
 
 // The leader's decisions: which slot to fill, when, and when to give up.
@@ -51,6 +55,9 @@ class worker_table {
   void reap_workers();
   // Fills empty slots whose time has come; past the stop deadline, SIGKILLs.
   void manage_workers();
+  // A ready worker whose heartbeat is older than worker_timeout is stuck:
+  // SIGABRT (a core dump shows where), then SIGKILL after abort_grace.
+  void watchdog();
   // One slot more; manage_workers fills it.
   void add_slot();
   // The last slot goes: its worker is told to retire (finish in-flight

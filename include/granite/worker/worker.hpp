@@ -2,6 +2,8 @@
 
 #include <sys/types.h>
 
+#include <functional>
+
 namespace granite::config {
 struct config;
 }
@@ -23,7 +25,8 @@ void block_stop_signals(bool block);
 
 // Runs one worker in the forked child until it is told to stop. Everything it
 // uses (event loop, logger, database connections) is created here, after the
-// fork. Returns the process exit code.
-int run(const config::config& cfg, int slot, int listen_fd, int status_fd);
+// fork. `heartbeat` is called from the event loop twice a second, for the
+// leader's watchdog. Returns the process exit code.
+int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::function<void()> heartbeat);
 
 }  // namespace granite::worker
