@@ -1,5 +1,6 @@
 // granite: parse and validate the configuration, then run one command.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <iostream>
@@ -33,8 +34,18 @@ void migrate_now(const config::config& cfg, const char* role) {
     spdlog::info("database schema migrated from version {} to {}", report.from, report.to);
 }
 
+// Every connection is a descriptor: take all that the hard limit allows
+// (systemd's LimitNOFILE= sets it), before the workers inherit it.
+void raise_open_files_limit() {
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur == nofile.rlim_max) return;
+  nofile.rlim_cur = nofile.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &nofile) != 0) spdlog::warn("cannot raise the open files limit");
+}
+
 int serve(const config::config& cfg) {
   obs::init_leader(cfg.log.level);
+  raise_open_files_limit();
   // The leader's database connection lives only for the migration: it holds
   // none while workers run.
   if (cfg.database.migrate) migrate_now(cfg, "leader");

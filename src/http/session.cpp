@@ -4,6 +4,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <ctime>
@@ -99,7 +100,7 @@ class session : public std::enable_shared_from_this<session> {
   // sent its first request yet gets a second to do so.
   void close_when_idle(clock::time_point now) {
     bool fresh = requests_ == 0 && now - accepted_at_ < std::chrono::seconds(1);
-    if (waiting_ && !fresh && !(parser_ && parser_->got_some())) {
+    if (idle() && !fresh) {
       beast::error_code ec;
       stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
       stream_.close();
@@ -107,20 +108,61 @@ class session : public std::enable_shared_from_this<session> {
   }
 
  private:
+  // Waiting for a request of which no byte has arrived yet.
+  bool idle() const { return waiting_ && buffer_.size() == 0 && !(parser_ && parser_->got_some()); }
+
+  // Reading a request has three clocks, so that a client trickling bytes
+  // holds a connection only so long: the first byte (idle timeout between
+  // requests, header timeout on a new connection), the rest of the header
+  // (header timeout), the body (body timeout). The first is the stream's own:
+  // silence just closes. The other two answer 408 before closing.
   void do_read() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(ctx_.limit.header_bytes));
     parser_->body_limit(ctx_.limit.body_bytes);
-    stream_.expires_after(ctx_.limit.idle_timeout);
     waiting_ = true;
+    if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
+    stream_.expires_after(requests_ == 0 ? ctx_.limit.header_timeout : ctx_.limit.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(first_read_bytes),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) return self->on_read(ec);
+                              self->read_header();
+                            });
+  }
+
+  void read_header() {
+    stream_.expires_never();
+    arm_deadline(ctx_.limit.header_timeout, "header");
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec || parser_->is_done()) return on_read(ec);
+    arm_deadline(ctx_.limit.body_timeout, "body");
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
+  void arm_deadline(std::chrono::seconds after, const char* what) {
+    late_ = nullptr;
+    deadline_.expires_after(after);
+    deadline_.async_wait([self = shared_from_this(), what](beast::error_code ec) {
+      if (ec) return;  // cancelled: the read finished in time
+      self->late_ = what;
+      beast::error_code cancel_ec;
+      self->stream_.socket().cancel(cancel_ec);
+    });
+  }
+
   void on_read(beast::error_code ec) {
     waiting_ = false;
-    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-        ec == asio::error::connection_reset || ec == asio::error::bad_descriptor)
+    deadline_.cancel();
+    if (late_) return refuse(ec);
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::bad_descriptor)
       return close();
     if (ec) return refuse(ec);
 
@@ -134,7 +176,8 @@ class session : public std::enable_shared_from_this<session> {
     req.request_id = request_id_from(msg["X-Request-Id"]);
     req.content_type = std::string(msg[bhttp::field::content_type]);
     req.body = std::move(msg.body());
-    keep_alive_ = msg.keep_alive() && !ctx_.closing;
+    keep_alive_ = msg.keep_alive() && !ctx_.closing &&
+                  (ctx_.limit.max_requests == 0 || requests_ < ctx_.limit.max_requests);
     head_ = req.method == verb::head;
     method_ = std::string(msg.method_string());
     target_ = req.target;
@@ -176,6 +219,13 @@ class session : public std::enable_shared_from_this<session> {
     target_ = "-";
     request req;
     req.request_id = request_id_ = obs::next_request_id();
+    if (late_)
+      return respond(problem(408, std::string("the request ") + late_ + " did not arrive within " +
+                                      std::to_string((std::string_view(late_) == "header" ? ctx_.limit.header_timeout
+                                                                                          : ctx_.limit.body_timeout)
+                                                         .count()) +
+                                      " s (http." + late_ + "_timeout_s)",
+                             req));
     if (ec == bhttp::error::header_limit)
       return respond(problem(431, "the request header is larger than " + std::to_string(ctx_.limit.header_bytes) +
                                       " bytes (http.header_limit_bytes)",
@@ -208,7 +258,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void do_write() {
-    stream_.expires_after(ctx_.limit.idle_timeout);
+    stream_.expires_after(ctx_.limit.body_timeout);  // a client that does not read its response
     bhttp::async_write(stream_, response_,
                        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
   }
@@ -233,9 +283,13 @@ class session : public std::enable_shared_from_this<session> {
     stream_.close();
   }
 
+  static constexpr std::size_t first_read_bytes = 4096;
+
   beast::tcp_stream stream_;
   server_context& ctx_;
   beast::flat_buffer buffer_;
+  asio::steady_timer deadline_{stream_.get_executor()};
+  const char* late_ = nullptr;  // "header" or "body" when that read ran out of time
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> response_;
   bool waiting_ = false;
@@ -256,8 +310,14 @@ void server_context::close_connections() {
   for (auto* s : open) s->close_when_idle(now);
 }
 
-void start_session(asio::ip::tcp::socket socket, server_context& ctx) {
+bool start_session(asio::ip::tcp::socket socket, server_context& ctx) {
+  if (ctx.sessions.size() >= ctx.limit.max_connections) {
+    beast::error_code ec;
+    socket.close(ec);
+    return false;
+  }
   std::make_shared<session>(std::move(socket), ctx)->start();
+  return true;
 }
 
 }  // namespace granite::http

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -80,14 +81,42 @@ class acceptor_loop {
     }
     boost::system::error_code opt_ec;
     socket.set_option(tcp::no_delay(true), opt_ec);
-    http::start_session(std::move(socket), ctx_);
+    if (!http::start_session(std::move(socket), ctx_)) refused();
     do_accept();
+  }
+
+  // Over http.max_connections: logged at most once a second.
+  void refused() {
+    ++refused_;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_refusal_log_ < std::chrono::seconds(1)) return;
+    last_refusal_log_ = now;
+    spdlog::warn("{} connections open (http.max_connections); closed {} new ones", ctx_.sessions.size(), refused_);
+    refused_ = 0;
   }
 
   tcp::acceptor acceptor_;
   asio::steady_timer retry_;
   http::server_context& ctx_;
+  std::uint64_t refused_ = 0;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
 };
+
+// Connections this worker may hold: the configured limit, or fewer when the
+// descriptor limit would be reached first (accept would then fail instead of
+// closing the excess cleanly).
+std::size_t connection_limit(const config::config& cfg) {
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  auto wanted = static_cast<std::size_t>(cfg.http.max_connections);
+  std::size_t reserve = static_cast<std::size_t>(cfg.database.pool_size) + 64;  // database, logs, sockets
+  if (nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur >= wanted + reserve) return wanted;
+  std::size_t allowed = nofile.rlim_cur > reserve * 2 ? nofile.rlim_cur - reserve : nofile.rlim_cur / 2;
+  spdlog::warn("open files are limited to {} (RLIMIT_NOFILE): at most {} connections instead of {} "
+               "(http.max_connections)",
+               nofile.rlim_cur, allowed, wanted);
+  return allowed;
+}
 
 // How a worker stops. SIGTERM, a load-balancer drain: /health turns 503,
 // every response closes its connection and idle connections close, but the
@@ -191,7 +220,11 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
                            db,
                            {static_cast<std::uint64_t>(cfg.http.header_limit_bytes),
                             static_cast<std::uint64_t>(cfg.http.body_limit_bytes),
-                            std::chrono::seconds(cfg.http.idle_timeout_s)},
+                            std::chrono::seconds(cfg.http.idle_timeout_s),
+                            std::chrono::seconds(cfg.http.header_timeout_s),
+                            std::chrono::seconds(cfg.http.body_timeout_s),
+                            connection_limit(cfg),
+                            static_cast<std::uint64_t>(cfg.http.max_requests_per_connection)},
                            cfg.log.access,
                            {}};
   features::register_routes(routes, features::deps{cfg});

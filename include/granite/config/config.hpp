@@ -24,7 +24,11 @@ struct config {
   struct http_t {
     std::int64_t header_limit_bytes = 8 * 1024;
     std::int64_t body_limit_bytes = 64 * 1024;
-    int idle_timeout_s = 75;
+    int idle_timeout_s = 75;     // a kept-alive connection waiting for its next request
+    int header_timeout_s = 10;   // a request's header, from its first byte (a new connection's too)
+    int body_timeout_s = 30;     // a request's body, after its header
+    int max_connections = 10000;  // per worker; beyond, new connections are closed at once
+    int max_requests_per_connection = 1000;  // then the response closes the connection; 0: no limit
   } http;
   struct database_t {
     std::string url;  // empty: libpq defaults (PGHOST, PGPORT, PGUSER, ...)

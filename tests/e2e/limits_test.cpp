@@ -1,0 +1,205 @@
+// Careless and hostile clients: every limit answered, and slow clients never
+// crowd out the others.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/http_client.hpp"
+#include "support/testkit.hpp"
+
+using namespace granite;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct Limits : ::testing::Test {
+  static inline std::unique_ptr<testkit::scratch_database> db;
+  static void SetUpTestSuite() {
+    db = std::make_unique<testkit::scratch_database>();
+    auto r = testkit::run_granite({"seed", "--file", testkit::source_path("tests/data/forum.json")},
+                                  {{"DATABASE_URL", db->url()}});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // A thousand sockets need more than the usual 1024 descriptors.
+    rlimit nofile{};
+    getrlimit(RLIMIT_NOFILE, &nofile);
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  static void TearDownTestSuite() { db.reset(); }
+
+  testkit::server start(std::vector<std::string> settings, int workers = 2) {
+    std::vector<std::string> args;
+    for (auto& s : settings) {
+      args.push_back("--set");
+      args.push_back(s);
+    }
+    return testkit::server({.database_url = db->url(), .workers = workers, .extra_args = args});
+  }
+};
+
+// A raw connection for byte-level misbehaviour.
+int connect_to(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Everything the server sends until it closes (or `wait` passes).
+std::string read_until_closed(int fd, std::chrono::milliseconds wait) {
+  std::string out;
+  auto until = clock_type::now() + wait;
+  while (clock_type::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return out + (n == 0 ? "<closed>" : "<reset>");
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_F(Limits, HeaderArrivingTooSlowlyIs408) {
+  auto srv = start({"http.header_timeout_s=1"});
+  int fd = connect_to(srv.port());
+  ASSERT_GE(fd, 0);
+  send(fd, "GET /api/users/1 HTTP/1.1\r\nHost: x\r\n", 35, MSG_NOSIGNAL);  // no blank line: never ends
+  auto got = read_until_closed(fd, 4s);
+  close(fd);
+  EXPECT_EQ(got.rfind("HTTP/1.1 408 ", 0), 0u) << got;
+  EXPECT_NE(got.find("http.header_timeout_s"), std::string::npos) << got;
+  EXPECT_NE(got.find("<closed>"), std::string::npos) << got;
+}
+
+TEST_F(Limits, BodyArrivingTooSlowlyIs408) {
+  auto srv = start({"http.body_timeout_s=1"});
+  int fd = connect_to(srv.port());
+  std::string head = "POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":";
+  send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+  auto got = read_until_closed(fd, 4s);
+  close(fd);
+  EXPECT_EQ(got.rfind("HTTP/1.1 408 ", 0), 0u) << got;
+  EXPECT_NE(got.find("http.body_timeout_s"), std::string::npos) << got;
+}
+
+TEST_F(Limits, SilentNewConnectionIsClosedAfterTheHeaderTimeout) {
+  auto srv = start({"http.header_timeout_s=1"});
+  int fd = connect_to(srv.port());
+  auto t0 = clock_type::now();
+  auto got = read_until_closed(fd, 4s);
+  close(fd);
+  EXPECT_EQ(got, "<closed>");
+  EXPECT_LT(clock_type::now() - t0, 3s);
+}
+
+TEST_F(Limits, IdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
+  auto srv = start({"http.idle_timeout_s=1"});
+  testkit::http_client c(srv.port());
+  ASSERT_EQ(c.request("GET", "/api/users/1").status, 200);
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST_F(Limits, MaxRequestsPerConnectionClosesAfterTheLast) {
+  auto srv = start({"http.max_requests_per_connection=3"});
+  testkit::http_client c(srv.port());
+  EXPECT_EQ(c.request("GET", "/").header("Connection"), "");
+  EXPECT_EQ(c.request("GET", "/").header("Connection"), "");
+  auto third = c.request("GET", "/");
+  EXPECT_EQ(third.status, 200);
+  EXPECT_EQ(third.header("Connection"), "close");
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST_F(Limits, ConnectionsBeyondTheMaximumAreClosedAtOnce) {
+  auto srv = start({"http.max_connections=5"}, 1);
+  std::vector<std::unique_ptr<testkit::http_client>> held;
+  for (int i = 0; i < 5; ++i) {
+    held.push_back(std::make_unique<testkit::http_client>(srv.port()));
+    ASSERT_EQ(held.back()->request("GET", "/").status, 200);
+  }
+  int extra = connect_to(srv.port());
+  auto t0 = clock_type::now();
+  auto got = read_until_closed(extra, 3s);
+  close(extra);
+  EXPECT_EQ(got, "<closed>");
+  EXPECT_LT(clock_type::now() - t0, 1s) << "the excess connection was queued, not closed";
+  EXPECT_TRUE(testkit::eventually([&] { return srv.log().find("(http.max_connections)") != std::string::npos; }));
+  held.pop_back();  // one goes; a new one is served again
+  EXPECT_TRUE(testkit::eventually([&] {
+    try {
+      return testkit::get(srv.port(), "/").status == 200;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }, 2s));
+  for (auto& c : held) EXPECT_EQ(c->request("GET", "/api/users/1").status, 200);
+}
+
+TEST_F(Limits, AThousandSlowClientsDoNotCrowdOutTheOthers) {
+  auto srv = start({"http.header_timeout_s=3"});
+  // 500 connections that say nothing, 500 that send a header a byte at a time.
+  std::vector<int> idle, trickle;
+  for (int i = 0; i < 500; ++i) idle.push_back(connect_to(srv.port()));
+  for (int i = 0; i < 500; ++i) trickle.push_back(connect_to(srv.port()));
+  ASSERT_EQ(std::count(idle.begin(), idle.end(), -1) + std::count(trickle.begin(), trickle.end(), -1), 0);
+  std::atomic<bool> trickling{true};
+  std::thread slow([&] {
+    const std::string header = "GET /api/users/1 HTTP/1.1\r\nHost: slow\r\nX-Padding: ";
+    for (std::size_t i = 0; trickling; ++i) {
+      char byte = i < header.size() ? header[i] : 'a';
+      for (int fd : trickle) send(fd, &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+
+  // Meanwhile, ordinary clients are served promptly.
+  std::vector<double> ms;
+  auto until = clock_type::now() + 2s;
+  while (clock_type::now() < until) {
+    auto t0 = clock_type::now();
+    auto r = testkit::get(srv.port(), "/api/users/1");
+    ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+    ASSERT_EQ(r.status, 200);
+  }
+  std::sort(ms.begin(), ms.end());
+  EXPECT_GT(ms.size(), 20u);
+  EXPECT_LT(ms.back(), 1000.0) << "an ordinary request waited " << ms.back() << " ms";
+
+  // After the header timeout, the tricklers get 408 and the silent ones are closed.
+  std::this_thread::sleep_for(2s);
+  trickling = false;
+  slow.join();
+  int answered_408 = 0, closed_idle = 0;
+  for (int fd : trickle) {
+    auto got = read_until_closed(fd, 100ms);
+    answered_408 += got.rfind("HTTP/1.1 408 ", 0) == 0;
+    close(fd);
+  }
+  for (int fd : idle) {
+    closed_idle += read_until_closed(fd, 100ms) == "<closed>";
+    close(fd);
+  }
+  EXPECT_EQ(answered_408, 500);
+  EXPECT_EQ(closed_idle, 500);
+  EXPECT_EQ(testkit::get(srv.port(), "/api/users/1").status, 200);
+  std::printf("slowloris: 1000 slow connections; %zu ordinary requests, median %.2f ms, slowest %.2f ms\n",
+              ms.size(), ms[ms.size() / 2], ms.back());
+}
