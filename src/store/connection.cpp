@@ -42,6 +42,14 @@ std::string conninfo(const connect_options& options) {
 
   given.try_emplace("connect_timeout", std::to_string(options.connect_timeout_s));
   given.try_emplace("application_name", options.application_name);
+  // A database host that vanishes (a failover, a partition) must not leave a
+  // query waiting for the kernel's retransmission timeout: probe idle
+  // connections and give up on unacknowledged data after a few seconds.
+  given.try_emplace("keepalives", "1");
+  given.try_emplace("keepalives_idle", "5");
+  given.try_emplace("keepalives_interval", "2");
+  given.try_emplace("keepalives_count", "3");
+  given.try_emplace("tcp_user_timeout", "10000");
   given["client_encoding"] = "UTF8";
 
   std::string out;

@@ -2,14 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <pqxx/connection>
 
 namespace granite::store {
 
 namespace {
-// A lost connection is retried at most this often; jobs in between fail fast
-// instead of each waiting for a connect timeout.
-constexpr auto reconnect_interval = std::chrono::milliseconds(500);
+// A lost connection is retried with backoff (doubling from the first to the
+// most); jobs in between fail fast (503) instead of each waiting for a
+// connect timeout. The most is short so that service is back within a second
+// of the database.
+constexpr auto backoff_first = std::chrono::milliseconds(50);
+constexpr auto backoff_most = std::chrono::milliseconds(500);
 }  // namespace
 
 pool::pool(connect_options options, int size, int queue_limit, prepare_fn prepare)
@@ -67,16 +71,20 @@ void pool::stop() {
 void pool::ensure_connected(slot& s) {
   if (s.conn && s.conn->is_open()) return;
   auto now = std::chrono::steady_clock::now();
-  if (now - s.last_attempt < reconnect_interval) return;
+  bool others_reconnected = reconnected_at_.load() > s.last_attempt.time_since_epoch().count();
+  if (now - s.last_attempt < s.backoff && !others_reconnected) return;
   s.last_attempt = now;
   try {
     auto fresh = std::make_unique<connection>(options_);
     if (prepare_) prepare_(*fresh);
     std::lock_guard lock(s.cancel_mutex);
     s.conn = std::move(fresh);
+    s.backoff = std::chrono::milliseconds(0);
+    reconnected_at_ = std::chrono::steady_clock::now().time_since_epoch().count();
     spdlog::info("database connection re-established");
   } catch (const std::exception& e) {
-    spdlog::warn("database still unreachable: {}", e.what());
+    s.backoff = std::clamp(s.backoff * 2, backoff_first, backoff_most);
+    spdlog::warn("database unreachable (next try in {} ms): {}", s.backoff.count(), e.what());
   }
 }
 
@@ -94,9 +102,11 @@ void pool::run(slot& s) {
     bool usable = s.conn && s.conn->is_open();
     j(usable ? s.conn.get() : nullptr);
     if (usable && !s.conn->is_open()) {
-      spdlog::warn("database connection lost; will reconnect");
+      spdlog::warn("database connection lost; reconnecting");
       std::lock_guard lock(s.cancel_mutex);
       s.conn.reset();
+      s.last_attempt = {};  // the next job tries at once
+      s.backoff = std::chrono::milliseconds(0);
     }
   }
 }

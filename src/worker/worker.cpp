@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <pqxx/pqxx>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -30,11 +31,21 @@ store::connect_options connect_options(const config::config& cfg, int slot) {
           "granite worker " + std::to_string(slot)};
 }
 
-// The routes that belong to the process rather than to a feature.
+// The routes that belong to the process rather than to a feature. /health
+// is shallow on purpose: a database outage must not make the load balancer
+// or the Auto Scaling group replace every instance. /health/ready also asks
+// the database, for whoever wants to know that the whole path works.
 void add_service_routes(http::router& router, const http::server_context* ctx) {
   router.add(http::verb::get, "/health", http::plain_handler([ctx](const http::request&, const http::params&) {
                if (ctx->closing) return http::text(503, "draining\n");
                return http::text(200, "ok\n");
+             }));
+  router.add(http::verb::get, "/health/ready",
+             http::db_handler([ctx](const http::request&, const http::params&, store::connection& c) {
+               if (ctx->closing) return http::text(503, "draining\n");
+               pqxx::nontransaction tx(c.raw());
+               tx.exec("SELECT 1");
+               return http::text(200, "ready\n");
              }));
 }
 

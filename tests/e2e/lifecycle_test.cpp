@@ -90,6 +90,7 @@ TEST(Lifecycle, SigtermDrainsForTheLoadBalancerWithoutFailingARequest) {
   EXPECT_GT(load.sent(), before + 50);
   EXPECT_GT(load.closed_by_server(), 0);
   EXPECT_EQ(load.failed(), 0) << failures_of(load);
+  EXPECT_EQ(load.unavailable(), 0);
 
   // Past the delay the workers stop accepting, but the leader waits for the
   // in-flight request, which completes once the lock goes.
@@ -156,6 +157,7 @@ TEST(Lifecycle, TtinAndTtouResizeWithoutFailingARequest) {
   load.stop();
   EXPECT_GT(load.sent(), 100);
   EXPECT_EQ(load.failed(), 0) << failures_of(load);
+  EXPECT_EQ(load.unavailable(), 0);
   std::printf("ttin/ttou: %ld requests sent, %ld failed\n", load.sent(), load.failed());
 }
 
@@ -229,4 +231,55 @@ TEST(Lifecycle, AFailingHandlerIsOne500AndNothingElse) {
   EXPECT_EQ(srv.workers(), workers);
   db.query("ALTER TABLE threads RENAME COLUMN heading TO title");
   EXPECT_EQ(testkit::get(srv.port(), "/api/threads/1").status, 200);
+}
+
+TEST(Lifecycle, DatabaseOutageIs503WhileDownAndServiceReturnsWithinASecond) {
+  testkit::own_postgres pg;
+  auto seeded_ok = testkit::run_granite({"seed", "--file", testkit::source_path("tests/data/forum.json")},
+                                        {{"DATABASE_URL", pg.url()}});
+  ASSERT_EQ(seeded_ok.exit_code, 0) << seeded_ok.err;
+  testkit::server srv({.database_url = pg.url(), .extra_args = {"--set", "database.statement_timeout_ms=2000"}});
+  auto workers = srv.workers();
+  testkit::load_loop load({.port = srv.port(), .clients = 2});
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(testkit::get(srv.port(), "/health/ready").status, 200);
+
+  pg.stop();
+  // While it is down: 503 with Retry-After, at once; the shallow check stays
+  // green so that nothing replaces the instance; the processes stay up.
+  std::this_thread::sleep_for(300ms);
+  double slowest_ms = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto t0 = clock_type::now();
+    auto r = testkit::get(srv.port(), "/api/users/1");
+    slowest_ms = std::max(slowest_ms, std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+    ASSERT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(r.header("Retry-After"), "1");
+    EXPECT_EQ(r.header("Content-Type"), "application/problem+json");
+  }
+  EXPECT_LT(slowest_ms, 1000.0);
+  EXPECT_EQ(testkit::get(srv.port(), "/health").status, 200);
+  EXPECT_EQ(testkit::get(srv.port(), "/health/ready").status, 503);
+  EXPECT_EQ(testkit::get(srv.port(), "/").status, 200);
+
+  pg.start();
+  auto back = clock_type::now();
+  ASSERT_TRUE(testkit::eventually([&] { return testkit::get(srv.port(), "/api/users/1").status == 200; }, 5s));
+  auto took = clock_type::now() - back;
+  EXPECT_LT(took, 1s);
+  // Every worker and every database thread is back, not just one.
+  ASSERT_TRUE(testkit::eventually([&] {
+    for (int i = 0; i < 40; ++i)
+      if (testkit::get(srv.port(), "/api/users/1").status != 200) return false;
+    return true;
+  }, 2s));
+  EXPECT_EQ(testkit::get(srv.port(), "/health/ready").status, 200);
+  load.stop();
+  EXPECT_EQ(srv.workers(), workers);
+  EXPECT_EQ(load.failed(), 0) << failures_of(load);
+  EXPECT_GT(load.unavailable(), 0);
+  std::printf("database outage: %ld requests sent, %ld answered 503 while it was down, %ld failed otherwise; "
+              "back %lld ms after PostgreSQL\n",
+              load.sent(), load.unavailable(), load.failed(),
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
 }

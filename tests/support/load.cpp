@@ -47,7 +47,8 @@ void load_loop::client() {
         r = conn->request("GET", o_.target);
       }
       reused = true;
-      if (r.status != 200) error = "status " + std::to_string(r.status) + ": " + r.body;
+      if (r.status == 503) ++unavailable_;
+      else if (r.status != 200) error = "status " + std::to_string(r.status) + ": " + r.body;
       if (r.header("Connection") == "close") {
         ++closes_;
         conn.reset();

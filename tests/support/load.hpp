@@ -26,7 +26,8 @@ class load_loop {
   // Stops the clients and waits for them.
   void stop();
   long sent() const { return sent_; }
-  long failed() const { return failed_; }
+  long failed() const { return failed_; }            // anything but 200 and 503
+  long unavailable() const { return unavailable_; }  // 503s
   long closed_by_server() const { return closes_; }  // responses that said Connection: close
   std::vector<std::string> failures() const;  // the first few, for the test's message
 
@@ -34,7 +35,7 @@ class load_loop {
   void client();
   options o_;
   std::atomic<bool> running_{true};
-  std::atomic<long> sent_{0}, failed_{0}, closes_{0};
+  std::atomic<long> sent_{0}, failed_{0}, unavailable_{0}, closes_{0};
   mutable std::mutex mutex_;
   std::vector<std::string> failures_;
   std::vector<std::thread> threads_;

@@ -191,3 +191,56 @@ int server::stop(int sig, std::chrono::milliseconds timeout) {
 }
 
 }  // namespace granite::testkit
+
+namespace granite::testkit {
+
+namespace {
+
+int run_shell(const std::string& command) {
+  std::string line = geteuid() == 0 ? "runuser -u postgres -- " + command : command;
+  return std::system(line.c_str());
+}
+
+std::string newest_pg_bin() {
+  std::string best;
+  for (const auto& entry : std::filesystem::directory_iterator("/usr/lib/postgresql"))
+    if (std::filesystem::exists(entry.path() / "bin/initdb") && entry.path().string() > best)
+      best = entry.path().string();
+  if (best.empty()) throw std::runtime_error("no PostgreSQL server under /usr/lib/postgresql");
+  return best + "/bin";
+}
+
+}  // namespace
+
+own_postgres::own_postgres() : port_(free_port()) {
+  dir_ = temp_path("pg");
+  bin_ = newest_pg_bin();
+  std::filesystem::create_directories(dir_);
+  if (geteuid() == 0) std::system(("chown postgres: " + dir_).c_str());
+  if (run_shell(bin_ + "/initdb -D " + dir_ + "/data -U granite --auth=trust -E UTF8 --locale=C.UTF-8 >" + dir_ +
+                "/initdb.log 2>&1") != 0)
+    throw std::runtime_error("initdb failed: " + read_text(dir_ + "/initdb.log"));
+  start();
+  url_ = "host=127.0.0.1 port=" + std::to_string(port_) + " user=granite dbname=granite";
+  pqxx::connection admin("host=127.0.0.1 port=" + std::to_string(port_) + " user=granite dbname=postgres");
+  pqxx::nontransaction tx(admin);
+  tx.exec("CREATE DATABASE granite");
+}
+
+own_postgres::~own_postgres() {
+  run_shell(bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop >/dev/null 2>&1");
+  std::filesystem::remove_all(dir_);
+}
+
+void own_postgres::start() {
+  std::string options = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) + " -k " + dir_;
+  if (run_shell(bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/log -w -o '" + options + "' start >/dev/null") != 0)
+    throw std::runtime_error("pg_ctl start failed: " + read_text(dir_ + "/log"));
+}
+
+void own_postgres::stop() {
+  if (run_shell(bin_ + "/pg_ctl -D " + dir_ + "/data -m fast -w stop >/dev/null") != 0)
+    throw std::runtime_error("pg_ctl stop failed");
+}
+
+}  // namespace granite::testkit

@@ -105,3 +105,26 @@ std::vector<pid_t> live_group_members(pid_t pgid);
 std::string source_path(const std::string& relative);
 
 }  // namespace granite::testkit
+
+namespace granite::testkit {
+
+// A PostgreSQL cluster of the test's own (initdb in a temporary directory,
+// TCP on a free loopback port), that the test may stop and start: for
+// database outages. Runs as the postgres user when the test runs as root.
+class own_postgres {
+ public:
+  own_postgres();
+  ~own_postgres();
+  own_postgres(const own_postgres&) = delete;
+  own_postgres& operator=(const own_postgres&) = delete;
+
+  void start();
+  void stop();  // fast shutdown: sessions are cut off
+  const std::string& url() const { return url_; }
+
+ private:
+  std::string dir_, bin_, url_;
+  int port_;
+};
+
+}  // namespace granite::testkit

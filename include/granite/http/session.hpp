@@ -3,6 +3,7 @@
 // The one header that brings Asio to its includers: only the worker and the
 // session implementation include it.
 #include <boost/asio/ip/tcp.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <unordered_set>
@@ -28,14 +29,16 @@ struct limits {
 class session;
 
 // What every session of one worker shares. Lives on the worker's event loop
-// thread; nothing here is touched from another thread.
+// thread; only `closing` is read from another thread.
 struct server_context {
   const router& routes;
   store::pool& db;
   limits limit;
   bool access_log;
   std::unordered_set<session*> sessions;  // open connections
-  bool closing = false;                   // finish the current request, then close
+  // Finish the current request, then close. Read by /health/ready on a
+  // database thread too.
+  std::atomic<bool> closing{false};
 
   // From now on every response closes its connection; connections that wait
   // for their next request close now (a new one gets a second for its first).

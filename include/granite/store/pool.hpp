@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -39,6 +40,7 @@ class pool {
   struct slot {
     std::unique_ptr<connection> conn;
     std::chrono::steady_clock::time_point last_attempt{};
+    std::chrono::milliseconds backoff{0};
     std::mutex cancel_mutex;  // guards conn against cancel from stop()
   };
   void run(slot& s);
@@ -53,6 +55,9 @@ class pool {
   std::condition_variable ready_;
   std::deque<job> queue_;
   bool stopping_ = false;
+  // When some thread last (re)connected: the others retry at once rather
+  // than wait out their backoff, so service returns together.
+  std::atomic<std::chrono::steady_clock::rep> reconnected_at_{0};
 };
 
 }  // namespace granite::store
