@@ -43,7 +43,7 @@ void raise_open_files_limit() {
   if (setrlimit(RLIMIT_NOFILE, &nofile) != 0) spdlog::warn("cannot raise the open files limit");
 }
 
-int serve(const config::config& cfg) {
+int serve(const config::config& cfg, const supervisor::config_source& source) {
   obs::init_leader(cfg.log.level);
   raise_open_files_limit();
   // The leader's database connection lives only for the migration: it holds
@@ -51,7 +51,7 @@ int serve(const config::config& cfg) {
   if (cfg.database.migrate) migrate_now(cfg, "leader");
   auto fds = supervisor::open_listen_sockets(cfg.listen.host, cfg.listen.port, cfg.listen.backlog,
                                               cfg.worker_count());
-  return supervisor::run_leader(cfg, fds);
+  return supervisor::run_leader(cfg, source, fds);
 }
 
 int seed(const config::config& cfg, const cli::invocation& inv) {
@@ -81,8 +81,9 @@ int run(const cli::invocation& inv) {
   }
 
   config::config cfg;
+  const supervisor::config_source source{inv.overrides, config::process_environment()};
   try {
-    cfg = config::load(inv.overrides, config::process_environment());
+    cfg = config::load(source.flags, source.environment);
   } catch (const config::config_error& e) {
     std::cerr << "granite: " << e.what() << "\n";
     return exit_code::config;
@@ -100,7 +101,7 @@ int run(const cli::invocation& inv) {
       return exit_code::ok;
     }
     if (inv.command == "seed") return seed(cfg, inv);
-    return serve(cfg);
+    return serve(cfg, source);
   } catch (const store::seed_error& e) {
     spdlog::error("seed refused, nothing was loaded: {}", e.what());
     return exit_code::data_error;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <cerrno>
 #include <cstring>
 
@@ -101,9 +102,52 @@ void remove_worker(worker_table& table, std::vector<int>& listen_fds) {
   listen_fds.pop_back();
 }
 
+timings timings_for(const config::config& cfg) {
+  timings t;
+  // Workers stop by themselves within these; SIGKILL only after.
+  t.stop_timeout = std::chrono::seconds(cfg.drain.delay_s + cfg.drain.timeout_s + 1);
+  t.retire_timeout = std::chrono::seconds(cfg.drain.timeout_s + 1);
+  t.worker_timeout = std::chrono::seconds(cfg.worker.timeout_s);
+  t.abort_grace = std::min<std::chrono::milliseconds>(std::chrono::seconds(5), t.worker_timeout);
+  return t;
+}
+
+// SIGHUP: read the configuration again. An invalid one changes nothing.
+// What the sockets were opened with stays until a restart.
+void reload(std::shared_ptr<const config::config>& current, const config_source& source, worker_table& table,
+            std::vector<int>& listen_fds) {
+  if (table.stopping()) return;
+  config::config next;
+  try {
+    next = config::load(source.flags, source.environment);
+  } catch (const config::config_error& e) {
+    return spdlog::error("SIGHUP: configuration refused, the workers keep serving with the old one: {}", e.what());
+  }
+  if (next.listen.host != current->listen.host || next.listen.port != current->listen.port ||
+      next.listen.backlog != current->listen.backlog) {
+    spdlog::warn("SIGHUP: listen.* changes need a restart; keeping {}:{}", current->listen.host, current->listen.port);
+    next.listen = current->listen;
+  }
+  spdlog::set_level(spdlog::level::from_str(next.log.level));
+  current = std::make_shared<const config::config>(next);
+  table.retime(timings_for(next));
+  // Workers first, at the new count: new slots start with the new configuration.
+  while (listen_fds.size() < static_cast<std::size_t>(next.worker_count()) && listen_fds.size() < max_workers) {
+    std::size_t before = listen_fds.size();
+    add_worker(next, table, listen_fds);
+    if (listen_fds.size() == before) break;
+  }
+  while (listen_fds.size() > static_cast<std::size_t>(next.worker_count()) && table.retire_slot()) {
+    close(listen_fds.back());
+    listen_fds.pop_back();
+  }
+  table.reload();
+}
+
 }  // namespace
 
-int run_leader(const config::config& cfg, std::vector<int> listen_fds) {
+int run_leader(const config::config& cfg, const config_source& source, std::vector<int> listen_fds) {
+  auto current = std::make_shared<const config::config>(cfg);
   int status_pipe[2];
   make_pipe(wake_pipe);
   make_pipe(status_pipe);
@@ -114,15 +158,12 @@ int run_leader(const config::config& cfg, std::vector<int> listen_fds) {
   system_process_ops ops(
       [&](int slot) {
         become_worker(leader, status_pipe[0], listen_fds, listen_fds[slot]);
-        return worker::run(cfg, slot, listen_fds[slot], status_pipe[1], [&beats, slot] { beats.beat(slot); });
+        // The child's copy of the leader's memory holds the configuration
+        // current at the fork.
+        return worker::run(*current, slot, listen_fds[slot], status_pipe[1], [&beats, slot] { beats.beat(slot); });
       },
       beats);
-  timings t;
-  t.worker_timeout = std::chrono::seconds(cfg.worker.timeout_s);
-  t.abort_grace = std::min<std::chrono::milliseconds>(std::chrono::seconds(5), t.worker_timeout);
-  // Workers stop by themselves within these; SIGKILL only after.
-  t.stop_timeout = std::chrono::seconds(cfg.drain.delay_s + cfg.drain.timeout_s + 1);
-  worker_table table(ops, static_cast<int>(listen_fds.size()), t);
+  worker_table table(ops, static_cast<int>(listen_fds.size()), timings_for(cfg));
   spdlog::info("granite leader starting {} workers on {}:{}", listen_fds.size(), cfg.listen.host, cfg.listen.port);
 
   table.manage_workers();
@@ -136,13 +177,14 @@ int run_leader(const config::config& cfg, std::vector<int> listen_fds) {
     if (has(sigs, SIGTERM)) {
       if (!table.stopping())
         spdlog::info("SIGTERM: draining ({} s with /health 503, then up to {} s for in-flight requests)",
-                     cfg.drain.delay_s, cfg.drain.timeout_s);
+                     current->drain.delay_s, current->drain.timeout_s);
       table.stop(stop_mode::graceful);
     }
     if (has(sigs, SIGINT) || has(sigs, SIGQUIT)) table.stop(stop_mode::fast);
-    if (has(sigs, SIGTTIN)) add_worker(cfg, table, listen_fds);
+    if (has(sigs, SIGHUP)) reload(current, source, table, listen_fds);
+    if (has(sigs, SIGTTIN)) add_worker(*current, table, listen_fds);
     if (has(sigs, SIGTTOU)) remove_worker(table, listen_fds);
-    for (int sig : {SIGHUP, SIGUSR1, SIGUSR2})
+    for (int sig : {SIGUSR1, SIGUSR2})
       if (has(sigs, sig)) spdlog::warn("signal SIG{} is not supported yet; ignored", sigabbrev_np(sig));
     read_status(status_pipe[0], table);
     table.reap_workers();

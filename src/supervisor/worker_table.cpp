@@ -47,14 +47,36 @@ void worker_table::mark_ready(int slot, pid_t pid) {
   w.state = worker_state::ready;
   w.ever_ready = true;
   spdlog::info("worker slot={} pid={} ready", slot, pid);
-  if (all_ready() && !stopping_) spdlog::info("all {} workers ready", slots_.size());
+  if (w.outgoing) {
+    spdlog::info("worker slot={} pid={} replaces pid {}", slot, pid, w.outgoing);
+    retire(w.outgoing);
+    w.outgoing = 0;
+    if (to_replace_.empty()) spdlog::info("reload complete: every worker runs the new configuration");
+  }
+  if (all_ready() && !stopping_ && !reloading()) spdlog::info("all {} workers ready", slots_.size());
+}
+
+void worker_table::retire(pid_t pid) {
+  ops_.signal(pid, retire_signal);
+  retiring_.push_back({pid, ops_.now() + timings_.retire_timeout});
 }
 
 void worker_table::reap_workers() {
   while (auto exited = ops_.reap()) {
-    if (auto r = std::find(retiring_.begin(), retiring_.end(), exited->pid); r != retiring_.end()) {
+    auto r = std::find_if(retiring_.begin(), retiring_.end(),
+                          [&](const retiring_worker& x) { return x.pid == exited->pid; });
+    if (r != retiring_.end()) {
       spdlog::info("retired worker pid={} {}", exited->pid, describe_exit(exited->status));
       retiring_.erase(r);
+      continue;
+    }
+    auto old = std::find_if(slots_.begin(), slots_.end(), [&](const worker_slot& w) { return w.outgoing == exited->pid; });
+    if (old != slots_.end()) {
+      // The old worker died while its replacement was starting: the
+      // replacement takes over (or, if it fails too, the slot is refilled).
+      spdlog::warn("worker slot={} pid={} {} while being replaced", old->slot, exited->pid,
+                   describe_exit(exited->status));
+      old->outgoing = 0;
       continue;
     }
     auto it = std::find_if(slots_.begin(), slots_.end(), [&](const worker_slot& w) {
@@ -73,10 +95,11 @@ bool worker_table::retire_slot() {
   if (slots_.size() <= 1) return false;
   auto& w = slots_.back();
   if (w.state != worker_state::empty) {
-    ops_.signal(w.pid, retire_signal);
-    retiring_.push_back(w.pid);
     spdlog::info("worker slot={} pid={} retiring", w.slot, w.pid);
+    retire(w.pid);
   }
+  if (w.outgoing) retire(w.outgoing);
+  std::erase(to_replace_, w.slot);
   slots_.pop_back();
   spdlog::info("workers: {} (one fewer)", slots_.size());
   return true;
@@ -94,6 +117,17 @@ void worker_table::on_exit(worker_slot& w, int status) {
     return;
   }
   spdlog::warn("worker slot={} pid={} {}", w.slot, pid, describe_exit(status));
+
+  if (w.outgoing && !was_ready) {
+    spdlog::error("reload abandoned: the new worker in slot {} {} before it was ready; pid {} and the other "
+                  "workers keep serving with the configuration they have",
+                  w.slot, describe_exit(status), w.outgoing);
+    w.pid = w.outgoing;
+    w.outgoing = 0;
+    w.state = worker_state::ready;
+    to_replace_.clear();
+    return;
+  }
 
   bool boot_failure = WIFEXITED(status) && WEXITSTATUS(status) == exit_code::worker_boot_failure;
   if (boot_failure && !w.ever_ready) {
@@ -126,8 +160,14 @@ void worker_table::on_exit(worker_slot& w, int status) {
 }
 
 void worker_table::watchdog() {
-  if (stopping_ || timings_.worker_timeout.count() == 0) return;
   auto now = ops_.now();
+  for (auto& r : retiring_)
+    if (!stopping_ && now >= r.kill_at) {
+      spdlog::warn("retiring worker pid={} still running at its deadline; killing it", r.pid);
+      ops_.signal(r.pid, SIGKILL);
+      r.kill_at = now + std::chrono::seconds(1);
+    }
+  if (stopping_ || timings_.worker_timeout.count() == 0) return;
   for (auto& w : slots_) {
     if (w.state != worker_state::ready) continue;
     if (w.aborted_at != clock::time_point{}) {
@@ -158,12 +198,14 @@ void worker_table::manage_workers() {
   auto now = ops_.now();
   if (stopping_) {
     if (now < kill_at_) return;
-    for (auto& w : slots_)
+    for (auto& w : slots_) {
       if (w.state != worker_state::empty) {
         spdlog::warn("worker slot={} pid={} still running at the stop deadline; killing it", w.slot, w.pid);
         ops_.signal(w.pid, SIGKILL);
       }
-    for (pid_t pid : retiring_) ops_.signal(pid, SIGKILL);
+      if (w.outgoing) ops_.signal(w.outgoing, SIGKILL);
+    }
+    for (const auto& r : retiring_) ops_.signal(r.pid, SIGKILL);
     kill_at_ = now + std::chrono::seconds(1);  // not again until SIGCHLD had its chance
     return;
   }
@@ -171,6 +213,39 @@ void worker_table::manage_workers() {
     if (w.state == worker_state::empty && now >= w.respawn_at) spawn_worker(w.slot);
     // A worker that stays up ends its slot's run of failures.
     if (w.state == worker_state::ready && now - w.started_at >= timings_.stable_after) w.quick_failures = 0;
+  }
+  replace_next();
+}
+
+void worker_table::reload() {
+  if (stopping_) return;
+  to_replace_.clear();
+  for (const auto& w : slots_) to_replace_.push_back(w.slot);
+  spdlog::info("reload: replacing {} workers one slot at a time", to_replace_.size());
+  replace_next();
+}
+
+bool worker_table::reloading() const {
+  return !to_replace_.empty() ||
+         std::any_of(slots_.begin(), slots_.end(), [](const worker_slot& w) { return w.outgoing != 0; });
+}
+
+// One slot at a time: the next only once the previous replacement is ready.
+void worker_table::replace_next() {
+  if (stopping_ || to_replace_.empty()) return;
+  if (std::any_of(slots_.begin(), slots_.end(), [](const worker_slot& w) { return w.outgoing != 0; })) return;
+  int slot = to_replace_.front();
+  auto& w = slots_.at(slot);
+  if (w.state == worker_state::starting) return;  // wait: it may have been forked before the reload
+  to_replace_.erase(to_replace_.begin());
+  if (w.state == worker_state::empty) return replace_next();  // it will be forked with the new configuration
+  w.outgoing = w.pid;
+  w.last_pid = w.pid;  // for the log line: "replacing pid ..."
+  spawn_worker(slot);
+  if (w.state != worker_state::starting) {  // fork failed: keep the old worker
+    w.pid = w.outgoing;
+    w.outgoing = 0;
+    w.state = worker_state::ready;
   }
 }
 
@@ -188,13 +263,18 @@ void worker_table::stop(stop_mode mode) {
   auto deadline = ops_.now() + (mode == stop_mode::fast ? timings_.fast_stop_timeout : timings_.stop_timeout);
   kill_at_ = kill_at_ == clock::time_point{} ? deadline : std::min(kill_at_, deadline);
   int sig = mode == stop_mode::fast ? fast_stop_signal : drain_signal;
-  for (auto& w : slots_) kill_worker(w.slot, sig);
-  for (pid_t pid : retiring_) ops_.signal(pid, sig);
+  to_replace_.clear();
+  for (auto& w : slots_) {
+    kill_worker(w.slot, sig);
+    if (w.outgoing) ops_.signal(w.outgoing, sig);
+  }
+  for (const auto& r : retiring_) ops_.signal(r.pid, sig);
 }
 
 bool worker_table::finished() const {
-  return stopping_ && retiring_.empty() &&
-         std::all_of(slots_.begin(), slots_.end(), [](const worker_slot& w) { return w.state == worker_state::empty; });
+  return stopping_ && retiring_.empty() && std::all_of(slots_.begin(), slots_.end(), [](const worker_slot& w) {
+           return w.state == worker_state::empty && w.outgoing == 0;
+         });
 }
 
 bool worker_table::all_ready() const {

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <fstream>
 #include <future>
 #include <pqxx/pqxx>
 #include <regex>
@@ -224,7 +225,9 @@ TEST(Lifecycle, AFailingHandlerIsOne500AndNothingElse) {
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.header("Content-Type"), "application/problem+json");
   EXPECT_NE(r.body.find("the request id identifies it"), std::string::npos) << r.body;
-  EXPECT_NE(srv.log().find("rid=" + r.header("X-Request-Id")), std::string::npos) << "the failure is not logged";
+  // The worker logs asynchronously: the line may follow the response.
+  EXPECT_TRUE(testkit::eventually([&] { return srv.log().find("rid=" + r.header("X-Request-Id")) != std::string::npos; }))
+      << "the failure is not logged";
   // Everything else is untouched: other routes, the same worker process.
   EXPECT_EQ(testkit::get(srv.port(), "/api/users/1").status, 200);
   EXPECT_EQ(testkit::get(srv.port(), "/api/posts/in-thread/1").status, 200);
@@ -282,4 +285,44 @@ TEST(Lifecycle, DatabaseOutageIs503WhileDownAndServiceReturnsWithinASecond) {
               "back %lld ms after PostgreSQL\n",
               load.sent(), load.unavailable(), load.failed(),
               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+}
+
+TEST(Lifecycle, SighupReloadsWorkerByWorkerWithoutFailingARequest) {
+  testkit::scratch_database db;
+  std::string file = "/tmp/granite-reload-" + std::to_string(getpid()) + ".json";
+  std::ofstream(file) << R"({"http": {"max_requests_per_connection": 1000}})";
+  testkit::server srv({.database_url = seeded(db), .extra_args = {"--config", file}});
+  auto old_workers = srv.workers();
+  testkit::load_loop load({.port = srv.port(), .clients = 4});
+  std::this_thread::sleep_for(300ms);
+
+  // A change visible from outside: connections now close after 2 requests.
+  std::ofstream(file) << R"({"http": {"max_requests_per_connection": 2}})";
+  ASSERT_EQ(kill(srv.pid(), SIGHUP), 0);
+  ASSERT_TRUE(testkit::eventually([&] { return srv.log().find("reload complete") != std::string::npos; }, 10s))
+      << events(srv);
+  ASSERT_TRUE(testkit::eventually([&] { return srv.log().find("retired worker pid=" + std::to_string(old_workers[1])) !=
+                                               std::string::npos; }, 10s))
+      << events(srv);
+  auto new_workers = srv.workers();
+  EXPECT_EQ(new_workers.size(), 2u);
+  for (pid_t p : old_workers) EXPECT_EQ(std::find(new_workers.begin(), new_workers.end(), p), new_workers.end());
+  testkit::http_client c(srv.port());
+  EXPECT_EQ(c.request("GET", "/").header("Connection"), "");
+  EXPECT_EQ(c.request("GET", "/").header("Connection"), "close");
+
+  // An invalid file is refused: same workers, same behaviour.
+  std::ofstream(file) << R"({"http": {"max_requests_per_connection": "two"}})";
+  ASSERT_EQ(kill(srv.pid(), SIGHUP), 0);
+  ASSERT_TRUE(testkit::eventually([&] { return srv.log().find("configuration refused") != std::string::npos; }, 5s));
+  EXPECT_NE(srv.log().find("http.max_requests_per_connection must be an integer"), std::string::npos);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(srv.workers(), new_workers);
+
+  load.stop();
+  std::remove(file.c_str());
+  EXPECT_GT(load.sent(), 100);
+  EXPECT_EQ(load.failed(), 0) << failures_of(load);
+  EXPECT_EQ(load.unavailable(), 0);
+  std::printf("sighup: %ld requests sent, %ld failed\n", load.sent(), load.failed());
 }

@@ -216,7 +216,8 @@ TEST_F(WorkerTable, AddSlotIsFilledAndRetireSlotIsNotRespawned) {
   ASSERT_TRUE(table.retire_slot());
   EXPECT_EQ(table.slots().size(), 2u);
   EXPECT_EQ(ops.signals.back(), std::make_pair(pid_t{102}, SIGQUIT));
-  EXPECT_EQ(table.retiring(), (std::vector<pid_t>{102}));
+  ASSERT_EQ(table.retiring().size(), 1u);
+  EXPECT_EQ(table.retiring()[0].pid, 102);
   ops.exit(102, 0);
   table.reap_workers();
   table.manage_workers();
@@ -327,6 +328,76 @@ TEST_F(WorkerTable, OneCrashLoopingSlotIsRetriedForEver) {
   }
   EXPECT_FALSE(table.stopping());
   EXPECT_GE(table.slots()[0].quick_failures, 10);
+}
+
+TEST_F(WorkerTable, ReloadReplacesOneSlotAtATimeOnlyOnceTheNewWorkerIsReady) {
+  start_all_ready();
+  ops.t += 10s;
+  table.reload();
+  EXPECT_TRUE(table.reloading());
+  // Slot 0 gets a new worker; the old one keeps serving until it is ready.
+  EXPECT_EQ(ops.spawned, (std::vector<int>{0, 1, 0}));
+  EXPECT_EQ(table.slots()[0].pid, 102);
+  EXPECT_EQ(table.slots()[0].outgoing, 100);
+  EXPECT_TRUE(ops.signals.empty());
+  table.manage_workers();
+  EXPECT_EQ(ops.spawned.size(), 3u);  // slot 1 waits its turn
+  table.mark_ready(0, 102);
+  EXPECT_EQ(ops.signals, (std::vector<std::pair<pid_t, int>>{{100, SIGQUIT}}));
+  EXPECT_EQ(table.slots()[0].outgoing, 0);
+  table.manage_workers();
+  EXPECT_EQ(ops.spawned.back(), 1);
+  EXPECT_EQ(table.slots()[1].outgoing, 101);
+  table.mark_ready(1, 103);
+  EXPECT_EQ(ops.signals.back(), std::make_pair(pid_t{101}, SIGQUIT));
+  EXPECT_FALSE(table.reloading());
+  ops.exit(100, 0);
+  ops.exit(101, 0);
+  table.reap_workers();
+  table.manage_workers();
+  EXPECT_TRUE(table.retiring().empty());
+  EXPECT_EQ(ops.spawned.size(), 4u);  // the retired workers are not replaced again
+  EXPECT_TRUE(table.all_ready());
+}
+
+TEST_F(WorkerTable, AReplacementThatDiesBeforeItIsReadyGivesTheSlotBack) {
+  start_all_ready();
+  ops.t += 10s;
+  table.reload();
+  ops.exit(102, granite::exit_code::worker_boot_failure);  // e.g. the new configuration cannot reach the database
+  table.reap_workers();
+  EXPECT_FALSE(table.stopping());  // not a boot failure of granite: the old worker serves
+  EXPECT_EQ(table.slots()[0].pid, 100);
+  EXPECT_EQ(table.slots()[0].state, worker_state::ready);
+  EXPECT_FALSE(table.reloading());
+  table.manage_workers();
+  EXPECT_EQ(ops.spawned.size(), 3u);  // slot 1 is not touched
+  EXPECT_TRUE(ops.signals.empty());
+}
+
+TEST_F(WorkerTable, StopDuringAReloadStopsOldAndNewWorkers) {
+  start_all_ready();
+  table.reload();
+  table.stop(stop_mode::fast);
+  EXPECT_EQ(ops.signals, (std::vector<std::pair<pid_t, int>>{{102, SIGINT}, {100, SIGINT}, {101, SIGINT}}));
+  ops.exit(100, 0);
+  ops.exit(101, 0);
+  table.reap_workers();
+  EXPECT_FALSE(table.finished());
+  ops.exit(102, 0);
+  table.reap_workers();
+  EXPECT_TRUE(table.finished());
+}
+
+TEST_F(WorkerTable, RetiringWorkersAreKilledAtTheirDeadline) {
+  start_all_ready();
+  table.retire_slot();
+  ops.t += 10s;
+  table.watchdog();
+  EXPECT_EQ(ops.signals.size(), 1u);
+  ops.t += 1s;
+  table.watchdog();
+  EXPECT_EQ(ops.signals.back(), std::make_pair(pid_t{101}, SIGKILL));
 }
 
 TEST(DescribeExit, NamesStatusAndSignal) {

@@ -1,17 +1,25 @@
 #pragma once
 
+#include <map>
+#include <string>
 #include <vector>
 
-namespace granite::config {
-struct config;
-}
+#include "granite/config/config.hpp"
 
 namespace granite::supervisor {
 
+// Where the configuration came from, so that SIGHUP can read it again: the
+// file is re-read, the flags and the environment of the start still apply.
+struct config_source {
+  config::overrides flags;
+  std::map<std::string, std::string> environment;
+};
+
 // The leader: forks one worker per listening socket and keeps the slots
 // filled. SIGTERM drains (for a load balancer), SIGINT/SIGQUIT or a second
-// SIGTERM stop fast, SIGTTIN/SIGTTOU add or remove a worker. Serves no HTTP
+// SIGTERM stop fast, SIGHUP reloads the configuration and replaces the
+// workers one by one, SIGTTIN/SIGTTOU add or remove a worker. Serves no HTTP
 // and holds no database connection. Returns the process exit code.
-int run_leader(const config::config& cfg, std::vector<int> listen_fds);
+int run_leader(const config::config& cfg, const config_source& source, std::vector<int> listen_fds);
 
 }  // namespace granite::supervisor

@@ -22,6 +22,13 @@ struct worker_slot {
   int quick_failures = 0;          // consecutive exits soon after start
   bool ever_ready = false;         // some worker of this slot has served
   clock::time_point aborted_at{};  // when the watchdog sent SIGABRT (epoch: not yet)
+  pid_t outgoing = 0;              // during a reload: the old worker, serving until `pid` is ready
+};
+
+// A worker of a removed or replaced slot, finishing its in-flight requests.
+struct retiring_worker {
+  pid_t pid;
+  clock::time_point kill_at;
 };
 
 // What the leader tells a worker with each signal.
@@ -34,6 +41,7 @@ enum class stop_mode { graceful, fast };
 struct timings {
   std::chrono::milliseconds stop_timeout{26000};  // graceful stop (drain), then SIGKILL
   std::chrono::milliseconds fast_stop_timeout{1500};  // fast stop, then SIGKILL
+  std::chrono::milliseconds retire_timeout{11000};    // a retiring worker, then SIGKILL
   std::chrono::milliseconds stable_after{1000};   // a worker living this long was not crash-looping
   std::chrono::milliseconds backoff_first{100};
   std::chrono::milliseconds backoff_max{10000};
@@ -44,7 +52,7 @@ struct timings {
 
 // The leader's decisions: which slot to fill, when, and when to give up.
 // The verbs are the leader loop's: spawn_worker, kill_worker, reap_workers,
-// manage_workers, add_slot, retire_slot, stop.
+// manage_workers, add_slot, retire_slot, reload, stop.
 class worker_table {
  public:
   worker_table(process_ops& ops, int workers, timings t = {});
@@ -67,6 +75,14 @@ class worker_table {
   // (SIGINT). Each has its deadline, then SIGKILL. A fast stop asked again
   // kills at once.
   void stop(stop_mode mode);
+  // Replaces every worker, one slot at a time: a new worker is forked into
+  // the slot while the old one keeps serving on the same socket; once the new
+  // one is ready the old one retires. If a new worker exits before it is
+  // ready, the old one keeps the slot and the reload is abandoned.
+  void reload();
+  bool reloading() const;
+  // New timings (after a reload of the configuration).
+  void retime(const timings& t) { timings_ = t; }
   void mark_ready(int slot, pid_t pid);
 
   bool stopping() const { return stopping_; }
@@ -77,16 +93,19 @@ class worker_table {
   // deadline), for the loop's poll timeout.
   std::optional<clock::time_point> next_deadline() const;
   const std::vector<worker_slot>& slots() const { return slots_; }
-  const std::vector<pid_t>& retiring() const { return retiring_; }
+  const std::vector<retiring_worker>& retiring() const { return retiring_; }
 
  private:
   void on_exit(worker_slot& w, int status);
   void fail(int code);
+  void retire(pid_t pid);
+  void replace_next();
 
   process_ops& ops_;
   timings timings_;
   std::vector<worker_slot> slots_;
-  std::vector<pid_t> retiring_;  // workers of removed slots, finishing their requests
+  std::vector<retiring_worker> retiring_;
+  std::vector<int> to_replace_;  // slots a reload has yet to replace, in order
   bool stopping_ = false;
   std::optional<stop_mode> mode_;
   clock::time_point kill_at_{};
