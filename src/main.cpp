@@ -1,6 +1,7 @@
 // granite: parse and validate the configuration, then run one command.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <iostream>
@@ -14,6 +15,7 @@
 #include "granite/store/seed.hpp"
 #include "granite/supervisor/listen_sockets.hpp"
 #include "granite/supervisor/supervisor.hpp"
+#include "granite/supervisor/upgrade.hpp"
 #include "granite/version.hpp"
 
 namespace {
@@ -49,9 +51,21 @@ int serve(const config::config& cfg, const supervisor::config_source& source) {
   // The leader's database connection lives only for the migration: it holds
   // none while workers run.
   if (cfg.database.migrate) migrate_now(cfg, "leader");
-  auto fds = supervisor::open_listen_sockets(cfg.listen.host, cfg.listen.port, cfg.listen.backlog,
-                                              cfg.worker_count());
-  return supervisor::run_leader(cfg, source, fds);
+  auto handed = supervisor::take_inherited_sockets(source.environment);
+  std::vector<int> fds = handed.fds;
+  if (fds.empty()) {
+    fds = supervisor::open_listen_sockets(cfg.listen.host, cfg.listen.port, cfg.listen.backlog, cfg.worker_count());
+  } else {
+    spdlog::info("using {} inherited listening sockets{}", fds.size(),
+                 handed.upgrade_from ? " from leader pid=" + std::to_string(handed.upgrade_from) : std::string());
+    while (fds.size() < static_cast<std::size_t>(cfg.worker_count()))
+      fds.push_back(supervisor::add_listen_socket(cfg.listen.host, cfg.listen.port, cfg.listen.backlog));
+    while (fds.size() > static_cast<std::size_t>(cfg.worker_count())) {
+      close(fds.back());
+      fds.pop_back();
+    }
+  }
+  return supervisor::run_leader(cfg, source, fds, handed.upgrade_from);
 }
 
 int seed(const config::config& cfg, const cli::invocation& inv) {
@@ -81,7 +95,8 @@ int run(const cli::invocation& inv) {
   }
 
   config::config cfg;
-  const supervisor::config_source source{inv.overrides, config::process_environment()};
+  const supervisor::config_source source{inv.overrides, config::process_environment(),
+                                         supervisor::current_executable(), inv.args};
   try {
     cfg = config::load(source.flags, source.environment);
   } catch (const config::config_error& e) {
@@ -126,6 +141,7 @@ int main(int argc, char** argv) {
   granite::cli::invocation inv;
   try {
     inv = granite::cli::parse(std::vector<std::string>(argv + 1, argv + argc));
+    inv.args.assign(argv + 1, argv + argc);
   } catch (const granite::cli::usage_error& e) {
     std::cerr << "granite: " << e.what() << "\n\n" << granite::cli::usage();
     return granite::exit_code::usage;

@@ -20,6 +20,7 @@ struct invocation {
   config::overrides overrides;
   std::optional<std::string> seed_file;
   store::seed_mode seed_mode = store::seed_mode::add;
+  std::vector<std::string> args{};  // as given, for a binary upgrade to run again
 };
 
 // Parses argv (without argv[0]). Throws usage_error with a one-line reason.

@@ -214,7 +214,8 @@ config load(const overrides& flags, const std::map<std::string, std::string>& en
   std::map<std::string, const key_spec*> by_env;
   for (const auto& k : detail::keys()) by_env[detail::env_name(k.name)] = &k;
   for (const auto& [name, value] : env) {
-    if (name.rfind("GRANITE_", 0) != 0 || name == "GRANITE_CONFIG") continue;
+    // GRANITE_UPGRADE_FROM is set by a leader for the one it execs.
+    if (name.rfind("GRANITE_", 0) != 0 || name == "GRANITE_CONFIG" || name == "GRANITE_UPGRADE_FROM") continue;
     auto it = by_env.find(name);
     if (it == by_env.end()) fail("unknown environment variable " + name + " (no such setting)");
     apply_text(c, std::string(it->second->name), value, "environment " + name);

@@ -16,6 +16,7 @@
 #include "granite/exit_codes.hpp"
 #include "granite/supervisor/heartbeat.hpp"
 #include "granite/supervisor/listen_sockets.hpp"
+#include "granite/supervisor/upgrade.hpp"
 #include "granite/supervisor/worker_table.hpp"
 #include "granite/worker/worker.hpp"
 
@@ -27,7 +28,9 @@ namespace {
 std::atomic<std::uint64_t> pending_signals{0};
 int wake_pipe[2] = {-1, -1};
 constexpr std::size_t max_workers = 1024;  // as config key `workers`
-constexpr int handled_signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU};
+constexpr int handled_signals[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGCHLD,
+                                   SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGWINCH};
+constexpr auto successor_timeout = std::chrono::seconds(120);  // migrations may run first
 
 extern "C" void record_signal(int sig) {
   int saved = errno;
@@ -102,6 +105,53 @@ void remove_worker(worker_table& table, std::vector<int>& listen_fds) {
   listen_fds.pop_back();
 }
 
+// SIGUSR2: the binary upgrade, seen from the old leader. The new binary is
+// exec'd with the listening sockets; both generations accept on them until
+// the new leader, once its workers are ready, sends SIGWINCH: then the old
+// workers retire and the old leader exits. If the new leader exits or is not
+// ready in time, the old one keeps serving and says why.
+struct upgrade {
+  pid_t successor = 0;
+  clock::time_point deadline{};
+
+  void start(const config_source& source, const std::vector<int>& listen_fds, const worker_table& table) {
+    if (table.stopping()) return;
+    if (successor) return spdlog::warn("SIGUSR2: an upgrade is already under way (pid {})", successor);
+    if (source.executable.empty()) return spdlog::error("SIGUSR2: cannot tell which binary to run");
+    successor = exec_successor(source.executable, source.args, source.environment, listen_fds);
+    if (successor < 0) {
+      successor = 0;
+      return spdlog::error("SIGUSR2: cannot fork: {}", std::strerror(errno));
+    }
+    deadline = clock::now() + successor_timeout;
+    spdlog::info("SIGUSR2: upgrade: started {} as new leader pid={}; serving until it is ready", source.executable,
+                 successor);
+  }
+
+  void on_successor_ready(worker_table& table) {
+    if (!successor || table.stopping()) return;
+    spdlog::info("upgrade: new leader pid={} serves; retiring this leader's workers", successor);
+    table.stop(stop_mode::retire);
+  }
+
+  void check(worker_table& table) {
+    for (const auto& e : table.take_other_exits()) {
+      if (e.pid != successor) continue;
+      if (!table.stopping())
+        spdlog::error("upgrade failed: new leader pid={} {} before it was ready; still serving (its log above says "
+                      "why)",
+                      e.pid, describe_exit(e.status));
+      successor = 0;
+    }
+    if (successor && !table.stopping() && clock::now() >= deadline) {
+      spdlog::error("upgrade failed: new leader pid={} not ready within {} s; stopping it, still serving", successor,
+                    successor_timeout.count());
+      kill(successor, SIGINT);
+      deadline = clock::now() + successor_timeout;
+    }
+  }
+};
+
 timings timings_for(const config::config& cfg) {
   timings t;
   // Workers stop by themselves within these; SIGKILL only after.
@@ -146,7 +196,8 @@ void reload(std::shared_ptr<const config::config>& current, const config_source&
 
 }  // namespace
 
-int run_leader(const config::config& cfg, const config_source& source, std::vector<int> listen_fds) {
+int run_leader(const config::config& cfg, const config_source& source, std::vector<int> listen_fds,
+               pid_t upgrade_from) {
   auto current = std::make_shared<const config::config>(cfg);
   int status_pipe[2];
   make_pipe(wake_pipe);
@@ -166,6 +217,7 @@ int run_leader(const config::config& cfg, const config_source& source, std::vect
   worker_table table(ops, static_cast<int>(listen_fds.size()), timings_for(cfg));
   spdlog::info("granite leader starting {} workers on {}:{}", listen_fds.size(), cfg.listen.host, cfg.listen.port);
 
+  upgrade upgrading;
   table.manage_workers();
   while (!table.finished()) {
     pollfd fds[2] = {{wake_pipe[0], POLLIN, 0}, {status_pipe[0], POLLIN, 0}};
@@ -181,13 +233,26 @@ int run_leader(const config::config& cfg, const config_source& source, std::vect
       table.stop(stop_mode::graceful);
     }
     if (has(sigs, SIGINT) || has(sigs, SIGQUIT)) table.stop(stop_mode::fast);
-    if (has(sigs, SIGHUP)) reload(current, source, table, listen_fds);
+    if (has(sigs, SIGHUP)) {
+      if (upgrading.successor)
+        spdlog::warn("SIGHUP: ignored while an upgrade is under way");
+      else
+        reload(current, source, table, listen_fds);
+    }
+    if (has(sigs, SIGUSR2)) upgrading.start(source, listen_fds, table);
+    if (has(sigs, SIGWINCH)) upgrading.on_successor_ready(table);
     if (has(sigs, SIGTTIN)) add_worker(*current, table, listen_fds);
     if (has(sigs, SIGTTOU)) remove_worker(table, listen_fds);
-    for (int sig : {SIGUSR1, SIGUSR2})
-      if (has(sigs, sig)) spdlog::warn("signal SIG{} is not supported yet; ignored", sigabbrev_np(sig));
+    if (has(sigs, SIGUSR1)) spdlog::warn("SIGUSR1 means nothing to granite; ignored");
     read_status(status_pipe[0], table);
     table.reap_workers();
+    upgrading.check(table);
+    if (upgrade_from && table.all_ready()) {
+      // We are the new binary: the old leader may retire now.
+      spdlog::info("upgrade: every worker ready; telling the old leader pid={} to retire", upgrade_from);
+      kill(upgrade_from, SIGWINCH);
+      upgrade_from = 0;
+    }
     table.watchdog();
     table.manage_workers();
   }

@@ -82,7 +82,10 @@ void worker_table::reap_workers() {
     auto it = std::find_if(slots_.begin(), slots_.end(), [&](const worker_slot& w) {
       return w.pid == exited->pid && w.state != worker_state::empty;
     });
-    if (it != slots_.end()) on_exit(*it, exited->status);
+    if (it != slots_.end())
+      on_exit(*it, exited->status);
+    else
+      other_exits_.push_back(*exited);
   }
 }
 
@@ -256,13 +259,16 @@ void worker_table::stop(stop_mode mode) {
     manage_workers();
     return;
   }
-  if (mode_ == stop_mode::graceful) mode = stop_mode::fast;  // asked twice: skip the drain
+  if (mode_) mode = stop_mode::fast;  // asked again: skip the drain
   if (mode == stop_mode::fast) spdlog::info("stopping now: in-flight requests get a second");
   stopping_ = true;
   mode_ = mode;
-  auto deadline = ops_.now() + (mode == stop_mode::fast ? timings_.fast_stop_timeout : timings_.stop_timeout);
+  auto timeout = mode == stop_mode::fast     ? timings_.fast_stop_timeout
+                 : mode == stop_mode::retire ? timings_.retire_timeout
+                                             : timings_.stop_timeout;
+  auto deadline = ops_.now() + timeout;
   kill_at_ = kill_at_ == clock::time_point{} ? deadline : std::min(kill_at_, deadline);
-  int sig = mode == stop_mode::fast ? fast_stop_signal : drain_signal;
+  int sig = mode == stop_mode::fast ? fast_stop_signal : mode == stop_mode::retire ? retire_signal : drain_signal;
   to_replace_.clear();
   for (auto& w : slots_) {
     kill_worker(w.slot, sig);

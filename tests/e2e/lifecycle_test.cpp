@@ -328,3 +328,79 @@ TEST(Lifecycle, SighupReloadsWorkerByWorkerWithoutFailingARequest) {
   EXPECT_EQ(load.unavailable(), 0);
   std::printf("sighup: %ld requests sent, %ld failed\n", load.sent(), load.failed());
 }
+
+namespace {
+// The new leader's pid, from the old leader's log line.
+pid_t successor_of(const testkit::server& srv) {
+  std::smatch m;
+  auto log = srv.log();
+  if (!std::regex_search(log, m, std::regex(R"(as new leader pid=(\d+))"))) return 0;
+  return std::stoi(m[1]);
+}
+
+// A process that is not our child: stop it and wait until it is gone.
+bool stop_and_wait(pid_t pid) {
+  if (pid <= 0) return true;
+  kill(pid, SIGINT);
+  if (testkit::eventually([&] { return !testkit::process_alive(pid); }, 5s)) return true;
+  kill(pid, SIGKILL);
+  return testkit::eventually([&] { return !testkit::process_alive(pid); }, 2s);
+}
+}  // namespace
+
+TEST(Lifecycle, Sigusr2UpgradesTheBinaryWithoutFailingARequest) {
+  testkit::scratch_database db;
+  testkit::server srv({.database_url = seeded(db)});
+  pid_t old_leader = srv.pid();
+  auto old_workers = srv.workers();
+  testkit::load_loop load({.port = srv.port(), .clients = 4});
+  std::this_thread::sleep_for(300ms);
+
+  ASSERT_EQ(kill(old_leader, SIGUSR2), 0);
+  // The old leader exits 0 once the new one serves; the new one goes on.
+  int status = srv.wait_exit(20s);
+  pid_t new_leader = successor_of(srv);
+  struct cleanup {
+    pid_t pid;
+    ~cleanup() { stop_and_wait(pid); }
+  } stop_new{new_leader};
+  ASSERT_NE(status, -1) << "the old leader did not exit\n" << events(srv);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << events(srv);
+  ASSERT_GT(new_leader, 0) << events(srv);
+  EXPECT_TRUE(testkit::process_alive(new_leader));
+  for (pid_t w : old_workers) EXPECT_TRUE(testkit::eventually([&] { return !testkit::process_alive(w); }, 5s));
+  auto log = srv.log();
+  EXPECT_NE(log.find("using 2 inherited listening sockets from leader pid=" + std::to_string(old_leader)),
+            std::string::npos)
+      << events(srv);
+  EXPECT_NE(log.find("new leader pid=" + std::to_string(new_leader) + " serves"), std::string::npos);
+
+  std::this_thread::sleep_for(300ms);  // load on the new generation alone
+  load.stop();
+  EXPECT_EQ(testkit::get(srv.port(), "/api/users/1").status, 200);
+  EXPECT_GT(load.sent(), 100);
+  EXPECT_EQ(load.failed(), 0) << failures_of(load);
+  EXPECT_EQ(load.unavailable(), 0);
+  EXPECT_TRUE(stop_and_wait(new_leader));
+  std::printf("sigusr2: %ld requests sent, %ld failed\n", load.sent(), load.failed());
+}
+
+TEST(Lifecycle, AFailedUpgradeLeavesTheOldLeaderServing) {
+  testkit::scratch_database db;
+  std::string file = "/tmp/granite-upgrade-" + std::to_string(getpid()) + ".json";
+  std::ofstream(file) << "{}";
+  testkit::server srv({.database_url = seeded(db), .extra_args = {"--config", file}});
+  auto workers = srv.workers();
+  testkit::load_loop load({.port = srv.port(), .clients = 2});
+  std::ofstream(file) << R"({"workers": "many"})";  // the new binary will refuse to start
+  ASSERT_EQ(kill(srv.pid(), SIGUSR2), 0);
+  ASSERT_TRUE(testkit::eventually([&] { return srv.log().find("upgrade failed") != std::string::npos; }, 10s))
+      << events(srv);
+  EXPECT_NE(srv.log().find("exited with status 78"), std::string::npos) << events(srv);
+  std::this_thread::sleep_for(200ms);
+  load.stop();
+  EXPECT_TRUE(srv.running());
+  EXPECT_EQ(srv.workers(), workers);
+  EXPECT_EQ(load.failed(), 0) << failures_of(load);
+  std::remove(file.c_str());
+}

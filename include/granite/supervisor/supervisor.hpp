@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -10,9 +12,12 @@ namespace granite::supervisor {
 
 // Where the configuration came from, so that SIGHUP can read it again: the
 // file is re-read, the flags and the environment of the start still apply.
+// The same, with the command line, is what SIGUSR2 execs a new binary with.
 struct config_source {
   config::overrides flags;
   std::map<std::string, std::string> environment;
+  std::string executable;          // resolved at start
+  std::vector<std::string> args;   // argv without argv[0]
 };
 
 // The leader: forks one worker per listening socket and keeps the slots
@@ -20,6 +25,9 @@ struct config_source {
 // SIGTERM stop fast, SIGHUP reloads the configuration and replaces the
 // workers one by one, SIGTTIN/SIGTTOU add or remove a worker. Serves no HTTP
 // and holds no database connection. Returns the process exit code.
-int run_leader(const config::config& cfg, const config_source& source, std::vector<int> listen_fds);
+// `upgrade_from`: the previous leader to tell once every worker is ready
+// (SIGWINCH), or 0.
+int run_leader(const config::config& cfg, const config_source& source, std::vector<int> listen_fds,
+               pid_t upgrade_from);
 
 }  // namespace granite::supervisor

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "granite/supervisor/process_ops.hpp"
@@ -36,7 +37,9 @@ inline constexpr int drain_signal = SIGTERM;     // load-balancer drain: delay, 
 inline constexpr int retire_signal = SIGQUIT;    // stop accepting now, finish in-flight
 inline constexpr int fast_stop_signal = SIGINT;  // stop accepting now, in-flight get a second
 
-enum class stop_mode { graceful, fast };
+// graceful: the load-balancer drain. fast: now. retire: a successor serves
+// the same sockets, so no drain delay: stop accepting, finish in-flight.
+enum class stop_mode { graceful, fast, retire };
 
 struct timings {
   std::chrono::milliseconds stop_timeout{26000};  // graceful stop (drain), then SIGKILL
@@ -86,6 +89,9 @@ class worker_table {
   void mark_ready(int slot, pid_t pid);
 
   bool stopping() const { return stopping_; }
+  // Children that are not workers (a new leader during an upgrade) which
+  // reap_workers collected; the caller decides what their exit means.
+  std::vector<exit_info> take_other_exits() { return std::exchange(other_exits_, {}); }
   bool finished() const;  // stopping and no worker left, retiring ones included
   int exit_code() const { return exit_code_; }
   bool all_ready() const;
@@ -106,6 +112,7 @@ class worker_table {
   std::vector<worker_slot> slots_;
   std::vector<retiring_worker> retiring_;
   std::vector<int> to_replace_;  // slots a reload has yet to replace, in order
+  std::vector<exit_info> other_exits_;
   bool stopping_ = false;
   std::optional<stop_mode> mode_;
   clock::time_point kill_at_{};
