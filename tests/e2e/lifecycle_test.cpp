@@ -19,13 +19,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-std::string seeded(testkit::scratch_database& db) {
-  auto r = testkit::run_granite({"seed", "--file", testkit::source_path("tests/data/forum.json")},
-                                {{"DATABASE_URL", db.url()}});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return db.url();
-}
-
 // The server's log without access lines, for failure messages.
 std::string events(const testkit::server& srv) {
   std::string out, log = srv.log();
@@ -50,7 +43,7 @@ std::string failures_of(const testkit::load_loop& load) {
 
 TEST(Lifecycle, SigtermDrainsForTheLoadBalancerWithoutFailingARequest) {
   testkit::scratch_database db;
-  testkit::server srv({.database_url = seeded(db),
+  testkit::server srv({.database_url = db.seeded(),
                        .extra_args = {"--set", "drain.delay_s=4", "--set", "drain.timeout_s=10", "--set",
                                       "database.statement_timeout_ms=30000"}});
   testkit::load_loop load({.port = srv.port()});
@@ -115,7 +108,7 @@ TEST(Lifecycle, SigtermDrainsForTheLoadBalancerWithoutFailingARequest) {
 
 TEST(Lifecycle, ASecondSigtermSkipsTheDrainDelay) {
   testkit::scratch_database db;
-  testkit::server srv({.database_url = seeded(db), .extra_args = {"--set", "drain.delay_s=60"}});
+  testkit::server srv({.database_url = db.seeded(), .extra_args = {"--set", "drain.delay_s=60"}});
   auto t0 = clock_type::now();
   kill(srv.pid(), SIGTERM);
   ASSERT_TRUE(testkit::eventually([&] { return testkit::get(srv.port(), "/health").status == 503; }, 1s));
@@ -128,7 +121,7 @@ TEST(Lifecycle, ASecondSigtermSkipsTheDrainDelay) {
 
 TEST(Lifecycle, TtinAndTtouResizeWithoutFailingARequest) {
   testkit::scratch_database db;
-  testkit::server srv({.database_url = seeded(db)});
+  testkit::server srv({.database_url = db.seeded()});
   testkit::load_loop load({.port = srv.port(), .clients = 6});
   std::this_thread::sleep_for(200ms);
 
@@ -166,7 +159,7 @@ TEST(Lifecycle, TtinAndTtouResizeWithoutFailingARequest) {
 
 TEST(Lifecycle, WatchdogReplacesAWorkerWhoseEventLoopIsStuck) {
   testkit::scratch_database db;
-  testkit::server srv({.database_url = seeded(db), .extra_args = {"--set", "worker.timeout_s=1"}});
+  testkit::server srv({.database_url = db.seeded(), .extra_args = {"--set", "worker.timeout_s=1"}});
   auto before = srv.workers();
   ASSERT_EQ(before.size(), 2u);
   pid_t frozen = before[1];
@@ -194,7 +187,7 @@ TEST(Lifecycle, WatchdogReplacesAWorkerWhoseEventLoopIsStuck) {
 
 TEST(Lifecycle, ACrashLoopingSlotBacksOff) {
   testkit::scratch_database db;
-  testkit::server srv({.database_url = seeded(db)});
+  testkit::server srv({.database_url = db.seeded()});
   auto known = srv.workers();
   // Kill every new worker of one slot as soon as it appears.
   pid_t victim = known[0];
@@ -219,7 +212,7 @@ TEST(Lifecycle, ACrashLoopingSlotBacksOff) {
 
 TEST(Lifecycle, AFailingHandlerIsOne500AndNothingElse) {
   testkit::scratch_database db;
-  testkit::server srv({.database_url = seeded(db), .workers = 1});
+  testkit::server srv({.database_url = db.seeded(), .workers = 1});
   auto workers = srv.workers();
   // The threads query now fails inside PostgreSQL, for every thread.
   db.query("ALTER TABLE threads RENAME COLUMN title TO heading");
@@ -293,7 +286,7 @@ TEST(Lifecycle, SighupReloadsWorkerByWorkerWithoutFailingARequest) {
   testkit::scratch_database db;
   std::string file = "/tmp/granite-reload-" + std::to_string(getpid()) + ".json";
   std::ofstream(file) << R"({"http": {"max_requests_per_connection": 1000}})";
-  testkit::server srv({.database_url = seeded(db), .extra_args = {"--config", file}});
+  testkit::server srv({.database_url = db.seeded(), .extra_args = {"--config", file}});
   auto old_workers = srv.workers();
   testkit::load_loop load({.port = srv.port(), .clients = 4});
   std::this_thread::sleep_for(300ms);
@@ -350,7 +343,7 @@ bool stop_and_wait(pid_t pid) {
 
 TEST(Lifecycle, Sigusr2UpgradesTheBinaryWithoutFailingARequest) {
   testkit::scratch_database db;
-  testkit::server srv({.database_url = seeded(db)});
+  testkit::server srv({.database_url = db.seeded()});
   pid_t old_leader = srv.pid();
   auto old_workers = srv.workers();
   testkit::load_loop load({.port = srv.port(), .clients = 4});
@@ -389,7 +382,7 @@ TEST(Lifecycle, AFailedUpgradeLeavesTheOldLeaderServing) {
   testkit::scratch_database db;
   std::string file = "/tmp/granite-upgrade-" + std::to_string(getpid()) + ".json";
   std::ofstream(file) << "{}";
-  testkit::server srv({.database_url = seeded(db), .extra_args = {"--config", file}});
+  testkit::server srv({.database_url = db.seeded(), .extra_args = {"--config", file}});
   auto workers = srv.workers();
   testkit::load_loop load({.port = srv.port(), .clients = 2});
   std::ofstream(file) << R"({"workers": "many"})";  // the new binary will refuse to start

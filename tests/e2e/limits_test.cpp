@@ -24,9 +24,7 @@ struct Limits : ::testing::Test {
   static inline std::unique_ptr<testkit::scratch_database> db;
   static void SetUpTestSuite() {
     db = std::make_unique<testkit::scratch_database>();
-    auto r = testkit::run_granite({"seed", "--file", testkit::source_path("tests/data/forum.json")},
-                                  {{"DATABASE_URL", db->url()}});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    db->seeded();
     // A thousand sockets need more than the usual 1024 descriptors.
     rlimit nofile{};
     getrlimit(RLIMIT_NOFILE, &nofile);

@@ -18,13 +18,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-std::string seeded_database(testkit::scratch_database& db) {
-  auto r = testkit::run_granite({"seed", "--file", testkit::source_path("tests/data/forum.json")},
-                                {{"DATABASE_URL", db.url()}});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return db.url();
-}
-
 bool gone(pid_t pid) { return !testkit::process_alive(pid); }
 
 // No live process of the server's group is left.
@@ -34,7 +27,7 @@ bool group_empty(pid_t leader) { return testkit::live_group_members(leader).empt
 
 TEST(Process, KilledWorkerIsReplacedInItsSlotWithinASecondWhileRequestsSucceed) {
   testkit::scratch_database db;
-  testkit::server srv({.database_url = seeded_database(db)});
+  testkit::server srv({.database_url = db.seeded()});
   auto before = srv.workers();
   ASSERT_EQ(before.size(), 2u);
 
@@ -94,7 +87,7 @@ TEST(Process, KilledWorkerIsReplacedInItsSlotWithinASecondWhileRequestsSucceed) 
 
 TEST(Process, SigtermWithoutDrainDelayStopsEverythingWithinFiveSeconds) {
   testkit::scratch_database db;
-  testkit::server srv({.database_url = seeded_database(db), .extra_args = {"--set", "drain.delay_s=0"}});
+  testkit::server srv({.database_url = db.seeded(), .extra_args = {"--set", "drain.delay_s=0"}});
   auto workers = srv.workers();
   pid_t leader = srv.pid();
   testkit::http_client idle(srv.port());  // an idle keep-alive connection must not hold the stop up
@@ -114,7 +107,7 @@ TEST(Process, SigtermWithoutDrainDelayStopsEverythingWithinFiveSeconds) {
 
 TEST(Process, SigintStopsAtOnceDespiteTheDrainDelay) {
   testkit::scratch_database db;
-  testkit::server srv({.database_url = seeded_database(db), .extra_args = {"--set", "drain.delay_s=60"}});
+  testkit::server srv({.database_url = db.seeded(), .extra_args = {"--set", "drain.delay_s=60"}});
   pid_t leader = srv.pid();
   auto t0 = clock_type::now();
   int status = srv.stop(SIGINT, 5s);
@@ -126,7 +119,7 @@ TEST(Process, SigintStopsAtOnceDespiteTheDrainDelay) {
 
 TEST(Process, WorkersDieWithTheLeader) {
   testkit::scratch_database db;
-  testkit::server srv({.database_url = seeded_database(db)});
+  testkit::server srv({.database_url = db.seeded()});
   auto workers = srv.workers();
   ASSERT_EQ(workers.size(), 2u);
   ASSERT_EQ(srv.stop(SIGKILL, 2s) & 0x7f, SIGKILL);
@@ -152,7 +145,7 @@ TEST(Process, WorkerThatCannotBootStopsTheLeaderWithAClearMessage) {
 
 TEST(Process, WorkerRefusesASchemaItDoesNotKnow) {
   testkit::scratch_database db;
-  seeded_database(db);
+  db.seeded();
   db.query("INSERT INTO granite_schema (version, name) VALUES (999, 'future')");
   testkit::server srv(
       {.database_url = db.url(), .extra_args = {"--set", "database.migrate=false"}, .wait_ready = false});
@@ -173,7 +166,7 @@ TEST(Process, UnreachableDatabaseAtStartIsAClearError) {
 
 TEST(Process, PortInUseIsAClearError) {
   testkit::scratch_database db;
-  testkit::server first({.database_url = seeded_database(db)});
+  testkit::server first({.database_url = db.seeded()});
   auto second = testkit::run_granite({"serve", "--port", std::to_string(first.port()), "--set", "listen.host=127.0.0.1"},
                                      {{"DATABASE_URL", db.url()}});
   EXPECT_EQ(second.exit_code, exit_code::os_error);
@@ -184,7 +177,7 @@ TEST(Process, PortInUseIsAClearError) {
 TEST(Process, ASlowQueryDoesNotHoldUpOtherRequestsOnTheSameWorker) {
   testkit::scratch_database db;
   // One worker, so every request below meets the same event loop.
-  testkit::server srv({.database_url = seeded_database(db), .workers = 1,
+  testkit::server srv({.database_url = db.seeded(), .workers = 1,
                        .extra_args = {"--set", "database.pool_size=2", "--set", "database.statement_timeout_ms=30000"}});
 
   // Hold a lock on users: a read of a user waits on it inside PostgreSQL.
@@ -216,7 +209,7 @@ TEST(Process, ASlowQueryDoesNotHoldUpOtherRequestsOnTheSameWorker) {
 
 TEST(Process, StatementTimeoutAnswers503WithRetryAfter) {
   testkit::scratch_database db;
-  testkit::server srv({.database_url = seeded_database(db), .workers = 1,
+  testkit::server srv({.database_url = db.seeded(), .workers = 1,
                        .extra_args = {"--set", "database.statement_timeout_ms=200"}});
   pqxx::connection blocker(db.url());
   pqxx::work lock(blocker);

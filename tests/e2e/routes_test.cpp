@@ -51,9 +51,7 @@ struct Routes : ::testing::Test {
 
   static void SetUpTestSuite() {
     db = std::make_unique<testkit::scratch_database>();
-    auto seeded = testkit::run_granite({"seed", "--file", forum}, {{"DATABASE_URL", db->url()}});
-    ASSERT_EQ(seeded.exit_code, 0) << seeded.err;
-    srv = std::make_unique<testkit::server>(testkit::server::options{.database_url = db->url()});
+    srv = std::make_unique<testkit::server>(testkit::server::options{.database_url = db->seeded()});
   }
   static void TearDownTestSuite() {
     srv.reset();

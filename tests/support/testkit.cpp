@@ -70,6 +70,12 @@ std::string scratch_database::query(const std::string& sql) const {
   return r[0][0].c_str();
 }
 
+std::string scratch_database::seeded() const {
+  auto r = run_granite({"seed", "--file", source_path("tests/data/forum.json")}, {{"DATABASE_URL", url_}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return url_;
+}
+
 run_result run_granite(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
   auto out = temp_path("out"), err = temp_path("err");
   pid_t pid = spawn(GRANITE_BINARY, args, env, out, err);

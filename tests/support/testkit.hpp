@@ -29,6 +29,9 @@ class scratch_database {
   std::unique_ptr<store::connection> connect() const;
   // Runs SQL and returns the first column of the first row ("" when none).
   std::string query(const std::string& sql) const;
+  // Loads tests/data/forum.json with `granite seed` (the test fails if it
+  // cannot) and returns url().
+  std::string seeded() const;
 
  private:
   std::string name_;
