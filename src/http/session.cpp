@@ -146,11 +146,13 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void arm_deadline(std::chrono::seconds after, const char* what) {
-    late_ = nullptr;
+    late_ = false;
+    deadline_what_ = what;
+    deadline_after_ = after;
     deadline_.expires_after(after);
-    deadline_.async_wait([self = shared_from_this(), what](beast::error_code ec) {
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec) return;  // cancelled: the read finished in time
-      self->late_ = what;
+      self->late_ = true;
       beast::error_code cancel_ec;
       self->stream_.socket().cancel(cancel_ec);
     });
@@ -159,7 +161,9 @@ class session : public std::enable_shared_from_this<session> {
   void on_read(beast::error_code ec) {
     waiting_ = false;
     deadline_.cancel();
-    if (late_) return refuse(ec);
+    // A read that completed as the deadline fired still counts: only a read
+    // the deadline cut off is late.
+    if (ec && late_) return refuse(ec);
     if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
         ec == asio::error::bad_descriptor)
@@ -220,11 +224,9 @@ class session : public std::enable_shared_from_this<session> {
     request req;
     req.request_id = request_id_ = obs::next_request_id();
     if (late_)
-      return respond(problem(408, std::string("the request ") + late_ + " did not arrive within " +
-                                      std::to_string((std::string_view(late_) == "header" ? ctx_.limit.header_timeout
-                                                                                          : ctx_.limit.body_timeout)
-                                                         .count()) +
-                                      " s (http." + late_ + "_timeout_s)",
+      return respond(problem(408, std::string("the request ") + deadline_what_ + " did not arrive within " +
+                                      std::to_string(deadline_after_.count()) + " s (http." + deadline_what_ +
+                                      "_timeout_s)",
                              req));
     if (ec == bhttp::error::header_limit)
       return respond(problem(431, "the request header is larger than " + std::to_string(ctx_.limit.header_bytes) +
@@ -289,7 +291,9 @@ class session : public std::enable_shared_from_this<session> {
   server_context& ctx_;
   beast::flat_buffer buffer_;
   asio::steady_timer deadline_{stream_.get_executor()};
-  const char* late_ = nullptr;  // "header" or "body" when that read ran out of time
+  const char* deadline_what_ = "";  // "header" or "body": the read the deadline guards
+  std::chrono::seconds deadline_after_{};
+  bool late_ = false;  // the deadline cut that read off
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> response_;
   bool waiting_ = false;
