@@ -117,6 +117,7 @@ struct upgrade {
   void start(const config_source& source, const std::vector<int>& listen_fds, const worker_table& table) {
     if (table.stopping()) return;
     if (successor) return spdlog::warn("SIGUSR2: an upgrade is already under way (pid {})", successor);
+    if (table.reloading()) return spdlog::warn("SIGUSR2: a reload is under way; send it again once it completes");
     if (source.executable.empty()) return spdlog::error("SIGUSR2: cannot tell which binary to run");
     successor = exec_successor(source.executable, source.args, source.environment, listen_fds);
     if (successor < 0) {
