@@ -29,6 +29,7 @@ void load_loop::client() {
   bool reused = false;
   while (running_ && std::chrono::steady_clock::now() < until) {
     std::string error;
+    auto started = std::chrono::steady_clock::now();
     try {
       if (!conn) {
         conn = std::make_unique<http_client>(o_.port);
@@ -57,11 +58,15 @@ void load_loop::client() {
       error = e.what();
       conn.reset();
     }
+    long us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+    for (long seen = slowest_us_; us > seen && !slowest_us_.compare_exchange_weak(seen, us);) {
+    }
     if (!error.empty()) {
       ++failed_;
       std::lock_guard lock(mutex_);
       if (failures_.size() < 5) failures_.push_back(error);
     }
+    std::this_thread::sleep_for(o_.pause);
   }
 }
 

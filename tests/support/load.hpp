@@ -19,6 +19,9 @@ class load_loop {
     std::string target = "/api/users/1";
     int clients = 4;
     std::chrono::seconds cap{60};  // never runs longer than this
+    // Between two requests of one client: the loop counts failures, it does
+    // not need to saturate a 2-core machine that also runs the server.
+    std::chrono::microseconds pause{500};
   };
   explicit load_loop(options o);
   ~load_loop();
@@ -29,6 +32,7 @@ class load_loop {
   long failed() const { return failed_; }            // anything but 200 and 503
   long unavailable() const { return unavailable_; }  // 503s
   long closed_by_server() const { return closes_; }  // responses that said Connection: close
+  double slowest_ms() const { return slowest_us_ / 1000.0; }  // the slowest request, retry included
   std::vector<std::string> failures() const;  // the first few, for the test's message
 
  private:
@@ -36,6 +40,7 @@ class load_loop {
   options o_;
   std::atomic<bool> running_{true};
   std::atomic<long> sent_{0}, failed_{0}, unavailable_{0}, closes_{0};
+  std::atomic<long> slowest_us_{0};
   mutable std::mutex mutex_;
   std::vector<std::string> failures_;
   std::vector<std::thread> threads_;
