@@ -72,6 +72,9 @@ TEST(Process, KilledWorkerIsReplacedInItsSlotWithinASecondWhileRequestsSucceed) 
   EXPECT_EQ(failed_after, 0) << "requests failed after the worker was gone";
   EXPECT_GT(ok_after, 20);
   EXPECT_LE(failed_before, 1) << "at most the request in flight on the killed worker may fail";
+  std::printf("kill -9: replaced in %lld ms; %d requests after the kill, %d failed; %d failed before\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(replaced_in).count()),
+              ok_after.load() + failed_after.load(), failed_after.load(), failed_before.load());
 
   // The leader names the slot, the pid and the signal, and refills that slot.
   auto log = srv.log();
