@@ -41,11 +41,6 @@ bool pool::submit(job j) {
   return true;
 }
 
-std::size_t pool::queued() const {
-  std::lock_guard lock(mutex_);
-  return queue_.size();
-}
-
 void pool::stop() {
   {
     std::lock_guard lock(mutex_);

@@ -34,8 +34,6 @@ class pool {
   // Cancels running queries, drops queued jobs and joins the threads.
   void stop();
 
-  std::size_t queued() const;
-
  private:
   struct slot {
     std::unique_ptr<connection> conn;
@@ -51,7 +49,7 @@ class pool {
   prepare_fn prepare_;
   std::vector<std::unique_ptr<slot>> slots_;
   std::vector<std::thread> threads_;
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<job> queue_;
   bool stopping_ = false;

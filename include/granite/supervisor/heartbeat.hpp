@@ -19,7 +19,6 @@ class heartbeats {
 
   void beat(std::size_t slot);
   std::chrono::steady_clock::time_point last(std::size_t slot) const;
-  std::size_t size() const { return slots_; }
 
  private:
   std::size_t slots_;
