@@ -57,14 +57,14 @@ bool is_param(std::string_view segment) { return segment.size() > 2 && segment.f
 enum class fit { no, yes, bad_escape };
 
 fit matches(const route& r, const std::vector<std::string_view>& path, params* out) {
-  auto pattern = segments(r.pattern);
+  const auto& pattern = r.parts;
   if (pattern.size() != path.size()) return fit::no;
   std::string decoded;
   for (std::size_t i = 0; i < path.size(); ++i) {
     if (!decode(path[i], decoded)) return fit::bad_escape;
     if (is_param(pattern[i])) {
       if (decoded.empty()) return fit::no;
-      if (out) out->add(pattern[i].substr(1, pattern[i].size() - 2), decoded);
+      if (out) out->add(std::string_view(pattern[i]).substr(1, pattern[i].size() - 2), decoded);
     } else if (pattern[i] != decoded) {
       return fit::no;
     }
@@ -81,7 +81,9 @@ std::string_view params::get(std::string_view name) const {
 }
 
 void router::add(verb method, std::string pattern, handler run) {
-  routes_.push_back(route{method, std::move(pattern), std::move(run)});
+  std::vector<std::string> parts;
+  for (auto part : segments(pattern)) parts.emplace_back(part);
+  routes_.push_back(route{method, std::move(pattern), std::move(run), std::move(parts)});
 }
 
 match router::find(const request& req) const {

@@ -35,6 +35,7 @@ struct route {
   verb method;
   std::string pattern;  // "/api/users/{id}"
   handler run;
+  std::vector<std::string> parts;  // the pattern's segments, split once
 };
 
 struct match {
