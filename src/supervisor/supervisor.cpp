@@ -83,26 +83,35 @@ int poll_timeout_ms(const worker_table& table) {
 bool has(std::uint64_t set, int sig) { return (set >> sig) & 1; }
 
 // SIGTTIN: one more worker, with a socket of its own in the same group.
-void add_worker(const config::config& cfg, worker_table& table, std::vector<int>& listen_fds) {
-  if (table.stopping()) return;
-  if (listen_fds.size() >= max_workers) return spdlog::warn("SIGTTIN: already {} workers, the most allowed", max_workers);
+bool add_worker(const config::config& cfg, worker_table& table, std::vector<int>& listen_fds) {
+  if (table.stopping()) return false;
+  if (listen_fds.size() >= max_workers) {
+    spdlog::warn("already {} workers, the most allowed", max_workers);
+    return false;
+  }
   try {
     listen_fds.push_back(add_listen_socket(cfg.listen.host, cfg.listen.port, cfg.listen.backlog));
   } catch (const listen_error& e) {
-    return spdlog::error("SIGTTIN: {}", e.what());
+    spdlog::error("cannot add a worker: {}", e.what());
+    return false;
   }
   table.add_slot();
+  return true;
 }
 
 // SIGTTOU: one worker fewer. The slot's socket closes at once, so that new
 // connections go to the other sockets while its worker finishes in-flight
 // requests (with net.ipv4.tcp_migrate_req=1 the kernel also hands over the
 // connections already queued on it).
-void remove_worker(worker_table& table, std::vector<int>& listen_fds) {
-  if (table.stopping()) return;
-  if (!table.retire_slot()) return spdlog::warn("SIGTTOU: one worker left; not removing it");
+bool remove_worker(worker_table& table, std::vector<int>& listen_fds) {
+  if (table.stopping()) return false;
+  if (!table.retire_slot()) {
+    spdlog::warn("one worker left; not removing it");
+    return false;
+  }
   close(listen_fds.back());
   listen_fds.pop_back();
+  return true;
 }
 
 // SIGUSR2: the binary upgrade, seen from the old leader. The new binary is
@@ -183,14 +192,9 @@ void reload(std::shared_ptr<const config::config>& current, const config_source&
   current = std::make_shared<const config::config>(next);
   table.retime(timings_for(next));
   // Workers first, at the new count: new slots start with the new configuration.
-  while (listen_fds.size() < static_cast<std::size_t>(next.worker_count()) && listen_fds.size() < max_workers) {
-    std::size_t before = listen_fds.size();
-    add_worker(next, table, listen_fds);
-    if (listen_fds.size() == before) break;
+  while (listen_fds.size() < static_cast<std::size_t>(next.worker_count()) && add_worker(next, table, listen_fds)) {
   }
-  while (listen_fds.size() > static_cast<std::size_t>(next.worker_count()) && table.retire_slot()) {
-    close(listen_fds.back());
-    listen_fds.pop_back();
+  while (listen_fds.size() > static_cast<std::size_t>(next.worker_count()) && remove_worker(table, listen_fds)) {
   }
   table.reload();
 }
