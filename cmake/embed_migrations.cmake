@@ -1,6 +1,7 @@
 # Writes a C++ source holding every migration file as (version, name, sql).
 # File names are NNNN_name.sql; NNNN is the schema version.
 set(body "// Generated from src/store/migrations/*.sql; do not edit.\n#include \"granite/store/migrate.hpp\"\n\nnamespace granite::store {\n\nconst std::vector<migration>& migrations() {\n  static const std::vector<migration> all = {\n")
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(file IN LISTS FILES)
   get_filename_component(name ${file} NAME_WE)
   string(REGEX MATCH "^([0-9]+)_(.+)$" matched ${name})

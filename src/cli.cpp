@@ -11,7 +11,7 @@ commands:
   serve          run the leader and its workers (migrates first unless database.migrate is false)
   migrate        apply the database migrations and exit
   seed --file F  load a forum in the original db.json shape, all or nothing
-                 --replace   empty users, threads and posts first
+                 --replace   empty users, threads, posts and sessions first
                  --if-empty  do nothing when the database already holds data
   check-config   validate the configuration and print it as JSON
   version        print the version and the schema version

@@ -1,6 +1,8 @@
+#include "granite/config/config.hpp"
 #include "granite/http/router.hpp"
 #include "posts/posts.hpp"
 #include "threads/threads.hpp"
+#include "users/sessions.hpp"
 #include "users/users.hpp"
 
 namespace granite::features {
@@ -13,6 +15,9 @@ void register_routes(http::router& router, const deps& d) {
   router.add(http::verb::get, "/api/", http::plain_handler([](const http::request&, const http::params&) {
                return http::text(200, "API ready to receive requests");
              }));
+  router.add(http::verb::get, "/api/openapi.json", http::plain_handler([](const http::request&, const http::params&) {
+               return http::json(200, openapi_json);
+             }));
   users::register_routes(router, d);
   threads::register_routes(router, d);
   posts::register_routes(router, d);
@@ -20,8 +25,18 @@ void register_routes(http::router& router, const deps& d) {
 
 void prepare_statements(store::connection& c) {
   users::prepare(c);
+  users::prepare_sessions(c);
   threads::prepare(c);
   posts::prepare(c);
+}
+
+void warm_up(const config::config& cfg) {
+  // The decoy hash that wrong usernames are checked against. A failure here
+  // is not fatal: the first sign-in with an unknown username retries it.
+  try {
+    users::check_password(std::nullopt, "", users::cost_of(cfg));
+  } catch (const std::exception&) {
+  }
 }
 
 }  // namespace granite::features

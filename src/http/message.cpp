@@ -31,6 +31,13 @@ std::string_view verb_name(verb v) {
 response text(int status, std::string body) { return {status, std::string(text_type), std::move(body), {}}; }
 response json(int status, std::string body) { return {status, std::string(json_type), std::move(body), {}}; }
 
+response created(std::string location, std::string json_body) {
+  auto out = json(201, std::move(json_body));
+  out.headers.emplace_back("Location", std::move(location));
+  return out;
+}
+response no_content() { return {204, {}, {}, {}}; }
+
 std::string_view reason(int status) {
   switch (status) {
     case 200: return "OK";
@@ -53,6 +60,51 @@ std::string_view reason(int status) {
     case 503: return "Service Unavailable";
     default: return "Unknown";
   }
+}
+
+namespace {
+int hex_value(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+' && plus_is_space) {
+      out += ' ';
+      continue;
+    }
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    std::string name, value;
+    if (!percent_decode(pair.substr(0, eq), name, true)) return std::nullopt;
+    if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), value, true)) return std::nullopt;
+    out.emplace_back(std::move(name), std::move(value));
+  }
+  return out;
 }
 
 void split_target(std::string_view target, std::string& path, std::string& query) {

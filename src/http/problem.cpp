@@ -4,36 +4,63 @@
 
 namespace granite::http {
 
-response problem(int status, std::string detail, const request& req) {
+namespace {
+
+nlohmann::ordered_json problem_body(int status, std::string detail, const request& req) {
   nlohmann::ordered_json body = {
       {"type", "about:blank"},
       {"title", reason(status)},
       {"status", status},
       {"detail", std::move(detail)},
   };
-  // The path is client input and may hold any byte: invalid UTF-8 is replaced
-  // (U+FFFD) below so that the problem itself always serializes. A request
-  // that could not be parsed has no path, and so no instance.
+  // A request that could not be parsed has no path, and so no instance.
   if (!req.path.empty()) body["instance"] = req.path;
   if (!req.request_id.empty()) body["requestId"] = req.request_id;
-  response out{status, std::string(problem_type),
-               body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), {}};
-  return out;
+  return body;
+}
+
+response with_body(int status, const nlohmann::ordered_json& body) {
+  // The path and the messages may quote client input, which may hold any
+  // byte: invalid UTF-8 is replaced (U+FFFD) so that the problem itself
+  // always serializes.
+  return {status, std::string(problem_type), body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+          {}};
+}
+
+int status_of(error::code kind) {
+  switch (kind) {
+    case error::code::invalid_argument: return 400;
+    case error::code::unauthenticated: return 401;
+    case error::code::forbidden: return 403;
+    case error::code::not_found: return 404;
+    case error::code::conflict: return 409;
+    case error::code::unsupported_media_type: return 415;
+    case error::code::unavailable: return 503;
+    case error::code::internal: break;
+  }
+  return 500;
+}
+
+}  // namespace
+
+response problem(int status, std::string detail, const request& req) {
+  return with_body(status, problem_body(status, std::move(detail), req));
 }
 
 response problem(const error& e, const request& req) {
-  switch (e.kind) {
-    case error::code::invalid_argument: return problem(400, e.message, req);
-    case error::code::not_found: return problem(404, e.message, req);
-    case error::code::conflict: return problem(409, e.message, req);
-    case error::code::unavailable: {
-      auto out = problem(503, e.message, req);
-      out.headers.emplace_back("Retry-After", "1");
-      return out;
-    }
-    case error::code::internal: break;
+  int status = status_of(e.kind);
+  auto body = problem_body(status, e.message, req);
+  if (e.kind == error::code::invalid_argument) {
+    // Always a list, so that clients can show every bad field at once.
+    auto errors = nlohmann::ordered_json::array();
+    for (const auto& f : e.fields) errors.push_back({{"field", f.field}, {"message", f.message}});
+    if (e.fields.empty()) errors.push_back({{"field", ""}, {"message", e.message}});
+    body["errors"] = std::move(errors);
   }
-  return problem(500, e.message, req);
+  auto out = with_body(status, body);
+  if (status == 401) out.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"granite\"");
+  if (status == 503) out.headers.emplace_back("Retry-After", "1");
+  return out;
 }
 
 }  // namespace granite::http

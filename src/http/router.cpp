@@ -28,30 +28,6 @@ std::vector<std::string_view> segments(std::string_view path) {
   return out;
 }
 
-int hex_value(char ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
-
-// Percent-decodes one path segment; false when an escape is malformed.
-bool decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
-}
-
 bool is_param(std::string_view segment) { return segment.size() > 2 && segment.front() == '{' && segment.back() == '}'; }
 
 enum class fit { no, yes, bad_escape };
@@ -61,7 +37,7 @@ fit matches(const route& r, const std::vector<std::string_view>& path, params* o
   if (pattern.size() != path.size()) return fit::no;
   std::string decoded;
   for (std::size_t i = 0; i < path.size(); ++i) {
-    if (!decode(path[i], decoded)) return fit::bad_escape;
+    if (!percent_decode(path[i], decoded)) return fit::bad_escape;
     if (is_param(pattern[i])) {
       if (decoded.empty()) return fit::no;
       if (out) out->add(std::string_view(pattern[i]).substr(1, pattern[i].size() - 2), decoded);

@@ -11,6 +11,7 @@
 #include <optional>
 #include <pqxx/except>
 
+#include "granite/http/bulkhead.hpp"
 #include "granite/http/problem.hpp"
 #include "granite/obs/log.hpp"
 #include "granite/store/pool.hpp"
@@ -65,20 +66,29 @@ response internal(const char* where, const std::exception& e, const request& req
   return problem(500, "an internal error occurred; the request id identifies it in granite's log", req);
 }
 
-// Runs a database route on a pool thread; every failure becomes a response.
-response run_db_route(const db_handler& run, const request& req, const params& p, store::connection* c) {
-  if (!c) return unavailable("the database is unreachable; retry shortly", req);
+// Runs a database step on a pool thread; every failure becomes a response.
+outcome run_db_step(const db_step& step, const request& req, store::connection* c) {
+  if (!c) return done(unavailable("the database is unreachable; retry shortly", req));
   try {
-    return run(req, p, *c);
+    return step(req, *c);
   } catch (const pqxx::broken_connection&) {
-    return unavailable("the database connection was lost; retry shortly", req);
+    return done(unavailable("the database connection was lost; retry shortly", req));
   } catch (const pqxx::sql_error& e) {
-    if (e.sqlstate() == "57014") return unavailable("the database did not answer in time; retry shortly", req);
+    if (e.sqlstate() == "57014") return done(unavailable("the database did not answer in time; retry shortly", req));
     if (e.sqlstate().starts_with("57P") || e.sqlstate().starts_with("08"))
-      return unavailable("the database is restarting or unreachable; retry shortly", req);
-    return internal("query", e, req);
+      return done(unavailable("the database is restarting or unreachable; retry shortly", req));
+    return done(internal("query", e, req));
   } catch (const std::exception& e) {
-    return internal("handler", e, req);
+    return done(internal("handler", e, req));
+  }
+}
+
+template <class Step>
+outcome guarded(const Step& step, const request& req) {
+  try {
+    return step();
+  } catch (const std::exception& e) {
+    return done(internal("handler", e, req));
   }
 }
 
@@ -179,6 +189,7 @@ class session : public std::enable_shared_from_this<session> {
     split_target(req.target, req.path, req.query);
     req.request_id = request_id_from(msg["X-Request-Id"]);
     req.content_type = std::string(msg[bhttp::field::content_type]);
+    req.authorization = std::string(msg[bhttp::field::authorization]);
     req.body = std::move(msg.body());
     keep_alive_ = msg.keep_alive() && !ctx_.closing &&
                   (ctx_.limit.max_requests == 0 || requests_ < ctx_.limit.max_requests);
@@ -189,29 +200,51 @@ class session : public std::enable_shared_from_this<session> {
     handle(std::move(req));
   }
 
-  void handle(request req) {
-    auto m = ctx_.routes.find(req);
+  void handle(request in) {
+    auto m = ctx_.routes.find(in);
     if (!m.found) return respond(std::move(m.refusal));
+    auto req = std::make_shared<const request>(std::move(in));
     std::visit(overloaded{
                    [&](const plain_handler& run) {
-                     try {
-                       respond(run(req, m.values));
-                     } catch (const std::exception& e) {
-                       respond(internal("handler", e, req));
-                     }
+                     advance(guarded([&] { return done(run(*req, m.values)); }, *req), req, true);
                    },
                    [&](const db_handler& run) {
-                     auto job = [self = shared_from_this(), &run, req, values = std::move(m.values)](
-                                    store::connection* c) {
-                       response res = run_db_route(run, req, values, c);
-                       asio::post(self->stream_.get_executor(),
-                                  [self, res = std::move(res)]() mutable { self->respond(std::move(res)); });
-                     };
-                     if (!ctx_.db.submit(std::move(job)))
-                       respond(unavailable("too many requests are waiting for the database; retry shortly", req));
+                     advance(on_database([&run, values = std::move(m.values)](const request& r, store::connection& c) {
+                               return done(run(r, values, c));
+                             }),
+                             req, true);
+                   },
+                   [&](const staged_handler& run) {
+                     advance(guarded([&] { return run(*req, m.values); }, *req), req, true);
                    },
                },
                m.found->run);
+  }
+
+  // Takes a request's work one step further: a response goes back to the
+  // event loop; a step goes to the pool it names, and what it returns comes
+  // back here. A full pool answers 503 at once. Runs on any thread.
+  void advance(outcome o, const std::shared_ptr<const request>& req, bool on_loop) {
+    auto self = shared_from_this();
+    if (auto* r = std::get_if<response>(&o.next)) {
+      if (on_loop) return respond(std::move(*r));
+      asio::post(stream_.get_executor(), [self, r = std::move(*r)]() mutable { self->respond(std::move(r)); });
+      return;
+    }
+    if (auto* step = std::get_if<db_step>(&o.next)) {
+      bool queued = ctx_.db.submit([self, req, step = std::move(*step)](store::connection* c) {
+        self->advance(run_db_step(step, *req, c), req, false);
+      });
+      if (!queued)
+        advance(done(unavailable("too many requests are waiting for the database; retry shortly", *req)), req, on_loop);
+      return;
+    }
+    bool queued = ctx_.cpu.submit([self, req, step = std::move(std::get<cpu_step>(o.next))] {
+      self->advance(guarded([&] { return step(*req); }, *req), req, false);
+    });
+    if (!queued)
+      advance(done(unavailable("too many requests are waiting for " + ctx_.cpu.name() + "; retry shortly", *req)), req,
+              on_loop);
   }
 
   // A request that could not be parsed: answer why, then close.

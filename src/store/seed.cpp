@@ -144,7 +144,7 @@ seed_report load_seed(connection& c, const seed_data& d, seed_mode mode) {
     report.skipped = true;
     return report;
   }
-  if (mode == seed_mode::replace) tx.exec("TRUNCATE posts, threads, users RESTART IDENTITY");
+  if (mode == seed_mode::replace) tx.exec("TRUNCATE sessions, posts, threads, users RESTART IDENTITY");
 
   check_conflicts(tx, d);
   check_references(tx, d);

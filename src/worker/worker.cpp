@@ -7,17 +7,18 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <pqxx/pqxx>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "granite/config/config.hpp"
 #include "granite/exit_codes.hpp"
 #include "granite/features/features.hpp"
+#include "granite/http/bulkhead.hpp"
 #include "granite/http/session.hpp"
 #include "granite/obs/log.hpp"
 #include "granite/store/migrate.hpp"
 #include "granite/store/pool.hpp"
+#include "granite/worker/service_routes.hpp"
 
 namespace granite::worker {
 
@@ -29,24 +30,6 @@ namespace {
 store::connect_options connect_options(const config::config& cfg, int slot) {
   return {cfg.database.url, cfg.database.statement_timeout_ms, cfg.database.connect_timeout_s,
           "granite worker " + std::to_string(slot)};
-}
-
-// The routes that belong to the process rather than to a feature. /health
-// is shallow on purpose: a database outage must not make the load balancer
-// or the Auto Scaling group replace every instance. /health/ready also asks
-// the database, for whoever wants to know that the whole path works.
-void add_service_routes(http::router& router, const http::server_context* ctx) {
-  router.add(http::verb::get, "/health", http::plain_handler([ctx](const http::request&, const http::params&) {
-               if (ctx->closing) return http::text(503, "draining\n");
-               return http::text(200, "ok\n");
-             }));
-  router.add(http::verb::get, "/health/ready",
-             http::db_handler([ctx](const http::request&, const http::params&, store::connection& c) {
-               if (ctx->closing) return http::text(503, "draining\n");
-               pqxx::nontransaction tx(c.raw());
-               tx.exec("SELECT 1");
-               return http::text(200, "ready\n");
-             }));
 }
 
 class acceptor_loop {
@@ -226,9 +209,16 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
     return exit_code::worker_boot_failure;
   }
 
+  // Password hashing is slow on purpose: it gets threads of its own, at a
+  // lower priority, with a bounded queue (the bulkhead).
+  http::bulkhead hashing({"password hashing", cfg.auth.hash_threads, cfg.auth.hash_queue_limit, 10});
+  hashing.start();
+  hashing.submit([&cfg] { features::warm_up(cfg); });
+
   http::router routes;
   http::server_context ctx{routes,
                            db,
+                           hashing,
                            {static_cast<std::uint64_t>(cfg.http.header_limit_bytes),
                             static_cast<std::uint64_t>(cfg.http.body_limit_bytes),
                             std::chrono::seconds(cfg.http.idle_timeout_s),
@@ -239,7 +229,7 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
                            cfg.log.access,
                            {}};
   features::register_routes(routes, features::deps{cfg});
-  add_service_routes(routes, &ctx);
+  add_service_routes(routes, ctx.closing);
 
   asio::io_context ioc(1);
   acceptor_loop acceptor(ioc, listen_fd, ctx);
@@ -270,6 +260,7 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
   report_ready(status_fd, slot);
   ioc.run();
 
+  hashing.stop();  // its last steps may still hand work to the database pool
   db.stop();
   spdlog::info("stopped");
   obs::shutdown();

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -201,4 +202,58 @@ TEST_F(Limits, AThousandSlowClientsDoNotCrowdOutTheOthers) {
   EXPECT_EQ(testkit::get(srv.port(), "/api/users/1").status, 200);
   std::printf("slowloris: 1000 slow connections; %zu ordinary requests, median %.2f ms, slowest %.2f ms\n",
               ms.size(), ms[ms.size() / 2], ms.back());
+}
+
+// Password hashing has a bulkhead of its own: a storm of sign-ups fills its
+// queue and the excess is refused at once with 503 and Retry-After, while
+// the read routes keep answering.
+TEST_F(Limits, ASignUpStormIsBoundedByTheHashingBulkhead) {
+  auto srv = start({"auth.hash_threads=1", "auth.hash_queue_limit=2", "auth.argon2_memory_kib=131072",
+                    "auth.argon2_ops_limit=3"},
+                   1);
+  constexpr int storm = 16;
+  std::vector<testkit::http_response> answers(storm);
+  std::vector<std::thread> clients;
+  std::atomic<bool> storming{true};
+  for (int i = 0; i < storm; ++i)
+    clients.emplace_back([&, i] {
+      testkit::http_client c(srv.port());
+      nlohmann::json body = {{"username", "storm_" + std::to_string(i)}, {"password", "0123456789"}};
+      answers[static_cast<std::size_t>(i)] =
+          c.request("POST", "/api/users", {{"Content-Type", "application/json"}}, body.dump());
+    });
+  int reads = 0, read_failures = 0;
+  auto slowest = clock_type::duration::zero();
+  std::thread reader([&] {
+    while (storming) {
+      auto t0 = clock_type::now();
+      if (testkit::get(srv.port(), "/api/users/1").status != 200) ++read_failures;
+      slowest = std::max(slowest, clock_type::now() - t0);
+      ++reads;
+    }
+  });
+  for (auto& c : clients) c.join();
+  storming = false;
+  reader.join();
+
+  int created = 0, refused = 0;
+  for (const auto& a : answers) {
+    if (a.status == 201) ++created;
+    if (a.status != 503) continue;
+    ++refused;
+    EXPECT_EQ(a.header("Retry-After"), "1");
+    EXPECT_NE(a.body.find("too many requests are waiting for password hashing"), std::string::npos) << a.body;
+  }
+  auto slowest_ms = std::chrono::duration_cast<std::chrono::milliseconds>(slowest).count();
+  std::printf("sign-up storm of %d: %d created, %d refused; %d reads during it, slowest %lld ms\n", storm, created,
+              refused, reads, static_cast<long long>(slowest_ms));
+  EXPECT_EQ(created + refused, storm);
+  EXPECT_GE(created, 1);
+  EXPECT_GE(refused, 1);
+  EXPECT_EQ(read_failures, 0);
+  EXPECT_GT(reads, 0);
+  // A read never waits behind a hash (each takes ~100 ms or more here).
+  EXPECT_LT(slowest_ms, 1000);
+  // Every refused account really was not created.
+  EXPECT_EQ(db->query("SELECT count(*) FROM users WHERE username LIKE 'storm\\_%'"), std::to_string(created));
 }

@@ -44,6 +44,22 @@ struct original_api {
   }
 };
 
+// Posts carry "createdAt" last (a field the original did not have): checked
+// for its shape, then removed so that the rest compares byte for byte.
+std::string without_created_at(const std::string& body) {
+  auto doc = ordered_json::parse(body);
+  if (!doc.is_array()) return body;
+  for (auto& item : doc) {
+    if (!item.contains("createdAt")) continue;
+    EXPECT_TRUE(std::regex_match(item["createdAt"].get<std::string>(),
+                                 std::regex(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)")))
+        << item["createdAt"];
+    EXPECT_EQ(item.items().begin().key(), "thread");  // still the original's fields first
+    item.erase("createdAt");
+  }
+  return doc.dump();
+}
+
 struct Routes : ::testing::Test {
   static inline std::unique_ptr<testkit::scratch_database> db;
   static inline std::unique_ptr<testkit::server> srv;
@@ -103,7 +119,7 @@ TEST_F(Routes, ReadRoutesMatchTheOriginalByteForByte) {
     auto r = get(c.target);
     EXPECT_EQ(r.status, 200) << c.target;
     EXPECT_EQ(r.header("Content-Type"), "application/json; charset=utf-8") << c.target;
-    EXPECT_EQ(r.body, c.expected) << c.target;
+    EXPECT_EQ(without_created_at(r.body), c.expected) << c.target;
   }
 }
 
@@ -140,12 +156,13 @@ TEST_F(Routes, UnknownPathsAre404) {
 
 TEST_F(Routes, WrongMethodIs405WithAllow) {
   testkit::http_client c(srv->port());
-  for (const char* method : {"POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) {
+  for (const char* method : {"POST", "PUT", "OPTIONS"}) {
     auto r = c.request(method, "/api/users/1");
     EXPECT_EQ(r.status, 405) << method;
-    EXPECT_EQ(r.header("Allow"), "GET, HEAD");
+    EXPECT_EQ(r.header("Allow"), "GET, HEAD, PATCH, DELETE");
     EXPECT_EQ(r.header("Content-Type"), "application/problem+json");
   }
+  EXPECT_EQ(c.request("PUT", "/api/users").header("Allow"), "GET, HEAD, POST");
   EXPECT_EQ(c.request("POST", "/health").header("Allow"), "GET, HEAD");
 }
 
@@ -165,7 +182,7 @@ TEST_F(Routes, HeadHasTheHeadersOfGetAndNoBody) {
 TEST_F(Routes, QueryStringsDoNotBreakRouting) {
   EXPECT_EQ(get("/api/users/1?fields=all&x=%20").body, original.find("users", 1));
   EXPECT_EQ(get("/api/users?").body, original.users());
-  EXPECT_EQ(get("/api/posts/in-thread/1?after=/api/users").body, original.posts_where("thread", 1));
+  EXPECT_EQ(without_created_at(get("/api/posts/in-thread/1?next=/api/users").body), original.posts_where("thread", 1));
   EXPECT_EQ(get("/?q=1").body, "Ready to receive requests");
 }
 

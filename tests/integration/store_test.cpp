@@ -26,7 +26,7 @@ struct Store : ::testing::Test {
 }  // namespace
 
 TEST_F(Store, UsersByIdAndInIdOrder) {
-  auto all = users::list(*c);
+  auto all = users::list(*c, {});
   ASSERT_EQ(all.size(), 4u);
   EXPECT_EQ(all[0].id, 1);
   EXPECT_EQ(all[3].id, 7);
@@ -41,7 +41,7 @@ TEST_F(Store, UsersByIdAndInIdOrder) {
 }
 
 TEST_F(Store, ThreadsByIdAndInIdOrder) {
-  auto all = threads::list(*c);
+  auto all = threads::list(*c, {});
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all[1].title, "<script>alert('x')</script>");
   EXPECT_EQ(all[2].created_by, 3);
@@ -49,7 +49,7 @@ TEST_F(Store, ThreadsByIdAndInIdOrder) {
 }
 
 TEST_F(Store, PostsInThreadInCreationOrder) {
-  auto in1 = posts::in_thread(*c, 1);
+  auto in1 = posts::in_thread(*c, 1, {});
   ASSERT_TRUE(in1.ok());
   ASSERT_EQ(in1->size(), 3u);
   EXPECT_EQ((*in1)[0].text, "First!");
@@ -59,20 +59,34 @@ TEST_F(Store, PostsInThreadInCreationOrder) {
 }
 
 TEST_F(Store, EmptyThreadIsAnEmptyListAndMissingThreadIsNotFound) {
-  auto empty = posts::in_thread(*c, 5);
+  auto empty = posts::in_thread(*c, 5, {});
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());
-  auto missing = posts::in_thread(*c, 4);
+  auto missing = posts::in_thread(*c, 4, {});
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.err().message, "no thread with id 4");
 }
 
+TEST_F(Store, PagesFollowTheKeysetCursor) {
+  auto first = users::list(*c, {.after = 0, .limit = 2});
+  ASSERT_EQ(first.size(), 3u);  // one more than the limit: more remain
+  auto next = users::list(*c, {.after = first[1].id, .limit = 2});
+  ASSERT_EQ(next.size(), 2u);  // users 3 and 7: the last page
+  EXPECT_EQ(next[0].id, first[2].id);
+  auto in1 = posts::in_thread(*c, 1, {.after = 0, .limit = 1});
+  ASSERT_TRUE(in1.ok());
+  ASSERT_EQ(in1->size(), 2u);
+  auto past_the_end = posts::in_thread(*c, 1, {.after = 1000, .limit = 1});
+  ASSERT_TRUE(past_the_end.ok());  // the thread exists: an empty page, not 404
+  EXPECT_TRUE(past_the_end->empty());
+}
+
 TEST_F(Store, PostsByUser) {
-  auto by3 = posts::by_user(*c, 3);
+  auto by3 = posts::by_user(*c, 3, {});
   ASSERT_TRUE(by3.ok());
   ASSERT_EQ(by3->size(), 2u);
   EXPECT_EQ((*by3)[0].text, "Robert'); DROP TABLE posts;--");
   EXPECT_EQ((*by3)[0].thread, 2);
-  EXPECT_TRUE(posts::by_user(*c, 7)->empty());
-  EXPECT_FALSE(posts::by_user(*c, 8).ok());
+  EXPECT_TRUE(posts::by_user(*c, 7, {})->empty());
+  EXPECT_FALSE(posts::by_user(*c, 8, {}).ok());
 }

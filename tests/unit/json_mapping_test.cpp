@@ -18,14 +18,16 @@ TEST(JsonMapping, ThreadUsesCreatedByAsTheOriginal) {
 }
 
 TEST(JsonMapping, PostKeepsTheOriginalFieldsFirst) {
-  std::vector<granite::posts::post> posts{{11, 3, "hi", 7}, {12, 3, "again", 8}};
+  std::vector<granite::posts::post> posts{{11, 3, "hi", 7, "2026-11-26T16:22:40.123Z"},
+                                          {12, 3, "again", 8, "2026-11-26T16:22:41.000Z"}};
   EXPECT_EQ(granite::posts::to_json(posts),
-            R"([{"thread":3,"text":"hi","user":7,"id":11},{"thread":3,"text":"again","user":8,"id":12}])");
+            R"([{"thread":3,"text":"hi","user":7,"id":11,"createdAt":"2026-11-26T16:22:40.123Z"},)"
+            R"({"thread":3,"text":"again","user":8,"id":12,"createdAt":"2026-11-26T16:22:41.000Z"}])");
 }
 
 TEST(JsonMapping, EmptyListsAreEmptyArrays) {
   EXPECT_EQ(granite::users::to_json(std::vector<granite::users::user>{}), "[]");
-  EXPECT_EQ(granite::posts::to_json({}), "[]");
+  EXPECT_EQ(granite::posts::to_json(std::vector<granite::posts::post>{}), "[]");
 }
 
 TEST(JsonMapping, EscapesLikeJsonStringify) {

@@ -24,4 +24,11 @@ void register_routes(http::router& router, const deps& d);
 // Prepares every feature's statements on a new database connection.
 void prepare_statements(store::connection& c);
 
+// Work worth doing once per worker before the first request needs it (runs
+// in the CPU bulkhead): the decoy password hash of sign-in.
+void warm_up(const config::config& cfg);
+
+// The OpenAPI 3.1 document of every route (src/features/openapi.json).
+extern const char* const openapi_json;
+
 }  // namespace granite::features

@@ -4,6 +4,7 @@
 // Asio: features, the router and their tests never include the networking
 // headers; only http/session.cpp converts between these and the wire.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,6 +24,7 @@ struct request {
   std::string query;   // after '?', without it
   std::string request_id;
   std::string content_type;
+  std::string authorization;  // the Authorization header, as sent
   std::string body;
 };
 
@@ -39,9 +41,21 @@ inline constexpr std::string_view problem_type = "application/problem+json";
 
 response text(int status, std::string body);
 response json(int status, std::string body);
+// 201 with Location and the new record.
+response created(std::string location, std::string json_body);
+// 204, no body.
+response no_content();
 
 // The standard reason phrase ("Not Found"), or "Unknown".
 std::string_view reason(int status);
+
+// Percent-decodes `in` into `out` ('+' becomes a space in a query); false
+// when an escape is malformed.
+bool percent_decode(std::string_view in, std::string& out, bool plus_is_space = false);
+
+// The name=value pairs of a query string, decoded, in order; nullopt when an
+// escape is malformed.
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view query);
 
 // Splits a request target into path and query; absolute-form targets
 // ("http://host/path") are reduced to their path.

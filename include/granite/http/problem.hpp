@@ -11,7 +11,9 @@ namespace granite::http {
 
 response problem(int status, std::string detail, const request& req);
 
-// invalid_argument 400, not_found 404, conflict 409, unavailable 503 (with
+// invalid_argument 400 (with an `errors` list of {field, message}),
+// unauthenticated 401 (with WWW-Authenticate), forbidden 403, not_found 404,
+// conflict 409, unsupported_media_type 415, unavailable 503 (with
 // Retry-After), internal 500.
 response problem(const error& e, const request& req);
 

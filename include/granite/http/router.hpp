@@ -29,7 +29,25 @@ class params {
 // on a database thread with a connection of its own.
 using plain_handler = std::function<response(const request&, const params&)>;
 using db_handler = std::function<response(const request&, const params&, store::connection&)>;
-using handler = std::variant<plain_handler, db_handler>;
+
+// A route whose work crosses pools (sign-in: read the user on a database
+// thread, verify the password in the CPU bulkhead, write the session on a
+// database thread) returns an outcome from each step: the response, or the
+// next step and where it runs. Steps capture what they need by value; the
+// request stays with the session and is passed to each step.
+struct outcome;
+using db_step = std::function<outcome(const request&, store::connection&)>;
+using cpu_step = std::function<outcome(const request&)>;
+struct outcome {
+  std::variant<response, db_step, cpu_step> next;
+};
+inline outcome done(response r) { return {std::move(r)}; }
+inline outcome on_database(db_step s) { return {std::move(s)}; }
+inline outcome on_cpu(cpu_step s) { return {std::move(s)}; }
+// The first step runs on the event loop: it should only parse and validate.
+using staged_handler = std::function<outcome(const request&, const params&)>;
+
+using handler = std::variant<plain_handler, db_handler, staged_handler>;
 
 struct route {
   verb method;

@@ -13,6 +13,9 @@
 namespace granite::store {
 class pool;
 }
+namespace granite::http {
+class bulkhead;
+}
 
 namespace granite::http {
 
@@ -33,6 +36,7 @@ class session;
 struct server_context {
   const router& routes;
   store::pool& db;
+  bulkhead& cpu;  // CPU-heavy steps (password hashing)
   limits limit;
   bool access_log;
   std::unordered_set<session*> sessions;  // open connections

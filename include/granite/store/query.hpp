@@ -3,6 +3,7 @@
 // Running a feature's prepared statements: included by the *_store.cpp files
 // only (it brings libpqxx).
 #include <optional>
+#include <string>
 #include <pqxx/pqxx>
 #include <vector>
 
@@ -29,5 +30,16 @@ std::optional<T> first_row(connection& c, const char* statement, T (*from_row)(c
   if (result.empty()) return std::nullopt;
   return from_row(result[0]);
 }
+
+// Runs a prepared statement for its effect; the number of rows it touched.
+template <class... Args>
+std::size_t exec(connection& c, const char* statement, Args&&... args) {
+  pqxx::nontransaction tx(c.raw());
+  return tx.exec_prepared(statement, std::forward<Args>(args)...).affected_rows();
+}
+
+// A text parameter that is NULL when absent (pqxx 6 sends a null char
+// pointer as NULL). Text never holds NUL: the API refuses it.
+inline const char* nullable(const std::optional<std::string>& value) { return value ? value->c_str() : nullptr; }
 
 }  // namespace granite::store

@@ -1,21 +1,82 @@
+#include "../owned.hpp"
+#include "../users/sessions.hpp"
 #include "granite/http/ids.hpp"
 #include "posts.hpp"
 
 namespace granite::posts {
 
+namespace {
+
+using http::done;
+using http::outcome;
+
+constexpr features::text_rule text_rule{1, 10000, true};
+
+// A list of posts under a parent ({threadId} or {userId}), a page at a time.
+template <class Select>
+http::db_handler children(std::string param, std::string what, Select select) {
+  return [param, what, select](const http::request& req, const http::params& p, store::connection& c) {
+    auto page = features::parse_page(req);
+    if (!page) return http::problem(page.err(), req);
+    auto id = http::parse_id(p.get(param), what);
+    if (!id) return http::problem(id.err(), req);
+    auto found = select(c, *id, *page);
+    if (!found) return http::problem(found.err(), req);
+    return features::json_page(std::move(found).value(), *page, req,
+                               [](const std::vector<post>& all) { return to_json(all); });
+  };
+}
+
+// The author is whoever signed in; the body names only the thread and text.
+outcome write_post(const http::request& req, const http::params&) {
+  if (auto refused = users::refuse_anonymous(req)) return done(std::move(*refused));
+  auto body = features::json_body::parse(req);
+  if (!body) return done(http::problem(body.err(), req));
+  auto thread = body->id("thread", true);
+  auto text = body->text("text", text_rule, true);
+  if (auto refused = body->finish()) return done(http::problem(*refused, req));
+  return users::signed_in(req, [thread = *thread, text = std::move(*text)](const http::request& r, std::int64_t me,
+                                                                         store::connection& c) {
+    auto created = insert(c, thread, me, text);
+    if (!created) return done(http::problem(created.err(), r));
+    return done(http::created("/api/posts/" + std::to_string(created->id), to_json(*created)));
+  });
+}
+
+outcome edit_post(const http::request& req, const http::params& p) {
+  if (auto refused = users::refuse_anonymous(req)) return done(std::move(*refused));
+  auto change = features::read_text_change(req, p, "post", "text", text_rule);
+  if (!change) return done(http::problem(change.err(), req));
+  return users::signed_in(req, [ch = std::move(*change)](const http::request& r, std::int64_t me, store::connection& c) {
+    if (auto edited = update_owned(c, ch.id, me, ch.value)) return done(http::json(200, to_json(*edited)));
+    return done(features::refused_write(select_owner(c, ch.id), "post", ch.id, r));
+  });
+}
+
+outcome delete_post(const http::request& req, const http::params& p) {
+  if (auto refused = users::refuse_anonymous(req)) return done(std::move(*refused));
+  auto id = http::parse_id(p.get("id"), "post id");
+  if (!id) return done(http::problem(id.err(), req));
+  return users::signed_in(req, [id = *id](const http::request& r, std::int64_t me, store::connection& c) {
+    if (delete_owned(c, id, me)) return done(http::no_content());
+    return done(features::refused_write(select_owner(c, id), "post", id, r));
+  });
+}
+
+}  // namespace
+
 void register_routes(http::router& router, const features::deps&) {
-  router.add(http::verb::get, "/api/posts/in-thread/{threadId}",
+  router.add(http::verb::post, "/api/posts", http::staged_handler(write_post));
+  router.add(http::verb::get, "/api/posts/{id}",
              http::db_handler([](const http::request& req, const http::params& p, store::connection& c) {
-               return http::json_by_id(req, p, "threadId", "thread id", [&](std::int64_t id) {
-                 return in_thread(c, id).map([](const std::vector<post>& all) { return to_json(all); });
+               return http::json_by_id(req, p, "id", "post id", [&](std::int64_t id) {
+                 return find(c, id).map([](const post& found) { return to_json(found); });
                });
              }));
-  router.add(http::verb::get, "/api/posts/by-user/{userId}",
-             http::db_handler([](const http::request& req, const http::params& p, store::connection& c) {
-               return http::json_by_id(req, p, "userId", "user id", [&](std::int64_t id) {
-                 return by_user(c, id).map([](const std::vector<post>& all) { return to_json(all); });
-               });
-             }));
+  router.add(http::verb::patch, "/api/posts/{id}", http::staged_handler(edit_post));
+  router.add(http::verb::delete_, "/api/posts/{id}", http::staged_handler(delete_post));
+  router.add(http::verb::get, "/api/posts/in-thread/{threadId}", children("threadId", "thread id", in_thread));
+  router.add(http::verb::get, "/api/posts/by-user/{userId}", children("userId", "user id", by_user));
 }
 
 }  // namespace granite::posts

@@ -4,44 +4,100 @@
 namespace granite::posts {
 
 namespace {
+#define GRANITE_POST_COLUMNS "p.id, p.thread_id, p.text, p.user_id, rfc3339(p.created_at)"
+constexpr const char* by_id = "posts_by_id";
+constexpr const char* by_id_sql = "SELECT " GRANITE_POST_COLUMNS " FROM posts p WHERE p.id = $1";
 // The parent's row comes back even without posts (p.id NULL), so one round
-// trip tells "no such thread" from "a thread without posts".
+// trip tells "no such thread" from "a thread without posts" (or past its
+// last page).
 constexpr const char* in_thread_name = "posts_in_thread";
 constexpr const char* in_thread_sql =
-    "SELECT p.id, p.thread_id, p.text, p.user_id FROM threads t "
-    "LEFT JOIN posts p ON p.thread_id = t.id WHERE t.id = $1 ORDER BY p.id";
+    "SELECT " GRANITE_POST_COLUMNS " FROM threads t LEFT JOIN LATERAL (SELECT * FROM posts "
+    "WHERE thread_id = t.id AND id > $2 ORDER BY id LIMIT $3) p ON true WHERE t.id = $1 ORDER BY p.id";
 constexpr const char* by_user_name = "posts_by_user";
 constexpr const char* by_user_sql =
-    "SELECT p.id, p.thread_id, p.text, p.user_id FROM users u "
-    "LEFT JOIN posts p ON p.user_id = u.id WHERE u.id = $1 ORDER BY p.id";
+    "SELECT " GRANITE_POST_COLUMNS " FROM users u LEFT JOIN LATERAL (SELECT * FROM posts "
+    "WHERE user_id = u.id AND id > $2 ORDER BY id LIMIT $3) p ON true WHERE u.id = $1 ORDER BY p.id";
+constexpr const char* owner_name = "posts_owner";
+constexpr const char* owner_sql = "SELECT user_id FROM posts WHERE id = $1";
+constexpr const char* insert_name = "posts_insert";
+constexpr const char* insert_sql =
+    "INSERT INTO posts AS p (thread_id, user_id, text) VALUES ($1, $2, $3) RETURNING " GRANITE_POST_COLUMNS;
+constexpr const char* update_name = "posts_update";
+constexpr const char* update_sql =
+    "UPDATE posts AS p SET text = $3 WHERE p.id = $1 AND p.user_id = $2 RETURNING " GRANITE_POST_COLUMNS;
+constexpr const char* delete_name = "posts_delete";
+constexpr const char* delete_sql = "DELETE FROM posts WHERE id = $1 AND user_id = $2";
+#undef GRANITE_POST_COLUMNS
 
-// A post, or nullopt for the parent's row that has none.
-std::optional<post> from_row(const pqxx::row& r) {
-  if (r[0].is_null()) return std::nullopt;
-  return post{r[0].as<std::int64_t>(), r[1].as<std::int64_t>(), r[2].as<std::string>(), r[3].as<std::int64_t>()};
+post from_row(const pqxx::row& r) {
+  return post{r[0].as<std::int64_t>(), r[1].as<std::int64_t>(), r[2].as<std::string>(), r[3].as<std::int64_t>(),
+              r[4].as<std::string>()};
 }
 
-std::optional<std::vector<post>> select_children(store::connection& c, const char* statement, std::int64_t parent) {
-  auto rows = store::rows(c, statement, from_row, parent);
-  if (rows.empty()) return std::nullopt;  // no parent
+// A post, or nullopt for the parent's row that has none.
+std::optional<post> child_from_row(const pqxx::row& r) {
+  if (r[0].is_null()) return std::nullopt;
+  return from_row(r);
+}
+
+std::int64_t id_of(const pqxx::row& r) { return r[0].as<std::int64_t>(); }
+
+std::optional<std::vector<post>> select_children(store::connection& c, const char* statement, std::int64_t parent,
+                                                 std::int64_t after, std::int64_t rows) {
+  auto found = store::rows(c, statement, child_from_row, parent, after, rows);
+  if (found.empty()) return std::nullopt;  // no parent
   std::vector<post> out;
-  for (auto& p : rows)
+  for (auto& p : found)
     if (p) out.push_back(std::move(*p));
   return out;
 }
 }  // namespace
 
 void prepare(store::connection& c) {
+  c.raw().prepare(by_id, by_id_sql);
   c.raw().prepare(in_thread_name, in_thread_sql);
   c.raw().prepare(by_user_name, by_user_sql);
+  c.raw().prepare(owner_name, owner_sql);
+  c.raw().prepare(insert_name, insert_sql);
+  c.raw().prepare(update_name, update_sql);
+  c.raw().prepare(delete_name, delete_sql);
 }
 
-std::optional<std::vector<post>> select_in_thread(store::connection& c, std::int64_t thread_id) {
-  return select_children(c, in_thread_name, thread_id);
+std::optional<post> select_by_id(store::connection& c, std::int64_t id) {
+  return store::first_row(c, by_id, from_row, id);
 }
 
-std::optional<std::vector<post>> select_by_user(store::connection& c, std::int64_t user_id) {
-  return select_children(c, by_user_name, user_id);
+std::optional<std::vector<post>> select_in_thread(store::connection& c, std::int64_t thread_id, std::int64_t after,
+                                                  std::int64_t rows) {
+  return select_children(c, in_thread_name, thread_id, after, rows);
+}
+
+std::optional<std::vector<post>> select_by_user(store::connection& c, std::int64_t user_id, std::int64_t after,
+                                                std::int64_t rows) {
+  return select_children(c, by_user_name, user_id, after, rows);
+}
+
+std::optional<std::int64_t> select_owner(store::connection& c, std::int64_t id) {
+  return store::first_row(c, owner_name, id_of, id);
+}
+
+result<post> insert(store::connection& c, std::int64_t thread_id, std::int64_t owner, const std::string& text) {
+  try {
+    return *store::first_row(c, insert_name, from_row, thread_id, owner, text);
+  } catch (const pqxx::foreign_key_violation& e) {
+    if (std::string_view(e.what()).find("posts_thread_id_fkey") != std::string_view::npos)
+      return invalid_fields({{"thread", "no thread with id " + std::to_string(thread_id)}});
+    return unauthenticated("the signed-in account no longer exists");
+  }
+}
+
+std::optional<post> update_owned(store::connection& c, std::int64_t id, std::int64_t owner, const std::string& text) {
+  return store::first_row(c, update_name, from_row, id, owner, text);
+}
+
+bool delete_owned(store::connection& c, std::int64_t id, std::int64_t owner) {
+  return store::exec(c, delete_name, id, owner) > 0;
 }
 
 }  // namespace granite::posts

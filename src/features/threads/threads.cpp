@@ -15,7 +15,9 @@ result<thread> find(store::connection& c, std::int64_t id) {
   return not_found("no thread with id " + std::to_string(id));
 }
 
-std::vector<thread> list(store::connection& c) { return select_all(c); }
+std::vector<thread> list(store::connection& c, const features::page& p) {
+  return select_page(c, p.after, p.rows_to_read());
+}
 
 std::string to_json(const thread& t) { return object(t).dump(); }
 

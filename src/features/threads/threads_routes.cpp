@@ -1,19 +1,69 @@
+#include "../owned.hpp"
+#include "../users/sessions.hpp"
 #include "granite/http/ids.hpp"
 #include "threads.hpp"
 
 namespace granite::threads {
 
+namespace {
+
+using http::done;
+using http::outcome;
+
+constexpr features::text_rule title_rule{1, 200, true};
+
+outcome start_thread(const http::request& req, const http::params&) {
+  if (auto refused = users::refuse_anonymous(req)) return done(std::move(*refused));
+  auto body = features::json_body::parse(req);
+  if (!body) return done(http::problem(body.err(), req));
+  auto title = body->text("title", title_rule, true);
+  if (auto refused = body->finish()) return done(http::problem(*refused, req));
+  return users::signed_in(req, [title = std::move(*title)](const http::request& r, std::int64_t me, store::connection& c) {
+    auto created = insert(c, title, me);
+    if (!created) return done(http::problem(created.err(), r));
+    return done(http::created("/api/threads/" + std::to_string(created->id), to_json(*created)));
+  });
+}
+
+outcome retitle(const http::request& req, const http::params& p) {
+  if (auto refused = users::refuse_anonymous(req)) return done(std::move(*refused));
+  auto change = features::read_text_change(req, p, "thread", "title", title_rule);
+  if (!change) return done(http::problem(change.err(), req));
+  return users::signed_in(req, [ch = std::move(*change)](const http::request& r, std::int64_t me, store::connection& c) {
+    if (auto t = update_owned(c, ch.id, me, ch.value)) return done(http::json(200, to_json(*t)));
+    return done(features::refused_write(select_owner(c, ch.id), "thread", ch.id, r));
+  });
+}
+
+outcome delete_thread(const http::request& req, const http::params& p) {
+  if (auto refused = users::refuse_anonymous(req)) return done(std::move(*refused));
+  auto id = http::parse_id(p.get("id"), "thread id");
+  if (!id) return done(http::problem(id.err(), req));
+  return users::signed_in(req, [id = *id](const http::request& r, std::int64_t me, store::connection& c) {
+    if (delete_owned(c, id, me)) return done(http::no_content());
+    return done(features::refused_write(select_owner(c, id), "thread", id, r));
+  });
+}
+
+}  // namespace
+
 void register_routes(http::router& router, const features::deps&) {
   router.add(http::verb::get, "/api/threads",
-             http::db_handler([](const http::request&, const http::params&, store::connection& c) {
-               return http::json(200, to_json(list(c)));
+             http::db_handler([](const http::request& req, const http::params&, store::connection& c) {
+               auto page = features::parse_page(req);
+               if (!page) return http::problem(page.err(), req);
+               return features::json_page(list(c, *page), *page, req,
+                                          [](const std::vector<thread>& all) { return to_json(all); });
              }));
+  router.add(http::verb::post, "/api/threads", http::staged_handler(start_thread));
   router.add(http::verb::get, "/api/threads/{id}",
              http::db_handler([](const http::request& req, const http::params& p, store::connection& c) {
                return http::json_by_id(req, p, "id", "thread id", [&](std::int64_t id) {
                  return find(c, id).map([](const thread& t) { return to_json(t); });
                });
              }));
+  router.add(http::verb::patch, "/api/threads/{id}", http::staged_handler(retitle));
+  router.add(http::verb::delete_, "/api/threads/{id}", http::staged_handler(delete_thread));
 }
 
 }  // namespace granite::threads

@@ -1,0 +1,145 @@
+// Keyset pagination of every list route, against the real binary and database.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "support/forum.hpp"
+#include "support/testkit.hpp"
+
+using namespace granite;
+using nlohmann::json;
+
+namespace {
+
+struct Pagination : ::testing::Test {
+  static inline std::unique_ptr<testkit::scratch_database> db;
+  static inline std::unique_ptr<testkit::server> srv;
+  static inline std::unique_ptr<testkit::forum_client> api;
+
+  static void SetUpTestSuite() {
+    db = std::make_unique<testkit::scratch_database>();
+    srv = std::make_unique<testkit::server>(testkit::server::options{.database_url = db->seeded()});
+    api = std::make_unique<testkit::forum_client>(srv->port());
+    // 1 100 more users, so that the default and the largest page are full.
+    db->query("INSERT INTO users (username) SELECT 'bulk_' || n FROM generate_series(1, 1100) n");
+  }
+  static void TearDownTestSuite() {
+    api.reset();
+    srv.reset();
+    db.reset();
+  }
+
+  // Follows Link headers from `first` to the end; every id seen, in order.
+  static std::vector<std::int64_t> walk(const std::string& first, int* pages = nullptr) {
+    std::vector<std::int64_t> ids;
+    std::string next = first;
+    std::regex link(R"(<([^>]+)>; rel="next")");
+    int count = 0;
+    while (!next.empty()) {
+      auto r = api->call("GET", next);
+      EXPECT_EQ(r.status, 200) << next << ": " << r.body;
+      if (r.status != 200) break;
+      for (const auto& item : json::parse(r.body)) ids.push_back(item["id"].get<std::int64_t>());
+      std::smatch m;
+      auto header = r.header("Link");
+      next = std::regex_match(header, m, link) ? m[1].str() : "";
+      EXPECT_TRUE(header.empty() || !next.empty()) << header;
+      if (++count > 10000) break;
+    }
+    if (pages) *pages = count;
+    return ids;
+  }
+};
+
+}  // namespace
+
+TEST_F(Pagination, DefaultLimitIs100AndTheLargestIs1000) {
+  auto r = api->call("GET", "/api/users");
+  ASSERT_EQ(r.status, 200);
+  auto page = json::parse(r.body);
+  ASSERT_EQ(page.size(), 100u);
+  EXPECT_EQ(r.header("Link"), "</api/users?limit=100&after=" + std::to_string(page.back()["id"].get<std::int64_t>()) +
+                                  ">; rel=\"next\"");
+  EXPECT_EQ(json::parse(api->call("GET", "/api/users?limit=1000").body).size(), 1000u);
+  EXPECT_EQ(json::parse(api->call("GET", "/api/users?limit=1").body).size(), 1u);
+}
+
+TEST_F(Pagination, BadLimitsAndCursorsAre400NamingTheParameter) {
+  for (const std::string& q : std::vector<std::string>{"limit=0", "limit=1001", "limit=-1", "limit=abc", "limit=", "limit=1e2", "limit=99999999999999999999"})
+    EXPECT_EQ(testkit::field_errors(api->call("GET", "/api/threads?" + q)).substr(0, 7), "limit: ") << q;
+  for (const std::string& q : std::vector<std::string>{"after=-1", "after=x", "after=1.5", "after="})
+    EXPECT_EQ(testkit::field_errors(api->call("GET", "/api/posts/in-thread/1?" + q)).substr(0, 7), "after: ") << q;
+  EXPECT_EQ(testkit::field_errors(api->call("GET", "/api/users?limit=5&limit=6")), "limit: limit is given more than once\n");
+  EXPECT_EQ(api->call("GET", "/api/users?limit=%zz").status, 400);
+  // Encoded forms of valid values are fine; unknown parameters are ignored.
+  EXPECT_EQ(json::parse(api->call("GET", "/api/users?limit=%32&utm_source=x").body).size(), 2u);
+}
+
+TEST_F(Pagination, EveryListRouteWalksToTheEndWithoutRepeats) {
+  auto member = api->member("pager");
+  auto thread = api->start_thread(member.token, "paged thread");
+  db->query("INSERT INTO posts (thread_id, user_id, text) SELECT " + std::to_string(thread) + ", " +
+            std::to_string(member.id) + ", 'post ' || n FROM generate_series(1, 250) n");
+  struct {
+    std::string first;
+    std::size_t expected;
+  } routes[] = {
+      {"/api/users?limit=333", static_cast<std::size_t>(std::stoi(db->query("SELECT count(*) FROM users")))},
+      {"/api/threads?limit=2", static_cast<std::size_t>(std::stoi(db->query("SELECT count(*) FROM threads")))},
+      {"/api/posts/in-thread/" + std::to_string(thread) + "?limit=50", 250},  // exactly 5 pages
+      {"/api/posts/by-user/" + std::to_string(member.id) + "?limit=7", 250},
+  };
+  for (const auto& r : routes) {
+    int pages = 0;
+    auto ids = walk(r.first, &pages);
+    EXPECT_EQ(ids.size(), r.expected) << r.first;
+    EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()) && std::adjacent_find(ids.begin(), ids.end()) == ids.end())
+        << r.first;
+    if (r.first.find("limit=50") != std::string::npos) {
+      EXPECT_EQ(pages, 5) << "a full last page has no Link";
+    }
+  }
+  // Past the end: an empty page for a parent that exists, 404 for one that does not.
+  EXPECT_EQ(api->call("GET", "/api/posts/in-thread/" + std::to_string(thread) + "?after=9223372036854775").body, "[]");
+  EXPECT_EQ(api->call("GET", "/api/posts/in-thread/424242?limit=5").status, 404);
+}
+
+// Pages are read while another client keeps posting to the same thread:
+// every post that existed before the walk is seen exactly once, in order.
+TEST_F(Pagination, StableUnderConcurrentInserts) {
+  auto member = api->member("busy_writer");
+  auto thread = api->start_thread(member.token, "busy thread");
+  db->query("INSERT INTO posts (thread_id, user_id, text) SELECT " + std::to_string(thread) + ", " +
+            std::to_string(member.id) + ", 'before ' || n FROM generate_series(1, 400) n");
+  std::set<std::int64_t> before;
+  for (const auto& id : walk("/api/posts/in-thread/" + std::to_string(thread) + "?limit=1000")) before.insert(id);
+  ASSERT_EQ(before.size(), 400u);
+
+  std::atomic<bool> reading{true};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    while (reading && written < 2000) {
+      api->write_post(member.token, thread, "during " + std::to_string(written.load()));
+      ++written;
+    }
+  });
+  ASSERT_TRUE(testkit::eventually([&] { return written >= 5; })) << "the writer cannot post";
+  int pages = 0;
+  std::vector<std::int64_t> seen;
+  for (int round = 0; round < 3; ++round) {
+    seen = walk("/api/posts/in-thread/" + std::to_string(thread) + "?limit=23", &pages);
+    EXPECT_TRUE(std::adjacent_find(seen.begin(), seen.end(), std::greater_equal<>()) == seen.end())
+        << "ids repeat or go back";
+    std::set<std::int64_t> unique(seen.begin(), seen.end());
+    for (auto id : before) EXPECT_TRUE(unique.count(id)) << "post " << id << " was skipped";
+  }
+  reading = false;
+  writer.join();
+  std::printf("walked %d pages of 23 while %d posts were written\n", pages, written.load());
+  EXPECT_GT(written.load(), 0);
+  EXPECT_GT(seen.size(), before.size()) << "the walk saw none of the new posts";
+}

@@ -1,0 +1,67 @@
+#include "support/forum.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+namespace granite::testkit {
+
+namespace {
+std::int64_t created_id(const http_response& r, const std::string& what) {
+  EXPECT_EQ(r.status, 201) << what << ": " << r.body;
+  if (r.status != 201) return 0;
+  return nlohmann::json::parse(r.body)["id"].get<std::int64_t>();
+}
+}  // namespace
+
+http_response forum_client::call(const std::string& method, const std::string& target, const std::string& body,
+                                 const std::string& token, const std::string& content_type) const {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!body.empty() && !content_type.empty()) headers.emplace_back("Content-Type", content_type);
+  if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+  http_client c(port_);
+  return c.request(method, target, headers, body);
+}
+
+std::int64_t forum_client::sign_up(const std::string& username, const std::string& password) const {
+  nlohmann::json body = {{"username", username}, {"password", password}};
+  return created_id(call("POST", "/api/users", body.dump()), "sign-up of " + username);
+}
+
+std::string forum_client::sign_in(const std::string& username, const std::string& password) const {
+  nlohmann::json body = {{"username", username}, {"password", password}};
+  auto r = call("POST", "/api/sessions", body.dump());
+  EXPECT_EQ(r.status, 201) << "sign-in of " << username << ": " << r.body;
+  if (r.status != 201) return "";
+  return nlohmann::json::parse(r.body)["token"].get<std::string>();
+}
+
+forum_client::account forum_client::member(const std::string& username) const {
+  auto id = sign_up(username);
+  return {id, sign_in(username)};
+}
+
+std::int64_t forum_client::start_thread(const std::string& token, const std::string& title) const {
+  nlohmann::json body = {{"title", title}};
+  return created_id(call("POST", "/api/threads", body.dump(), token), "thread " + title);
+}
+
+std::int64_t forum_client::write_post(const std::string& token, std::int64_t thread, const std::string& text) const {
+  nlohmann::json body = {{"thread", thread}, {"text", text}};
+  return created_id(call("POST", "/api/posts", body.dump(), token), "post in thread " + std::to_string(thread));
+}
+
+std::string field_errors(const http_response& r) {
+  auto doc = nlohmann::json::parse(r.body, nullptr, false);
+  if (!doc.is_object() || !doc.contains("errors")) return "(no errors list) " + r.body;
+  std::vector<std::string> lines;
+  for (const auto& e : doc["errors"]) lines.push_back(e["field"].get<std::string>() + ": " + e["message"].get<std::string>());
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+}  // namespace granite::testkit

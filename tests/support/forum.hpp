@@ -1,0 +1,42 @@
+#pragma once
+
+// The forum API as the end-to-end tests use it: sign-up, sign-in, and calls
+// with a JSON body and a bearer token.
+#include <cstdint>
+#include <string>
+
+#include "support/http_client.hpp"
+
+namespace granite::testkit {
+
+inline const std::string test_password = "correct horse battery staple";
+
+class forum_client {
+ public:
+  explicit forum_client(int port) : port_(port) {}
+
+  // One request on a fresh connection; a non-empty body goes as
+  // application/json unless content_type says otherwise.
+  http_response call(const std::string& method, const std::string& target, const std::string& body = "",
+                     const std::string& token = "", const std::string& content_type = "application/json") const;
+
+  // Each fails the test (and returns 0 or "") when the answer is not 201.
+  std::int64_t sign_up(const std::string& username, const std::string& password = test_password) const;
+  std::string sign_in(const std::string& username, const std::string& password = test_password) const;
+  // sign_up + sign_in.
+  struct account {
+    std::int64_t id;
+    std::string token;
+  };
+  account member(const std::string& username) const;
+  std::int64_t start_thread(const std::string& token, const std::string& title) const;
+  std::int64_t write_post(const std::string& token, std::int64_t thread, const std::string& text) const;
+
+ private:
+  int port_;
+};
+
+// The "errors" of a 400 problem as "field: message" lines, sorted by field.
+std::string field_errors(const http_response& r);
+
+}  // namespace granite::testkit
