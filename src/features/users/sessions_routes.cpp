@@ -70,9 +70,8 @@ outcome current(const http::request& req) {
     auto expires = select_session_expiry(c, *bearer_digest(r));
     auto account = select_by_id(c, me);
     if (!expires || !account) return done(http::problem(unauthenticated("the session has just ended"), r));
-    auto body = nlohmann::ordered_json{{"user", nlohmann::ordered_json::parse(to_json(*account))},
-                                       {"expiresAt", *expires}};
-    return done(no_store(http::json(200, body.dump())));
+    auto body = "{\"user\":" + to_json(*account) + ",\"expiresAt\":" + nlohmann::json(*expires).dump() + "}";
+    return done(no_store(http::json(200, std::move(body))));
   });
 }
 
