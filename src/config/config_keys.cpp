@@ -39,6 +39,8 @@ const std::vector<key_spec>& keys() {
       {"database.migrate", at(&config::database, &config::database_t::migrate), 0, 0, {}},
       {"auth.hash_threads", at(&config::auth, &config::auth_t::hash_threads), 1, 64, {}},
       {"auth.hash_queue_limit", at(&config::auth, &config::auth_t::hash_queue_limit), 1, 100000, {}},
+      {"auth.hash_wait_limit_ms", at(&config::auth, &config::auth_t::hash_wait_limit_ms), 1, 600000, {}},
+      {"auth.hash_cpu_percent", at(&config::auth, &config::auth_t::hash_cpu_percent), 1, 100, {}},
       {"auth.argon2_ops_limit", at(&config::auth, &config::auth_t::argon2_ops_limit), 1, 100, {}},
       {"auth.argon2_memory_kib", at(&config::auth, &config::auth_t::argon2_memory_kib), 8, 1024 * 1024, {}},
       {"auth.session_ttl_s", at(&config::auth, &config::auth_t::session_ttl_s), 1, 366 * 24 * 3600, {}},

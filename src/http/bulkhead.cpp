@@ -1,5 +1,6 @@
 #include "granite/http/bulkhead.hpp"
 
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -17,52 +18,67 @@ void bulkhead::start() {
   for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
-bool bulkhead::submit(std::function<void()> job) {
+bool bulkhead::submit(std::function<void(bool expired)> job) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || queue_.size() >= static_cast<std::size_t>(options_.queue_limit)) return false;
-    queue_.push_back(std::move(job));
+    queue_.push_back({std::move(job), clock::now()});
   }
   ready_.notify_one();
   return true;
 }
 
 void bulkhead::stop() {
-  std::deque<std::function<void()>> dropped;
+  std::deque<queued> dropped;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
     dropped.swap(queue_);
   }
   ready_.notify_all();
+  resting_.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
   // The dropped jobs are destroyed here, outside the lock.
 }
 
+void bulkhead::lower_priority() {
+  // SCHED_IDLE (Linux, per thread, no privilege needed): the thread runs
+  // only on CPU time nothing else wants, and any other thread that wakes up
+  // preempts it at once. A nice value alone is not enough: a niced thread
+  // still holds the CPU for its time slice while a read waits.
+  sched_param none{};
+  if (sched_setscheduler(0, SCHED_IDLE, &none) == 0) return;
+  int why = errno;
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19) != 0) why = errno;
+  spdlog::warn("{}: SCHED_IDLE refused ({}); running at nice 19", options_.name, std::strerror(why));
+}
+
+void bulkhead::rest_after(clock::duration busy) {
+  if (options_.cpu_percent >= 100) return;
+  auto rest = busy * (100 - options_.cpu_percent) / options_.cpu_percent;
+  std::unique_lock lock(mutex_);
+  resting_.wait_for(lock, rest, [&] { return stopping_; });
+}
+
 void bulkhead::run() {
-  // On Linux the nice value belongs to the thread: the event loop and the
-  // database threads keep theirs, so under contention they win the CPU.
-  if (options_.nice != 0) {
-    errno = 0;
-    int current = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
-    if (errno == 0 && setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), current + options_.nice) != 0)
-      spdlog::warn("{}: cannot lower the thread priority: {}", options_.name, std::strerror(errno));
-  }
+  if (options_.idle_priority) lower_priority();
   while (true) {
-    std::function<void()> job;
+    queued next;
     {
       std::unique_lock lock(mutex_);
       ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) return;
-      job = std::move(queue_.front());
+      next = std::move(queue_.front());
       queue_.pop_front();
     }
+    auto started = clock::now();
     try {
-      job();
+      next.job(started - next.since > options_.max_wait);
     } catch (const std::exception& e) {
       spdlog::error("{}: a job failed: {}", options_.name, e.what());
     }
+    rest_after(clock::now() - started);
   }
 }
 

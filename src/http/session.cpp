@@ -239,7 +239,10 @@ class session : public std::enable_shared_from_this<session> {
         advance(done(unavailable("too many requests are waiting for the database; retry shortly", *req)), req, on_loop);
       return;
     }
-    bool queued = ctx_.cpu.submit([self, req, step = std::move(std::get<cpu_step>(o.next))] {
+    bool queued = ctx_.cpu.submit([self, req, step = std::move(std::get<cpu_step>(o.next))](bool expired) {
+      if (expired)
+        return self->advance(done(unavailable("waited too long for " + self->ctx_.cpu.name() + "; retry shortly", *req)),
+                             req, false);
       self->advance(guarded([&] { return step(*req); }, *req), req, false);
     });
     if (!queued)

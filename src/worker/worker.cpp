@@ -209,11 +209,12 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
     return exit_code::worker_boot_failure;
   }
 
-  // Password hashing is slow on purpose: it gets threads of its own, at a
-  // lower priority, with a bounded queue (the bulkhead).
-  http::bulkhead hashing({"password hashing", cfg.auth.hash_threads, cfg.auth.hash_queue_limit, 10});
+  // Password hashing is slow on purpose: it gets threads of its own, at the
+  // lowest priority, with a bounded queue (the bulkhead).
+  http::bulkhead hashing({"password hashing", cfg.auth.hash_threads, cfg.auth.hash_queue_limit,
+                          std::chrono::milliseconds(cfg.auth.hash_wait_limit_ms), true, cfg.auth.hash_cpu_percent});
   hashing.start();
-  hashing.submit([&cfg] { features::warm_up(cfg); });
+  hashing.submit([&cfg](bool) { features::warm_up(cfg); });
 
   http::router routes;
   http::server_context ctx{routes,

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -12,16 +13,26 @@ namespace granite::http {
 
 // A bounded pool of threads of its own for CPU-heavy request work (password
 // hashing), so that a storm of such requests cannot starve the rest of the
-// worker: its threads run at a lower scheduling priority than the event loop
-// and the database threads, at most `queue_limit` jobs wait, and a job that
-// does not fit is refused at once (the route answers 503 with Retry-After).
+// worker: its threads run only on CPU time the event loop and the database
+// threads leave idle (SCHED_IDLE), at most `queue_limit` jobs wait, and a
+// job that does not fit is refused at once (the route answers 503 with
+// Retry-After). A job that waited longer than `max_wait` is told so instead
+// of being run: its client has most likely given up. Each thread keeps at
+// most `cpu_percent` of a CPU busy.
 class bulkhead {
  public:
+  using clock = std::chrono::steady_clock;
   struct options {
     std::string name;  // for logs: "password hashing"
     int threads = 1;
     int queue_limit = 8;
-    int nice = 10;  // added to the threads' nice value (Linux: per thread)
+    clock::duration max_wait = std::chrono::seconds(5);
+    bool idle_priority = true;
+    // The share of one CPU each thread may keep busy, in percent: after a
+    // job the thread rests in proportion. Priority alone does not bound the
+    // CPU a storm takes where CPU time is metered (a VM's or a container's
+    // quota, burstable instances): the rest of the worker would pay for it.
+    int cpu_percent = 100;
   };
 
   explicit bulkhead(options o);
@@ -30,21 +41,29 @@ class bulkhead {
   bulkhead& operator=(const bulkhead&) = delete;
 
   void start();
-  // False when the queue is full or the bulkhead is stopping.
-  bool submit(std::function<void()> job);
+  // False when the queue is full or the bulkhead is stopping. The job gets
+  // `expired`: it waited longer than max_wait.
+  bool submit(std::function<void(bool expired)> job);
   // Drops queued jobs, lets running ones finish and joins the threads.
   void stop();
 
   const std::string& name() const { return options_.name; }
 
  private:
+  struct queued {
+    std::function<void(bool)> job;
+    clock::time_point since;
+  };
   void run();
+  void lower_priority();
+  void rest_after(clock::duration busy);
 
   options options_;
   std::vector<std::thread> threads_;
   std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<std::function<void()>> queue_;
+  std::condition_variable ready_;    // a job is queued, or stop
+  std::condition_variable resting_;  // stop: threads resting after a job wake up
+  std::deque<queued> queue_;
   bool stopping_ = false;
 };
 

@@ -13,13 +13,15 @@ namespace granite::users {
 
 // SQL (sessions_store.cpp). `digest` is a token's SHA-256 in hex.
 void prepare_sessions(store::connection& c);
-// Returns when it expires (RFC 3339).
-std::string insert_session(store::connection& c, const std::string& digest, std::int64_t user_id, int ttl_s);
+// A new session, in one transaction with the account's password rehash
+// (when its cost changed) and the removal of its expired sessions. Returns
+// when the session expires (RFC 3339).
+std::string record_sign_in(store::connection& c, const std::string& digest, std::int64_t user_id, int ttl_s,
+                           const std::optional<std::string>& rehash);
 std::optional<std::int64_t> select_session_user(store::connection& c, const std::string& digest);
 std::optional<std::string> select_session_expiry(store::connection& c, const std::string& digest);
 bool delete_session(store::connection& c, const std::string& digest);
 void delete_other_sessions(store::connection& c, std::int64_t user_id, const std::string& keep_digest);
-void delete_expired_sessions(store::connection& c, std::int64_t user_id);
 
 // The digest of the request's `Authorization: Bearer <token>`; 401 without
 // asking the database when the header is missing or malformed.

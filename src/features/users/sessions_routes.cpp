@@ -52,10 +52,8 @@ outcome sign_in(const http::request& req, const argon2_cost& cost, int ttl_s) {
       if (check == password_check::right_but_rehash) rehash = hash_password(password, cost);
       return http::on_database([id = account->id, rehash, ttl_s](const http::request&, store::connection& c) {
         auto token = new_token();
-        auto expires = insert_session(c, token.digest, id, ttl_s);
-        // The cost in the configuration changed: move this account to it.
-        if (rehash) update(c, id, {}, rehash);
-        delete_expired_sessions(c, id);
+        // A rehash moves the account to the configured cost.
+        auto expires = record_sign_in(c, token.digest, id, ttl_s, rehash);
         nlohmann::ordered_json body = {{"token", token.text}, {"expiresAt", expires}};
         auto res = no_store(http::json(201, body.dump()));
         res.headers.emplace_back("Location", "/api/sessions/current");

@@ -23,6 +23,8 @@ constexpr const char* delete_others_sql =
     "DELETE FROM sessions WHERE user_id = $1 AND token_sha256 <> decode($2, 'hex')";
 constexpr const char* delete_expired_name = "sessions_delete_expired";
 constexpr const char* delete_expired_sql = "DELETE FROM sessions WHERE user_id = $1 AND expires_at <= now()";
+constexpr const char* rehash_name = "sessions_rehash";
+constexpr const char* rehash_sql = "UPDATE users SET password_hash = $2 WHERE id = $1";
 
 std::string text_of(const pqxx::row& r) { return r[0].as<std::string>(); }
 std::int64_t id_of(const pqxx::row& r) { return r[0].as<std::int64_t>(); }
@@ -35,10 +37,21 @@ void prepare_sessions(store::connection& c) {
   c.raw().prepare(delete_name, delete_sql);
   c.raw().prepare(delete_others_name, delete_others_sql);
   c.raw().prepare(delete_expired_name, delete_expired_sql);
+  c.raw().prepare(rehash_name, rehash_sql);
 }
 
-std::string insert_session(store::connection& c, const std::string& digest, std::int64_t user_id, int ttl_s) {
-  return *store::first_row(c, insert_name, text_of, digest, user_id, ttl_s);
+std::string record_sign_in(store::connection& c, const std::string& digest, std::int64_t user_id, int ttl_s,
+                           const std::optional<std::string>& rehash) {
+  pqxx::work tx(c.raw());
+  // A sign-in lost in a database crash only means signing in again: its
+  // commit need not wait for the WAL flush, which keeps a sign-in storm
+  // from holding the database threads that reads need.
+  tx.exec("SET LOCAL synchronous_commit TO off");
+  auto expires = tx.exec_prepared(insert_name, digest, user_id, ttl_s)[0][0].as<std::string>();
+  if (rehash) tx.exec_prepared(rehash_name, user_id, *rehash);
+  tx.exec_prepared(delete_expired_name, user_id);
+  tx.commit();
+  return expires;
 }
 
 std::optional<std::int64_t> select_session_user(store::connection& c, const std::string& digest) {
@@ -53,10 +66,6 @@ bool delete_session(store::connection& c, const std::string& digest) { return st
 
 void delete_other_sessions(store::connection& c, std::int64_t user_id, const std::string& keep_digest) {
   store::exec(c, delete_others_name, user_id, keep_digest);
-}
-
-void delete_expired_sessions(store::connection& c, std::int64_t user_id) {
-  store::exec(c, delete_expired_name, user_id);
 }
 
 result<std::string> bearer_digest(const http::request& req) {

@@ -1,0 +1,76 @@
+#include "granite/http/bulkhead.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+using granite::http::bulkhead;
+using namespace std::chrono_literals;
+
+TEST(Bulkhead, RefusesWhatDoesNotFitItsQueue) {
+  bulkhead b({"test", 1, 2, 5s, false, 100});
+  b.start();
+  std::promise<void> release;
+  auto gate = release.get_future().share();
+  std::atomic<int> ran{0};
+  std::promise<void> running;
+  ASSERT_TRUE(b.submit([&, gate](bool) {
+    running.set_value();
+    gate.wait();
+    ++ran;
+  }));
+  running.get_future().wait();  // the thread is busy: what follows queues
+  EXPECT_TRUE(b.submit([&](bool) { ++ran; }));
+  EXPECT_TRUE(b.submit([&](bool) { ++ran; }));
+  EXPECT_FALSE(b.submit([&](bool) { ++ran; })) << "a third waiting job is over the limit of 2";
+  release.set_value();
+  b.stop();
+  EXPECT_GE(ran.load(), 1);
+  EXPECT_FALSE(b.submit([](bool) {})) << "a stopped bulkhead takes nothing";
+}
+
+TEST(Bulkhead, AJobThatWaitedTooLongIsToldSo) {
+  bulkhead b({"test", 1, 4, 50ms, false, 100});
+  b.start();
+  std::promise<bool> first, second;
+  ASSERT_TRUE(b.submit([&](bool expired) {
+    std::this_thread::sleep_for(150ms);
+    first.set_value(expired);
+  }));
+  ASSERT_TRUE(b.submit([&](bool expired) { second.set_value(expired); }));
+  EXPECT_FALSE(first.get_future().get());
+  EXPECT_TRUE(second.get_future().get()) << "it waited 150 ms behind the first, over max_wait";
+  b.stop();
+}
+
+TEST(Bulkhead, EachThreadKeepsAtMostItsShareOfACpuBusy) {
+  bulkhead b({"test", 1, 4, 5s, false, 25});
+  b.start();
+  std::promise<std::chrono::steady_clock::time_point> first_done, second_start;
+  ASSERT_TRUE(b.submit([&](bool) {
+    std::this_thread::sleep_for(40ms);
+    first_done.set_value(std::chrono::steady_clock::now());
+  }));
+  ASSERT_TRUE(b.submit([&](bool) { second_start.set_value(std::chrono::steady_clock::now()); }));
+  auto gap = second_start.get_future().get() - first_done.get_future().get();
+  // 40 ms busy at 25 % is followed by 120 ms of rest.
+  EXPECT_GE(gap, 110ms);
+  b.stop();
+}
+
+TEST(Bulkhead, StoppingDropsQueuedJobsWithoutRunningThem) {
+  bulkhead b({"test", 1, 8, 5s, true, 100});
+  b.start();
+  std::promise<void> running;
+  std::atomic<int> ran{0};
+  ASSERT_TRUE(b.submit([&](bool) {
+    running.set_value();
+    std::this_thread::sleep_for(50ms);
+  }));
+  running.get_future().wait();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(b.submit([&](bool) { ++ran; }));
+  b.stop();
+  EXPECT_EQ(ran.load(), 0);
+}
