@@ -41,6 +41,7 @@ const std::vector<key_spec>& keys() {
       {"auth.hash_queue_limit", at(&config::auth, &config::auth_t::hash_queue_limit), 1, 100000, {}},
       {"auth.hash_wait_limit_ms", at(&config::auth, &config::auth_t::hash_wait_limit_ms), 1, 600000, {}},
       {"auth.hash_cpu_percent", at(&config::auth, &config::auth_t::hash_cpu_percent), 1, 100, {}},
+      {"auth.hash_priority", at(&config::auth, &config::auth_t::hash_priority), 0, 0, {"idle", "low"}},
       {"auth.argon2_ops_limit", at(&config::auth, &config::auth_t::argon2_ops_limit), 1, 100, {}},
       {"auth.argon2_memory_kib", at(&config::auth, &config::auth_t::argon2_memory_kib), 8, 1024 * 1024, {}},
       {"auth.session_ttl_s", at(&config::auth, &config::auth_t::session_ttl_s), 1, 366 * 24 * 3600, {}},

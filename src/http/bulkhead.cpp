@@ -43,15 +43,21 @@ void bulkhead::stop() {
 }
 
 void bulkhead::lower_priority() {
-  // SCHED_IDLE (Linux, per thread, no privilege needed): the thread runs
-  // only on CPU time nothing else wants, and any other thread that wakes up
-  // preempts it at once. A nice value alone is not enough: a niced thread
-  // still holds the CPU for its time slice while a read waits.
-  sched_param none{};
-  if (sched_setscheduler(0, SCHED_IDLE, &none) == 0) return;
-  int why = errno;
-  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19) != 0) why = errno;
-  spdlog::warn("{}: SCHED_IDLE refused ({}); running at nice 19", options_.name, std::strerror(why));
+  int why = 0;
+  if (options_.priority == priority::idle) {
+    // SCHED_IDLE (Linux, per thread, no privilege needed): the thread runs
+    // only on CPU time nothing else wants, and any other thread that wakes
+    // up preempts it at once.
+    sched_param none{};
+    if (sched_setscheduler(0, SCHED_IDLE, &none) == 0) return;
+    why = errno;
+  }
+  // nice 19: the least weight, but a share even when the CPUs are saturated.
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19) == 0) {
+    if (why) spdlog::warn("{}: SCHED_IDLE refused ({}); running at nice 19", options_.name, std::strerror(why));
+    return;
+  }
+  spdlog::warn("{}: cannot lower the thread priority: {}", options_.name, std::strerror(errno));
 }
 
 void bulkhead::rest_after(clock::duration busy) {
@@ -62,7 +68,7 @@ void bulkhead::rest_after(clock::duration busy) {
 }
 
 void bulkhead::run() {
-  if (options_.idle_priority) lower_priority();
+  if (options_.priority != priority::normal) lower_priority();
   while (true) {
     queued next;
     {

@@ -212,7 +212,10 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
   // Password hashing is slow on purpose: it gets threads of its own, at the
   // lowest priority, with a bounded queue (the bulkhead).
   http::bulkhead hashing({"password hashing", cfg.auth.hash_threads, cfg.auth.hash_queue_limit,
-                          std::chrono::milliseconds(cfg.auth.hash_wait_limit_ms), true, cfg.auth.hash_cpu_percent});
+                          std::chrono::milliseconds(cfg.auth.hash_wait_limit_ms),
+                          cfg.auth.hash_priority == "low" ? http::bulkhead::priority::low
+                                                          : http::bulkhead::priority::idle,
+                          cfg.auth.hash_cpu_percent});
   hashing.start();
   hashing.submit([&cfg](bool) { features::warm_up(cfg); });
 

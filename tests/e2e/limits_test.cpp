@@ -9,6 +9,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
+#include <sstream>
+#include <iterator>
+#include <fstream>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -208,8 +213,10 @@ TEST_F(Limits, AThousandSlowClientsDoNotCrowdOutTheOthers) {
 // queue and the excess is refused at once with 503 and Retry-After, while
 // the read routes keep answering.
 TEST_F(Limits, ASignUpStormIsBoundedByTheHashingBulkhead) {
+  // nice 19 rather than SCHED_IDLE: hashing must progress even while this
+  // test's own reader (and whatever else CI runs) keeps the CPUs busy.
   auto srv = start({"auth.hash_threads=1", "auth.hash_queue_limit=2", "auth.argon2_memory_kib=131072",
-                    "auth.argon2_ops_limit=3"},
+                    "auth.argon2_ops_limit=3", "auth.hash_priority=low"},
                    1);
   constexpr int storm = 16;
   std::vector<testkit::http_response> answers(storm);
@@ -256,4 +263,39 @@ TEST_F(Limits, ASignUpStormIsBoundedByTheHashingBulkhead) {
   EXPECT_LT(slowest_ms, 1000);
   // Every refused account really was not created.
   EXPECT_EQ(db->query("SELECT count(*) FROM users WHERE username LIKE 'storm\\_%'"), std::to_string(created));
+}
+
+namespace {
+// (scheduling policy, nice) of every thread of a process, from /proc.
+std::vector<std::pair<int, int>> thread_priorities(pid_t pid) {
+  std::vector<std::pair<int, int>> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // from field 3 on
+    std::vector<std::string> f{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
+    if (f.size() >= 39) out.emplace_back(std::stoi(f[38]), std::stoi(f[16]));  // fields 41 and 19
+  }
+  return out;
+}
+}  // namespace
+
+TEST_F(Limits, HashingThreadsRunAtTheLowestPriority) {
+  constexpr int sched_idle = 5;
+  for (std::string mode : {"idle", "low"}) {
+    auto srv = start({"auth.hash_threads=2", "auth.hash_priority=" + mode}, 1);
+    auto workers = srv.workers();
+    ASSERT_EQ(workers.size(), 1u);
+    std::vector<std::pair<int, int>> seen;
+    ASSERT_TRUE(testkit::eventually([&] {
+      seen = thread_priorities(workers[0]);
+      auto lowered = std::count_if(seen.begin(), seen.end(), [&](auto p) {
+        return mode == "idle" ? p.first == sched_idle : (p.first == 0 && p.second == 19);
+      });
+      return lowered == 2;
+    })) << mode << ": the two hashing threads are not lowered";
+    // Everything else (event loop, database threads, logger) keeps its priority.
+    auto normal = std::count_if(seen.begin(), seen.end(), [](auto p) { return p.first == 0 && p.second == 0; });
+    EXPECT_EQ(static_cast<std::size_t>(normal), seen.size() - 2) << mode;
+  }
 }

@@ -279,3 +279,11 @@ TEST_F(Routes, ResponsesComeFromMoreThanOneWorkerProcess) {
   auto pids = srv->workers();
   EXPECT_EQ(pids.size(), 2u);
 }
+
+TEST_F(Routes, TheOpenApiDocumentIsServed) {
+  auto r = get("/api/openapi.json");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Type"), "application/json; charset=utf-8");
+  EXPECT_EQ(r.body, testkit::read_text(testkit::source_path("src/features/openapi.json")));
+  EXPECT_EQ(nlohmann::json::parse(r.body)["openapi"], "3.1.0");
+}

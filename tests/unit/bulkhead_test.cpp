@@ -10,7 +10,7 @@ using granite::http::bulkhead;
 using namespace std::chrono_literals;
 
 TEST(Bulkhead, RefusesWhatDoesNotFitItsQueue) {
-  bulkhead b({"test", 1, 2, 5s, false, 100});
+  bulkhead b({"test", 1, 2, 5s, bulkhead::priority::normal, 100});
   b.start();
   std::promise<void> release;
   auto gate = release.get_future().share();
@@ -32,7 +32,7 @@ TEST(Bulkhead, RefusesWhatDoesNotFitItsQueue) {
 }
 
 TEST(Bulkhead, AJobThatWaitedTooLongIsToldSo) {
-  bulkhead b({"test", 1, 4, 50ms, false, 100});
+  bulkhead b({"test", 1, 4, 50ms, bulkhead::priority::normal, 100});
   b.start();
   std::promise<bool> first, second;
   ASSERT_TRUE(b.submit([&](bool expired) {
@@ -46,7 +46,7 @@ TEST(Bulkhead, AJobThatWaitedTooLongIsToldSo) {
 }
 
 TEST(Bulkhead, EachThreadKeepsAtMostItsShareOfACpuBusy) {
-  bulkhead b({"test", 1, 4, 5s, false, 25});
+  bulkhead b({"test", 1, 4, 5s, bulkhead::priority::normal, 25});
   b.start();
   std::promise<std::chrono::steady_clock::time_point> first_done, second_start;
   ASSERT_TRUE(b.submit([&](bool) {
@@ -61,7 +61,7 @@ TEST(Bulkhead, EachThreadKeepsAtMostItsShareOfACpuBusy) {
 }
 
 TEST(Bulkhead, StoppingDropsQueuedJobsWithoutRunningThem) {
-  bulkhead b({"test", 1, 8, 5s, true, 100});
+  bulkhead b({"test", 1, 8, 5s, bulkhead::priority::idle, 100});
   b.start();
   std::promise<void> running;
   std::atomic<int> ran{0};

@@ -22,12 +22,15 @@ namespace granite::http {
 class bulkhead {
  public:
   using clock = std::chrono::steady_clock;
+  // idle: SCHED_IDLE, only CPU time nothing else wants (hashing waits while
+  // the CPUs are saturated); low: nice 19, a small share even then.
+  enum class priority { normal, low, idle };
   struct options {
     std::string name;  // for logs: "password hashing"
     int threads = 1;
     int queue_limit = 8;
     clock::duration max_wait = std::chrono::seconds(5);
-    bool idle_priority = true;
+    enum priority priority = priority::idle;
     // The share of one CPU each thread may keep busy, in percent: after a
     // job the thread rests in proportion. Priority alone does not bound the
     // CPU a storm takes where CPU time is metered (a VM's or a container's

@@ -1,4 +1,5 @@
 #include <nlohmann/json.hpp>
+#include <pqxx/except>
 
 #include "../body.hpp"
 #include "granite/config/config.hpp"
@@ -50,10 +51,15 @@ outcome sign_in(const http::request& req, const argon2_cost& cost, int ttl_s) {
         return done(http::problem(unauthenticated("wrong username or password"), r));
       std::optional<std::string> rehash;
       if (check == password_check::right_but_rehash) rehash = hash_password(password, cost);
-      return http::on_database([id = account->id, rehash, ttl_s](const http::request&, store::connection& c) {
+      return http::on_database([id = account->id, rehash, ttl_s](const http::request& r, store::connection& c) {
         auto token = new_token();
         // A rehash moves the account to the configured cost.
-        auto expires = record_sign_in(c, token.digest, id, ttl_s, rehash);
+        std::string expires;
+        try {
+          expires = record_sign_in(c, token.digest, id, ttl_s, rehash);
+        } catch (const pqxx::foreign_key_violation&) {  // the account was deleted meanwhile
+          return done(http::problem(unauthenticated("wrong username or password"), r));
+        }
         nlohmann::ordered_json body = {{"token", token.text}, {"expiresAt", expires}};
         auto res = no_store(http::json(201, body.dump()));
         res.headers.emplace_back("Location", "/api/sessions/current");
