@@ -216,3 +216,22 @@ TEST_F(Writes, HostileTextIsStoredAndReturnedByteForByte) {
   // The tables are intact.
   EXPECT_EQ(api->call("GET", "/api/users/1").status, 200);
 }
+
+// curl sends `Expect: 100-continue` with bodies over 1 KiB and waits for the
+// go-ahead before sending them.
+TEST_F(Writes, ExpectContinueIsAnsweredBeforeTheBody) {
+  auto member = api->member("expecting");
+  std::string body = json{{"title", std::string(2000, 't').substr(0, 200)}}.dump();
+  testkit::http_client c(srv->port());
+  auto go_ahead = c.raw("POST /api/threads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        "Authorization: Bearer " + member.token + "\r\nExpect: 100-continue\r\n"
+                        "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  EXPECT_EQ(go_ahead.status, 100);
+  auto created = c.raw(body);
+  EXPECT_EQ(created.status, 201) << created.body;
+  // Too large: refused with the header, no go-ahead, the body never sent.
+  testkit::http_client big(srv->port());
+  auto refused = big.raw("POST /api/threads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         "Expect: 100-continue\r\nContent-Length: 70000\r\n\r\n");
+  EXPECT_EQ(refused.status, 413);
+}
