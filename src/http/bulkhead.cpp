@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -60,15 +61,21 @@ void bulkhead::lower_priority() {
   spdlog::warn("{}: cannot lower the thread priority: {}", options_.name, std::strerror(errno));
 }
 
-void bulkhead::rest_after(clock::duration busy) {
+void bulkhead::spend(budget& b, clock::duration busy) {
   if (options_.cpu_percent >= 100) return;
-  auto rest = busy * (100 - options_.cpu_percent) / options_.cpu_percent;
+  auto now = clock::now();
+  b.credit = std::min(options_.burst, b.credit + (now - b.refilled) * options_.cpu_percent / 100) - busy;
+  b.refilled = now;
+  if (b.credit >= clock::duration::zero()) return;
+  // In debt: rest until the bucket is back at zero.
+  auto rest = -b.credit * 100 / options_.cpu_percent;
   std::unique_lock lock(mutex_);
   resting_.wait_for(lock, rest, [&] { return stopping_; });
 }
 
 void bulkhead::run() {
   if (options_.priority != priority::normal) lower_priority();
+  budget cpu{options_.burst, clock::now()};
   while (true) {
     queued next;
     {
@@ -84,7 +91,7 @@ void bulkhead::run() {
     } catch (const std::exception& e) {
       spdlog::error("{}: a job failed: {}", options_.name, e.what());
     }
-    rest_after(clock::now() - started);
+    spend(cpu, clock::now() - started);
   }
 }
 

@@ -46,7 +46,7 @@ TEST(Bulkhead, AJobThatWaitedTooLongIsToldSo) {
 }
 
 TEST(Bulkhead, EachThreadKeepsAtMostItsShareOfACpuBusy) {
-  bulkhead b({"test", 1, 4, 5s, bulkhead::priority::normal, 25});
+  bulkhead b({"test", 1, 4, 5s, bulkhead::priority::normal, 25, 0ms});
   b.start();
   std::promise<std::chrono::steady_clock::time_point> first_done, second_start;
   ASSERT_TRUE(b.submit([&](bool) {
@@ -57,6 +57,24 @@ TEST(Bulkhead, EachThreadKeepsAtMostItsShareOfACpuBusy) {
   auto gap = second_start.get_future().get() - first_done.get_future().get();
   // 40 ms busy at 25 % is followed by 120 ms of rest.
   EXPECT_GE(gap, 110ms);
+  b.stop();
+}
+
+TEST(Bulkhead, ABurstRunsAtFullSpeedThenIsPaced) {
+  bulkhead b({"test", 1, 8, 5s, bulkhead::priority::normal, 25, 100ms});
+  b.start();
+  std::vector<std::promise<std::chrono::steady_clock::time_point>> done(5);
+  for (auto& d : done)
+    ASSERT_TRUE(b.submit([&d](bool) {
+      std::this_thread::sleep_for(40ms);
+      d.set_value(std::chrono::steady_clock::now());
+    }));
+  std::vector<std::chrono::steady_clock::time_point> at;
+  for (auto& d : done) at.push_back(d.get_future().get());
+  // 100 ms of credit, refilled by 10 ms during each 40 ms job: 60, 30, 0,
+  // then -30 after the fourth, which 120 ms of rest (at 25 %) repay.
+  for (int i = 1; i < 4; ++i) EXPECT_LT(at[i] - at[i - 1], 120ms) << i;  // 40 ms, with room for a busy machine
+  EXPECT_GE(at[4] - at[3], 40ms + 110ms);
   b.stop();
 }
 

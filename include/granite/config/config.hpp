@@ -42,7 +42,7 @@ struct config {
     int hash_threads = 1;       // per worker: the password-hashing bulkhead
     int hash_queue_limit = 16;  // per worker: sign-ups and sign-ins waiting; beyond, 503
     int hash_wait_limit_ms = 5000;  // one that waited longer is answered 503 unhashed
-    int hash_cpu_percent = 25;      // of one CPU, per hashing thread at most
+    int hash_cpu_percent = 10;      // of one CPU, per hashing thread at most
     std::string hash_priority = "idle";  // idle (SCHED_IDLE) or low (nice 19)
     int argon2_ops_limit = 2;       // Argon2id passes over memory (t)
     int argon2_memory_kib = 19456;  // Argon2id memory per hash (m), 19 MiB

@@ -31,11 +31,14 @@ class bulkhead {
     int queue_limit = 8;
     clock::duration max_wait = std::chrono::seconds(5);
     enum priority priority = priority::idle;
-    // The share of one CPU each thread may keep busy, in percent: after a
-    // job the thread rests in proportion. Priority alone does not bound the
-    // CPU a storm takes where CPU time is metered (a VM's or a container's
-    // quota, burstable instances): the rest of the worker would pay for it.
+    // The share of one CPU each thread may keep busy over time, in percent,
+    // with bursts of up to `burst` of busy time at full speed: a lone
+    // request never waits, a storm is paced. Priority alone does not bound
+    // the CPU a storm takes where CPU time is metered (a VM's or a
+    // container's quota, burstable instances): the rest of the worker would
+    // pay for it.
     int cpu_percent = 100;
+    clock::duration burst = std::chrono::milliseconds(100);
   };
 
   explicit bulkhead(options o);
@@ -59,7 +62,13 @@ class bulkhead {
   };
   void run();
   void lower_priority();
-  void rest_after(clock::duration busy);
+  // Per thread: CPU time it may still spend at once (a token bucket that
+  // fills at cpu_percent of real time, up to burst).
+  struct budget {
+    clock::duration credit;
+    clock::time_point refilled;
+  };
+  void spend(budget& b, clock::duration busy);
 
   options options_;
   std::vector<std::thread> threads_;
