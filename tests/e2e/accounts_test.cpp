@@ -23,7 +23,8 @@ struct Accounts : ::testing::Test {
 
   static void SetUpTestSuite() {
     db = std::make_unique<testkit::scratch_database>();
-    srv = std::make_unique<testkit::server>(testkit::server::options{.database_url = db->seeded()});
+    srv = std::make_unique<testkit::server>(
+        testkit::server::options{.database_url = db->seeded(), .extra_args = testkit::brisk_hashing()});
     api = std::make_unique<testkit::forum_client>(srv->port());
   }
   static void TearDownTestSuite() {
@@ -266,7 +267,9 @@ TEST_F(Accounts, ChangingAndDeletingAnAccountIsForItsOwnerOnly) {
 }
 
 TEST_F(Accounts, TokensExpireAfterTheConfiguredLifetime) {
-  testkit::server short_lived({.database_url = db->url(), .workers = 1, .extra_args = {"--set", "auth.session_ttl_s=1"}});
+  auto args = testkit::brisk_hashing();
+  args.insert(args.end(), {"--set", "auth.session_ttl_s=1"});
+  testkit::server short_lived({.database_url = db->url(), .workers = 1, .extra_args = args});
   testkit::forum_client client(short_lived.port());
   auto member = client.member("short_lived");
   ASSERT_EQ(client.call("GET", "/api/sessions/current", "", member.token).status, 200);

@@ -22,7 +22,8 @@ struct Pagination : ::testing::Test {
 
   static void SetUpTestSuite() {
     db = std::make_unique<testkit::scratch_database>();
-    srv = std::make_unique<testkit::server>(testkit::server::options{.database_url = db->seeded()});
+    srv = std::make_unique<testkit::server>(
+        testkit::server::options{.database_url = db->seeded(), .extra_args = testkit::brisk_hashing()});
     api = std::make_unique<testkit::forum_client>(srv->port());
     // 1 100 more users, so that the default and the largest page are full.
     db->query("INSERT INTO users (username) SELECT 'bulk_' || n FROM generate_series(1, 1100) n");

@@ -19,7 +19,8 @@ struct Writes : ::testing::Test {
 
   static void SetUpTestSuite() {
     db = std::make_unique<testkit::scratch_database>();
-    srv = std::make_unique<testkit::server>(testkit::server::options{.database_url = db->seeded()});
+    srv = std::make_unique<testkit::server>(
+        testkit::server::options{.database_url = db->seeded(), .extra_args = testkit::brisk_hashing()});
     api = std::make_unique<testkit::forum_client>(srv->port());
   }
   static void TearDownTestSuite() {

@@ -4,12 +4,20 @@
 // with a JSON body and a bearer token.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "support/http_client.hpp"
 
 namespace granite::testkit {
 
 inline const std::string test_password = "correct horse battery staple";
+
+// Settings for suites that sign many people up: password hashing neither
+// waits for idle CPU nor paces itself, so that a busy CI machine cannot
+// starve it (the bulkhead's own tests cover both).
+inline std::vector<std::string> brisk_hashing() {
+  return {"--set", "auth.hash_priority=low", "--set", "auth.hash_cpu_percent=100"};
+}
 
 class forum_client {
  public:
