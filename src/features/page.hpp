@@ -16,14 +16,14 @@
 
 namespace granite::features {
 
-struct page {
-  std::int64_t after = 0;
-  std::int64_t limit = 100;
-  std::int64_t rows_to_read() const { return limit + 1; }
-};
-
 inline constexpr std::int64_t default_page_limit = 100;
 inline constexpr std::int64_t max_page_limit = 1000;
+
+struct page {
+  std::int64_t after = 0;
+  std::int64_t limit = default_page_limit;
+  std::int64_t rows_to_read() const { return limit + 1; }
+};
 
 // Other query parameters are ignored, as the original API ignored them all.
 result<page> parse_page(const http::request& req);
