@@ -16,23 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-struct Accounts : ::testing::Test {
-  static inline std::unique_ptr<testkit::scratch_database> db;
-  static inline std::unique_ptr<testkit::server> srv;
-  static inline std::unique_ptr<testkit::forum_client> api;
-
-  static void SetUpTestSuite() {
-    db = std::make_unique<testkit::scratch_database>();
-    srv = std::make_unique<testkit::server>(
-        testkit::server::options{.database_url = db->seeded(), .extra_args = testkit::brisk_hashing()});
-    api = std::make_unique<testkit::forum_client>(srv->port());
-  }
-  static void TearDownTestSuite() {
-    api.reset();
-    srv.reset();
-    db.reset();
-  }
-
+struct Accounts : testkit::forum_suite<Accounts> {
   static testkit::http_response sign_in_raw(const std::string& username, const std::string& password) {
     return api->call("POST", "/api/sessions", json{{"username", username}, {"password", password}}.dump());
   }

@@ -15,23 +15,11 @@ using nlohmann::json;
 
 namespace {
 
-struct Pagination : ::testing::Test {
-  static inline std::unique_ptr<testkit::scratch_database> db;
-  static inline std::unique_ptr<testkit::server> srv;
-  static inline std::unique_ptr<testkit::forum_client> api;
-
+struct Pagination : testkit::forum_suite<Pagination> {
   static void SetUpTestSuite() {
-    db = std::make_unique<testkit::scratch_database>();
-    srv = std::make_unique<testkit::server>(
-        testkit::server::options{.database_url = db->seeded(), .extra_args = testkit::brisk_hashing()});
-    api = std::make_unique<testkit::forum_client>(srv->port());
+    forum_suite::SetUpTestSuite();
     // 1 100 more users, so that the default and the largest page are full.
     db->query("INSERT INTO users (username) SELECT 'bulk_' || n FROM generate_series(1, 1100) n");
-  }
-  static void TearDownTestSuite() {
-    api.reset();
-    srv.reset();
-    db.reset();
   }
 
   // Follows Link headers from `first` to the end; every id seen, in order.

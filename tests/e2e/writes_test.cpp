@@ -12,22 +12,7 @@ using nlohmann::json;
 
 namespace {
 
-struct Writes : ::testing::Test {
-  static inline std::unique_ptr<testkit::scratch_database> db;
-  static inline std::unique_ptr<testkit::server> srv;
-  static inline std::unique_ptr<testkit::forum_client> api;
-
-  static void SetUpTestSuite() {
-    db = std::make_unique<testkit::scratch_database>();
-    srv = std::make_unique<testkit::server>(
-        testkit::server::options{.database_url = db->seeded(), .extra_args = testkit::brisk_hashing()});
-    api = std::make_unique<testkit::forum_client>(srv->port());
-  }
-  static void TearDownTestSuite() {
-    api.reset();
-    srv.reset();
-    db.reset();
-  }
+struct Writes : testkit::forum_suite<Writes> {
   std::string count(const std::string& table, const std::string& where) {
     return db->query("SELECT count(*) FROM " + table + " WHERE " + where);
   }

@@ -6,7 +6,12 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include <memory>
+
 #include "support/http_client.hpp"
+#include "support/testkit.hpp"
 
 namespace granite::testkit {
 
@@ -42,6 +47,26 @@ class forum_client {
 
  private:
   int port_;
+};
+
+// A suite whose tests share one granite (two workers, brisk hashing) on one
+// seeded scratch database. Each suite (the template argument) has its own.
+template <class Suite>
+struct forum_suite : ::testing::Test {
+  static inline std::unique_ptr<scratch_database> db;
+  static inline std::unique_ptr<server> srv;
+  static inline std::unique_ptr<forum_client> api;
+
+  static void SetUpTestSuite() {
+    db = std::make_unique<scratch_database>();
+    srv = std::make_unique<server>(server::options{.database_url = db->seeded(), .extra_args = brisk_hashing()});
+    api = std::make_unique<forum_client>(srv->port());
+  }
+  static void TearDownTestSuite() {
+    api.reset();
+    srv.reset();
+    db.reset();
+  }
 };
 
 // The "errors" of a 400 problem as "field: message" lines, sorted by field.
