@@ -3,6 +3,8 @@
 // Records that only their owner may change (threads, posts): a write is
 // limited to the caller's own row in SQL; when it touches nothing, the
 // owner tells whether the record is missing (404) or someone else's (403).
+// PATCH and DELETE of such records are the same for every feature: the
+// feature gives its statements to patch_owned_text and delete_owned_record.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,6 +13,7 @@
 #include "body.hpp"
 #include "granite/http/ids.hpp"
 #include "granite/http/problem.hpp"
+#include "users/sessions.hpp"
 
 namespace granite::features {
 
@@ -34,6 +37,39 @@ inline result<text_change> read_text_change(const http::request& req, const http
   auto value = body->text(field, rule, true);
   if (auto refused = body->finish()) return *refused;
   return text_change{*id, std::move(*value)};
+}
+
+// PATCH /api/<records>/{id} of the record's one text field, for its owner:
+// update(connection, id, owner, value) changes only the owner's row and
+// returns it (nullopt when none matched); owner(connection, id) says whose
+// the record is; to_json writes the changed record.
+template <class Update, class Owner, class ToJson>
+http::outcome patch_owned_text(const http::request& req, const http::params& p, std::string_view what,
+                               std::string_view field, const text_rule& rule, Update update, Owner owner,
+                               ToJson to_json) {
+  if (auto refused = users::refuse_anonymous(req)) return http::done(std::move(*refused));
+  auto change = read_text_change(req, p, what, field, rule);
+  if (!change) return http::done(http::problem(change.err(), req));
+  return users::signed_in(req, [ch = std::move(*change), what = std::string(what), update, owner, to_json](
+                                   const http::request& r, std::int64_t me, store::connection& c) {
+    if (auto changed = update(c, ch.id, me, ch.value)) return http::done(http::json(200, to_json(*changed)));
+    return http::done(refused_write(owner(c, ch.id), what, ch.id, r));
+  });
+}
+
+// DELETE /api/<records>/{id}, for its owner: remove(connection, id, owner)
+// deletes only the owner's row and says whether it did.
+template <class Remove, class Owner>
+http::outcome delete_owned_record(const http::request& req, const http::params& p, std::string_view what,
+                                  Remove remove, Owner owner) {
+  if (auto refused = users::refuse_anonymous(req)) return http::done(std::move(*refused));
+  auto id = http::parse_id(p.get("id"), std::string(what) + " id");
+  if (!id) return http::done(http::problem(id.err(), req));
+  return users::signed_in(req, [id = *id, what = std::string(what), remove, owner](
+                                   const http::request& r, std::int64_t me, store::connection& c) {
+    if (remove(c, id, me)) return http::done(http::no_content());
+    return http::done(refused_write(owner(c, id), what, id, r));
+  });
 }
 
 }  // namespace granite::features

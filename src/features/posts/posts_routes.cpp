@@ -1,6 +1,4 @@
 #include "../owned.hpp"
-#include "../users/sessions.hpp"
-#include "granite/http/ids.hpp"
 #include "posts.hpp"
 
 namespace granite::posts {
@@ -44,23 +42,12 @@ outcome write_post(const http::request& req, const http::params&) {
 }
 
 outcome edit_post(const http::request& req, const http::params& p) {
-  if (auto refused = users::refuse_anonymous(req)) return done(std::move(*refused));
-  auto change = features::read_text_change(req, p, "post", "text", text_rule);
-  if (!change) return done(http::problem(change.err(), req));
-  return users::signed_in(req, [ch = std::move(*change)](const http::request& r, std::int64_t me, store::connection& c) {
-    if (auto edited = update_owned(c, ch.id, me, ch.value)) return done(http::json(200, to_json(*edited)));
-    return done(features::refused_write(select_owner(c, ch.id), "post", ch.id, r));
-  });
+  return features::patch_owned_text(req, p, "post", "text", text_rule, update_owned, select_owner,
+                               [](const post& edited) { return to_json(edited); });
 }
 
 outcome delete_post(const http::request& req, const http::params& p) {
-  if (auto refused = users::refuse_anonymous(req)) return done(std::move(*refused));
-  auto id = http::parse_id(p.get("id"), "post id");
-  if (!id) return done(http::problem(id.err(), req));
-  return users::signed_in(req, [id = *id](const http::request& r, std::int64_t me, store::connection& c) {
-    if (delete_owned(c, id, me)) return done(http::no_content());
-    return done(features::refused_write(select_owner(c, id), "post", id, r));
-  });
+  return features::delete_owned_record(req, p, "post", delete_owned, select_owner);
 }
 
 }  // namespace

@@ -1,6 +1,4 @@
 #include "../owned.hpp"
-#include "../users/sessions.hpp"
-#include "granite/http/ids.hpp"
 #include "threads.hpp"
 
 namespace granite::threads {
@@ -26,23 +24,12 @@ outcome start_thread(const http::request& req, const http::params&) {
 }
 
 outcome retitle(const http::request& req, const http::params& p) {
-  if (auto refused = users::refuse_anonymous(req)) return done(std::move(*refused));
-  auto change = features::read_text_change(req, p, "thread", "title", title_rule);
-  if (!change) return done(http::problem(change.err(), req));
-  return users::signed_in(req, [ch = std::move(*change)](const http::request& r, std::int64_t me, store::connection& c) {
-    if (auto t = update_owned(c, ch.id, me, ch.value)) return done(http::json(200, to_json(*t)));
-    return done(features::refused_write(select_owner(c, ch.id), "thread", ch.id, r));
-  });
+  return features::patch_owned_text(req, p, "thread", "title", title_rule, update_owned, select_owner,
+                               [](const thread& t) { return to_json(t); });
 }
 
 outcome delete_thread(const http::request& req, const http::params& p) {
-  if (auto refused = users::refuse_anonymous(req)) return done(std::move(*refused));
-  auto id = http::parse_id(p.get("id"), "thread id");
-  if (!id) return done(http::problem(id.err(), req));
-  return users::signed_in(req, [id = *id](const http::request& r, std::int64_t me, store::connection& c) {
-    if (delete_owned(c, id, me)) return done(http::no_content());
-    return done(features::refused_write(select_owner(c, id), "thread", id, r));
-  });
+  return features::delete_owned_record(req, p, "thread", delete_owned, select_owner);
 }
 
 }  // namespace
