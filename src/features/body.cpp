@@ -1,7 +1,8 @@
 #include "body.hpp"
 
+#include "granite/text.hpp"
+
 #include <algorithm>
-#include <cctype>
 #include <limits>
 #include <set>
 
@@ -10,12 +11,6 @@ namespace granite::features {
 namespace {
 
 constexpr int max_depth = 32;
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (auto& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
-}
 
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -31,7 +26,7 @@ std::optional<error> check_media_type(std::string_view header) {
   };
   if (header.empty()) return refuse("the body must be application/json; the request has no Content-Type");
   auto semi = header.find(';');
-  auto type = lower(trim(header.substr(0, semi)));
+  auto type = ascii_lower(trim(header.substr(0, semi)));
   if (type != "application/json" && type != "application/merge-patch+json")
     return refuse("the body must be application/json, not " + std::string(trim(header.substr(0, semi))));
   while (semi != std::string_view::npos) {
@@ -39,8 +34,8 @@ std::optional<error> check_media_type(std::string_view header) {
     semi = header.find(';');
     auto param = trim(header.substr(0, semi));
     auto eq = param.find('=');
-    if (eq == std::string_view::npos || lower(trim(param.substr(0, eq))) != "charset") continue;
-    auto charset = lower(trim(param.substr(eq + 1)));
+    if (eq == std::string_view::npos || ascii_lower(trim(param.substr(0, eq))) != "charset") continue;
+    auto charset = ascii_lower(trim(param.substr(eq + 1)));
     if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') charset = charset.substr(1, charset.size() - 2);
     if (charset != "utf-8" && charset != "utf8")
       return refuse("JSON bodies must be UTF-8, not charset=" + std::string(trim(param.substr(eq + 1))));

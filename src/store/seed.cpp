@@ -4,6 +4,7 @@
 
 #include "granite/store/connection.hpp"
 #include "granite/store/seed.hpp"
+#include "granite/text.hpp"
 
 namespace granite::store {
 
@@ -37,12 +38,6 @@ std::unordered_set<T> existing(pqxx::work& tx, const char* sql, const std::strin
   return out;
 }
 
-std::string lower(std::string s) {
-  for (auto& ch : s)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return s;
-}
-
 [[noreturn]] void fail(const std::string& where, const std::string& what) { throw seed_error(where + ": " + what); }
 
 std::string at(const char* section, std::size_t i, const char* field) {
@@ -57,7 +52,7 @@ void check_conflicts(pqxx::work& tx, const seed_data& d) {
   std::vector<std::string> names;
   for (const auto& u : d.users) {
     ids.push_back(u.id);
-    names.push_back(lower(u.username));
+    names.push_back(ascii_lower(u.username));
   }
   auto taken_ids = existing<std::int64_t>(tx, "SELECT id FROM users WHERE id = ANY($1::bigint[])", id_array(ids));
   auto taken_names = existing<std::string>(
@@ -65,7 +60,7 @@ void check_conflicts(pqxx::work& tx, const seed_data& d) {
   for (std::size_t i = 0; i < d.users.size(); ++i) {
     if (taken_ids.count(d.users[i].id))
       fail(at("users", i, "id"), std::to_string(d.users[i].id) + " already exists in the database" + hint);
-    if (taken_names.count(lower(d.users[i].username)))
+    if (taken_names.count(ascii_lower(d.users[i].username)))
       fail(at("users", i, "username"), "\"" + d.users[i].username + "\" already exists in the database" + hint);
   }
 

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "granite/store/seed.hpp"
+#include "granite/text.hpp"
 
 namespace granite::store {
 
@@ -21,12 +22,6 @@ namespace {
 std::string shown(const json& v) {
   auto text = v.dump(-1, ' ', false, json::error_handler_t::replace);
   return text.size() > 60 ? text.substr(0, 57) + "..." : text;
-}
-
-std::string lower(std::string s) {
-  for (auto& ch : s)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return s;
 }
 
 // Reads the fields of one record, refusing unknown and missing ones.
@@ -123,7 +118,7 @@ seed_data parse_seed(std::string_view text) {
                 r.has("bio") ? r.text("bio") : ""};
     if (auto [it, fresh] = user_at.emplace(u.id, i); !fresh)
       fail(r.at("id"), std::to_string(u.id) + " is also the id of users[" + std::to_string(it->second) + "]");
-    if (auto [it, fresh] = username_at.emplace(lower(u.username), i); !fresh)
+    if (auto [it, fresh] = username_at.emplace(ascii_lower(u.username), i); !fresh)
       fail(r.at("username"), "\"" + u.username + "\" is also the username of users[" + std::to_string(it->second) +
                                  "] (usernames are unique regardless of case)");
     out.users.push_back(std::move(u));

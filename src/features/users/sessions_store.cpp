@@ -1,6 +1,5 @@
-#include <cctype>
-
 #include "granite/store/query.hpp"
+#include "granite/text.hpp"
 #include "sessions.hpp"
 #include "users.hpp"
 
@@ -72,9 +71,7 @@ result<std::string> bearer_digest(const http::request& req) {
   std::string_view header = req.authorization;
   if (header.empty()) return unauthenticated("sign in first: send Authorization: Bearer <token> (POST /api/sessions)");
   auto space = header.find(' ');
-  std::string scheme(header.substr(0, space));
-  for (auto& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  if (scheme != "bearer" || space == std::string_view::npos)
+  if (ascii_lower(header.substr(0, space)) != "bearer" || space == std::string_view::npos)
     return unauthenticated("the Authorization header must be Bearer <token>");
   auto token = header.substr(space + 1);
   while (token.starts_with(' ')) token.remove_prefix(1);
