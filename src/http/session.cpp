@@ -25,11 +25,6 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 
-template <class... F>
-struct overloaded : F... {
-  using F::operator()...;
-};
-
 // The Date header, formatted at most once a second per thread.
 const std::string& http_date() {
   thread_local std::time_t cached_second = 0;
@@ -219,22 +214,22 @@ class session : public std::enable_shared_from_this<session> {
   void handle(request in) {
     auto m = ctx_.routes.find(in);
     if (!m.found) return respond(std::move(m.refusal));
+    // A plain route answers here, on the loop: nothing to share with a pool.
+    if (auto* run = std::get_if<plain_handler>(&m.found->run)) {
+      try {
+        return respond((*run)(in, m.values));
+      } catch (const std::exception& e) {
+        return respond(internal("handler", e, in));
+      }
+    }
     auto req = std::make_shared<const request>(std::move(in));
-    std::visit(overloaded{
-                   [&](const plain_handler& run) {
-                     advance(guarded([&] { return done(run(*req, m.values)); }, *req), req, true);
-                   },
-                   [&](const db_handler& run) {
-                     advance(on_database([&run, values = std::move(m.values)](const request& r, store::connection& c) {
-                               return done(run(r, values, c));
-                             }),
-                             req, true);
-                   },
-                   [&](const staged_handler& run) {
-                     advance(guarded([&] { return run(*req, m.values); }, *req), req, true);
-                   },
-               },
-               m.found->run);
+    if (auto* run = std::get_if<db_handler>(&m.found->run))
+      return advance(on_database([run, values = std::move(m.values)](const request& r, store::connection& c) {
+                       return done((*run)(r, values, c));
+                     }),
+                     req, true);
+    const auto& staged = std::get<staged_handler>(m.found->run);
+    advance(guarded([&] { return staged(*req, m.values); }, *req), req, true);
   }
 
   // Takes a request's work one step further: a response goes back to the
