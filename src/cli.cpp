@@ -11,6 +11,8 @@ commands:
   serve          run the leader and its workers (migrates first unless database.migrate is false)
   migrate        apply the database migrations and exit
   seed --file F  load a forum in the original db.json shape, all or nothing
+  seed --synthetic users=N,threads=N,posts=N
+                 generate a forum of that size inside PostgreSQL (benchmarks)
                  --replace   empty users, threads, posts and sessions first
                  --if-empty  do nothing when the database already holds data
   check-config   validate the configuration and print it as JSON
@@ -57,6 +59,8 @@ invocation parse(const std::vector<std::string>& args) {
       out.overrides.set.push_back({kv.substr(0, eq), kv.substr(eq + 1), "--set " + kv});
     } else if (a == "--file") {
       out.seed_file = value_of(i, a);
+    } else if (a == "--synthetic") {
+      out.synthetic = value_of(i, a);
     } else if (a == "--replace" || a == "--if-empty") {
       auto mode = a == "--replace" ? store::seed_mode::replace : store::seed_mode::if_empty;
       if (out.seed_mode != store::seed_mode::add && out.seed_mode != mode)
@@ -74,9 +78,11 @@ invocation parse(const std::vector<std::string>& args) {
   if (out.command.empty()) throw usage_error("no command given");
   if (std::find(commands.begin(), commands.end(), out.command) == commands.end())
     throw usage_error("unknown command \"" + out.command + "\"");
-  if (out.command == "seed" && !out.seed_file) throw usage_error("seed needs --file F");
-  if (out.command != "seed" && (out.seed_file || out.seed_mode != store::seed_mode::add))
-    throw usage_error("--file, --replace and --if-empty belong to the seed command");
+  if (out.command == "seed" && !out.seed_file && !out.synthetic)
+    throw usage_error("seed needs --file F or --synthetic users=N,threads=N,posts=N");
+  if (out.seed_file && out.synthetic) throw usage_error("--file and --synthetic exclude each other");
+  if (out.command != "seed" && (out.seed_file || out.synthetic || out.seed_mode != store::seed_mode::add))
+    throw usage_error("--file, --synthetic, --replace and --if-empty belong to the seed command");
   return out;
 }
 

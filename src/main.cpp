@@ -71,16 +71,22 @@ int serve(const config::config& cfg, const supervisor::config_source& source) {
 int seed(const config::config& cfg, const cli::invocation& inv) {
   obs::init_tool(cfg.log.level);
   auto started = std::chrono::steady_clock::now();
-  auto data = store::read_seed_file(*inv.seed_file);
+  std::optional<store::seed_data> data;
+  std::optional<store::synthetic_spec> spec;
+  if (inv.synthetic)
+    spec = store::parse_synthetic(*inv.synthetic);
+  else
+    data = store::read_seed_file(*inv.seed_file);
+  std::string source = inv.synthetic ? "--synthetic " + *inv.synthetic : *inv.seed_file;
   store::connection c(connect_options(cfg, "seed"));
   store::migrate(c);
-  auto report = store::load_seed(c, data, inv.seed_mode);
+  auto report = spec ? store::load_synthetic(c, *spec, inv.seed_mode) : store::load_seed(c, *data, inv.seed_mode);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   if (report.skipped)
-    spdlog::info("the database already holds data; {} not loaded (--if-empty)", *inv.seed_file);
+    spdlog::info("the database already holds data; {} not loaded (--if-empty)", source);
   else
     spdlog::info("seeded {} users, {} threads and {} posts from {} in {} ms", report.users, report.threads,
-                 report.posts, *inv.seed_file, ms);
+                 report.posts, source, ms);
   return exit_code::ok;
 }
 

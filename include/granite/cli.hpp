@@ -19,6 +19,7 @@ struct invocation {
   std::string command;  // serve, migrate, seed, check-config, version, help
   config::overrides overrides;
   std::optional<std::string> seed_file;
+  std::optional<std::string> synthetic;  // seed --synthetic users=N,threads=N,posts=N
   store::seed_mode seed_mode = store::seed_mode::add;
   std::vector<std::string> args{};  // as given, for a binary upgrade to run again
 };

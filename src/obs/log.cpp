@@ -60,12 +60,18 @@ void init_worker(int slot, std::string_view level) {
 
 void shutdown() { spdlog::shutdown(); }
 
-std::string next_request_id() {
+void next_request_id(std::string& out) {
   if (request_prefix.empty()) new_request_prefix();
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%s-%llx", request_prefix.c_str(),
-                static_cast<unsigned long long>(++request_counter));
-  return buf;
+  char buf[48];
+  int n = std::snprintf(buf, sizeof buf, "%s-%llx", request_prefix.c_str(),
+                        static_cast<unsigned long long>(++request_counter));
+  out.assign(buf, static_cast<std::size_t>(n));
+}
+
+std::string next_request_id() {
+  std::string out;
+  next_request_id(out);
+  return out;
 }
 
 }  // namespace granite::obs

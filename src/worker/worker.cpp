@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <optional>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -14,11 +15,13 @@
 #include "granite/exit_codes.hpp"
 #include "granite/features/features.hpp"
 #include "granite/http/bulkhead.hpp"
+#include "granite/http/cache.hpp"
 #include "granite/http/session.hpp"
 #include "granite/obs/log.hpp"
 #include "granite/store/migrate.hpp"
 #include "granite/store/pool.hpp"
 #include "granite/worker/service_routes.hpp"
+#include "notice_listener.hpp"
 
 namespace granite::worker {
 
@@ -219,10 +222,12 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
   hashing.start();
   hashing.submit([&cfg](bool) { features::warm_up(cfg); });
 
+  http::read_cache cache(static_cast<std::size_t>(cfg.cache.size_mib) * 1024 * 1024, cfg.cache.enabled);
   http::router routes;
   http::server_context ctx{routes,
                            db,
                            hashing,
+                           cache,
                            {static_cast<std::uint64_t>(cfg.http.header_limit_bytes),
                             static_cast<std::uint64_t>(cfg.http.body_limit_bytes),
                             std::chrono::seconds(cfg.http.idle_timeout_s),
@@ -233,9 +238,20 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
                            cfg.log.access,
                            {}};
   features::register_routes(routes, features::deps{cfg});
-  add_service_routes(routes, ctx.closing);
+  add_service_routes(routes, ctx.closing, cache);
 
   asio::io_context ioc(1);
+  // The cache's change notices; without the cache there is nothing to listen for.
+  std::optional<notice_listener> notices;
+  if (cfg.cache.enabled) {
+    auto options = connect_options(cfg, slot);
+    options.application_name = "granite worker " + std::to_string(slot) + " notices";
+    // A connection that dies silently (a network partition) is noticed
+    // within seconds, not at the kernel's two hours.
+    notices.emplace(ioc, store::conninfo(options) + " keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3",
+                    cache);
+    notices->start();
+  }
   acceptor_loop acceptor(ioc, listen_fd, ctx);
   stopper stop(ioc, acceptor, ctx, cfg.drain);
   asio::signal_set signals(ioc, SIGTERM, SIGQUIT, SIGINT);
@@ -248,11 +264,13 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
   block_stop_signals(false);  // the handlers are in place: let them in
 
   // The heartbeat comes from the event loop itself: a loop that is stuck
-  // (a CPU hog, a deadlock) stops it, and the leader's watchdog acts.
+  // (a CPU hog, a deadlock) stops it, and the leader's watchdog acts. The
+  // same tick sweeps the connections' deadlines.
   asio::steady_timer beat_timer(ioc);
   std::function<void()> beat = [&] {
     heartbeat();
-    beat_timer.expires_after(std::chrono::milliseconds(500));
+    ctx.sweep();
+    beat_timer.expires_after(std::chrono::milliseconds(250));
     beat_timer.async_wait([&](boost::system::error_code ec) {
       if (!ec) beat();
     });
@@ -264,6 +282,7 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
   report_ready(status_fd, slot);
   ioc.run();
 
+  if (notices) notices->stop();
   hashing.stop();  // its last steps may still hand work to the database pool
   db.stop();
   spdlog::info("stopped");

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
+#include <functional>
 #include <pqxx/pqxx>
 
 #include "granite/store/migrate.hpp"
@@ -112,4 +114,67 @@ TEST_F(Seed, HostileTextRoundTripsByteForByte) {
   auto rows = tx.exec("SELECT text FROM posts ORDER BY id");
   ASSERT_EQ(rows.size(), texts.size());
   for (std::size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(rows[i][0].as<std::string>(), texts[i]);
+}
+
+namespace {
+// What a load told the listeners of granite_cache (migration 0003).
+std::vector<std::string> notices_during(pqxx::connection_base& listener, const std::function<void()>& load) {
+  struct receiver : pqxx::notification_receiver {
+    using pqxx::notification_receiver::notification_receiver;
+    std::vector<std::string> got;
+    void operator()(const std::string& payload, int) override { got.push_back(payload); }
+  } r(listener, "granite_cache");
+  load();
+  listener.await_notification(1, 0);
+  listener.get_notifs();
+  return r.got;
+}
+}  // namespace
+
+TEST_F(Seed, SyntheticForumHasTheAskedSizeAndLongThreads) {
+  auto report = store::load_synthetic(*c, store::parse_synthetic("users=50,threads=2000,posts=6000"), store::seed_mode::add);
+  EXPECT_EQ(report.users, 50u);
+  EXPECT_EQ(report.posts, 6000u);
+  EXPECT_EQ(counts(), "50/2000/6000");
+  // Half the posts go to the first 1000 threads (3 each here), the other
+  // half over every thread: no thread is empty and the first are longest.
+  EXPECT_EQ(db.query("SELECT count(DISTINCT thread_id) FROM posts"), "2000");
+  EXPECT_EQ(db.query("SELECT count(*) FROM posts WHERE thread_id = 1"), "5");
+  EXPECT_EQ(db.query("SELECT count(*) FROM posts WHERE thread_id = 1500"), "1");
+  EXPECT_EQ(db.query("SELECT count(DISTINCT user_id) FROM posts"), "50");
+  EXPECT_EQ(db.query("SELECT username FROM users WHERE id = 7"), "user7");
+  // Indexes (3 keys, 4 others), foreign keys and triggers are all back.
+  EXPECT_EQ(db.query("SELECT count(*) FROM pg_indexes WHERE tablename IN ('users', 'threads', 'posts')"), "7");
+  EXPECT_EQ(db.query("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'posts'::regclass"), "2");
+  EXPECT_EQ(db.query("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'O'"), "6");
+  // New records get new ids.
+  EXPECT_EQ(db.query("INSERT INTO posts (thread_id, user_id, text) VALUES (1, 1, 'x') RETURNING id"), "6001");
+}
+
+TEST_F(Seed, SyntheticLoadGoesOnlyIntoAnEmptyDatabase) {
+  store::load_seed(*c, store::parse_seed(small), store::seed_mode::add);
+  auto spec = store::parse_synthetic("users=5,threads=2,posts=10");
+  EXPECT_THROW(store::load_synthetic(*c, spec, store::seed_mode::add), store::seed_error);
+  EXPECT_EQ(counts(), "2/1/2");
+  EXPECT_TRUE(store::load_synthetic(*c, spec, store::seed_mode::if_empty).skipped);
+  EXPECT_EQ(counts(), "2/1/2");
+  store::load_synthetic(*c, spec, store::seed_mode::replace);
+  EXPECT_EQ(counts(), "5/2/10");
+}
+
+TEST_F(Seed, LoadsSendOneNoticeInsteadOfOnePerRow) {
+  auto listener = db.connect();
+  auto file = notices_during(listener->raw(), [&] { store::load_seed(*c, store::parse_seed(small), store::seed_mode::add); });
+  EXPECT_EQ(file, std::vector<std::string>{"*"});
+  auto synthetic = notices_during(listener->raw(), [&] {
+    store::load_synthetic(*c, store::parse_synthetic("users=5,threads=2,posts=10"), store::seed_mode::replace);
+  });
+  EXPECT_EQ(synthetic, std::vector<std::string>{"*"});  // TRUNCATE and the load: the same notice, sent once
+  // An ordinary write, by anyone, names what it touched.
+  auto row = notices_during(listener->raw(), [&] { db.query("UPDATE posts SET text = 'edited' WHERE id = 3"); });
+  EXPECT_EQ(row, std::vector<std::string>{"p:3:" + db.query("SELECT thread_id FROM posts WHERE id = 3") + ":" +
+                                          db.query("SELECT user_id FROM posts WHERE id = 3")});
+  auto cascade = notices_during(listener->raw(), [&] { db.query("DELETE FROM threads WHERE id = 2"); });
+  EXPECT_NE(std::find(cascade.begin(), cascade.end(), "t:2"), cascade.end());
+  EXPECT_EQ(cascade.size(), 1 + std::stoul(db.query("SELECT 10 - count(*) FROM posts")));
 }

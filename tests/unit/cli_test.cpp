@@ -41,3 +41,44 @@ TEST(Cli, MistakesAreUsageErrors) {
   EXPECT_THROW(parse({"serve", "--file", "f"}), usage_error);
   EXPECT_THROW(parse({"serve", "--set", "novalue"}), usage_error);
 }
+
+TEST(Cli, SeedTakesASyntheticSizeInsteadOfAFile) {
+  auto inv = parse({"seed", "--synthetic", "users=10,threads=2,posts=40", "--replace"});
+  EXPECT_EQ(*inv.synthetic, "users=10,threads=2,posts=40");
+  EXPECT_FALSE(inv.seed_file);
+  EXPECT_THROW(parse({"seed", "--synthetic", "users=1", "--file", "f"}), usage_error);
+  EXPECT_THROW(parse({"serve", "--synthetic", "users=1"}), usage_error);
+  EXPECT_THROW(parse({"seed", "--synthetic"}), usage_error);
+}
+
+TEST(SyntheticSpec, ReadsCountsAndLeavesOutZero) {
+  auto s = granite::store::parse_synthetic("users=100000,threads=200000,posts=2000000");
+  EXPECT_EQ(s.users, 100000);
+  EXPECT_EQ(s.threads, 200000);
+  EXPECT_EQ(s.posts, 2000000);
+  auto only_users = granite::store::parse_synthetic("users=7");
+  EXPECT_EQ(only_users.users, 7);
+  EXPECT_EQ(only_users.threads, 0);
+  EXPECT_EQ(only_users.posts, 0);
+}
+
+TEST(SyntheticSpec, RefusesWhatItCannotGenerate) {
+  auto message = [](const char* spec) {
+    try {
+      granite::store::parse_synthetic(spec);
+    } catch (const granite::store::seed_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(message(""), "--synthetic: give counts, e.g. users=100000,threads=200000,posts=2000000");
+  EXPECT_EQ(message("people=3"), "--synthetic: \"people=3\" is not users=N, threads=N or posts=N");
+  EXPECT_EQ(message("users"), "--synthetic: \"users\" is not users=N, threads=N or posts=N");
+  EXPECT_EQ(message("users=1,users=2"), "--synthetic: users is given more than once");
+  EXPECT_EQ(message("users=-1"), "--synthetic: users must be a count from 0 to 100000000, got \"-1\"");
+  EXPECT_EQ(message("users=1e3"), "--synthetic: users must be a count from 0 to 100000000, got \"1e3\"");
+  EXPECT_EQ(message("users=100000001"), "--synthetic: users must be a count from 0 to 100000000, got \"100000001\"");
+  EXPECT_EQ(message("threads=5"), "--synthetic: threads need users to start them");
+  EXPECT_EQ(message("users=5,posts=5"), "--synthetic: posts need threads and users");
+  EXPECT_EQ(message("users=5,threads=1,"), "--synthetic: \"\" is not users=N, threads=N or posts=N");
+}

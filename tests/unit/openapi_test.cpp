@@ -6,6 +6,7 @@
 
 #include "granite/config/config.hpp"
 #include "granite/features/features.hpp"
+#include "granite/http/cache.hpp"
 #include "granite/http/router.hpp"
 #include "granite/worker/service_routes.hpp"
 
@@ -20,7 +21,8 @@ std::set<std::string> router_routes() {
   http::router r;
   features::register_routes(r, features::deps{cfg});
   std::atomic<bool> closing{false};
-  worker::add_service_routes(r, closing);
+  http::read_cache cache(1 << 20, true);
+  worker::add_service_routes(r, closing, cache);
   std::set<std::string> out;
   for (const auto& route : r.routes()) out.insert(std::string(http::verb_name(route.method)) + " " + route.pattern);
   return out;

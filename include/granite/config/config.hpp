@@ -48,6 +48,10 @@ struct config {
     int argon2_memory_kib = 19456;  // Argon2id memory per hash (m), 19 MiB
     int session_ttl_s = 7 * 24 * 3600;  // a sign-in's token lives this long
   } auth;
+  struct cache_t {
+    bool enabled = true;  // the read cache; false: every read asks the database
+    int size_mib = 16;    // per worker: serialized responses kept, least recently used evicted
+  } cache;
   struct log_t {
     std::string level = "info";
     bool access = true;

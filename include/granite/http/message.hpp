@@ -33,6 +33,9 @@ struct response {
   std::string content_type;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // beyond the standard ones
+  // The change notices of a write (see http/cache.hpp), applied to this
+  // worker's read cache before the response leaves: read-your-writes.
+  std::vector<std::string> invalidate;
 };
 
 inline constexpr std::string_view json_type = "application/json; charset=utf-8";

@@ -7,6 +7,7 @@
 #include <variant>
 #include <vector>
 
+#include "granite/http/cache.hpp"
 #include "granite/http/message.hpp"
 
 namespace granite::store {
@@ -49,11 +50,20 @@ using staged_handler = std::function<outcome(const request&, const params&)>;
 
 using handler = std::variant<plain_handler, db_handler, staged_handler>;
 
+// A read whose 200 responses the worker's cache may keep: what they show
+// (the record named by the {param} segment, or the whole list when there is
+// no param).
+struct cache_rule {
+  cache_kind kind;
+  std::string param;
+};
+
 struct route {
   verb method;
   std::string pattern;  // "/api/users/{id}"
   handler run;
   std::vector<std::string> parts;  // the pattern's segments, split once
+  std::optional<cache_rule> cache;
 };
 
 struct match {
@@ -65,7 +75,7 @@ struct match {
 class router {
  public:
   // HEAD is answered wherever GET is.
-  void add(verb method, std::string pattern, handler run);
+  void add(verb method, std::string pattern, handler run, std::optional<cache_rule> cache = std::nullopt);
   match find(const request& req) const;
   const std::vector<route>& routes() const { return routes_; }
 

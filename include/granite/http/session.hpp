@@ -15,6 +15,7 @@ class pool;
 }
 namespace granite::http {
 class bulkhead;
+class read_cache;
 }
 
 namespace granite::http {
@@ -37,6 +38,7 @@ struct server_context {
   const router& routes;
   store::pool& db;
   bulkhead& cpu;  // CPU-heavy steps (password hashing)
+  read_cache& cache;
   limits limit;
   bool access_log;
   std::unordered_set<session*> sessions;  // open connections
@@ -47,6 +49,10 @@ struct server_context {
   // From now on every response closes its connection; connections that wait
   // for their next request close now (a new one gets a second for its first).
   void close_connections();
+  // Acts on every connection whose deadline has passed (closes it, or
+  // answers 408 to a request that is late). The worker calls it a few times
+  // a second: one timer for all connections.
+  void sweep();
 };
 
 // Serves HTTP/1.1 on an accepted connection until it closes. Beyond

@@ -24,5 +24,7 @@ void shutdown();
 
 // A request id unique across processes: a random per-process prefix and a counter.
 std::string next_request_id();
+// The same, into `out` (whose capacity is reused).
+void next_request_id(std::string& out);
 
 }  // namespace granite::obs

@@ -61,4 +61,21 @@ struct seed_report {
 // record at fault.
 seed_report load_seed(connection& c, const seed_data& data, seed_mode mode);
 
+// A generated forum of a given size, for benchmarks and capacity tests:
+// "users=100000,threads=200000,posts=2000000" (a count left out is 0).
+// Users are user1..userN; a thread's author and a post's author are spread
+// over the users; half the posts go to the first 1000 threads (long threads,
+// pages of 100 and more), the other half spread over every thread.
+struct synthetic_spec {
+  std::int64_t users = 0, threads = 0, posts = 0;
+};
+inline constexpr std::int64_t synthetic_limit = 100'000'000;
+// Throws seed_error naming the part at fault.
+synthetic_spec parse_synthetic(std::string_view spec);
+// Generated inside PostgreSQL in one transaction, into an empty database
+// (seed_mode::replace empties it first; add refuses a database with data).
+// The tables' secondary indexes are rebuilt once at the end rather than
+// row by row.
+seed_report load_synthetic(connection& c, const synthetic_spec& spec, seed_mode mode);
+
 }  // namespace granite::store

@@ -4,12 +4,14 @@
 
 namespace granite::http {
 class router;
+class read_cache;
 }
 
 namespace granite::worker {
 
 // The routes that belong to the process rather than to a feature: /health
-// and /health/ready. `closing` turns them 503 while the worker drains.
-void add_service_routes(http::router& router, const std::atomic<bool>& closing);
+// and /health/ready (`closing` turns them 503 while the worker drains), and
+// /health/cache: the answering worker's read cache, as JSON.
+void add_service_routes(http::router& router, const std::atomic<bool>& closing, const http::read_cache& cache);
 
 }  // namespace granite::worker

@@ -42,7 +42,7 @@ std::optional<std::int64_t> select_owner(store::connection& c, std::int64_t id);
 // account was deleted meanwhile.
 result<post> insert(store::connection& c, std::int64_t thread_id, std::int64_t owner, const std::string& text);
 std::optional<post> update_owned(store::connection& c, std::int64_t id, std::int64_t owner, const std::string& text);
-bool delete_owned(store::connection& c, std::int64_t id, std::int64_t owner);
+std::optional<post> delete_owned(store::connection& c, std::int64_t id, std::int64_t owner);
 
 // HTTP (posts_routes.cpp)
 void register_routes(http::router& router, const features::deps& d);

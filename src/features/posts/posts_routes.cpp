@@ -10,6 +10,8 @@ using http::outcome;
 
 constexpr features::text_rule text_rule{1, 10000, true};
 
+std::string notice_of(const post& p) { return features::post_notice(p.id, p.thread, p.user); }
+
 // A list of posts under a parent ({threadId} or {userId}), a page at a time.
 template <class Select>
 http::db_handler children(std::string param, std::string what, Select select) {
@@ -37,17 +39,18 @@ outcome write_post(const http::request& req, const http::params&) {
                                                                          store::connection& c) {
     auto created = insert(c, thread, me, text);
     if (!created) return done(http::problem(created.err(), r));
-    return done(http::created("/api/posts/" + std::to_string(created->id), to_json(*created)));
+    return done(features::with_notice(http::created("/api/posts/" + std::to_string(created->id), to_json(*created)),
+                                      notice_of(*created)));
   });
 }
 
 outcome edit_post(const http::request& req, const http::params& p) {
   return features::patch_owned_text(req, p, "post", "text", text_rule, update_owned, select_owner,
-                               [](const post& edited) { return to_json(edited); });
+                                    [](const post& edited) { return to_json(edited); }, notice_of);
 }
 
 outcome delete_post(const http::request& req, const http::params& p) {
-  return features::delete_owned_record(req, p, "post", delete_owned, select_owner);
+  return features::delete_owned_record(req, p, "post", delete_owned, select_owner, notice_of);
 }
 
 }  // namespace
@@ -59,11 +62,14 @@ void register_routes(http::router& router, const features::deps&) {
                return http::json_by_id(req, p, "id", "post id", [&](std::int64_t id) {
                  return find(c, id).map([](const post& found) { return to_json(found); });
                });
-             }));
+             }),
+             http::cache_rule{http::cache_kind::post, "id"});
   router.add(http::verb::patch, "/api/posts/{id}", http::staged_handler(edit_post));
   router.add(http::verb::delete_, "/api/posts/{id}", http::staged_handler(delete_post));
-  router.add(http::verb::get, "/api/posts/in-thread/{threadId}", children("threadId", "thread id", in_thread));
-  router.add(http::verb::get, "/api/posts/by-user/{userId}", children("userId", "user id", by_user));
+  router.add(http::verb::get, "/api/posts/in-thread/{threadId}", children("threadId", "thread id", in_thread),
+             http::cache_rule{http::cache_kind::posts_in_thread, "threadId"});
+  router.add(http::verb::get, "/api/posts/by-user/{userId}", children("userId", "user id", by_user),
+             http::cache_rule{http::cache_kind::posts_by_user, "userId"});
 }
 
 }  // namespace granite::posts

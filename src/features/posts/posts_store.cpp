@@ -27,7 +27,8 @@ constexpr const char* update_name = "posts_update";
 constexpr const char* update_sql =
     "UPDATE posts AS p SET text = $3 WHERE p.id = $1 AND p.user_id = $2 RETURNING " GRANITE_POST_COLUMNS;
 constexpr const char* delete_name = "posts_delete";
-constexpr const char* delete_sql = "DELETE FROM posts WHERE id = $1 AND user_id = $2";
+constexpr const char* delete_sql =
+    "DELETE FROM posts AS p WHERE p.id = $1 AND p.user_id = $2 RETURNING " GRANITE_POST_COLUMNS;
 #undef GRANITE_POST_COLUMNS
 
 post from_row(const pqxx::row& r) {
@@ -96,8 +97,8 @@ std::optional<post> update_owned(store::connection& c, std::int64_t id, std::int
   return store::first_row(c, update_name, from_row, id, owner, text);
 }
 
-bool delete_owned(store::connection& c, std::int64_t id, std::int64_t owner) {
-  return store::exec(c, delete_name, id, owner) > 0;
+std::optional<post> delete_owned(store::connection& c, std::int64_t id, std::int64_t owner) {
+  return store::first_row(c, delete_name, from_row, id, owner);
 }
 
 }  // namespace granite::posts

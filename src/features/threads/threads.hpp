@@ -32,7 +32,7 @@ std::optional<std::int64_t> select_owner(store::connection& c, std::int64_t id);
 // unauthenticated when the account was deleted meanwhile.
 result<thread> insert(store::connection& c, const std::string& title, std::int64_t owner);
 std::optional<thread> update_owned(store::connection& c, std::int64_t id, std::int64_t owner, const std::string& title);
-bool delete_owned(store::connection& c, std::int64_t id, std::int64_t owner);
+std::optional<thread> delete_owned(store::connection& c, std::int64_t id, std::int64_t owner);
 
 // HTTP (threads_routes.cpp)
 void register_routes(http::router& router, const features::deps& d);

@@ -17,7 +17,7 @@ constexpr const char* update_name = "threads_update";
 constexpr const char* update_sql =
     "UPDATE threads SET title = $3 WHERE id = $1 AND created_by = $2 RETURNING id, title, created_by";
 constexpr const char* delete_name = "threads_delete";
-constexpr const char* delete_sql = "DELETE FROM threads WHERE id = $1 AND created_by = $2";
+constexpr const char* delete_sql = "DELETE FROM threads WHERE id = $1 AND created_by = $2 RETURNING id, title, created_by";
 
 thread from_row(const pqxx::row& r) {
   return {r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<std::int64_t>()};
@@ -59,8 +59,8 @@ std::optional<thread> update_owned(store::connection& c, std::int64_t id, std::i
   return store::first_row(c, update_name, from_row, id, created_by, title);
 }
 
-bool delete_owned(store::connection& c, std::int64_t id, std::int64_t created_by) {
-  return store::exec(c, delete_name, id, created_by) > 0;
+std::optional<thread> delete_owned(store::connection& c, std::int64_t id, std::int64_t created_by) {
+  return store::first_row(c, delete_name, from_row, id, created_by);
 }
 
 }  // namespace granite::threads

@@ -1,3 +1,4 @@
+#include "../notices.hpp"
 #include "granite/http/ids.hpp"
 #include "sessions.hpp"
 #include "users.hpp"
@@ -22,7 +23,7 @@ http::response updated(store::connection& c, std::int64_t id, const account_fiel
   if (!*changed) return http::problem(not_found("no user with id " + std::to_string(id)), req);
   // A new password signs out every other session of the account.
   if (hash) delete_other_sessions(c, id, *bearer_digest(req));
-  return http::json(200, to_json(**changed));
+  return features::with_notice(http::json(200, to_json(**changed)), features::user_notice(id));
 }
 
 outcome sign_up(const http::request& req, const argon2_cost& cost) {
@@ -33,7 +34,8 @@ outcome sign_up(const http::request& req, const argon2_cost& cost) {
     return http::on_database([f, hash = std::move(hash)](const http::request& r, store::connection& c) {
       auto created = insert(c, f, hash);
       if (!created) return done(http::problem(created.err(), r));
-      return done(http::created("/api/users/" + std::to_string(created->id), to_json(*created)));
+      return done(features::with_notice(http::created("/api/users/" + std::to_string(created->id), to_json(*created)),
+                                        features::user_notice(created->id)));
     });
   });
 }
@@ -65,7 +67,8 @@ outcome delete_account(const http::request& req, const http::params& p) {
   return signed_in(req, [id = *id](const http::request& r, std::int64_t me, store::connection& c) {
     if (me != id) return done(not_yours(c, id, r));
     if (!remove(c, id)) return done(http::problem(not_found("no user with id " + std::to_string(id)), r));
-    return done(http::no_content());
+    // Their threads and posts go with them: this worker's cache is flushed.
+    return done(features::with_notice(http::no_content(), features::everything_notice()));
   });
 }
 
@@ -79,7 +82,8 @@ void register_routes(http::router& router, const features::deps& d) {
                if (!page) return http::problem(page.err(), req);
                return features::json_page(list(c, *page), *page, req,
                                           [](const std::vector<user>& all) { return to_json(all); });
-             }));
+             }),
+             http::cache_rule{http::cache_kind::users, ""});
   router.add(http::verb::post, "/api/users",
              http::staged_handler([cost](const http::request& req, const http::params&) { return sign_up(req, cost); }));
   router.add(http::verb::get, "/api/users/{id}",
@@ -87,7 +91,8 @@ void register_routes(http::router& router, const features::deps& d) {
                return http::json_by_id(req, p, "id", "user id", [&](std::int64_t id) {
                  return find(c, id).map([](const user& u) { return to_json(u); });
                });
-             }));
+             }),
+             http::cache_rule{http::cache_kind::user, "id"});
   router.add(http::verb::patch, "/api/users/{id}",
              http::staged_handler([cost](const http::request& req, const http::params& p) {
                return change_account(req, p, cost);

@@ -1,0 +1,124 @@
+#pragma once
+
+// A worker's read cache: the serialized responses of hot reads, by request
+// target, bounded in bytes and evicted least recently used first. It lives
+// on the worker's event loop thread and is never locked.
+//
+// Coherence comes from PostgreSQL: every change of a user, thread or post
+// sends a notice ("u:5", "t:4", "p:10:4:5", "*"; migration 0003) that every
+// worker of every instance receives and applies here. The writing worker
+// applies the notice of its own write before it answers. While the notices
+// are not being received (the listening connection is down) the cache is
+// empty and bypassed. A read that was in flight when a notice for its record
+// arrived is answered but not kept: what it read may be the old record.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace granite::http {
+
+// What a cached response shows: one record, or one kind of list.
+enum class cache_kind : std::uint8_t { user, users, thread, threads, post, posts_in_thread, posts_by_user };
+
+struct cache_group {
+  cache_kind kind;
+  std::int64_t id = 0;  // 0 for the lists of every record of a kind
+  bool operator==(const cache_group&) const = default;
+};
+
+struct cached_response {
+  std::string body;
+  std::string etag;     // with its quotes
+  std::string headers;  // further header lines, each ending in CRLF ("Link: <...>\r\n")
+};
+
+// A strong validator for a response body: a quoted 64-bit hash.
+std::string etag_of(std::string_view body);
+// Whether an If-None-Match header value names `etag` (or is "*"); weak
+// comparison, as RFC 9110 asks for If-None-Match.
+bool etag_matches(std::string_view if_none_match, std::string_view etag);
+
+class read_cache {
+ public:
+  struct stats {
+    bool enabled = false;    // cache.enabled
+    bool listening = false;  // change notices are being received
+    std::size_t entries = 0, bytes = 0, limit_bytes = 0;
+    std::uint64_t hits = 0, misses = 0, fills = 0, refused_fills = 0, evictions = 0, notices = 0, flushes = 0;
+  };
+
+  read_cache(std::size_t limit_bytes, bool enabled);
+  ~read_cache();
+  read_cache(const read_cache&) = delete;
+  read_cache& operator=(const read_cache&) = delete;
+
+  // Enabled, and the notices are being received.
+  bool usable() const { return enabled_ && listening_; }
+  // The response kept for this target, or null; counts a hit or a miss.
+  std::shared_ptr<const cached_response> find(std::string_view target);
+  // Where the change notices stand: taken when a read starts, given to fill.
+  std::uint64_t epoch() const { return epoch_; }
+  // Keeps a response of `group` read since `since`, unless a notice for the
+  // group (or a flush) arrived meanwhile, the cache is not usable, or the
+  // response is larger than a quarter of the limit.
+  void fill(std::string_view target, cache_group group, std::shared_ptr<const cached_response> value,
+            std::uint64_t since);
+  // Applies a change notice; false (and nothing dropped) when it is malformed.
+  bool apply_notice(std::string_view notice);
+  void flush();
+  // Whether the change notices are being received. Both changes flush: on
+  // the way down the notices may be missed from now on; on the way up some
+  // may have been missed meanwhile.
+  void set_listening(bool listening);
+  stats snapshot() const;
+
+ private:
+  struct entry {
+    std::shared_ptr<const cached_response> value;
+    cache_group group;
+    std::size_t bytes = 0;
+    const std::string* key = nullptr;
+    entry* newer = nullptr;  // recency, newest first
+    entry* older = nullptr;
+    entry* group_next = nullptr;  // the other entries of its group
+    entry* group_prev = nullptr;
+  };
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct group_hash {
+    std::size_t operator()(const cache_group& g) const {
+      return std::hash<std::int64_t>{}(g.id) * 31 + static_cast<std::size_t>(g.kind);
+    }
+  };
+  void invalidate(cache_group g);
+  void erase(entry& e);
+  void record(cache_group g);
+  bool changed_since(cache_group g, std::uint64_t since) const;
+
+  std::size_t limit_;
+  bool enabled_;
+  bool listening_ = false;
+  std::unordered_map<std::string, entry, key_hash, std::equal_to<>> entries_;
+  std::unordered_map<cache_group, entry*, group_hash> groups_;  // the first entry of each group
+  entry* newest_ = nullptr;
+  entry* oldest_ = nullptr;
+  std::size_t bytes_ = 0;
+  // The most recent invalidations, for fills that started before them.
+  static constexpr std::size_t recent_size = 1024;
+  struct recent_change {
+    std::uint64_t epoch = 0;
+    cache_group group{};
+  };
+  std::unique_ptr<recent_change[]> recent_;
+  std::uint64_t epoch_ = 0;
+  std::uint64_t flushed_at_ = 0;
+  stats counters_;
+};
+
+}  // namespace granite::http

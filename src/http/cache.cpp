@@ -1,0 +1,220 @@
+#include "granite/http/cache.hpp"
+
+#include <charconv>
+
+namespace granite::http {
+
+namespace {
+
+// What an entry costs beyond its strings: the map node, the key's copy and
+// the links (measured with glibc: about 200 bytes).
+constexpr std::size_t entry_overhead = 200;
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool parse_id(std::string_view text, std::int64_t& out) {
+  if (text.empty()) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size() && out > 0;
+}
+
+// The next ':'-separated id of a notice.
+bool next_id(std::string_view& rest, std::int64_t& out) {
+  auto colon = rest.find(':');
+  auto part = rest.substr(0, colon);
+  rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+  return parse_id(part, out);
+}
+
+}  // namespace
+
+std::string etag_of(std::string_view body) {
+  // FNV-1a, 64 bits: stable across builds and processes, so every worker of
+  // every instance gives the same body the same tag.
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char ch : body) {
+    h ^= ch;
+    h *= 0x100000001b3ULL;
+  }
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(18, '"');
+  for (int i = 0; i < 16; ++i) out[static_cast<std::size_t>(1 + i)] = hex[(h >> (60 - 4 * i)) & 0xf];
+  return out;
+}
+
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  std::string_view rest = if_none_match;
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    auto tag = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (tag == "*") return true;
+    if (tag.starts_with("W/")) tag.remove_prefix(2);
+    if (tag == etag) return true;
+  }
+  return false;
+}
+
+read_cache::read_cache(std::size_t limit_bytes, bool enabled)
+    : limit_(limit_bytes), enabled_(enabled), recent_(new recent_change[recent_size]) {}
+
+read_cache::~read_cache() = default;
+
+std::shared_ptr<const cached_response> read_cache::find(std::string_view target) {
+  if (!usable()) return nullptr;
+  auto it = entries_.find(target);
+  if (it == entries_.end()) {
+    ++counters_.misses;
+    return nullptr;
+  }
+  ++counters_.hits;
+  entry& e = it->second;
+  if (newest_ != &e) {  // to the front
+    e.newer->older = e.older;
+    if (e.older) e.older->newer = e.newer;
+    else oldest_ = e.newer;
+    e.newer = nullptr;
+    e.older = newest_;
+    newest_->newer = &e;
+    newest_ = &e;
+  }
+  return e.value;
+}
+
+void read_cache::fill(std::string_view target, cache_group group, std::shared_ptr<const cached_response> value,
+                      std::uint64_t since) {
+  if (!usable()) return;
+  std::size_t bytes =
+      entry_overhead + 2 * target.size() + value->body.size() + value->etag.size() + value->headers.size();
+  if (bytes > limit_ / 4 || changed_since(group, since)) {
+    ++counters_.refused_fills;
+    return;
+  }
+  if (auto it = entries_.find(target); it != entries_.end()) erase(it->second);
+  while (bytes_ + bytes > limit_ && oldest_) {
+    erase(*oldest_);
+    ++counters_.evictions;
+  }
+  auto [it, inserted] = entries_.try_emplace(std::string(target));
+  entry& e = it->second;
+  e.value = std::move(value);
+  e.group = group;
+  e.bytes = bytes;
+  e.key = &it->first;
+  e.older = newest_;
+  if (newest_) newest_->newer = &e;
+  newest_ = &e;
+  if (!oldest_) oldest_ = &e;
+  auto& head = groups_[group];
+  e.group_next = head;
+  if (head) head->group_prev = &e;
+  head = &e;
+  bytes_ += bytes;
+  ++counters_.fills;
+}
+
+void read_cache::erase(entry& e) {
+  if (e.newer) e.newer->older = e.older;
+  else newest_ = e.older;
+  if (e.older) e.older->newer = e.newer;
+  else oldest_ = e.newer;
+  if (e.group_next) e.group_next->group_prev = e.group_prev;
+  if (e.group_prev) {
+    e.group_prev->group_next = e.group_next;
+  } else if (e.group_next) {
+    groups_[e.group] = e.group_next;
+  } else {
+    groups_.erase(e.group);
+  }
+  bytes_ -= e.bytes;
+  entries_.erase(*e.key);
+}
+
+void read_cache::record(cache_group g) {
+  ++epoch_;
+  recent_[epoch_ % recent_size] = {epoch_, g};
+}
+
+bool read_cache::changed_since(cache_group g, std::uint64_t since) const {
+  if (since < flushed_at_ || epoch_ - since >= recent_size) return true;
+  for (std::uint64_t e = since + 1; e <= epoch_; ++e)
+    if (recent_[e % recent_size].group == g) return true;
+  return false;
+}
+
+void read_cache::invalidate(cache_group g) {
+  record(g);
+  auto it = groups_.find(g);
+  if (it == groups_.end()) return;
+  entry* e = it->second;
+  while (e) {
+    entry* next = e->group_next;
+    erase(*e);
+    e = next;
+  }
+}
+
+bool read_cache::apply_notice(std::string_view notice) {
+  if (notice == "*") {
+    flush();
+    ++counters_.notices;
+    return true;
+  }
+  if (notice.size() < 3 || notice[1] != ':') return false;
+  std::string_view rest = notice.substr(2);
+  std::int64_t id = 0, thread = 0, user = 0;
+  switch (notice[0]) {
+    case 'u':
+      if (!next_id(rest, id) || !rest.empty()) return false;
+      invalidate({cache_kind::user, id});
+      invalidate({cache_kind::users, 0});
+      invalidate({cache_kind::posts_by_user, id});
+      break;
+    case 't':
+      if (!next_id(rest, id) || !rest.empty()) return false;
+      invalidate({cache_kind::thread, id});
+      invalidate({cache_kind::threads, 0});
+      invalidate({cache_kind::posts_in_thread, id});
+      break;
+    case 'p':
+      if (!next_id(rest, id) || !next_id(rest, thread) || !next_id(rest, user) || !rest.empty()) return false;
+      invalidate({cache_kind::post, id});
+      invalidate({cache_kind::posts_in_thread, thread});
+      invalidate({cache_kind::posts_by_user, user});
+      break;
+    default:
+      return false;
+  }
+  ++counters_.notices;
+  return true;
+}
+
+void read_cache::flush() {
+  entries_.clear();
+  groups_.clear();
+  newest_ = oldest_ = nullptr;
+  bytes_ = 0;
+  flushed_at_ = ++epoch_;
+  ++counters_.flushes;
+}
+
+void read_cache::set_listening(bool listening) {
+  listening_ = listening;
+  flush();
+}
+
+read_cache::stats read_cache::snapshot() const {
+  stats s = counters_;
+  s.enabled = enabled_;
+  s.listening = listening_;
+  s.entries = entries_.size();
+  s.bytes = bytes_;
+  s.limit_bytes = limit_;
+  return s;
+}
+
+}  // namespace granite::http

@@ -1,0 +1,199 @@
+#include "granite/http/cache.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace {
+
+using granite::http::cache_group;
+using granite::http::cache_kind;
+using granite::http::cached_response;
+using granite::http::read_cache;
+
+std::shared_ptr<const cached_response> body(const std::string& text) {
+  auto r = std::make_shared<cached_response>();
+  r->body = text;
+  r->etag = granite::http::etag_of(text);
+  return r;
+}
+
+struct listening_cache : read_cache {
+  explicit listening_cache(std::size_t limit = 1 << 20) : read_cache(limit, true) { set_listening(true); }
+  void put(const std::string& target, cache_group g, const std::string& text = "x") { fill(target, g, body(text), epoch()); }
+  bool has(const std::string& target) { return find(target) != nullptr; }
+};
+
+TEST(ReadCache, KeepsWhatItIsGivenAndCountsHitsAndMisses) {
+  listening_cache c;
+  EXPECT_FALSE(c.has("/api/users/1"));
+  c.put("/api/users/1", {cache_kind::user, 1}, "{\"id\":1}");
+  auto hit = c.find("/api/users/1");
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->body, "{\"id\":1}");
+  auto s = c.snapshot();
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(s.entries, 1u);
+  EXPECT_GT(s.bytes, 0u);
+}
+
+TEST(ReadCache, IsBypassedUntilTheNoticesAreReceivedAndWhenDisabled) {
+  read_cache c(1 << 20, true);
+  c.fill("/a", {cache_kind::user, 1}, body("x"), c.epoch());
+  EXPECT_FALSE(c.find("/a"));
+  EXPECT_EQ(c.snapshot().entries, 0u);
+
+  read_cache off(1 << 20, false);
+  off.set_listening(true);
+  EXPECT_FALSE(off.usable());
+  off.fill("/a", {cache_kind::user, 1}, body("x"), off.epoch());
+  EXPECT_FALSE(off.find("/a"));
+}
+
+TEST(ReadCache, LosingTheNoticesFlushesAndBypasses) {
+  listening_cache c;
+  c.put("/api/users/1", {cache_kind::user, 1});
+  c.set_listening(false);
+  EXPECT_FALSE(c.has("/api/users/1"));
+  EXPECT_EQ(c.snapshot().entries, 0u);
+  c.set_listening(true);
+  EXPECT_FALSE(c.has("/api/users/1"));  // not kept across the gap
+}
+
+TEST(ReadCache, AUserNoticeDropsTheUserTheUserListsAndTheirPosts) {
+  listening_cache c;
+  c.put("/api/users/5", {cache_kind::user, 5});
+  c.put("/api/users/6", {cache_kind::user, 6});
+  c.put("/api/users", {cache_kind::users, 0});
+  c.put("/api/users?after=100", {cache_kind::users, 0});
+  c.put("/api/posts/by-user/5", {cache_kind::posts_by_user, 5});
+  c.put("/api/threads/5", {cache_kind::thread, 5});
+  ASSERT_TRUE(c.apply_notice("u:5"));
+  EXPECT_FALSE(c.has("/api/users/5"));
+  EXPECT_FALSE(c.has("/api/users"));
+  EXPECT_FALSE(c.has("/api/users?after=100"));
+  EXPECT_FALSE(c.has("/api/posts/by-user/5"));
+  EXPECT_TRUE(c.has("/api/users/6"));
+  EXPECT_TRUE(c.has("/api/threads/5"));
+}
+
+TEST(ReadCache, ThreadAndPostNoticesDropWhatShowsThem) {
+  listening_cache c;
+  c.put("/api/threads/4", {cache_kind::thread, 4});
+  c.put("/api/threads", {cache_kind::threads, 0});
+  c.put("/api/posts/in-thread/4", {cache_kind::posts_in_thread, 4});
+  c.put("/api/posts/in-thread/4?limit=5", {cache_kind::posts_in_thread, 4});
+  c.put("/api/posts/in-thread/7", {cache_kind::posts_in_thread, 7});
+  c.put("/api/posts/10", {cache_kind::post, 10});
+  c.put("/api/posts/by-user/3", {cache_kind::posts_by_user, 3});
+  c.put("/api/users/3", {cache_kind::user, 3});
+
+  ASSERT_TRUE(c.apply_notice("p:10:7:3"));
+  EXPECT_FALSE(c.has("/api/posts/10"));
+  EXPECT_FALSE(c.has("/api/posts/in-thread/7"));
+  EXPECT_FALSE(c.has("/api/posts/by-user/3"));
+  EXPECT_TRUE(c.has("/api/posts/in-thread/4"));
+  EXPECT_TRUE(c.has("/api/users/3"));
+
+  ASSERT_TRUE(c.apply_notice("t:4"));
+  EXPECT_FALSE(c.has("/api/threads/4"));
+  EXPECT_FALSE(c.has("/api/threads"));
+  EXPECT_FALSE(c.has("/api/posts/in-thread/4"));
+  EXPECT_FALSE(c.has("/api/posts/in-thread/4?limit=5"));
+  EXPECT_TRUE(c.has("/api/users/3"));
+
+  ASSERT_TRUE(c.apply_notice("*"));
+  EXPECT_EQ(c.snapshot().entries, 0u);
+}
+
+TEST(ReadCache, MalformedNoticesAreRefusedAndDropNothing) {
+  listening_cache c;
+  c.put("/api/users/1", {cache_kind::user, 1});
+  for (const char* bad : {"", "u", "u:", "u:x", "u:1:2", "p:1:2", "p:1:2:3:4", "t:-1", "t:0", "x:1", "u:99999999999999999999",
+                          "**", "u 1"})
+    EXPECT_FALSE(c.apply_notice(bad)) << bad;
+  EXPECT_TRUE(c.has("/api/users/1"));
+}
+
+TEST(ReadCache, AReadThatANoticeOvertookIsAnsweredButNotKept) {
+  listening_cache c;
+  auto since = c.epoch();  // the read starts
+  ASSERT_TRUE(c.apply_notice("u:1"));  // the user changes meanwhile
+  c.fill("/api/users/1", {cache_kind::user, 1}, body("old"), since);
+  EXPECT_FALSE(c.has("/api/users/1"));
+  EXPECT_EQ(c.snapshot().refused_fills, 1u);
+  // A notice about something else does not stop it.
+  since = c.epoch();
+  ASSERT_TRUE(c.apply_notice("u:2"));
+  c.fill("/api/users/1", {cache_kind::user, 1}, body("new"), since);
+  EXPECT_TRUE(c.has("/api/users/1"));
+  // Nor does one from before it started.
+  c.fill("/api/users/3", {cache_kind::user, 3}, body("new"), c.epoch());
+  EXPECT_TRUE(c.has("/api/users/3"));
+}
+
+TEST(ReadCache, AReadThatAFlushOvertookIsNotKept) {
+  listening_cache c;
+  auto since = c.epoch();
+  c.set_listening(false);
+  c.set_listening(true);
+  c.fill("/api/users/1", {cache_kind::user, 1}, body("old"), since);
+  EXPECT_FALSE(c.has("/api/users/1"));
+}
+
+TEST(ReadCache, EvictsTheLeastRecentlyUsedWithinItsLimit) {
+  listening_cache c(4096);
+  std::string text(500, 'x');
+  c.put("/a", {cache_kind::user, 1}, text);
+  c.put("/b", {cache_kind::user, 2}, text);
+  c.put("/c", {cache_kind::user, 3}, text);
+  EXPECT_TRUE(c.has("/a"));  // now the most recent
+  for (int i = 0; i < 20; ++i) {
+    c.put("/d" + std::to_string(i), {cache_kind::user, 10 + i}, text);
+    EXPECT_LE(c.snapshot().bytes, 4096u);
+  }
+  EXPECT_FALSE(c.has("/b"));
+  EXPECT_GT(c.snapshot().evictions, 0u);
+  // An evicted entry leaves its group cleanly: a notice for it is harmless.
+  EXPECT_TRUE(c.apply_notice("u:2"));
+  // Too large for the cache (over a quarter of it): not kept.
+  c.put("/huge", {cache_kind::user, 99}, std::string(2000, 'y'));
+  EXPECT_FALSE(c.has("/huge"));
+}
+
+TEST(ReadCache, ReplacingAnEntryKeepsTheAccountsStraight) {
+  listening_cache c;
+  c.put("/a", {cache_kind::user, 1}, "one");
+  auto bytes = c.snapshot().bytes;
+  c.put("/a", {cache_kind::user, 1}, "two");
+  EXPECT_EQ(c.snapshot().bytes, bytes);
+  EXPECT_EQ(c.snapshot().entries, 1u);
+  EXPECT_EQ(c.find("/a")->body, "two");
+  ASSERT_TRUE(c.apply_notice("u:1"));
+  EXPECT_EQ(c.snapshot().bytes, 0u);
+}
+
+TEST(Etag, IsAQuotedStableHashOfTheBody) {
+  auto a = granite::http::etag_of("{\"id\":1}");
+  EXPECT_EQ(a.size(), 18u);
+  EXPECT_EQ(a.front(), '"');
+  EXPECT_EQ(a.back(), '"');
+  EXPECT_EQ(a, granite::http::etag_of("{\"id\":1}"));
+  EXPECT_NE(a, granite::http::etag_of("{\"id\":2}"));
+  EXPECT_EQ(granite::http::etag_of(""), "\"cbf29ce484222325\"");  // FNV-1a's offset basis
+}
+
+TEST(Etag, IfNoneMatchTakesListsWeakTagsAndTheStar) {
+  using granite::http::etag_matches;
+  std::string tag = "\"0123456789abcdef\"";
+  EXPECT_TRUE(etag_matches(tag, tag));
+  EXPECT_TRUE(etag_matches("\"x\", " + tag, tag));
+  EXPECT_TRUE(etag_matches("W/" + tag, tag));
+  EXPECT_TRUE(etag_matches("*", tag));
+  EXPECT_FALSE(etag_matches("\"x\"", tag));
+  EXPECT_FALSE(etag_matches("0123456789abcdef", tag));  // unquoted
+  EXPECT_FALSE(etag_matches("", tag));
+}
+
+}  // namespace
