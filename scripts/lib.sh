@@ -80,7 +80,7 @@ start_local_postgres() {
   if ! as_pg_owner "$bin/pg_ctl" -D "$root/data" status >/dev/null 2>&1; then
     say "starting PostgreSQL (socket in $sockdir)"
     as_pg_owner "$bin/pg_ctl" -D "$root/data" -l "$root/postgresql.log" -w \
-      -o "-c listen_addresses='' -k $sockdir" start >/dev/null ||
+      -o "-c listen_addresses='' -k $sockdir ${GRANITE_PG_OPTIONS:-}" start >/dev/null ||
       { tail -n 20 "$root/postgresql.log" >&2; die "PostgreSQL did not start"; }
     GRANITE_PG_STARTED=1
   else

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "granite/http/notice_ring.hpp"
+
 namespace granite::http {
 
 namespace {
@@ -64,8 +66,28 @@ read_cache::read_cache(std::size_t limit_bytes, bool enabled)
 
 read_cache::~read_cache() = default;
 
+void read_cache::attach(notice_ring* ring) {
+  ring_ = ring;
+  if (ring_) ring_next_ = ring_->head();
+}
+
+void read_cache::sync() {
+  if (!ring_ || ring_->head() == ring_next_) return;
+  bool complete = ring_->read(ring_next_, [this](std::string_view notice) {
+    if (!apply_notice(notice)) flush();
+  });
+  if (!complete) flush();  // fell so far behind that notices were overwritten
+}
+
+void read_cache::apply_own_notice(std::string_view notice) {
+  if (!enabled_) return;
+  if (!apply_notice(notice)) flush();
+  if (ring_) ring_->publish(notice);
+}
+
 std::shared_ptr<const cached_response> read_cache::find(std::string_view target) {
   if (!usable()) return nullptr;
+  sync();
   auto it = entries_.find(target);
   if (it == entries_.end()) {
     ++counters_.misses;
@@ -88,6 +110,7 @@ std::shared_ptr<const cached_response> read_cache::find(std::string_view target)
 void read_cache::fill(std::string_view target, cache_group group, std::shared_ptr<const cached_response> value,
                       std::uint64_t since) {
   if (!usable()) return;
+  sync();
   std::size_t bytes =
       entry_overhead + 2 * target.size() + value->body.size() + value->etag.size() + value->headers.size();
   if (bytes > limit_ / 4 || changed_since(group, since)) {
@@ -169,17 +192,14 @@ bool read_cache::apply_notice(std::string_view notice) {
   std::int64_t id = 0, thread = 0, user = 0;
   switch (notice[0]) {
     case 'u':
+    case 't': {
       if (!next_id(rest, id) || !rest.empty()) return false;
-      invalidate({cache_kind::user, id});
-      invalidate({cache_kind::users, 0});
-      invalidate({cache_kind::posts_by_user, id});
+      bool is_user = notice[0] == 'u';
+      invalidate({is_user ? cache_kind::user : cache_kind::thread, id});
+      invalidate({is_user ? cache_kind::users : cache_kind::threads, 0});
+      invalidate({is_user ? cache_kind::posts_by_user : cache_kind::posts_in_thread, id});
       break;
-    case 't':
-      if (!next_id(rest, id) || !rest.empty()) return false;
-      invalidate({cache_kind::thread, id});
-      invalidate({cache_kind::threads, 0});
-      invalidate({cache_kind::posts_in_thread, id});
-      break;
+    }
     case 'p':
       if (!next_id(rest, id) || !next_id(rest, thread) || !next_id(rest, user) || !rest.empty()) return false;
       invalidate({cache_kind::post, id});

@@ -435,7 +435,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void respond(response r) {
-    for (const auto& notice : r.invalidate) ctx_.cache.apply_notice(notice);
+    for (const auto& notice : r.invalidate) ctx_.cache.apply_own_notice(notice);
     if (fill_ && r.status == 200) {
       auto kept = std::make_shared<cached_response>();
       for (const auto& [name, value] : r.headers) kept->headers.append(name).append(": ").append(value).append("\r\n");

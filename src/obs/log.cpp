@@ -49,7 +49,10 @@ void init_tool(std::string_view level) {
 }
 
 void init_worker(int slot, std::string_view level) {
-  spdlog::init_thread_pool(8192, 1);
+  // The queue is allocated whole (about 400 bytes a line): 2048 lines are
+  // 0.8 MiB of every worker's memory, and tens of milliseconds of a busy
+  // access log. When it is full, the oldest lines give way.
+  spdlog::init_thread_pool(2048, 1);
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::async_logger>(
       "worker " + std::to_string(slot) + " " + std::to_string(getpid()), std::move(sink), spdlog::thread_pool(),

@@ -4,6 +4,7 @@
 
 #include "granite/store/connection.hpp"
 #include "granite/store/seed.hpp"
+#include "seed_load.hpp"
 #include "granite/text.hpp"
 
 namespace granite::store {
@@ -113,35 +114,43 @@ void check_references(pqxx::work& tx, const seed_data& d) {
   }
 }
 
+}  // namespace
+
+namespace detail {
+
 bool holds_data(pqxx::work& tx) {
   return tx.exec("SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM threads) OR EXISTS (SELECT 1 FROM posts)")
       [0][0]
           .as<bool>();
 }
 
-// Moves an identity sequence past the largest id, so that later inserts
-// without an id never collide with a seeded one.
-void move_sequence(pqxx::work& tx, const std::string& table) {
-  tx.exec("SELECT setval(pg_get_serial_sequence('" + table + "', 'id'), coalesce(max(id), 0) + 1, false) FROM " +
-          table);
+bool begin_load(pqxx::work& tx, seed_mode mode, const char* lock_mode) {
+  tx.exec("SET LOCAL statement_timeout = 0");
+  tx.exec("SET LOCAL granite.bulk_load = 'on'");
+  tx.exec(std::string("LOCK TABLE users, threads, posts IN ") + lock_mode + " MODE");
+  if (mode == seed_mode::if_empty && holds_data(tx)) return false;
+  if (mode == seed_mode::replace) tx.exec("TRUNCATE sessions, posts, threads, users RESTART IDENTITY");
+  return true;
 }
 
-}  // namespace
+void finish_load(pqxx::work& tx) {
+  for (std::string table : {"users", "threads", "posts"})
+    tx.exec("SELECT setval(pg_get_serial_sequence('" + table + "', 'id'), coalesce(max(id), 0) + 1, false) FROM " +
+            table);
+  tx.exec("NOTIFY granite_cache, '*'");
+}
+
+}  // namespace detail
 
 seed_report load_seed(connection& c, const seed_data& d, seed_mode mode) {
   seed_report report;
   pqxx::work tx(c.raw());
-  tx.exec("SET LOCAL statement_timeout = 0");
-  // One change notice for the whole load instead of one per row (migration 0003).
-  tx.exec("SET LOCAL granite.bulk_load = 'on'");
   // Nobody writes while the checks and the inserts run, so what was checked
   // is what gets loaded.
-  tx.exec("LOCK TABLE users, threads, posts IN SHARE ROW EXCLUSIVE MODE");
-  if (mode == seed_mode::if_empty && holds_data(tx)) {
+  if (!detail::begin_load(tx, mode, "SHARE ROW EXCLUSIVE")) {
     report.skipped = true;
     return report;
   }
-  if (mode == seed_mode::replace) tx.exec("TRUNCATE sessions, posts, threads, users RESTART IDENTITY");
 
   check_conflicts(tx, d);
   check_references(tx, d);
@@ -158,8 +167,7 @@ seed_report load_seed(connection& c, const seed_data& d, seed_mode mode) {
     else
       tx.exec_params("INSERT INTO posts (thread_id, user_id, text) VALUES ($1, $2, $3)", p.thread, p.user, p.text);
   }
-  for (const char* table : {"users", "threads", "posts"}) move_sequence(tx, table);
-  tx.exec("NOTIFY granite_cache, '*'");
+  detail::finish_load(tx);
   tx.commit();
   report.users = d.users.size();
   report.threads = d.threads.size();

@@ -4,16 +4,11 @@
 
 #include "granite/store/connection.hpp"
 #include "granite/store/seed.hpp"
+#include "seed_load.hpp"
 
 namespace granite::store {
 
 namespace {
-
-bool holds_data(pqxx::work& tx) {
-  return tx.exec("SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM threads) OR EXISTS (SELECT 1 FROM posts)")
-      [0][0]
-          .as<bool>();
-}
 
 // The indexes of the forum's tables that back no constraint: dropped before
 // the load and built again after it, each in one sort.
@@ -78,17 +73,12 @@ synthetic_spec parse_synthetic(std::string_view spec) {
 seed_report load_synthetic(connection& c, const synthetic_spec& s, seed_mode mode) {
   seed_report report;
   pqxx::work tx(c.raw());
-  tx.exec("SET LOCAL statement_timeout = 0");
   tx.exec("SET LOCAL maintenance_work_mem = '256MB'");
-  // One notice for the whole load instead of one per row (migration 0003).
-  tx.exec("SET LOCAL granite.bulk_load = 'on'");
-  tx.exec("LOCK TABLE users, threads, posts IN ACCESS EXCLUSIVE MODE");
-  if (mode == seed_mode::if_empty && holds_data(tx)) {
+  if (!detail::begin_load(tx, mode, "ACCESS EXCLUSIVE")) {
     report.skipped = true;
     return report;
   }
-  if (mode == seed_mode::replace) tx.exec("TRUNCATE sessions, posts, threads, users RESTART IDENTITY");
-  if (mode == seed_mode::add && holds_data(tx))
+  if (mode == seed_mode::add && detail::holds_data(tx))
     throw seed_error("synthetic data goes into an empty database; the database holds data (seed --replace empties it "
                      "first)");
 
@@ -119,10 +109,7 @@ seed_report load_synthetic(connection& c, const synthetic_spec& s, seed_mode mod
   for (const auto& k : keys) tx.exec("ALTER TABLE " + k.table + " ADD CONSTRAINT " + k.name + " " + k.definition);
   for (const char* table : {"users", "threads", "posts"})
     tx.exec(std::string("ALTER TABLE ") + table + " ENABLE TRIGGER USER");
-  for (const char* table : {"users", "threads", "posts"})
-    tx.exec(std::string("SELECT setval(pg_get_serial_sequence('") + table + "', 'id'), coalesce(max(id), 0) + 1, false) FROM " +
-            table);
-  tx.exec("NOTIFY granite_cache, '*'");
+  detail::finish_load(tx);
   tx.commit();
   // Plans for the new sizes (outside the transaction: ANALYZE sees committed rows).
   pqxx::nontransaction(c.raw()).exec("ANALYZE users, threads, posts");

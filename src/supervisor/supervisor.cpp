@@ -14,6 +14,7 @@
 
 #include "granite/config/config.hpp"
 #include "granite/exit_codes.hpp"
+#include "granite/http/notice_ring.hpp"
 #include "granite/supervisor/heartbeat.hpp"
 #include "granite/supervisor/listen_sockets.hpp"
 #include "granite/supervisor/upgrade.hpp"
@@ -211,12 +212,14 @@ int run_leader(const config::config& cfg, const config_source& source, std::vect
 
   const pid_t leader = getpid();
   heartbeats beats(max_workers);
+  http::notice_ring notices;  // the workers' change notices, shared across the fork
   system_process_ops ops(
       [&](int slot) {
         become_worker(leader, status_pipe[0], listen_fds, listen_fds[slot]);
         // The child's copy of the leader's memory holds the configuration
         // current at the fork.
-        return worker::run(*current, slot, listen_fds[slot], status_pipe[1], [&beats, slot] { beats.beat(slot); });
+        return worker::run(*current, slot, listen_fds[slot], status_pipe[1], [&beats, slot] { beats.beat(slot); },
+                           &notices);
       },
       beats);
   worker_table table(ops, static_cast<int>(listen_fds.size()), timings_for(cfg));

@@ -196,7 +196,8 @@ void block_stop_signals(bool block) {
   pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
 }
 
-int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::function<void()> heartbeat) {
+int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::function<void()> heartbeat,
+        http::notice_ring* notices) {
   obs::init_worker(slot, cfg.log.level);
   heartbeat();
 
@@ -223,6 +224,7 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
   hashing.submit([&cfg](bool) { features::warm_up(cfg); });
 
   http::read_cache cache(static_cast<std::size_t>(cfg.cache.size_mib) * 1024 * 1024, cfg.cache.enabled);
+  cache.attach(notices);
   http::router routes;
   http::server_context ctx{routes,
                            db,
@@ -242,15 +244,15 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
 
   asio::io_context ioc(1);
   // The cache's change notices; without the cache there is nothing to listen for.
-  std::optional<notice_listener> notices;
+  std::optional<notice_listener> listener;
   if (cfg.cache.enabled) {
     auto options = connect_options(cfg, slot);
     options.application_name = "granite worker " + std::to_string(slot) + " notices";
     // A connection that dies silently (a network partition) is noticed
     // within seconds, not at the kernel's two hours.
-    notices.emplace(ioc, store::conninfo(options) + " keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3",
+    listener.emplace(ioc, store::conninfo(options) + " keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3",
                     cache);
-    notices->start();
+    listener->start();
   }
   acceptor_loop acceptor(ioc, listen_fd, ctx);
   stopper stop(ioc, acceptor, ctx, cfg.drain);
@@ -282,7 +284,7 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
   report_ready(status_fd, slot);
   ioc.run();
 
-  if (notices) notices->stop();
+  if (listener) listener->stop();
   hashing.stop();  // its last steps may still hand work to the database pool
   db.stop();
   spdlog::info("stopped");

@@ -148,9 +148,10 @@ TEST_F(Cache, AWriteChangesTheEtagAndTheWriterReadsItAtOnce) {
 }
 
 // Two instances of two workers each on one database: a write through any
-// worker is seen by every other worker of both instances. The time until
-// each sees it is measured and printed (a benchmark, not a threshold: the
-// test only needs it to happen within seconds).
+// worker is seen at once by the workers of its instance (the shared notice
+// ring) and by those of the other instance through PostgreSQL's notices.
+// The time until each sees it is measured and printed (a benchmark, not a
+// threshold: the test only needs it to happen within seconds).
 TEST(CacheCoherence, AWriteIsSeenByEveryWorkerOfEveryInstance) {
   testkit::scratch_database db;
   auto url = db.seeded();
@@ -176,10 +177,16 @@ TEST(CacheCoherence, AWriteIsSeenByEveryWorkerOfEveryInstance) {
       c->request("GET", target);
       EXPECT_EQ(stats(*c)["hits"].get<long>(), hits + 1) << "round " << round;
     }
-    auto& writer = *conns[static_cast<std::size_t>(round) % conns.size()];
+    auto w = static_cast<std::size_t>(round) % conns.size();
+    auto& writer = *conns[w];
     auto name = patch_name(writer, m.id, m.token, "coherent " + std::to_string(round));
     auto written = clock_type::now();
-    EXPECT_EQ(name_of(writer.request("GET", target)), name);  // read-your-writes
+    // Read-your-writes on every worker of the writer's instance (conns 0-1
+    // are instance a, 2-3 instance b): no waiting.
+    for (std::size_t i = 0; i < conns.size(); ++i)
+      if (i / 2 == w / 2) {
+        EXPECT_EQ(name_of(conns[i]->request("GET", target)), name) << "round " << round << " worker " << i;
+      }
 
     std::vector<double> seen_ms(conns.size(), -1);
     while (std::count(seen_ms.begin(), seen_ms.end(), -1.0) > 0 && clock_type::now() - written < std::chrono::seconds(5)) {
@@ -195,7 +202,7 @@ TEST(CacheCoherence, AWriteIsSeenByEveryWorkerOfEveryInstance) {
     }
   }
   std::cout << "[ measure  ] a write was visible on every worker of both instances within " << worst_ms
-            << " ms (worst of 8 writes x 4 workers)\n";
+            << " ms (worst of 8 writes, each read on 4 workers)\n";
   ::testing::Test::RecordProperty("worst_visibility_ms", std::to_string(worst_ms));
 }
 
@@ -288,11 +295,12 @@ TEST(CacheCoherence, StaysWithinItsBoundUnderAScanOfDistinctKeys) {
   EXPECT_EQ(after["limitBytes"].get<long>(), 2 * 1024 * 1024);
   EXPECT_GT(after["entries"].get<long>(), 1000);
   EXPECT_GE(after["evictions"].get<long>() + after["entries"].get<long>(), keys);
-  // The process follows: its resident memory grew by a few MiB, not by the
-  // ~40 MiB that 100 000 kept responses would take. (Sanitizer builds keep
-  // freed memory in quarantine: not measured there.)
+  // The process follows: about 8 MiB idle plus the 2 MiB of cache and the
+  // database threads' buffers, not the ~40 MiB that 100 000 kept responses
+  // would take. (Sanitizer builds keep freed memory in quarantine: not
+  // measured there.)
   if (!sanitized()) {
-    EXPECT_LT(rss_after - rss_before, 12 * 1024);
+    EXPECT_LT(rss_after, 24 * 1024);
   }
 }
 

@@ -3,6 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include "granite/http/notice_ring.hpp"
 
 namespace {
 
@@ -197,3 +202,67 @@ TEST(Etag, IfNoneMatchTakesListsWeakTagsAndTheStar) {
 }
 
 }  // namespace
+
+namespace {
+std::vector<std::string> read_all(const granite::http::notice_ring& ring, std::uint64_t& next, bool& complete) {
+  std::vector<std::string> out;
+  complete = ring.read(next, [&](std::string_view n) { out.emplace_back(n); });
+  return out;
+}
+}  // namespace
+
+TEST(NoticeRing, ReadersSeeWhatWasPublishedSinceTheyLooked) {
+  granite::http::notice_ring ring;
+  ring.publish("u:1");
+  std::uint64_t next = ring.head();  // a reader that starts now
+  ring.publish("t:2");
+  ring.publish("p:3:2:1");
+  bool complete = false;
+  EXPECT_EQ(read_all(ring, next, complete), (std::vector<std::string>{"t:2", "p:3:2:1"}));
+  EXPECT_TRUE(complete);
+  EXPECT_TRUE(read_all(ring, next, complete).empty());
+  ring.publish(std::string(200, 'x'));  // too long to keep: anything may have changed
+  EXPECT_EQ(read_all(ring, next, complete), std::vector<std::string>{"*"});
+}
+
+TEST(NoticeRing, AReaderTooFarBehindIsToldSo) {
+  granite::http::notice_ring ring;
+  std::uint64_t next = ring.head();
+  for (std::size_t i = 0; i < granite::http::notice_ring::capacity + 1; ++i) ring.publish("u:" + std::to_string(i + 1));
+  bool complete = true;
+  EXPECT_TRUE(read_all(ring, next, complete).empty());
+  EXPECT_FALSE(complete);
+  EXPECT_EQ(next, ring.head());  // and starts again from now
+}
+
+TEST(NoticeRing, IsSharedAcrossFork) {
+  granite::http::notice_ring ring;
+  std::uint64_t next = ring.head();
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ring.publish("u:42");
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  bool complete = false;
+  EXPECT_EQ(read_all(ring, next, complete), std::vector<std::string>{"u:42"});
+}
+
+TEST(ReadCache, AnotherWorkersWriteIsAppliedBeforeTheNextHit) {
+  granite::http::notice_ring ring;
+  listening_cache writer, reader;
+  writer.attach(&ring);
+  reader.attach(&ring);
+  reader.put("/api/users/5", {cache_kind::user, 5});
+  reader.put("/api/users/6", {cache_kind::user, 6});
+  writer.apply_own_notice("u:5");
+  EXPECT_FALSE(reader.has("/api/users/5"));
+  EXPECT_TRUE(reader.has("/api/users/6"));
+  // A read of the reader's that started before the write is not kept.
+  auto since = reader.epoch();
+  writer.apply_own_notice("u:6");
+  reader.fill("/api/users/6", {cache_kind::user, 6}, body("old"), since);
+  EXPECT_FALSE(reader.has("/api/users/6"));
+}

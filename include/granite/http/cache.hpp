@@ -21,6 +21,8 @@
 
 namespace granite::http {
 
+class notice_ring;
+
 // What a cached response shows: one record, or one kind of list.
 enum class cache_kind : std::uint8_t { user, users, thread, threads, post, posts_in_thread, posts_by_user };
 
@@ -69,6 +71,11 @@ class read_cache {
             std::uint64_t since);
   // Applies a change notice; false (and nothing dropped) when it is malformed.
   bool apply_notice(std::string_view notice);
+  // The notice of a write this worker made: applied here, and published to
+  // the other workers of the instance through the ring, before the answer.
+  void apply_own_notice(std::string_view notice);
+  // The ring of the instance's notices (may be null: a worker alone).
+  void attach(notice_ring* ring);
   void flush();
   // Whether the change notices are being received. Both changes flush: on
   // the way down the notices may be missed from now on; on the way up some
@@ -96,6 +103,7 @@ class read_cache {
       return std::hash<std::int64_t>{}(g.id) * 31 + static_cast<std::size_t>(g.kind);
     }
   };
+  void sync();  // applies what the ring has that this worker has not seen
   void invalidate(cache_group g);
   void erase(entry& e);
   void record(cache_group g);
@@ -119,6 +127,8 @@ class read_cache {
   std::uint64_t epoch_ = 0;
   std::uint64_t flushed_at_ = 0;
   stats counters_;
+  notice_ring* ring_ = nullptr;
+  std::uint64_t ring_next_ = 0;
 };
 
 }  // namespace granite::http

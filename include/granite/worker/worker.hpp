@@ -8,6 +8,10 @@ namespace granite::config {
 struct config;
 }
 
+namespace granite::http {
+class notice_ring;
+}
+
 namespace granite::worker {
 
 // What a worker tells the leader through the status pipe. Small enough to be
@@ -25,8 +29,11 @@ void block_stop_signals(bool block);
 
 // Runs one worker in the forked child until it is told to stop. Everything it
 // uses (event loop, logger, database connections) is created here, after the
-// fork. `heartbeat` is called from the event loop twice a second, for the
-// leader's watchdog. Returns the process exit code.
-int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::function<void()> heartbeat);
+// fork. `heartbeat` is called from the event loop four times a second, for
+// the leader's watchdog. `notices` is the instance's ring of change notices
+// (see http/notice_ring.hpp), shared with the other workers. Returns the
+// process exit code.
+int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::function<void()> heartbeat,
+        http::notice_ring* notices);
 
 }  // namespace granite::worker

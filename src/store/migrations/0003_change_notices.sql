@@ -13,30 +13,16 @@ CREATE FUNCTION granite_bulk_load() RETURNS boolean
   LANGUAGE sql STABLE
   RETURN coalesce(current_setting('granite.bulk_load', true), '') = 'on';
 
-CREATE FUNCTION granite_notice_user() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A user ('u') or a thread ('t'): the kind is the trigger's argument.
+CREATE FUNCTION granite_notice_record() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NOT granite_bulk_load() THEN
     IF TG_OP = 'DELETE' THEN
-      PERFORM pg_notify('granite_cache', 'u:' || OLD.id);
+      PERFORM pg_notify('granite_cache', TG_ARGV[0] || ':' || OLD.id);
     ELSE
-      PERFORM pg_notify('granite_cache', 'u:' || NEW.id);
+      PERFORM pg_notify('granite_cache', TG_ARGV[0] || ':' || NEW.id);
       IF TG_OP = 'UPDATE' AND OLD.id <> NEW.id THEN
-        PERFORM pg_notify('granite_cache', 'u:' || OLD.id);
-      END IF;
-    END IF;
-  END IF;
-  RETURN NULL;
-END $$;
-
-CREATE FUNCTION granite_notice_thread() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NOT granite_bulk_load() THEN
-    IF TG_OP = 'DELETE' THEN
-      PERFORM pg_notify('granite_cache', 't:' || OLD.id);
-    ELSE
-      PERFORM pg_notify('granite_cache', 't:' || NEW.id);
-      IF TG_OP = 'UPDATE' AND OLD.id <> NEW.id THEN
-        PERFORM pg_notify('granite_cache', 't:' || OLD.id);
+        PERFORM pg_notify('granite_cache', TG_ARGV[0] || ':' || OLD.id);
       END IF;
     END IF;
   END IF;
@@ -65,9 +51,9 @@ BEGIN
 END $$;
 
 CREATE TRIGGER users_notice AFTER INSERT OR UPDATE OR DELETE ON users
-  FOR EACH ROW EXECUTE FUNCTION granite_notice_user();
+  FOR EACH ROW EXECUTE FUNCTION granite_notice_record('u');
 CREATE TRIGGER threads_notice AFTER INSERT OR UPDATE OR DELETE ON threads
-  FOR EACH ROW EXECUTE FUNCTION granite_notice_thread();
+  FOR EACH ROW EXECUTE FUNCTION granite_notice_record('t');
 CREATE TRIGGER posts_notice AFTER INSERT OR UPDATE OR DELETE ON posts
   FOR EACH ROW EXECUTE FUNCTION granite_notice_post();
 CREATE TRIGGER users_truncate_notice AFTER TRUNCATE ON users
