@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "granite/config/config.hpp"
 #include "support/testkit.hpp"
@@ -41,6 +42,9 @@ TEST(Config, ShippedFileEqualsTheBuiltInDefaults) {
   // config/granite.json documents the defaults; it must not drift from them.
   auto from_file = load({.file = granite::testkit::source_path("config/granite.json")}, {});
   EXPECT_EQ(granite::config::to_json(from_file), granite::config::to_json(load({}, {})));
+  // And it lists every key, not only those whose defaults would differ.
+  std::ifstream file(granite::testkit::source_path("config/granite.json"));
+  EXPECT_EQ(nlohmann::json::parse(file), nlohmann::json::parse(granite::config::to_json(load({}, {}))));
 }
 
 TEST(Config, LayersFileThenEnvironmentThenFlags) {
