@@ -1,15 +1,14 @@
 #include "granite/http/cache.hpp"
 
-#include <charconv>
-
+#include "granite/http/ids.hpp"
 #include "granite/http/notice_ring.hpp"
 
 namespace granite::http {
 
 namespace {
 
-// What an entry costs beyond its strings: the map node, the key's copy and
-// the links (measured with glibc: about 200 bytes).
+// What an entry costs beyond its strings, estimated: the map node with its
+// links, the shared response's control block, allocator headers.
 constexpr std::size_t entry_overhead = 200;
 
 std::string_view trim(std::string_view s) {
@@ -18,18 +17,14 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool parse_id(std::string_view text, std::int64_t& out) {
-  if (text.empty()) return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size() && out > 0;
-}
-
-// The next ':'-separated id of a notice.
+// The next ':'-separated id of a notice: an id as in a request path.
 bool next_id(std::string_view& rest, std::int64_t& out) {
   auto colon = rest.find(':');
-  auto part = rest.substr(0, colon);
+  auto id = parse_id(rest.substr(0, colon), "notice id");
   rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
-  return parse_id(part, out);
+  if (!id) return false;
+  out = *id;
+  return true;
 }
 
 }  // namespace
@@ -112,7 +107,7 @@ void read_cache::fill(std::string_view target, cache_group group, std::shared_pt
   if (!usable()) return;
   sync();
   std::size_t bytes =
-      entry_overhead + 2 * target.size() + value->body.size() + value->etag.size() + value->headers.size();
+      entry_overhead + target.size() + value->body.size() + value->etag.size() + value->headers.size();
   if (bytes > limit_ / 4 || changed_since(group, since)) {
     ++counters_.refused_fills;
     return;

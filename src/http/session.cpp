@@ -17,6 +17,7 @@
 
 #include "granite/http/bulkhead.hpp"
 #include "granite/http/cache.hpp"
+#include "granite/http/ids.hpp"
 #include "granite/http/problem.hpp"
 #include "granite/obs/log.hpp"
 #include "granite/store/pool.hpp"
@@ -163,15 +164,14 @@ class request_reader final : public bhttp::basic_parser<true> {
     return s.size();
   }
   void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view s, beast::error_code&) override {
-    return on_body_impl(s, ignored_);
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view s, beast::error_code& ec) override {
+    return on_body_impl(s, ec);
   }
   void on_finish_impl(beast::error_code&) override {}
 
   request& req_;
   request_head& head_;
   bool seen_content_type_ = false, seen_authorization_ = false, seen_request_id_ = false, seen_expect_ = false;
-  beast::error_code ignored_;
 };
 
 constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -334,9 +334,9 @@ class session : public std::enable_shared_from_this<session> {
   void want_fill(const cache_rule& rule, const params& values) {
     std::int64_t id = 0;
     if (!rule.param.empty()) {
-      auto text = values.get(rule.param);
-      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-      if (ec != std::errc() || end != text.data() + text.size() || id <= 0) return;
+      auto parsed = parse_id(values.get(rule.param), rule.param);
+      if (!parsed) return;  // the route answers 400
+      id = *parsed;
     }
     fill_ = pending_fill{{rule.kind, id}, ctx_.cache.epoch()};
   }

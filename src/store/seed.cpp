@@ -4,8 +4,8 @@
 
 #include "granite/store/connection.hpp"
 #include "granite/store/seed.hpp"
-#include "seed_load.hpp"
 #include "granite/text.hpp"
+#include "seed_load.hpp"
 
 namespace granite::store {
 

@@ -111,7 +111,7 @@ seed_report load_synthetic(connection& c, const synthetic_spec& s, seed_mode mod
     tx.exec(std::string("ALTER TABLE ") + table + " ENABLE TRIGGER USER");
   detail::finish_load(tx);
   tx.commit();
-  // Plans for the new sizes (outside the transaction: ANALYZE sees committed rows).
+  // Statistics for the new sizes, so that the first queries get good plans.
   pqxx::nontransaction(c.raw()).exec("ANALYZE users, threads, posts");
   report.users = static_cast<std::size_t>(s.users);
   report.threads = static_cast<std::size_t>(s.threads);

@@ -60,6 +60,10 @@ void notice_listener::start() {
 void notice_listener::stop() {
   *alive_ = false;
   retry_.cancel();
+  close_connection();
+}
+
+void notice_listener::close_connection() {
   if (socket_) {
     socket_->release();  // libpq owns the descriptor
     socket_.reset();
@@ -101,10 +105,7 @@ void notice_listener::on_readable() {
 void notice_listener::lost(const std::string& why) {
   cache_.set_listening(false);
   spdlog::warn("read cache flushed and bypassed: the change-notice connection was lost ({}); reconnecting", why);
-  socket_->release();
-  socket_.reset();
-  PQfinish(conn_);
-  conn_ = nullptr;
+  close_connection();
   retry_later();
 }
 

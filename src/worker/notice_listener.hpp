@@ -32,8 +32,8 @@ class notice_listener {
   void stop();
 
  private:
-  struct connected;
   void listen_on(PGconn* conn);
+  void close_connection();
   void wait_for_notices();
   void on_readable();
   void lost(const std::string& why);

@@ -6,7 +6,6 @@
 #include <pqxx/pqxx>
 
 #include "granite/http/cache.hpp"
-
 #include "granite/http/router.hpp"
 #include "granite/store/connection.hpp"
 

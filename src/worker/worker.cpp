@@ -4,8 +4,9 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <optional>
 #include <unistd.h>
+
+#include <optional>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>

@@ -74,8 +74,8 @@ inline constexpr std::int64_t synthetic_limit = 100'000'000;
 synthetic_spec parse_synthetic(std::string_view spec);
 // Generated inside PostgreSQL in one transaction, into an empty database
 // (seed_mode::replace empties it first; add refuses a database with data).
-// The tables' secondary indexes are rebuilt once at the end rather than
-// row by row.
+// The tables' secondary indexes and foreign keys are built and checked once
+// at the end rather than row by row.
 seed_report load_synthetic(connection& c, const synthetic_spec& spec, seed_mode mode);
 
 }  // namespace granite::store
