@@ -21,6 +21,7 @@
 #include "granite/http/problem.hpp"
 #include "granite/obs/log.hpp"
 #include "granite/store/pool.hpp"
+#include "granite/version.hpp"
 
 namespace granite::http {
 
@@ -45,6 +46,13 @@ const std::string& http_date() {
     cached_second = now;
   }
   return cached;
+}
+
+// The end of the status line, the Server header naming the release (so that a
+// rollout can be watched from the outside) and the Date header's name.
+const std::string& server_and_date() {
+  static const std::string line = std::string("\r\nServer: granite/") + granite::version + "\r\nDate: ";
+  return line;
 }
 
 std::string_view view(beast::string_view s) { return {s.data(), s.size()}; }
@@ -408,7 +416,7 @@ class session : public std::enable_shared_from_this<session> {
     append_number(out_, static_cast<std::uint64_t>(status));
     out_ += ' ';
     out_ += reason(status);
-    out_ += "\r\nServer: granite\r\nDate: ";
+    out_ += server_and_date();
     out_ += http_date();
     out_ += "\r\n";
   }

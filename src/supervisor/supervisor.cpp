@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "granite/http/notice_ring.hpp"
 #include "granite/supervisor/heartbeat.hpp"
 #include "granite/supervisor/listen_sockets.hpp"
+#include "granite/supervisor/service_manager.hpp"
 #include "granite/supervisor/upgrade.hpp"
 #include "granite/supervisor/worker_table.hpp"
 #include "granite/worker/worker.hpp"
@@ -163,6 +165,34 @@ struct upgrade {
   }
 };
 
+// What systemd (Type=notify) is told, and when: ready once every worker
+// serves, so that `systemctl start` returns only then; stopping from the first
+// TERM/INT; reloading from HUP until every worker was replaced. A new binary
+// started by SIGUSR2 names itself the main process once its workers serve.
+class service_state {
+ public:
+  void update(const worker_table& table, const config::config& cfg) {
+    if (table.stopping() || !table.all_ready() || table.reloading()) return;
+    if (announced_ && !reload_announced_) return;
+    notify_service_manager(fmt::format("READY=1\nMAINPID={}\nSTATUS=serving on {}:{} with {} workers", getpid(),
+                                       cfg.listen.host, cfg.listen.port, cfg.worker_count()));
+    announced_ = true;
+    reload_announced_ = false;
+  }
+  void reloading() {
+    reload_announced_ = true;
+    notify_service_manager("RELOADING=1\nSTATUS=reloading: replacing the workers one at a time");
+  }
+  void stopping(const char* how) {
+    if (stopping_) return;
+    stopping_ = true;
+    notify_service_manager(fmt::format("STOPPING=1\nSTATUS={}", how));
+  }
+
+ private:
+  bool announced_ = false, reload_announced_ = false, stopping_ = false;
+};
+
 timings timings_for(const config::config& cfg) {
   timings t;
   // Workers stop by themselves within these; SIGKILL only after.
@@ -226,6 +256,7 @@ int run_leader(const config::config& cfg, const config_source& source, std::vect
   spdlog::info("granite leader starting {} workers on {}:{}", listen_fds.size(), cfg.listen.host, cfg.listen.port);
 
   upgrade upgrading;
+  service_state service;
   table.manage_workers();
   while (!table.finished()) {
     pollfd fds[2] = {{wake_pipe[0], POLLIN, 0}, {status_pipe[0], POLLIN, 0}};
@@ -239,13 +270,19 @@ int run_leader(const config::config& cfg, const config_source& source, std::vect
         spdlog::info("SIGTERM: draining ({} s with /health 503, then up to {} s for in-flight requests)",
                      current->drain.delay_s, current->drain.timeout_s);
       table.stop(stop_mode::graceful);
+      service.stopping("draining");
     }
-    if (has(sigs, SIGINT) || has(sigs, SIGQUIT)) table.stop(stop_mode::fast);
+    if (has(sigs, SIGINT) || has(sigs, SIGQUIT)) {
+      table.stop(stop_mode::fast);
+      service.stopping("stopping");
+    }
     if (has(sigs, SIGHUP)) {
-      if (upgrading.successor)
+      if (upgrading.successor) {
         spdlog::warn("SIGHUP: ignored while an upgrade is under way");
-      else
+      } else if (!table.stopping()) {
+        service.reloading();
         reload(current, source, table, listen_fds);
+      }
     }
     if (has(sigs, SIGUSR2)) upgrading.start(source, listen_fds, table);
     if (has(sigs, SIGWINCH)) upgrading.on_successor_ready(table);
@@ -263,6 +300,7 @@ int run_leader(const config::config& cfg, const config_source& source, std::vect
     }
     table.watchdog();
     table.manage_workers();
+    service.update(table, *current);
   }
 
   for (int fd : listen_fds) close(fd);

@@ -222,7 +222,7 @@ TEST_F(Routes, RequestIdsAreEchoedOrMade) {
 
 TEST_F(Routes, StandardHeaders) {
   auto r = get("/api/users/1");
-  EXPECT_EQ(r.header("Server"), "granite");
+  EXPECT_EQ(r.header("Server"), "granite/" GRANITE_VERSION);
   EXPECT_TRUE(std::regex_match(r.header("Date"),
                                std::regex(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)")))
       << r.header("Date");
