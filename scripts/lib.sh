@@ -5,6 +5,7 @@ GRANITE_PACKAGES=(
   g++ cmake make pkg-config ccache
   libboost1.81-dev nlohmann-json3-dev libpqxx-dev libsodium-dev libspdlog-dev libfmt-dev googletest libgtest-dev
   postgresql postgresql-common postgresql-client acl curl procps
+  dpkg-dev python3 systemd
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The Debian package: built by CPack from this build, its contents, control
+# data and maintainer scripts, and its systemd unit (verify without any
+# warning; security exposure 2.0 or better). Leaves the package in
+# BUILD/package for the tests that install it.
+# Usage: package_test.sh BUILD_DIR
+. "$(dirname "$0")/lib.sh"
+build=$(cd "$1" && pwd)
+version=$(sed -n 's/^CPACK_PACKAGE_VERSION:.*=//p' "$build/CMakeCache.txt")
+[ -n "$version" ] || version=$(awk -F'"' '/^set\(CPACK_PACKAGE_VERSION /{print $2}' "$build/CPackConfig.cmake")
+deb=$build/package/granite_${version}_amd64.deb
+
+rm -rf "$build/package"
+check "cpack builds the package" cpack --config "$build/CPackConfig.cmake" -B "$build/package"
+[ -f "$deb" ] || fail "no $deb (cpack made: $(ls "$build/package"))"
+pass "named $(basename "$deb")"
+
+info=$(dpkg-deb --info "$deb")
+field() { dpkg-deb --field "$deb" "$1"; }
+[ "$(field Package)" = granite ] || fail "Package: $(field Package)"
+[ "$(field Version)" = "$version" ] || fail "Version: $(field Version)"
+[ "$(field Architecture)" = amd64 ] || fail "Architecture: $(field Architecture)"
+depends=$(field Depends)
+for dep in adduser init-system-helpers libc6 libpq5 libpqxx-6.4 libsodium23 libstdc++6 'libspdlog1.10'; do
+  [[ ", $depends" == *", $dep"* ]] || fail "Depends lacks $dep: $depends"
+done
+pass "Depends: $depends"
+grep -q conffiles <<<"$info" || fail "no conffiles in the control archive"
+
+control=$(mktemp -d)
+root=$(mktemp -d)
+trap 'rm -rf "$control" "$root"' EXIT
+dpkg-deb --control "$deb" "$control"
+dpkg-deb --extract "$deb" "$root"
+[ "$(cat "$control/conffiles")" = /etc/granite/granite.json ] || fail "conffiles: $(cat "$control/conffiles")"
+pass "conffiles: /etc/granite/granite.json"
+for script in postinst prerm postrm; do
+  [ -x "$control/$script" ] || fail "$script missing or not executable"
+  check "$script is valid sh" sh -n "$control/$script"
+done
+grep -q 'adduser --system --group' "$control/postinst" || fail "postinst does not create the granite system user"
+
+for path in usr/bin/granite etc/granite/granite.json lib/systemd/system/granite.service \
+  usr/share/granite/migrations/0001_forum.sql usr/share/doc/granite/user-data.yaml \
+  usr/share/doc/granite/granite.env.example; do
+  [ -e "$root/$path" ] || fail "/$path is not in the package"
+done
+pass "binary, configuration, unit, migrations and examples are in the package"
+[ -z "$(find "$root" -name granite.env)" ] || fail "an instance environment file is in the package"
+grep -q '"url": ""' "$root/etc/granite/granite.json" || fail "the packaged configuration names a database"
+pass "no instance settings or secrets in the package"
+! readelf -S "$root/usr/bin/granite" | grep -q -e '\.debug_info' -e '\.symtab' || fail "the packaged binary is not stripped"
+"$root/usr/bin/granite" version | grep -q "^granite $version " || fail "the packaged binary says: $("$root/usr/bin/granite" version)"
+pass "the packaged binary runs: $("$root/usr/bin/granite" version)"
+check "the packaged configuration is valid" env -i "$root/usr/bin/granite" check-config --config "$root/etc/granite/granite.json"
+for file in "$root"/usr/share/granite/migrations/*.sql; do
+  cmp -s "$file" "$(dirname "$0")/../../src/store/migrations/$(basename "$file")" || fail "$(basename "$file") differs"
+done
+
+# The unit as installed, verified as it is except that ExecStart names the
+# extracted binary (verify checks the executable exists).
+unit=$root/lib/systemd/system/granite.service
+mkdir -p "$root/verify"
+sed "s|/usr/bin/granite|$root/usr/bin/granite|" "$unit" >"$root/verify/granite.service"
+out=$(systemd-analyze verify "$root/verify/granite.service" 2>&1) || { echo "$out" >&2; fail "systemd-analyze verify"; }
+[ -z "$out" ] || { echo "$out" >&2; fail "systemd-analyze verify warns"; }
+pass "systemd-analyze verify: clean"
+security=$(systemd-analyze security --offline=yes --no-pager "$unit" 2>&1) || true
+score=$(sed -n 's/.*Overall exposure level for granite.service: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p' <<<"$security")
+[ -n "$score" ] || { echo "$security" >&2; fail "no exposure level from systemd-analyze security"; }
+awk -v s="${score% *}" 'BEGIN { exit !(s <= 2.0) }' || { echo "$security" >&2; fail "exposure $score, above 2.0"; }
+pass "systemd-analyze security --offline=yes: $score"
+for key in Type=notify NotifyAccess=all User=granite Restart=on-failure KillMode=mixed NoNewPrivileges=yes \
+  ProtectSystem=strict ProtectHome=yes PrivateTmp=yes PrivateDevices=yes CapabilityBoundingSet= \
+  SystemCallFilter=@system-service; do
+  grep -qx "$key" "$unit" || fail "the unit lacks $key"
+done
+# The stop timeout must cover the drain the packaged configuration asks for.
+stop=$(sed -n 's/^TimeoutStopSec=//p' "$unit")
+drain=$(env -i "$root/usr/bin/granite" check-config --config "$root/etc/granite/granite.json" 2>/dev/null |
+  python3 -c 'import json,sys; d=json.load(sys.stdin)["drain"]; print(d["delay_s"]+d["timeout_s"]+1)')
+[ "$stop" -gt "$drain" ] || fail "TimeoutStopSec=$stop does not cover the drain ($drain s)"
+pass "TimeoutStopSec=$stop > drain.delay_s + drain.timeout_s + 1 = $drain"
+nofile=$(sed -n 's/^LimitNOFILE=//p' "$unit")
+maxconn=$(env -i "$root/usr/bin/granite" check-config --config "$root/etc/granite/granite.json" 2>/dev/null |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["http"]["max_connections"])')
+[ "$nofile" -gt $((maxconn + 1024)) ] || fail "LimitNOFILE=$nofile leaves no room over http.max_connections=$maxconn"
+pass "LimitNOFILE=$nofile > http.max_connections ($maxconn) + 1024"
