@@ -7,6 +7,11 @@ GRANITE_PACKAGES=(
   postgresql postgresql-common postgresql-client acl curl procps
   dpkg-dev python3 systemd
 )
+# What the deployment tests use: Packer, HAProxy, network namespaces, the AWS
+# CLI, and debootstrap + systemd-nspawn for the booted image.
+GRANITE_DEPLOY_PACKAGES=(
+  packer haproxy iproute2 openssh-client awscli debootstrap systemd-container
+)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

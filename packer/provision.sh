@@ -1,0 +1,59 @@
+#!/bin/sh
+# Provisions a granite image: installs the granite package with its
+# dependencies and applies the kernel and limits tuning a busy server needs.
+# Run by Packer on the instance being baked (as the AMI's sudo user) and by
+# the bake test on a booted local Debian 12 root (as root).
+# Usage: provision.sh PATH_OF_GRANITE_DEB
+set -eu
+[ "$(id -u)" -eq 0 ] || exec sudo -n sh "$0" "$@"
+deb=${1:?usage: provision.sh PATH_OF_GRANITE_DEB}
+[ -f "$deb" ] || { echo "provision: no package at $deb" >&2; exit 1; }
+
+echo "provision: installing $deb"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "$(readlink -f "$deb")"
+
+echo "provision: kernel tuning (/etc/sysctl.d/60-granite.conf)"
+cat >/etc/sysctl.d/60-granite.conf <<'CONF'
+# granite: a server that accepts many short connections behind a load balancer.
+# Accept queues: listen() is capped by somaxconn; granite asks listen.backlog.
+net.core.somaxconn = 4096
+net.ipv4.tcp_max_syn_backlog = 8192
+net.core.netdev_max_backlog = 16384
+# A worker that stops (drain, TTOU, a crash) hands its queued connections to
+# the other workers' sockets instead of resetting them.
+net.ipv4.tcp_migrate_req = 1
+# Outgoing connections (PostgreSQL, and whatever else) get the wide range.
+net.ipv4.ip_local_port_range = 10240 65535
+net.ipv4.tcp_tw_reuse = 1
+# Keep-alive connections from the load balancer: notice dead peers sooner.
+net.ipv4.tcp_keepalive_time = 300
+# Descriptors for the whole machine; granite.service sets its own limit.
+fs.file-max = 2097152
+fs.nr_open = 1048576
+CONF
+# Applied now where the kernel lets us (a container may not); always at boot.
+sysctl -q -p /etc/sysctl.d/60-granite.conf 2>/dev/null || echo "provision: some settings apply at the next boot"
+
+echo "provision: limits (/etc/security/limits.d/60-granite.conf)"
+cat >/etc/security/limits.d/60-granite.conf <<'CONF'
+# For granite run by hand (granite.service has LimitNOFILE=65536 of its own).
+*    soft nofile 65536
+*    hard nofile 1048576
+root soft nofile 65536
+root hard nofile 1048576
+CONF
+mkdir -p /etc/systemd/system.conf.d
+cat >/etc/systemd/system.conf.d/60-granite.conf <<'CONF'
+[Manager]
+DefaultLimitNOFILE=65536:1048576
+CONF
+
+# Nothing of this build's own stays in the image: no instance settings (they
+# come with each instance's user data), no package file, no apt lists.
+rm -f /etc/granite/granite.env "$deb"
+apt-get clean
+rm -rf /var/lib/apt/lists/*
+systemctl is-enabled granite.service
+echo "provision: done: $(granite version)"
