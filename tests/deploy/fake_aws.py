@@ -1,0 +1,123 @@
+"""A small fake of the AWS Query APIs that scripts/rollout calls (EC2,
+Auto Scaling, Elastic Load Balancing v2), served on loopback for the AWS CLI
+given --endpoint-url. It records every call with its parameters, answers from
+a scenario, and can throttle a call a number of times first."""
+import http.server
+import threading
+import urllib.parse
+import uuid
+
+EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+ASG_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
+ELB_NS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
+
+
+class Scenario:
+    def __init__(self, refresh_states, throttle=None, ami_state="available", asg_template_version="3",
+                 health_interval=5):
+        # What DescribeInstanceRefreshes answers, call after call (the last
+        # one repeats): (Status, PercentageComplete, InstancesToUpdate, StatusReason).
+        self.refresh_states = list(refresh_states)
+        self.throttle = dict(throttle or {})  # Action -> how many times to throttle it
+        self.ami_state = ami_state
+        self.asg_template_version = asg_template_version
+        self.health_interval = health_interval  # the target group's HealthCheckIntervalSeconds
+        self.calls = []  # (Action, {param: value}) in order, throttled ones too
+        self.lock = threading.Lock()
+
+
+def _query(ns, action, body):
+    return ('<{a}Response xmlns="{ns}"><{a}Result>{b}</{a}Result>'
+            '<ResponseMetadata><RequestId>{r}</RequestId></ResponseMetadata></{a}Response>').format(
+                a=action, ns=ns, b=body, r=uuid.uuid4())
+
+
+def _ec2(action, body):
+    return '<{a}Response xmlns="{ns}"><requestId>{r}</requestId>{b}</{a}Response>'.format(
+        a=action, ns=EC2_NS, b=body, r=uuid.uuid4())
+
+
+def _answer(s, action, p):
+    if action == "DescribeImages":
+        return 200, _ec2(action, "<imagesSet><item><imageId>{}</imageId><imageState>{}</imageState>"
+                                 "<name>granite-0.1.0-20261126</name></item></imagesSet>".format(
+                                     p.get("ImageId.1", ""), s.ami_state))
+    if action == "DescribeAutoScalingGroups":
+        return 200, _query(ASG_NS, action, (
+            "<AutoScalingGroups><member><AutoScalingGroupName>{}</AutoScalingGroupName>"
+            "<LaunchTemplate><LaunchTemplateId>lt-0123456789abcdef0</LaunchTemplateId>"
+            "<LaunchTemplateName>granite</LaunchTemplateName><Version>{}</Version></LaunchTemplate>"
+            "<MinSize>3</MinSize><MaxSize>6</MaxSize><DesiredCapacity>3</DesiredCapacity>"
+            "<DefaultCooldown>300</DefaultCooldown><AvailabilityZones><member>eu-west-1a</member></AvailabilityZones>"
+            "<HealthCheckType>ELB</HealthCheckType><HealthCheckGracePeriod>90</HealthCheckGracePeriod>"
+            "<TargetGroupARNs><member>arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/granite/0123456789abcdef</member></TargetGroupARNs>"
+            "<CreatedTime>2026-11-01T00:00:00Z</CreatedTime></member></AutoScalingGroups>").format(
+                p.get("AutoScalingGroupNames.member.1", ""), s.asg_template_version))
+    if action == "DescribeLaunchTemplateVersions":
+        return 200, _ec2(action, "<launchTemplateVersionSet><item><launchTemplateId>lt-0123456789abcdef0</launchTemplateId>"
+                                 "<versionNumber>7</versionNumber></item></launchTemplateVersionSet>")
+    if action == "DescribeTargetGroups":
+        return 200, _query(ELB_NS, action, (
+            "<TargetGroups><member><TargetGroupArn>{}</TargetGroupArn><TargetGroupName>granite</TargetGroupName>"
+            "<HealthCheckPath>/health</HealthCheckPath><HealthCheckIntervalSeconds>{}</HealthCheckIntervalSeconds>"
+            "<HealthyThresholdCount>3</HealthyThresholdCount><UnhealthyThresholdCount>2</UnhealthyThresholdCount>"
+            "</member></TargetGroups>").format(p.get("TargetGroupArns.member.1", ""), s.health_interval))
+    if action == "CreateLaunchTemplateVersion":
+        return 200, _ec2(action, "<launchTemplateVersion><launchTemplateId>{}</launchTemplateId>"
+                                 "<versionNumber>8</versionNumber></launchTemplateVersion>".format(
+                                     p.get("LaunchTemplateId", "")))
+    if action == "StartInstanceRefresh":
+        return 200, _query(ASG_NS, action, "<InstanceRefreshId>0f6d2d5e-6a43-4f4e-9b7e-4d1f0c3a2b1c</InstanceRefreshId>")
+    if action == "DescribeInstanceRefreshes":
+        with s.lock:
+            state = s.refresh_states[0] if len(s.refresh_states) == 1 else s.refresh_states.pop(0)
+        status, percent, to_update, reason = state
+        return 200, _query(ASG_NS, action, (
+            "<InstanceRefreshes><member><InstanceRefreshId>{}</InstanceRefreshId><AutoScalingGroupName>{}</AutoScalingGroupName>"
+            "<Status>{}</Status><PercentageComplete>{}</PercentageComplete><InstancesToUpdate>{}</InstancesToUpdate>"
+            "{}</member></InstanceRefreshes>").format(
+                p.get("InstanceRefreshIds.member.1", ""), p.get("AutoScalingGroupName", ""), status, percent,
+                to_update, "<StatusReason>{}</StatusReason>".format(reason) if reason else ""))
+    return 400, _error(action, "InvalidAction", "the fake does not know " + action)
+
+
+def _error(action, code, message):
+    if action in ("DescribeImages", "DescribeLaunchTemplateVersions", "CreateLaunchTemplateVersion"):
+        return ("<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors>"
+                "<RequestID>{}</RequestID></Response>").format(code, message, uuid.uuid4())
+    return ("<ErrorResponse><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error>"
+            "<RequestId>{}</RequestId></ErrorResponse>").format(code, message, uuid.uuid4())
+
+
+def serve(scenario):
+    """Starts the fake on a free loopback port; returns (server, url)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length", 0))
+            params = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+            action = params.pop("Action", "")
+            params.pop("Version", None)
+            with scenario.lock:
+                scenario.calls.append((action, params))
+                throttled = scenario.throttle.get(action, 0) > 0
+                if throttled:
+                    scenario.throttle[action] -= 1
+            if throttled:
+                code = "RequestLimitExceeded" if action in ("CreateLaunchTemplateVersion", "DescribeImages") else "Throttling"
+                status, body = (503 if code == "RequestLimitExceeded" else 400), _error(action, code, "Rate exceeded")
+            else:
+                status, body = _answer(scenario, action, params)
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, "http://127.0.0.1:%d" % server.server_address[1]
