@@ -116,10 +116,13 @@ std::size_t connection_limit(const config::config& cfg) {
   return allowed;
 }
 
-// How a worker stops. SIGTERM, a load-balancer drain: /health turns 503,
-// every response closes its connection and idle connections close, but the
-// worker keeps accepting for drain.delay_s; then it stops accepting and gives
-// in-flight requests drain.timeout_s. SIGQUIT (retire): the same without the
+// How a worker stops. SIGTERM, a load-balancer drain: /health turns 503 and
+// every response closes its connection, but the worker keeps accepting for
+// drain.delay_s; then it closes the idle connections, stops accepting and
+// gives in-flight requests drain.timeout_s. Idle keep-alive connections stay
+// open through the delay: the load balancer may still send a request on one
+// until it has seen /health fail, and closing it under that request would
+// fail it. SIGQUIT (retire): the same without the
 // delay. SIGINT, or any signal during a stop: stop accepting now, in-flight
 // requests get one second.
 class stopper {
@@ -141,7 +144,7 @@ class stopper {
   void drain() {
     phase_ = phase::draining;
     spdlog::info("draining: /health answers 503; accepting for {} s more", drain_.delay_s);
-    ctx_.close_connections();
+    ctx_.closing = true;
     delay_.expires_after(std::chrono::seconds(drain_.delay_s));
     delay_.async_wait([this](boost::system::error_code ec) {
       if (!ec) stop_accepting(std::chrono::seconds(drain_.timeout_s));

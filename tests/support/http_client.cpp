@@ -106,9 +106,9 @@ http_response http_client::read_response(bool head) {
   return r;
 }
 
-bool http_client::closed_by_peer() {
+bool http_client::closed_by_peer(int wait_ms) {
   pollfd p{fd_, POLLIN, 0};
-  if (poll(&p, 1, 2000) <= 0) return false;
+  if (poll(&p, 1, wait_ms) <= 0) return false;
   char c;
   return recv(fd_, &c, 1, MSG_PEEK) == 0;
 }

@@ -30,8 +30,8 @@ class http_client {
                         const std::string& body = "");
   // Sends raw bytes (for malformed requests) and reads one response.
   http_response raw(const std::string& bytes, bool head = false);
-  // True when the server has closed the connection (reads EOF).
-  bool closed_by_peer();
+  // True when the server closes the connection (EOF) within the wait.
+  bool closed_by_peer(int wait_ms = 2000);
 
  private:
   http_response read_response(bool head);
