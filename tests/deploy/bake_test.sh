@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# The bake, on a booted image: a minimal Debian 12 root (debootstrap, cached)
+# booted with systemd-nspawn, provisioned by the Packer template's own
+# provisioners through its null source over SSH. Then, inside the booted
+# image: the unit is enabled and was not started by the bake, no instance
+# settings are baked in; with settings written as the user data writes them,
+# `systemctl start` returns with granite serving against the test
+# PostgreSQL; the sandbox holds (unprivileged, no capabilities, security
+# exposure 2.0 or better, verify clean); a crash is restarted; reload and
+# `systemctl stop` drain and exit cleanly.
+# Usage: bake_test.sh BUILD_DIR   (PostgreSQL from the libpq environment)
+. "$(dirname "$0")/lib.sh"
+build=$(cd "$1" && pwd)
+source_dir=$(cd "$(dirname "$0")/../.." && pwd)
+started=$SECONDS
+
+[ "$(id -u)" -eq 0 ] || skip "the bake test needs root (debootstrap, systemd-nspawn)"
+for tool in systemd-nspawn debootstrap packer ssh ssh-keygen; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/test installs it)"
+done
+deb=$(ls "$build"/package/granite_*_amd64.deb 2>/dev/null | head -n1)
+[ -n "$deb" ] || fail "no package in $build/package (the deploy.package test makes it)"
+version=$(basename "$deb" | sed 's/^granite_\(.*\)_amd64\.deb$/\1/')
+
+# The base image: Debian 12 as debootstrap makes it, with what a booted
+# cloud image has and the bake relies on (systemd, sshd, sudo), kept between
+# runs. GRANITE_IMAGE_CACHE moves it.
+cache=${GRANITE_IMAGE_CACHE:-/var/cache/granite/debian12-root}
+mirror=${GRANITE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+mkdir -p "$(dirname "$cache")"
+exec 9>"$cache.lock"
+flock 9
+if [ ! -x "$cache/lib/systemd/systemd" ]; then
+  echo "building the cached Debian 12 root in $cache (once; minutes)"
+  rm -rf "$cache.new"
+  debootstrap --variant=minbase \
+    --include=systemd,systemd-sysv,dbus,openssh-server,sudo,adduser,init-system-helpers,ca-certificates,curl \
+    bookworm "$cache.new" "$mirror" >"$cache.log" 2>&1 || { tail -n 30 "$cache.log" >&2; fail "debootstrap failed"; }
+  mv "$cache.new" "$cache"
+fi
+flock -u 9
+pass "base image: $cache"
+
+work=$(mktemp -d /var/tmp/granite-bake.XXXXXX)
+root=$work/root
+machine=granite-bake-$$
+nspawn_pid=""
+cleanup() {
+  if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+    kill -TERM "$nspawn_pid" 2>/dev/null  # the container's systemd powers off
+    for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$nspawn_pid" 2>/dev/null || true
+    wait "$nspawn_pid" 2>/dev/null || true
+  fi
+  [ -n "${db:-}" ] && psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cp -a "$cache" "$root"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# The container shares the host's network: its sshd and granite take free
+# loopback ports rather than 22 and 8080.
+ssh_port=$(free_port)
+http_port=$(free_port)
+ssh-keygen -q -t ed25519 -N "" -f "$work/id" >/dev/null
+install -d -m 700 "$root/root/.ssh"
+install -m 600 "$work/id.pub" "$root/root/.ssh/authorized_keys"
+cat >"$root/etc/ssh/sshd_config.d/bake.conf" <<CONF
+Port $ssh_port
+ListenAddress 127.0.0.1
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+CONF
+echo "$machine" >"$root/etc/hostname"
+
+systemd-nspawn --quiet --register=no --keep-unit --boot --directory="$root" --machine="$machine" \
+  >"$work/console.log" 2>&1 </dev/null &
+nspawn_pid=$!
+ssh_in() {
+  ssh -i "$work/id" -p "$ssh_port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o LogLevel=ERROR -o ConnectTimeout=5 root@127.0.0.1 "$@"
+}
+booted=0
+for _ in $(seq 600); do
+  if ! kill -0 "$nspawn_pid" 2>/dev/null; then
+    cat "$work/console.log" >&2
+    if grep -qiE "cgroup|Operation not permitted|not supported" "$work/console.log"; then
+      skip "systemd-nspawn cannot boot a container on this machine (console above)"
+    fi
+    fail "the container exited while booting"
+  fi
+  if ssh_in true 2>/dev/null; then booted=1; break; fi
+  sleep 0.1
+done
+[ $booted -eq 1 ] || { cat "$work/console.log" >&2; fail "no SSH into the booted container within 60 s"; }
+boot_state=$(ssh_in systemctl is-system-running --wait || true)
+pass "booted Debian 12 under systemd-nspawn ($boot_state) in $((SECONDS - started)) s"
+
+# The bake: the template's provisioners through its null source.
+cat >"$work/bake.pkrvars.hcl" <<VARS
+version              = "$version"
+deb                  = "$deb"
+manifest             = "$work/manifest.json"
+ssh_host             = "127.0.0.1"
+ssh_port             = $ssh_port
+ssh_username         = "root"
+ssh_private_key_file = "$work/id"
+VARS
+bake_started=$SECONDS
+HOME=$work PACKER_CACHE_DIR=$work/packer-cache CHECKPOINT_DISABLE=1 \
+  packer build -color=false -only=null.local -var-file="$work/bake.pkrvars.hcl" "$source_dir/packer/granite.pkr.hcl" \
+  >"$work/packer.log" 2>&1 || { cat "$work/packer.log" >&2; fail "packer build -only=null.local"; }
+bake_seconds=$((SECONDS - bake_started))
+grep -q "provision: done: granite $version" "$work/packer.log" || { cat "$work/packer.log" >&2; fail "provisioning did not finish"; }
+pass "packer build -only=null.local provisioned the image in $bake_seconds s"
+grep -E "provision: |Setting up granite|Unpacking lib(pq|sodium)" "$work/packer.log" | sed 's/^/   /' || true
+grep -q '"builder_type": "null"' "$work/manifest.json" || fail "no manifest from the bake"
+
+# What the image holds after the bake.
+[ "$(ssh_in "dpkg-query -W -f='\${Status} \${Version}' granite")" = "install ok installed $version" ] ||
+  fail "granite $version is not installed"
+ssh_in id granite | grep -q "uid=[0-9]*(granite)" || fail "no granite user"
+[ "$(ssh_in getent passwd granite | cut -d: -f7)" = /usr/sbin/nologin ] || fail "the granite user has a login shell"
+[ "$(ssh_in systemctl is-enabled granite.service)" = enabled ] || fail "granite.service is not enabled"
+[ "$(ssh_in systemctl is-active granite.service || true)" = inactive ] || fail "the bake started granite"
+ssh_in test ! -e /etc/granite/granite.env || fail "instance settings were baked into the image"
+[ "$(ssh_in "stat -c '%U:%G %a' /etc/granite/granite.json")" = "root:granite 640" ] ||
+  fail "/etc/granite/granite.json is $(ssh_in "stat -c '%U:%G %a' /etc/granite/granite.json")"
+ssh_in grep -qx "'net.ipv4.tcp_migrate_req = 1'" /etc/sysctl.d/60-granite.conf || fail "no kernel tuning"
+ssh_in grep -qx "'net.core.somaxconn = 4096'" /etc/sysctl.d/60-granite.conf || fail "no somaxconn"
+ssh_in test -f /etc/security/limits.d/60-granite.conf || fail "no limits"
+ssh_in test ! -e /tmp/granite.deb || fail "the package file stayed in the image"
+pass "image: granite $version installed, user, unit enabled and stopped, tuning, no settings, no package file"
+
+# This instance's settings, written as the user data's write_files does
+# (path and mode from packer/user-data.yaml), against the test PostgreSQL.
+grep -q "path: /etc/granite/granite.env" "$source_dir/packer/user-data.yaml" || fail "user-data.yaml writes no granite.env"
+grep -q 'permissions: "0600"' "$source_dir/packer/user-data.yaml" || fail "user-data.yaml does not keep granite.env 0600"
+db=granite_bake_$$
+psql -X -q -d postgres -c "CREATE DATABASE $db" >/dev/null
+url="postgresql://$(psql -X -Atc 'SELECT current_user' -d postgres):${PGPASSWORD:-}@127.0.0.1:${PGPORT:-5432}/$db"
+DATABASE_URL=$url "$build/granite" seed --file "$source_dir/tests/data/forum.json" >/dev/null 2>&1 || fail "seeding $db"
+ssh_in "umask 077 && cat >/etc/granite/granite.env" <<ENV
+DATABASE_URL=$url
+GRANITE_LISTEN_PORT=$http_port
+GRANITE_WORKERS=2
+GRANITE_DRAIN_DELAY_S=2
+ENV
+
+t0=$(date +%s%N)
+ssh_in systemctl start granite.service || { ssh_in journalctl -u granite --no-pager | tail -n 30 >&2; fail "systemctl start"; }
+start_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+# Type=notify: when `systemctl start` returns, granite serves.
+health=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/health")
+[ "$health" = 200 ] || fail "/health answered $health right after systemctl start returned"
+user=$(curl -s -D "$work/headers" "http://127.0.0.1:$http_port/api/users/1")
+grep -q '"username"' <<<"$user" || fail "GET /api/users/1: $user"
+grep -qi "^server: granite/$version" "$work/headers" || fail "Server header: $(grep -i '^server' "$work/headers")"
+pass "systemctl start returned in $start_ms ms with granite serving: /health 200, /api/users/1 from PostgreSQL"
+
+main=$(ssh_in systemctl show -p MainPID --value granite.service)
+[ "$(ssh_in stat -c %U "/proc/$main")" = granite ] || fail "the leader does not run as granite"
+ssh_in grep -qx "'NoNewPrivs:.1'" "/proc/$main/status" || fail "NoNewPrivs is not set"
+ssh_in grep -qx "'CapEff:.0000000000000000'" "/proc/$main/status" || fail "the leader has capabilities"
+# LimitNOFILE=65536, or the container's own ceiling where nspawn withholds
+# CAP_SYS_RESOURCE from its systemd and the caller's hard limit is lower.
+nofile=$(ssh_in "cat /proc/$main/limits" | awk '/Max open files/ {print $4}')
+ceiling=$(ssh_in cat /proc/1/limits | awk '/Max open files/ {print $5}')
+expected=$(( ceiling < 65536 ? ceiling : 65536 ))
+[ "$nofile" = "$expected" ] || fail "open files limit $nofile, expected $expected (LimitNOFILE=65536, ceiling $ceiling)"
+# ProtectSystem=strict: the whole file system is read-only to the service.
+root_mount=$(ssh_in "awk '\$5 == \"/\" { print \$6 }' /proc/$main/mountinfo")
+[[ $root_mount == ro* ]] || fail "/ is mounted $root_mount for the service"
+pass "sandbox: leader pid $main runs as granite, NoNewPrivs, no capabilities, $nofile files, / read-only"
+
+verify=$(ssh_in systemd-analyze verify /lib/systemd/system/granite.service 2>&1) || { echo "$verify" >&2; fail "verify"; }
+[ -z "$verify" ] || { echo "$verify" >&2; fail "systemd-analyze verify warns inside the image"; }
+security=$(ssh_in systemd-analyze security --no-pager granite.service 2>&1 || true)
+score=$(sed -n 's/.*Overall exposure level for granite.service: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p' <<<"$security")
+[ -n "$score" ] || { echo "$security" >&2; fail "no exposure level inside the image"; }
+awk -v s="${score% *}" 'BEGIN { exit !(s <= 2.0) }' || { echo "$security" >&2; fail "exposure $score inside the image"; }
+pass "inside the booted image: systemd-analyze verify clean, security exposure $score"
+
+# SIGHUP through systemctl reload: RELOADING=1 .. READY=1, still serving.
+ssh_in systemctl reload granite.service || fail "systemctl reload"
+[ "$(ssh_in systemctl is-active granite.service)" = active ] || fail "not active after reload"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/api/threads/1")" = 200 ] || fail "after reload"
+pass "systemctl reload: active and serving"
+
+# A crash: Restart=on-failure brings it back.
+ssh_in kill -KILL "$main"
+for _ in $(seq 100); do
+  new_main=$(ssh_in systemctl show -p MainPID --value granite.service)
+  [ "$new_main" != 0 ] && [ "$new_main" != "$main" ] && [ "$(ssh_in systemctl is-active granite.service)" = active ] && break
+  sleep 0.1
+done
+[ "${new_main:-0}" != 0 ] && [ "$new_main" != "$main" ] || fail "granite was not restarted after SIGKILL"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/health")" = 200 ] || fail "after restart"
+pass "SIGKILL of the leader: restarted (pid $main -> $new_main) and serving"
+
+# systemctl stop: the drain (/health 503 for drain.delay_s), exit 0.
+t0=$(date +%s%N)
+ssh_in systemctl stop granite.service &
+stopping=$!
+draining=0
+for _ in $(seq 150); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/health")" = 503 ] && { draining=1; break; }
+  sleep 0.01
+done
+wait $stopping || fail "systemctl stop"
+stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ $draining -eq 1 ] || fail "/health never answered 503 while systemctl stop ran"
+result="$(ssh_in systemctl show -p Result --value granite.service) $(ssh_in systemctl show -p ExecMainStatus --value granite.service)"
+[ "$result" = "success 0" ] || fail "after stop: Result ExecMainStatus = $result"
+journal=$(ssh_in journalctl -u granite.service --no-pager -o cat)
+grep -q "SIGTERM: draining" <<<"$journal" || { echo "$journal" | tail -n 20 >&2; fail "no drain in the journal"; }
+grep -q "granite leader exiting with status 0" <<<"$journal" || fail "the leader did not exit 0"
+[ "$stop_ms" -ge 2000 ] || fail "stopped in $stop_ms ms, shorter than the 2 s drain delay"
+pass "systemctl stop: /health 503 at once, drained and exited 0 in $stop_ms ms (drain.delay_s 2)"
+
+echo "bake test: ${bake_seconds} s provisioning, $((SECONDS - started)) s in all, security exposure $score"
