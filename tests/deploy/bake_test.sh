@@ -188,6 +188,21 @@ ssh_in systemctl reload granite.service || fail "systemctl reload"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/api/threads/1")" = 200 ] || fail "after reload"
 pass "systemctl reload: active and serving"
 
+# The binary upgrade under systemd: USR2 to the leader; the new leader names
+# itself MAINPID once its workers serve, the old one exits, the unit stays up.
+before=$(ssh_in systemctl show -p MainPID --value granite.service)
+ssh_in systemctl kill -s USR2 --kill-who=main granite.service
+for _ in $(seq 100); do
+  main=$(ssh_in systemctl show -p MainPID --value granite.service)
+  [ "$main" != "$before" ] && [ "$main" != 0 ] && ! ssh_in kill -0 "$before" 2>/dev/null && break
+  sleep 0.1
+done
+[ "$main" != "$before" ] || fail "MainPID did not move to the upgraded leader"
+ssh_in kill -0 "$before" 2>/dev/null && fail "the old leader $before did not exit"
+[ "$(ssh_in systemctl is-active granite.service)" = active ] || fail "not active after the upgrade"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/api/users/1")" = 200 ] || fail "after upgrade"
+pass "systemctl kill -s USR2: MainPID $before -> $main, active and serving"
+
 # A crash: Restart=on-failure brings it back.
 ssh_in kill -KILL "$main"
 for _ in $(seq 100); do
