@@ -203,6 +203,24 @@ ssh_in kill -0 "$before" 2>/dev/null && fail "the old leader $before did not exi
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/api/users/1")" = 200 ] || fail "after upgrade"
 pass "systemctl kill -s USR2: MainPID $before -> $main, active and serving"
 
+# A package upgrade on a running instance (here: the same package again):
+# the maintainer script hands over in place with USR2, nothing restarts.
+cp "$deb" "$root/var/tmp/granite-upgrade.deb"  # the container mounts a tmpfs on /tmp
+before=$main
+ssh_in dpkg -i /var/tmp/granite-upgrade.deb >"$work/upgrade.log" 2>&1 || { cat "$work/upgrade.log" >&2; fail "dpkg -i"; }
+grep -q "upgrading the running server in place" "$work/upgrade.log" || { cat "$work/upgrade.log" >&2; fail "no in-place upgrade"; }
+for _ in $(seq 100); do
+  main=$(ssh_in systemctl show -p MainPID --value granite.service)
+  [ "$main" != "$before" ] && [ "$main" != 0 ] && ! ssh_in kill -0 "$before" 2>/dev/null && break
+  sleep 0.1
+done
+[ "$main" != "$before" ] || fail "the package upgrade did not move MainPID"
+[ "$(ssh_in systemctl is-active granite.service)" = active ] || fail "not active after the package upgrade"
+[ "$(ssh_in systemctl show -p NRestarts --value granite.service)" = 0 ] || fail "the package upgrade restarted the unit"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/api/users/1")" = 200 ] || fail "after dpkg -i"
+ssh_in rm -f /var/tmp/granite-upgrade.deb
+pass "dpkg -i on a running instance: upgraded in place (MainPID $before -> $main), never restarted"
+
 # A crash: Restart=on-failure brings it back.
 ssh_in kill -KILL "$main"
 for _ in $(seq 100); do
