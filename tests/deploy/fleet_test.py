@@ -7,6 +7,7 @@ Usage: fleet_test.py BUILD_DIR   (PostgreSQL from the libpq environment)"""
 import http.client
 import os
 import pwd
+import random
 import socket
 import subprocess
 import sys
@@ -29,20 +30,24 @@ def psql(sql, dbname="postgres"):
 
 
 def free_port_pair():
-    """A port P with P+1 also free (HAProxy's statistics)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port >= 65534:
+    """A port P with P+1 also free (HAProxy's statistics), below the ephemeral
+    range so that no client connection of another test holds either."""
+    low = 20000
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        high = min(int(f.read().split()[0]), 32768)
+    if high < low + 100:
+        low = 1024
+    for _ in range(200):
+        port = random.randrange(low, high - 1)
+        try:
+            for p in (port, port + 1):
+                with socket.socket() as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as HAProxy binds
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
             continue
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port pair")
+    raise RuntimeError("no free port pair in %d..%d" % (low, high))
 
 
 class Load:
