@@ -167,13 +167,17 @@ struct upgrade {
 
 // What systemd (Type=notify) is told, and when: ready once every worker
 // serves, so that `systemctl start` returns only then; stopping from the first
-// TERM/INT; reloading from HUP until every worker was replaced. A new binary
+// TERM/INT; reloading from HUP until every worker was replaced and the old
+// ones have exited. A new binary
 // started by SIGUSR2 names itself the main process once its workers serve.
 class service_state {
  public:
   void update(const worker_table& table, const config::config& cfg) {
     if (table.stopping() || !table.all_ready() || table.reloading()) return;
     if (announced_ && !reload_announced_) return;
+    // A reload is done once the old workers are gone, not when they are told
+    // to go: until they have closed their sockets they may still accept.
+    if (reload_announced_ && !table.retiring().empty()) return;
     notify_service_manager(fmt::format("READY=1\nMAINPID={}\nSTATUS=serving on {}:{} with {} workers", getpid(),
                                        cfg.listen.host, cfg.listen.port, cfg.worker_count()));
     announced_ = true;

@@ -104,12 +104,12 @@ TEST(ServiceManager, ReadyOnlyOnceEveryWorkerServesThenReloadingAndStopping) {
   auto reloaded = systemd.next();
   ASSERT_TRUE(reloaded) << srv.log();
   EXPECT_TRUE(has_line(*reloaded, "READY=1")) << *reloaded;
-  // Ready again only once every slot has its replacement serving (the old
-  // workers may still be finishing their last requests, but take no more).
-  auto answering = answering_workers(srv.port(), 40);
-  EXPECT_EQ(answering.size(), 2u);
-  for (pid_t old : before) EXPECT_EQ(answering.count(old), 0u) << "worker " << old << " still takes connections";
-  for (pid_t now : answering) EXPECT_EQ(as_set(srv.workers()).count(now), 1u);
+  // Ready again only once every slot has its replacement serving and the old
+  // workers are gone.
+  auto after = as_set(srv.workers());
+  EXPECT_EQ(after.size(), 2u);
+  for (pid_t old : before) EXPECT_EQ(after.count(old), 0u) << "worker " << old << " still runs";
+  EXPECT_EQ(answering_workers(srv.port(), 40), after);
 
   ASSERT_EQ(kill(srv.pid(), SIGTERM), 0);
   auto stopping = systemd.next(5s);
