@@ -168,8 +168,8 @@ struct upgrade {
 // What systemd (Type=notify) is told, and when: ready once every worker
 // serves, so that `systemctl start` returns only then; stopping from the first
 // TERM/INT; reloading from HUP until every worker was replaced and the old
-// ones have exited. A new binary
-// started by SIGUSR2 names itself the main process once its workers serve.
+// ones have exited. A new binary started by SIGUSR2 names itself the main
+// process once its workers serve.
 class service_state {
  public:
   void update(const worker_table& table, const config::config& cfg) {
