@@ -8,6 +8,7 @@ import http.client
 import os
 import pwd
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -126,6 +127,8 @@ class Fleet(unittest.TestCase):
         state = tempfile.mkdtemp(prefix="granite-fleet-")
         port = free_port_pair()
         args = ["--state", state, "--port", str(port)]
+        # Cleanups run last first: down, then the state directory goes.
+        self.addCleanup(shutil.rmtree, state, ignore_errors=True)
         self.addCleanup(self.fleet, "down", *args, check=False)
         self.fleet("up", *args, "--binary", OLD, "--database-url", self.url, *extra)
         return args, port
@@ -175,10 +178,15 @@ class Fleet(unittest.TestCase):
         self.assertEqual(r.status, 200)
         self.assertIn(b'"username"', r.read())
 
+    def scratch(self):
+        d = tempfile.mkdtemp(prefix="granite-fleet-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        return d
+
     def test_bad_options_are_refused(self):
         for args, message in ((["up", "--instances", "0"], "--instances must be 1..99"),
                               (["up", "--port", "80"], "--port must be 1024..65534"),
-                              (["roll", "--state", tempfile.mkdtemp()], "no fleet in"),
+                              (["roll", "--state", self.scratch()], "no fleet in"),
                               (["sideways"], "usage: scripts/local-fleet")):
             out = self.fleet(*args, check=False)
             self.assertIn(message, out)
