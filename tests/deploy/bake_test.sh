@@ -81,6 +81,21 @@ ssh_in() {
   ssh -i "$work/id" -p "$ssh_port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
     -o LogLevel=ERROR -o ConnectTimeout=5 root@127.0.0.1 "$@"
 }
+http_status() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port$1"; }
+main_pid() { ssh_in systemctl show -p MainPID --value granite.service; }
+unit_state() { ssh_in systemctl is-active granite.service || true; }
+# wait_new_leader OLD: until systemd's MainPID names another process and OLD
+# has exited (10 s at most); prints the MainPID then.
+wait_new_leader() {
+  local old=$1 now
+  for _ in $(seq 100); do
+    now=$(main_pid)
+    [ "$now" != "$old" ] && [ "$now" != 0 ] && ! ssh_in kill -0 "$old" 2>/dev/null && break
+    sleep 0.1
+  done
+  echo "$now"
+}
+
 booted=0
 for _ in $(seq 600); do
   if ! kill -0 "$nspawn_pid" 2>/dev/null; then
@@ -123,7 +138,7 @@ grep -q '"builder_type": "null"' "$work/manifest.json" || fail "no manifest from
 ssh_in id granite | grep -q "uid=[0-9]*(granite)" || fail "no granite user"
 [ "$(ssh_in getent passwd granite | cut -d: -f7)" = /usr/sbin/nologin ] || fail "the granite user has a login shell"
 [ "$(ssh_in systemctl is-enabled granite.service)" = enabled ] || fail "granite.service is not enabled"
-[ "$(ssh_in systemctl is-active granite.service || true)" = inactive ] || fail "the bake started granite"
+[ "$(unit_state)" = inactive ] || fail "the bake started granite"
 ssh_in test ! -e /etc/granite/granite.env || fail "instance settings were baked into the image"
 [ "$(ssh_in "stat -c '%U:%G %a' /etc/granite/granite.json")" = "root:granite 640" ] ||
   fail "/etc/granite/granite.json is $(ssh_in "stat -c '%U:%G %a' /etc/granite/granite.json")"
@@ -152,14 +167,14 @@ t0=$(date +%s%N)
 ssh_in systemctl start granite.service || { ssh_in journalctl -u granite --no-pager | tail -n 30 >&2; fail "systemctl start"; }
 start_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 # Type=notify: when `systemctl start` returns, granite serves.
-health=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/health")
+health=$(http_status /health)
 [ "$health" = 200 ] || fail "/health answered $health right after systemctl start returned"
 user=$(curl -s -D "$work/headers" "http://127.0.0.1:$http_port/api/users/1")
 grep -q '"username"' <<<"$user" || fail "GET /api/users/1: $user"
 grep -qi "^server: granite/$version" "$work/headers" || fail "Server header: $(grep -i '^server' "$work/headers")"
 pass "systemctl start returned in $start_ms ms with granite serving: /health 200, /api/users/1 from PostgreSQL"
 
-main=$(ssh_in systemctl show -p MainPID --value granite.service)
+main=$(main_pid)
 [ "$(ssh_in stat -c %U "/proc/$main")" = granite ] || fail "the leader does not run as granite"
 ssh_in grep -qx "'NoNewPrivs:.1'" "/proc/$main/status" || fail "NoNewPrivs is not set"
 ssh_in grep -qx "'CapEff:.0000000000000000'" "/proc/$main/status" || fail "the leader has capabilities"
@@ -177,30 +192,24 @@ pass "sandbox: leader pid $main runs as granite, NoNewPrivs, no capabilities, $n
 verify=$(ssh_in systemd-analyze verify /lib/systemd/system/granite.service 2>&1) || { echo "$verify" >&2; fail "verify"; }
 [ -z "$verify" ] || { echo "$verify" >&2; fail "systemd-analyze verify warns inside the image"; }
 security=$(ssh_in systemd-analyze security --no-pager granite.service 2>&1 || true)
-score=$(sed -n 's/.*Overall exposure level for granite.service: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p' <<<"$security")
-[ -n "$score" ] || { echo "$security" >&2; fail "no exposure level inside the image"; }
-awk -v s="${score% *}" 'BEGIN { exit !(s <= 2.0) }' || { echo "$security" >&2; fail "exposure $score inside the image"; }
+score=$(checked_exposure "$security") || exit 1
 pass "inside the booted image: systemd-analyze verify clean, security exposure $score"
 
 # SIGHUP through systemctl reload: RELOADING=1 .. READY=1, still serving.
 ssh_in systemctl reload granite.service || fail "systemctl reload"
-[ "$(ssh_in systemctl is-active granite.service)" = active ] || fail "not active after reload"
-[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/api/threads/1")" = 200 ] || fail "after reload"
+[ "$(unit_state)" = active ] || fail "not active after reload"
+[ "$(http_status /api/threads/1)" = 200 ] || fail "after reload"
 pass "systemctl reload: active and serving"
 
 # The binary upgrade under systemd: USR2 to the leader; the new leader names
 # itself MAINPID once its workers serve, the old one exits, the unit stays up.
-before=$(ssh_in systemctl show -p MainPID --value granite.service)
+before=$(main_pid)
 ssh_in systemctl kill -s USR2 --kill-who=main granite.service
-for _ in $(seq 100); do
-  main=$(ssh_in systemctl show -p MainPID --value granite.service)
-  [ "$main" != "$before" ] && [ "$main" != 0 ] && ! ssh_in kill -0 "$before" 2>/dev/null && break
-  sleep 0.1
-done
+main=$(wait_new_leader "$before")
 [ "$main" != "$before" ] || fail "MainPID did not move to the upgraded leader"
 ssh_in kill -0 "$before" 2>/dev/null && fail "the old leader $before did not exit"
-[ "$(ssh_in systemctl is-active granite.service)" = active ] || fail "not active after the upgrade"
-[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/api/users/1")" = 200 ] || fail "after upgrade"
+[ "$(unit_state)" = active ] || fail "not active after the upgrade"
+[ "$(http_status /api/users/1)" = 200 ] || fail "after upgrade"
 pass "systemctl kill -s USR2: MainPID $before -> $main, active and serving"
 
 # A package upgrade on a running instance (here: the same package again):
@@ -209,27 +218,23 @@ cp "$deb" "$root/var/tmp/granite-upgrade.deb"  # the container mounts a tmpfs on
 before=$main
 ssh_in dpkg -i /var/tmp/granite-upgrade.deb >"$work/upgrade.log" 2>&1 || { cat "$work/upgrade.log" >&2; fail "dpkg -i"; }
 grep -q "upgrading the running server in place" "$work/upgrade.log" || { cat "$work/upgrade.log" >&2; fail "no in-place upgrade"; }
-for _ in $(seq 100); do
-  main=$(ssh_in systemctl show -p MainPID --value granite.service)
-  [ "$main" != "$before" ] && [ "$main" != 0 ] && ! ssh_in kill -0 "$before" 2>/dev/null && break
-  sleep 0.1
-done
+main=$(wait_new_leader "$before")
 [ "$main" != "$before" ] || fail "the package upgrade did not move MainPID"
-[ "$(ssh_in systemctl is-active granite.service)" = active ] || fail "not active after the package upgrade"
+[ "$(unit_state)" = active ] || fail "not active after the package upgrade"
 [ "$(ssh_in systemctl show -p NRestarts --value granite.service)" = 0 ] || fail "the package upgrade restarted the unit"
-[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/api/users/1")" = 200 ] || fail "after dpkg -i"
+[ "$(http_status /api/users/1)" = 200 ] || fail "after dpkg -i"
 ssh_in rm -f /var/tmp/granite-upgrade.deb
 pass "dpkg -i on a running instance: upgraded in place (MainPID $before -> $main), never restarted"
 
 # A crash: Restart=on-failure brings it back.
 ssh_in kill -KILL "$main"
 for _ in $(seq 100); do
-  new_main=$(ssh_in systemctl show -p MainPID --value granite.service)
-  [ "$new_main" != 0 ] && [ "$new_main" != "$main" ] && [ "$(ssh_in systemctl is-active granite.service)" = active ] && break
+  new_main=$(main_pid)
+  [ "$new_main" != 0 ] && [ "$new_main" != "$main" ] && [ "$(unit_state)" = active ] && break
   sleep 0.1
 done
 [ "${new_main:-0}" != 0 ] && [ "$new_main" != "$main" ] || fail "granite was not restarted after SIGKILL"
-[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/health")" = 200 ] || fail "after restart"
+[ "$(http_status /health)" = 200 ] || fail "after restart"
 pass "SIGKILL of the leader: restarted (pid $main -> $new_main) and serving"
 
 # systemctl stop: the drain (/health 503 for drain.delay_s), exit 0.
@@ -238,7 +243,7 @@ ssh_in systemctl stop granite.service &
 stopping=$!
 draining=0
 for _ in $(seq 150); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/health")" = 503 ] && { draining=1; break; }
+  [ "$(http_status /health)" = 503 ] && { draining=1; break; }
   sleep 0.01
 done
 wait $stopping || fail "systemctl stop"

@@ -10,6 +10,8 @@ import uuid
 EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 ASG_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 ELB_NS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
+# EC2 speaks its own dialect: its errors and its throttling code differ.
+EC2_ACTIONS = {"DescribeImages", "DescribeLaunchTemplateVersions", "CreateLaunchTemplateVersion"}
 
 
 class Scenario:
@@ -82,7 +84,7 @@ def _answer(s, action, p):
 
 
 def _error(action, code, message):
-    if action in ("DescribeImages", "DescribeLaunchTemplateVersions", "CreateLaunchTemplateVersion"):
+    if action in EC2_ACTIONS:
         return ("<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors>"
                 "<RequestID>{}</RequestID></Response>").format(code, message, uuid.uuid4())
     return ("<ErrorResponse><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error>"
@@ -104,8 +106,10 @@ def serve(scenario):
                 if throttled:
                     scenario.throttle[action] -= 1
             if throttled:
-                code = "RequestLimitExceeded" if action in ("CreateLaunchTemplateVersion", "DescribeImages") else "Throttling"
-                status, body = (503 if code == "RequestLimitExceeded" else 400), _error(action, code, "Rate exceeded")
+                if action in EC2_ACTIONS:
+                    status, body = 503, _error(action, "RequestLimitExceeded", "Rate exceeded")
+                else:
+                    status, body = 400, _error(action, "Throttling", "Rate exceeded")
             else:
                 status, body = _answer(scenario, action, params)
             data = body.encode()

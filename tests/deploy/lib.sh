@@ -19,3 +19,14 @@ refuse() {
   local out
   if out=$("$@" 2>&1); then printf '%s\n' "$out" >&2; fail "$what (it succeeded)"; else pass "$what"; fi
 }
+
+# checked_exposure OUTPUT: the "1.4 OK" of `systemd-analyze security` output
+# for granite.service; fails unless the exposure is 2.0 or better. Call as
+# score=$(checked_exposure "$out") || exit 1.
+checked_exposure() {
+  local score
+  score=$(sed -n 's/.*Overall exposure level for granite.service: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p' <<<"$1")
+  [ -n "$score" ] || { echo "$1" >&2; fail "no exposure level from systemd-analyze security"; }
+  awk -v s="${score% *}" 'BEGIN { exit !(s <= 2.0) }' || { echo "$1" >&2; fail "exposure $score, above 2.0"; }
+  echo "$score"
+}
