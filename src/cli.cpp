@@ -17,6 +17,7 @@ commands:
                  --if-empty  do nothing when the database already holds data
   check-config   validate the configuration and print it as JSON
   version        print the version and the schema version
+  statements     print the prepared SQL statements as JSON, {name: SQL} (for tools: scripts/bench)
   help           print this text
 
 options (any command):
@@ -74,7 +75,8 @@ invocation parse(const std::vector<std::string>& args) {
       throw usage_error("unexpected argument \"" + a + "\"");
     }
   }
-  static const std::vector<std::string> commands = {"serve", "migrate", "seed", "check-config", "version", "help"};
+  static const std::vector<std::string> commands = {"serve",   "migrate",    "seed", "check-config",
+                                                     "version", "statements", "help"};
   if (out.command.empty()) throw usage_error("no command given");
   if (std::find(commands.begin(), commands.end(), out.command) == commands.end())
     throw usage_error("unknown command \"" + out.command + "\"");

@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "granite/cli.hpp"
 #include "granite/config/config.hpp"
 #include "granite/exit_codes.hpp"
+#include "granite/features/features.hpp"
 #include "granite/obs/log.hpp"
 #include "granite/store/connection.hpp"
 #include "granite/store/migrate.hpp"
@@ -34,6 +36,14 @@ void migrate_now(const config::config& cfg, const char* role) {
     spdlog::info("database schema is at version {}", report.to);
   else
     spdlog::info("database schema migrated from version {} to {}", report.from, report.to);
+}
+
+// The SQL that the features prepare, for tools that run the same statements
+// (scripts/bench gives them to pgbench).
+std::string statements_json() {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& s : features::statements()) out[s.name] = s.sql;
+  return out.dump(2);
 }
 
 // Every connection is a descriptor: take all that the hard limit allows
@@ -97,6 +107,10 @@ int run(const cli::invocation& inv) {
   }
   if (inv.command == "version") {
     std::cout << "granite " << granite::version << " (schema " << store::latest_schema_version() << ")\n";
+    return exit_code::ok;
+  }
+  if (inv.command == "statements") {
+    std::cout << statements_json() << "\n";
     return exit_code::ok;
   }
 

@@ -16,7 +16,7 @@ class usage_error : public std::runtime_error {
 };
 
 struct invocation {
-  std::string command;  // serve, migrate, seed, check-config, version, help
+  std::string command;  // serve, migrate, seed, check-config, version, statements, help
   config::overrides overrides;
   std::optional<std::string> seed_file;
   std::optional<std::string> synthetic;  // seed --synthetic users=N,threads=N,posts=N

@@ -21,7 +21,7 @@ const std::vector<key_spec>& keys() {
       {"listen.host", at(&config::listen, &config::listen_t::host), 0, 0, {}},
       {"listen.port", at(&config::listen, &config::listen_t::port), 1, 65535, {}},
       {"listen.backlog", at(&config::listen, &config::listen_t::backlog), 1, 65535, {}},
-      {"workers", at(&config::workers), 0, 1024, {}},
+      {"workers", at(&config::workers), 0, max_workers, {}},
       {"worker.timeout_s", at(&config::worker, &config::worker_t::timeout_s), 0, 3600, {}},
       {"http.header_limit_bytes", at(&config::http, &config::http_t::header_limit_bytes), 1024, 1 * mib, {}},
       {"http.body_limit_bytes", at(&config::http, &config::http_t::body_limit_bytes), 0, 64 * mib, {}},

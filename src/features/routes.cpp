@@ -1,5 +1,6 @@
 #include "granite/config/config.hpp"
 #include "granite/http/router.hpp"
+#include "granite/store/connection.hpp"
 #include "posts/posts.hpp"
 #include "threads/threads.hpp"
 #include "users/sessions.hpp"
@@ -23,12 +24,17 @@ void register_routes(http::router& router, const deps& d) {
   posts::register_routes(router, d);
 }
 
-void prepare_statements(store::connection& c) {
-  users::prepare(c);
-  users::prepare_sessions(c);
-  threads::prepare(c);
-  posts::prepare(c);
+const std::vector<store::statement>& statements() {
+  static const std::vector<store::statement> all = [] {
+    std::vector<store::statement> out;
+    for (auto part : {users::statements(), users::session_statements(), threads::statements(), posts::statements()})
+      out.insert(out.end(), part.begin(), part.end());
+    return out;
+  }();
+  return all;
 }
+
+void prepare_statements(store::connection& c) { store::prepare(c, statements()); }
 
 void warm_up(const config::config& cfg) {
   // The decoy hash that wrong usernames are checked against. A failure here

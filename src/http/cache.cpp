@@ -1,7 +1,6 @@
 #include "granite/http/cache.hpp"
 
-#include "granite/http/ids.hpp"
-#include "granite/http/notice_ring.hpp"
+#include "granite/shm/notice_ring.hpp"
 
 namespace granite::http {
 
@@ -15,16 +14,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-// The next ':'-separated id of a notice: an id as in a request path.
-bool next_id(std::string_view& rest, std::int64_t& out) {
-  auto colon = rest.find(':');
-  auto id = parse_id(rest.substr(0, colon), "notice id");
-  rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
-  if (!id) return false;
-  out = *id;
-  return true;
 }
 
 }  // namespace
@@ -56,12 +45,12 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   return false;
 }
 
-read_cache::read_cache(std::size_t limit_bytes, bool enabled)
-    : limit_(limit_bytes), enabled_(enabled), recent_(new recent_change[recent_size]) {}
+read_cache::read_cache(std::size_t limit_bytes, bool enabled, notice_reader reader)
+    : limit_(limit_bytes), enabled_(enabled), read_notice_(reader), recent_(new cache_group[recent_size]) {}
 
 read_cache::~read_cache() = default;
 
-void read_cache::attach(notice_ring* ring) {
+void read_cache::attach(shm::notice_ring* ring) {
   ring_ = ring;
   if (ring_) ring_next_ = ring_->head();
 }
@@ -154,13 +143,13 @@ void read_cache::erase(entry& e) {
 
 void read_cache::record(cache_group g) {
   ++epoch_;
-  recent_[epoch_ % recent_size] = {epoch_, g};
+  recent_[epoch_ % recent_size] = g;
 }
 
 bool read_cache::changed_since(cache_group g, std::uint64_t since) const {
   if (since < flushed_at_ || epoch_ - since >= recent_size) return true;
   for (std::uint64_t e = since + 1; e <= epoch_; ++e)
-    if (recent_[e % recent_size].group == g) return true;
+    if (recent_[e % recent_size] == g) return true;
   return false;
 }
 
@@ -177,32 +166,12 @@ void read_cache::invalidate(cache_group g) {
 }
 
 bool read_cache::apply_notice(std::string_view notice) {
-  if (notice == "*") {
+  invalidation drops;
+  if (!read_notice_(notice, drops)) return false;
+  if (drops.everything) {
     flush();
-    ++counters_.notices;
-    return true;
-  }
-  if (notice.size() < 3 || notice[1] != ':') return false;
-  std::string_view rest = notice.substr(2);
-  std::int64_t id = 0, thread = 0, user = 0;
-  switch (notice[0]) {
-    case 'u':
-    case 't': {
-      if (!next_id(rest, id) || !rest.empty()) return false;
-      bool is_user = notice[0] == 'u';
-      invalidate({is_user ? cache_kind::user : cache_kind::thread, id});
-      invalidate({is_user ? cache_kind::users : cache_kind::threads, 0});
-      invalidate({is_user ? cache_kind::posts_by_user : cache_kind::posts_in_thread, id});
-      break;
-    }
-    case 'p':
-      if (!next_id(rest, id) || !next_id(rest, thread) || !next_id(rest, user) || !rest.empty()) return false;
-      invalidate({cache_kind::post, id});
-      invalidate({cache_kind::posts_in_thread, thread});
-      invalidate({cache_kind::posts_by_user, user});
-      break;
-    default:
-      return false;
+  } else {
+    for (std::size_t i = 0; i < drops.count; ++i) invalidate(drops.groups[i]);
   }
   ++counters_.notices;
   return true;

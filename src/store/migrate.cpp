@@ -80,6 +80,11 @@ void require_current_schema(connection& c) {
                        std::to_string(latest_schema_version()) + "; run `granite migrate`");
 }
 
+void require_current_schema(const connect_options& options) {
+  connection c(options);
+  require_current_schema(c);
+}
+
 migrate_report migrate(connection& c) {
   migrate_report report;
   advisory_lock lock(c.raw());

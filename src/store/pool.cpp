@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <pqxx/connection>
 
+#include "granite/store/connection.hpp"
+
 namespace granite::store {
 
 namespace {

@@ -1,6 +1,7 @@
 #include "granite/supervisor/process_ops.hpp"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+#include "granite/supervisor/listen_sockets.hpp"
 
 namespace granite::supervisor {
 
@@ -30,6 +33,17 @@ std::optional<exit_info> system_process_ops::reap() {
   if (pid <= 0) return std::nullopt;
   return exit_info{pid, status};
 }
+
+int system_process_ops::open_socket() {
+  try {
+    return add_listen_socket(address_.host, address_.port, address_.backlog);
+  } catch (const listen_error& e) {
+    spdlog::error("cannot open a listening socket for a new slot: {}", e.what());
+    return -1;
+  }
+}
+
+void system_process_ops::close_socket(int fd) { ::close(fd); }
 
 std::string describe_exit(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));

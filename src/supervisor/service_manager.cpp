@@ -7,16 +7,14 @@
 
 #include <cerrno>
 #include <cstddef>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 
 namespace granite::supervisor {
 
-bool notify_service_manager(std::string_view state) {
-  const char* name = std::getenv("NOTIFY_SOCKET");
-  if (!name || !*name) return false;
-  std::string_view path(name);
+bool service_manager::notify(std::string_view state) const {
+  if (socket_.empty()) return false;
+  std::string_view path(socket_);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if ((path[0] != '/' && path[0] != '@') || path.size() >= sizeof addr.sun_path) {

@@ -10,8 +10,21 @@
 
 namespace granite::supervisor {
 
-worker_table::worker_table(process_ops& ops, int workers, timings t) : ops_(ops), timings_(t) {
-  for (int i = 0; i < workers; ++i) slots_.push_back(worker_slot{.slot = i});
+worker_table::worker_table(process_ops& ops, std::vector<int> sockets, timings t) : ops_(ops), timings_(t) {
+  for (int fd : sockets) slots_.push_back(worker_slot{.slot = static_cast<int>(slots_.size()), .socket = fd});
+}
+
+std::vector<int> worker_table::sockets() const {
+  std::vector<int> out;
+  for (const auto& w : slots_) out.push_back(w.socket);
+  return out;
+}
+
+void worker_table::close_sockets() {
+  for (auto& w : slots_) {
+    if (w.socket >= 0) ops_.close_socket(w.socket);
+    w.socket = -1;
+  }
 }
 
 void worker_table::spawn_worker(int slot) {
@@ -89,9 +102,12 @@ void worker_table::reap_workers() {
   }
 }
 
-void worker_table::add_slot() {
-  slots_.push_back(worker_slot{.slot = static_cast<int>(slots_.size())});
+bool worker_table::add_slot() {
+  int fd = ops_.open_socket();
+  if (fd < 0) return false;
+  slots_.push_back(worker_slot{.slot = static_cast<int>(slots_.size()), .socket = fd});
   spdlog::info("workers: {} (one more)", slots_.size());
+  return true;
 }
 
 bool worker_table::retire_slot() {
@@ -103,6 +119,9 @@ bool worker_table::retire_slot() {
   }
   if (w.outgoing) retire(w.outgoing);
   std::erase(to_replace_, w.slot);
+  // With net.ipv4.tcp_migrate_req=1 the kernel also hands the connections
+  // already queued on it to the other sockets.
+  if (w.socket >= 0) ops_.close_socket(w.socket);
   slots_.pop_back();
   spdlog::info("workers: {} (one fewer)", slots_.size());
   return true;

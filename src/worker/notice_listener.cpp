@@ -1,46 +1,31 @@
 #include "notice_listener.hpp"
 
-#include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <utility>
+
+#include "granite/store/database.hpp"
 
 namespace granite::worker {
 
 namespace asio = boost::asio;
 
 namespace {
-struct finish_connection {
-  void operator()(PGconn* c) const { PQfinish(c); }
+// A connection, or why there is none.
+struct attempt {
+  std::unique_ptr<store::notice_connection> conn;
+  std::string error;
 };
-using owned_connection = std::unique_ptr<PGconn, finish_connection>;
 
-std::string message_of(PGconn* c) {
-  std::string m = c ? PQerrorMessage(c) : "out of memory";
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  for (auto& ch : m)
-    if (ch == '\n') ch = ' ';
-  return m;
+attempt open_listening_connection(const std::string& conninfo) {
+  try {
+    return {std::make_unique<store::notice_connection>(conninfo), {}};
+  } catch (const store::unavailable& e) {
+    return {nullptr, e.what()};
+  }
 }
 }  // namespace
-
-PGconn* open_listening_connection(const std::string& conninfo, std::string& error) {
-  owned_connection c(PQconnectdb(conninfo.c_str()));
-  if (!c || PQstatus(c.get()) != CONNECTION_OK) {
-    error = message_of(c.get());
-    return nullptr;
-  }
-  PGresult* r = PQexec(c.get(), "LISTEN granite_cache");
-  bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  if (!ok) error = PQresultErrorMessage(r);
-  PQclear(r);
-  if (!ok || PQsetnonblocking(c.get(), 1) != 0) {
-    if (ok) error = message_of(c.get());
-    return nullptr;
-  }
-  return c.release();
-}
 
 notice_listener::notice_listener(asio::io_context& ioc, std::string conninfo, http::read_cache& cache)
     : ioc_(ioc), conninfo_(std::move(conninfo)), cache_(cache), retry_(ioc) {}
@@ -51,9 +36,9 @@ notice_listener::~notice_listener() {
 }
 
 void notice_listener::start() {
-  std::string error;
-  if (PGconn* c = open_listening_connection(conninfo_, error)) return listen_on(c);
-  spdlog::warn("read cache bypassed: cannot listen for change notices: {}", error);
+  auto a = open_listening_connection(conninfo_);
+  if (a.conn) return listen_on(std::move(a.conn));
+  spdlog::warn("read cache bypassed: cannot listen for change notices: {}", a.error);
   retry_later();
 }
 
@@ -65,16 +50,15 @@ void notice_listener::stop() {
 
 void notice_listener::close_connection() {
   if (socket_) {
-    socket_->release();  // libpq owns the descriptor
+    socket_->release();  // out of the reactor before libpq closes the descriptor
     socket_.reset();
   }
-  if (conn_) PQfinish(conn_);
-  conn_ = nullptr;
+  conn_.reset();
 }
 
-void notice_listener::listen_on(PGconn* conn) {
-  conn_ = conn;
-  socket_ = std::make_unique<asio::posix::stream_descriptor>(ioc_, PQsocket(conn_));
+void notice_listener::listen_on(std::unique_ptr<store::notice_connection> conn) {
+  conn_ = std::move(conn);
+  socket_ = std::make_unique<asio::posix::stream_descriptor>(ioc_, conn_->socket());
   backoff_ = std::chrono::milliseconds(100);
   cache_.set_listening(true);
   spdlog::info("read cache in use: listening for change notices");
@@ -90,15 +74,12 @@ void notice_listener::wait_for_notices() {
 }
 
 void notice_listener::on_readable() {
-  if (PQconsumeInput(conn_) == 0) return lost(message_of(conn_));
-  while (PGnotify* n = PQnotifies(conn_)) {
-    if (!cache_.apply_notice(n->extra)) {
-      spdlog::warn("unreadable change notice \"{}\" from backend {}: read cache flushed", n->extra, n->be_pid);
-      cache_.flush();
-    }
-    PQfreemem(n);
-  }
-  if (PQstatus(conn_) != CONNECTION_OK) return lost(message_of(conn_));
+  bool open = conn_->take([this](std::string_view notice, int backend) {
+    if (cache_.apply_notice(notice)) return;
+    spdlog::warn("unreadable change notice \"{}\" from backend {}: read cache flushed", notice, backend);
+    cache_.flush();
+  });
+  if (!open) return lost(conn_->error());
   wait_for_notices();
 }
 
@@ -118,27 +99,20 @@ void notice_listener::retry_later() {
 }
 
 // Connecting may take up to database.connect_timeout_s: a thread of its own
-// does it, and the loop keeps serving (without the cache) meanwhile.
+// does it, and the loop keeps serving (without the cache) meanwhile. The
+// connection is closed with the attempt unless the loop takes it (it may
+// never run this handler).
 void notice_listener::connect_in_background() {
   if (connector_.joinable()) connector_.join();
   connector_ = std::thread([this, alive = alive_] {
-    // Finished unless the loop takes it (it may never run this handler).
-    struct pending {
-      PGconn* conn = nullptr;
-      std::string error;
-      ~pending() {
-        if (conn) PQfinish(conn);
-      }
-    };
-    auto p = std::make_shared<pending>();
-    p->conn = open_listening_connection(conninfo_, p->error);
-    asio::post(ioc_, [this, alive, p] {
+    auto a = std::make_shared<attempt>(open_listening_connection(conninfo_));
+    asio::post(ioc_, [this, alive, a] {
       if (!*alive) return;
-      if (!p->conn) {
-        spdlog::debug("still cannot listen for change notices: {}", p->error);
+      if (!a->conn) {
+        spdlog::debug("still cannot listen for change notices: {}", a->error);
         return retry_later();
       }
-      listen_on(std::exchange(p->conn, nullptr));
+      listen_on(std::move(a->conn));
     });
   });
 }

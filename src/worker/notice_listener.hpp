@@ -1,10 +1,10 @@
 #pragma once
 
-// Receives the database's change notices (channel granite_cache, migration
-// 0003) on a connection of its own and applies them to the worker's read
-// cache, on the worker's event loop. While that connection is down the cache
-// is flushed and bypassed; it reconnects in the background (100 ms, doubling
-// to 5 s) and the cache is flushed again when it is back.
+// Receives the database's change notices on a connection of its own
+// (store::notice_connection) and applies them to the worker's read cache, on
+// the worker's event loop. While that connection is down the cache is
+// flushed and bypassed; it reconnects in the background (100 ms, doubling to
+// 5 s) and the cache is flushed again when it is back.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -14,8 +14,7 @@
 #include <thread>
 
 #include "granite/http/cache.hpp"
-
-typedef struct pg_conn PGconn;
+#include "granite/store/listen.hpp"
 
 namespace granite::worker {
 
@@ -32,7 +31,7 @@ class notice_listener {
   void stop();
 
  private:
-  void listen_on(PGconn* conn);
+  void listen_on(std::unique_ptr<store::notice_connection> conn);
   void close_connection();
   void wait_for_notices();
   void on_readable();
@@ -43,16 +42,12 @@ class notice_listener {
   boost::asio::io_context& ioc_;
   std::string conninfo_;
   http::read_cache& cache_;
-  PGconn* conn_ = nullptr;
+  std::unique_ptr<store::notice_connection> conn_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> socket_;
   boost::asio::steady_timer retry_;
   std::chrono::milliseconds backoff_{100};
   std::thread connector_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
-
-// Opens a connection that LISTENs on granite_cache; null and `error` set
-// when it cannot. Blocking: not for the event loop once it serves.
-PGconn* open_listening_connection(const std::string& conninfo, std::string& error);
 
 }  // namespace granite::worker

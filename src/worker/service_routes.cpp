@@ -3,11 +3,10 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
 
 #include "granite/http/cache.hpp"
 #include "granite/http/router.hpp"
-#include "granite/store/connection.hpp"
+#include "granite/store/database.hpp"
 
 namespace granite::worker {
 
@@ -22,8 +21,7 @@ void add_service_routes(http::router& router, const std::atomic<bool>& closing, 
   router.add(http::verb::get, "/health/ready",
              http::db_handler([&closing](const http::request&, const http::params&, store::connection& c) {
                if (closing) return http::text(503, "draining\n");
-               pqxx::nontransaction tx(c.raw());
-               tx.exec("SELECT 1");
+               store::ping(c);
                return http::text(200, "ready\n");
              }));
   router.add(http::verb::get, "/health/cache", http::plain_handler([&cache](const http::request&, const http::params&) {

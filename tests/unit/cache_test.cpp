@@ -7,12 +7,15 @@
 #include <unistd.h>
 #include <vector>
 
-#include "granite/http/notice_ring.hpp"
+#include "granite/features/cached.hpp"
+#include "granite/shm/notice_ring.hpp"
 
 namespace {
 
 using granite::http::cache_group;
-using granite::http::cache_kind;
+// The features' kinds of cached responses, and what their notices drop.
+namespace cache_kind = granite::features::cached;
+using granite::features::read_notice;
 using granite::http::cached_response;
 using granite::http::read_cache;
 
@@ -24,7 +27,7 @@ std::shared_ptr<const cached_response> body(const std::string& text) {
 }
 
 struct listening_cache : read_cache {
-  explicit listening_cache(std::size_t limit = 1 << 20) : read_cache(limit, true) { set_listening(true); }
+  explicit listening_cache(std::size_t limit = 1 << 20) : read_cache(limit, true, read_notice) { set_listening(true); }
   void put(const std::string& target, cache_group g, const std::string& text = "x") { fill(target, g, body(text), epoch()); }
   bool has(const std::string& target) { return find(target) != nullptr; }
 };
@@ -44,12 +47,12 @@ TEST(ReadCache, KeepsWhatItIsGivenAndCountsHitsAndMisses) {
 }
 
 TEST(ReadCache, IsBypassedUntilTheNoticesAreReceivedAndWhenDisabled) {
-  read_cache c(1 << 20, true);
+  read_cache c(1 << 20, true, read_notice);
   c.fill("/a", {cache_kind::user, 1}, body("x"), c.epoch());
   EXPECT_FALSE(c.find("/a"));
   EXPECT_EQ(c.snapshot().entries, 0u);
 
-  read_cache off(1 << 20, false);
+  read_cache off(1 << 20, false, read_notice);
   off.set_listening(true);
   EXPECT_FALSE(off.usable());
   off.fill("/a", {cache_kind::user, 1}, body("x"), off.epoch());
@@ -204,7 +207,7 @@ TEST(Etag, IfNoneMatchTakesListsWeakTagsAndTheStar) {
 }  // namespace
 
 namespace {
-std::vector<std::string> read_all(const granite::http::notice_ring& ring, std::uint64_t& next, bool& complete) {
+std::vector<std::string> read_all(const granite::shm::notice_ring& ring, std::uint64_t& next, bool& complete) {
   std::vector<std::string> out;
   complete = ring.read(next, [&](std::string_view n) { out.emplace_back(n); });
   return out;
@@ -212,7 +215,7 @@ std::vector<std::string> read_all(const granite::http::notice_ring& ring, std::u
 }  // namespace
 
 TEST(NoticeRing, ReadersSeeWhatWasPublishedSinceTheyLooked) {
-  granite::http::notice_ring ring;
+  granite::shm::notice_ring ring;
   ring.publish("u:1");
   std::uint64_t next = ring.head();  // a reader that starts now
   ring.publish("t:2");
@@ -226,9 +229,9 @@ TEST(NoticeRing, ReadersSeeWhatWasPublishedSinceTheyLooked) {
 }
 
 TEST(NoticeRing, AReaderTooFarBehindIsToldSo) {
-  granite::http::notice_ring ring;
+  granite::shm::notice_ring ring;
   std::uint64_t next = ring.head();
-  for (std::size_t i = 0; i < granite::http::notice_ring::capacity + 1; ++i) ring.publish("u:" + std::to_string(i + 1));
+  for (std::size_t i = 0; i < granite::shm::notice_ring::capacity + 1; ++i) ring.publish("u:" + std::to_string(i + 1));
   bool complete = true;
   EXPECT_TRUE(read_all(ring, next, complete).empty());
   EXPECT_FALSE(complete);
@@ -236,7 +239,7 @@ TEST(NoticeRing, AReaderTooFarBehindIsToldSo) {
 }
 
 TEST(NoticeRing, IsSharedAcrossFork) {
-  granite::http::notice_ring ring;
+  granite::shm::notice_ring ring;
   std::uint64_t next = ring.head();
   pid_t child = fork();
   ASSERT_GE(child, 0);
@@ -251,7 +254,7 @@ TEST(NoticeRing, IsSharedAcrossFork) {
 }
 
 TEST(ReadCache, AnotherWorkersWriteIsAppliedBeforeTheNextHit) {
-  granite::http::notice_ring ring;
+  granite::shm::notice_ring ring;
   listening_cache writer, reader;
   writer.attach(&ring);
   reader.attach(&ring);

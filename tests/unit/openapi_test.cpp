@@ -5,6 +5,7 @@
 #include <set>
 
 #include "granite/config/config.hpp"
+#include "granite/features/cached.hpp"
 #include "granite/features/features.hpp"
 #include "granite/http/cache.hpp"
 #include "granite/http/router.hpp"
@@ -21,7 +22,7 @@ std::set<std::string> router_routes() {
   http::router r;
   features::register_routes(r, features::deps{cfg});
   std::atomic<bool> closing{false};
-  http::read_cache cache(1 << 20, true);
+  http::read_cache cache(1 << 20, true, features::read_notice);
   worker::add_service_routes(r, closing, cache);
   std::set<std::string> out;
   for (const auto& route : r.routes()) out.insert(std::string(http::verb_name(route.method)) + " " + route.pattern);

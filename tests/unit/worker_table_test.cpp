@@ -2,54 +2,19 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <deque>
-#include <map>
-
 #include "granite/exit_codes.hpp"
 #include "granite/supervisor/worker_table.hpp"
+#include "support/fake_ops.hpp"
 
 using namespace granite::supervisor;
+using granite::testkit::fake_ops;
 using namespace std::chrono_literals;
 
 namespace {
 
-// Processes on paper: spawn hands out pids, exits are queued by the test,
-// time moves only when the test says so.
-class fake_ops : public process_ops {
- public:
-  pid_t spawn(int slot) override {
-    if (fail_forks > 0) {
-      --fail_forks;
-      return -1;
-    }
-    spawned.push_back(slot);
-    return next_pid++;
-  }
-  void signal(pid_t pid, int sig) override { signals.emplace_back(pid, sig); }
-  std::optional<exit_info> reap() override {
-    if (exits.empty()) return std::nullopt;
-    auto e = exits.front();
-    exits.pop_front();
-    return e;
-  }
-  clock::time_point now() override { return t; }
-  clock::time_point last_heartbeat(int slot) override { return beats.count(slot) ? beats[slot] : clock::time_point{}; }
-
-  void exit(pid_t pid, int code) { exits.push_back({pid, code << 8}); }  // WIFEXITED encoding
-  void killed(pid_t pid, int sig) { exits.push_back({pid, sig}); }       // WIFSIGNALED encoding
-
-  clock::time_point t{};
-  pid_t next_pid = 100;
-  int fail_forks = 0;
-  std::vector<int> spawned;
-  std::vector<std::pair<pid_t, int>> signals;
-  std::deque<exit_info> exits;
-  std::map<int, clock::time_point> beats;
-};
-
 struct WorkerTable : ::testing::Test {
   fake_ops ops;
-  worker_table table{ops, 2};
+  worker_table table{ops, {10, 11}};
 
   void start_all_ready() {
     table.manage_workers();
@@ -294,7 +259,7 @@ TEST_F(WorkerTable, WatchdogLeavesStartingAndStoppingWorkersAlone) {
 
 TEST(WorkerTableWatchdog, ZeroTimeoutTurnsItOff) {
   fake_ops ops;
-  worker_table table(ops, 1, timings{.worker_timeout = std::chrono::milliseconds(0)});
+  worker_table table(ops, {10}, timings{.worker_timeout = std::chrono::milliseconds(0)});
   table.manage_workers();
   table.mark_ready(0, 100);
   ops.t += 1h;
@@ -403,4 +368,24 @@ TEST_F(WorkerTable, RetiringWorkersAreKilledAtTheirDeadline) {
 TEST(DescribeExit, NamesStatusAndSignal) {
   EXPECT_EQ(describe_exit(3 << 8), "exited with status 3");
   EXPECT_EQ(describe_exit(SIGKILL), "killed by signal 9 (SIGKILL)");
+}
+
+TEST_F(WorkerTable, EachSlotKeepsItsSocketWhicheverWorkerServesIt) {
+  start_all_ready();
+  EXPECT_EQ(table.sockets(), (std::vector<int>{10, 11}));
+  ops.t += 10s;
+  ops.killed(100, SIGKILL);
+  table.reap_workers();
+  table.manage_workers();
+  EXPECT_EQ(table.slots()[0].socket, 10);  // the replacement inherits it; queued connections wait there
+  EXPECT_TRUE(ops.closed.empty());
+  ASSERT_TRUE(table.add_slot());
+  EXPECT_EQ(table.slots()[2].socket, 20);
+  ops.fail_sockets = 1;
+  EXPECT_FALSE(table.add_slot());  // no socket, no slot
+  EXPECT_EQ(table.slots().size(), 3u);
+  ASSERT_TRUE(table.retire_slot());
+  EXPECT_EQ(ops.closed, std::vector<int>{20});
+  table.close_sockets();
+  EXPECT_EQ(ops.closed, (std::vector<int>{20, 10, 11}));
 }

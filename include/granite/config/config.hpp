@@ -9,6 +9,10 @@
 
 namespace granite::config {
 
+// The most worker processes an instance runs: the bound of `workers` and of
+// SIGTTIN, and the size of the leader's shared memory per slot.
+inline constexpr int max_workers = 1024;
+
 // The whole configuration, read once in the leader and never changed.
 // Precedence: built-in defaults < config file < environment < flags.
 struct config {

@@ -1,7 +1,13 @@
 #pragma once
 
-// What a worker needs from the features: their routes and their prepared
-// statements. Each feature lives in src/features/<name>/.
+// What a worker needs from the features: their routes, their prepared
+// statements, and what a change notice drops from a read cache. Each feature
+// lives in src/features/<name>/.
+#include <span>
+#include <vector>
+
+#include "granite/store/statement.hpp"
+
 namespace granite::config {
 struct config;
 }
@@ -21,7 +27,8 @@ struct deps {
 // Adds the routes of every feature, and the original API's index routes.
 void register_routes(http::router& router, const deps& d);
 
-// Prepares every feature's statements on a new database connection.
+// Every feature's prepared statements, and preparing them on a connection.
+const std::vector<store::statement>& statements();
 void prepare_statements(store::connection& c);
 
 // Work worth doing once per worker before the first request needs it (runs

@@ -5,12 +5,14 @@
 // on the worker's event loop thread and is never locked.
 //
 // Coherence comes from PostgreSQL: every change of a user, thread or post
-// sends a notice ("u:5", "t:4", "p:10:4:5", "*"; migration 0003) that every
-// worker of every instance receives and applies here. The writing worker
-// applies the notice of its own write before it answers. While the notices
+// sends a notice (store/notices.hpp) that every worker of every instance
+// receives and applies here; what each notice drops is the features' to say
+// (a notice_reader). The writing worker applies the notice of its own write
+// before it answers. While the notices
 // are not being received (the listening connection is down) the cache is
 // empty and bypassed. A read that was in flight when a notice for its record
 // arrived is answered but not kept: what it read may be the old record.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -19,18 +21,37 @@
 #include <string_view>
 #include <unordered_map>
 
+namespace granite::shm {
+class notice_ring;
+}
+
 namespace granite::http {
 
-class notice_ring;
-
-// What a cached response shows: one record, or one kind of list.
-enum class cache_kind : std::uint8_t { user, users, thread, threads, post, posts_in_thread, posts_by_user };
+// What a cached response shows: one record, or one kind of list. The kinds
+// are the features' (features/cached.hpp); to the cache they are only names.
+enum class cache_kind : std::uint8_t {};
 
 struct cache_group {
-  cache_kind kind;
+  cache_kind kind{};
   std::int64_t id = 0;  // 0 for the lists of every record of a kind
   bool operator==(const cache_group&) const = default;
 };
+
+// What one change notice drops: everything, or the entries of a few groups.
+struct invalidation {
+  static constexpr std::size_t most = 4;
+  bool everything = false;
+  std::array<cache_group, most> groups{};
+  std::size_t count = 0;
+  // More groups than fit drop everything: never serve stale.
+  void add(cache_group g) {
+    if (count < most) groups[count++] = g;
+    else everything = true;
+  }
+};
+
+// Reads a change notice into what it drops; false when it is malformed.
+using notice_reader = bool (*)(std::string_view notice, invalidation& out);
 
 struct cached_response {
   std::string body;
@@ -53,7 +74,7 @@ class read_cache {
     std::uint64_t hits = 0, misses = 0, fills = 0, refused_fills = 0, evictions = 0, notices = 0, flushes = 0;
   };
 
-  read_cache(std::size_t limit_bytes, bool enabled);
+  read_cache(std::size_t limit_bytes, bool enabled, notice_reader reader);
   ~read_cache();
   read_cache(const read_cache&) = delete;
   read_cache& operator=(const read_cache&) = delete;
@@ -75,7 +96,7 @@ class read_cache {
   // the other workers of the instance through the ring, before the answer.
   void apply_own_notice(std::string_view notice);
   // The ring of the instance's notices (may be null: a worker alone).
-  void attach(notice_ring* ring);
+  void attach(shm::notice_ring* ring);
   void flush();
   // Whether the change notices are being received. Both changes flush: on
   // the way down the notices may be missed from now on; on the way up some
@@ -111,23 +132,21 @@ class read_cache {
 
   std::size_t limit_;
   bool enabled_;
+  notice_reader read_notice_;
   bool listening_ = false;
   std::unordered_map<std::string, entry, key_hash, std::equal_to<>> entries_;
   std::unordered_map<cache_group, entry*, group_hash> groups_;  // the first entry of each group
   entry* newest_ = nullptr;
   entry* oldest_ = nullptr;
   std::size_t bytes_ = 0;
-  // The most recent invalidations, for fills that started before them.
+  // The groups of the most recent invalidations, by epoch, for fills that
+  // started before them.
   static constexpr std::size_t recent_size = 1024;
-  struct recent_change {
-    std::uint64_t epoch = 0;
-    cache_group group{};
-  };
-  std::unique_ptr<recent_change[]> recent_;
+  std::unique_ptr<cache_group[]> recent_;
   std::uint64_t epoch_ = 0;
   std::uint64_t flushed_at_ = 0;
   stats counters_;
-  notice_ring* ring_ = nullptr;
+  shm::notice_ring* ring_ = nullptr;
   std::uint64_t ring_next_ = 0;
 };
 

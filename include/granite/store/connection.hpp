@@ -1,27 +1,16 @@
 #pragma once
 
 #include <memory>
-#include <stdexcept>
-#include <string>
+#include <span>
+
+#include "granite/store/database.hpp"
+#include "granite/store/statement.hpp"
 
 namespace pqxx {
 class connection_base;
 }
 
 namespace granite::store {
-
-struct connect_options {
-  std::string url;  // libpq URI or keyword string; empty: libpq defaults
-  int statement_timeout_ms = 5000;
-  int connect_timeout_s = 5;
-  std::string application_name = "granite";
-};
-
-// The database could not be reached, or the connection was lost.
-class unavailable : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // One PostgreSQL session with granite's settings applied (UTF-8, statement
 // timeout, connect timeout, application name) on top of the user's URL.
@@ -40,8 +29,7 @@ class connection {
   std::unique_ptr<impl> impl_;
 };
 
-// The user's URL rewritten as a keyword string with granite's defaults added
-// where the user set none. Exposed for tests.
-std::string conninfo(const connect_options& options);
+// Prepares each statement on the connection.
+void prepare(connection& c, std::span<const statement> statements);
 
 }  // namespace granite::store

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "granite/store/database.hpp"
+
 namespace granite::store {
 
 class connection;
@@ -41,5 +43,7 @@ int schema_version(connection& c);
 
 // Throws schema_error unless the schema is exactly what this binary expects.
 void require_current_schema(connection& c);
+// The same, on a connection of its own (unavailable when there is none).
+void require_current_schema(const connect_options& options);
 
 }  // namespace granite::store

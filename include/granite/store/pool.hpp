@@ -10,9 +10,11 @@
 #include <thread>
 #include <vector>
 
-#include "granite/store/connection.hpp"
+#include "granite/store/database.hpp"
 
 namespace granite::store {
+
+class connection;
 
 // A worker's database threads, one connection each, so that the event loop
 // never waits on PostgreSQL: the loop submits a job, a database thread runs

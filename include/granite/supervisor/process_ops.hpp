@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "granite/supervisor/heartbeat.hpp"
+#include "granite/shm/heartbeats.hpp"
 
 namespace granite::supervisor {
 
@@ -18,8 +18,9 @@ struct exit_info {
   int status;  // as waitpid(2) reports it
 };
 
-// Everything the worker table does to processes, behind one small interface
-// so that unit tests drive respawn, backoff and shutdown without forking.
+// Everything the worker table does to the system (processes, and the slots'
+// listening sockets) behind one small interface, so that unit tests drive
+// respawn, backoff, resizing and shutdown without forking.
 class process_ops {
  public:
   virtual ~process_ops() = default;
@@ -29,23 +30,37 @@ class process_ops {
   virtual clock::time_point now() = 0;
   // When the worker of this slot last showed that its event loop runs.
   virtual clock::time_point last_heartbeat(int slot) = 0;
+  // One more listening socket in the instance's SO_REUSEPORT group, for a
+  // new slot; -1 (logged) when it cannot be opened.
+  virtual int open_socket() = 0;
+  virtual void close_socket(int fd) = 0;
 };
 
-// The real thing: fork(2), kill(2), waitpid(2). The child runs child_main(slot)
-// and exits with what it returns.
+// Where the slots' sockets listen.
+struct listen_address {
+  std::string host;
+  int port;
+  int backlog;
+};
+
+// The real thing: fork(2), kill(2), waitpid(2), socket(2). The child runs
+// child_main(slot) and exits with what it returns.
 class system_process_ops : public process_ops {
  public:
-  system_process_ops(std::function<int(int slot)> child_main, const heartbeats& beats)
-      : child_main_(std::move(child_main)), beats_(beats) {}
+  system_process_ops(std::function<int(int slot)> child_main, const shm::heartbeats& beats, listen_address address)
+      : child_main_(std::move(child_main)), beats_(beats), address_(std::move(address)) {}
   pid_t spawn(int slot) override;
   void signal(pid_t pid, int sig) override;
   std::optional<exit_info> reap() override;
   clock::time_point now() override { return clock::now(); }
   clock::time_point last_heartbeat(int slot) override { return beats_.last(static_cast<std::size_t>(slot)); }
+  int open_socket() override;
+  void close_socket(int fd) override;
 
  private:
   std::function<int(int slot)> child_main_;
-  const heartbeats& beats_;
+  const shm::heartbeats& beats_;
+  listen_address address_;
 };
 
 // "exited with status 3", "killed by signal 9 (SIGKILL)"

@@ -11,9 +11,12 @@ namespace granite::supervisor {
 
 enum class worker_state { empty, starting, ready };
 
-// One row per worker slot, in the spirit of nginx's ngx_processes[].
+// One row per worker slot, in the spirit of nginx's ngx_processes[]: the
+// slot's listening socket lives here, for the slot's whole life, whichever
+// worker serves it.
 struct worker_slot {
   int slot = 0;
+  int socket = -1;
   pid_t pid = 0;
   pid_t last_pid = 0;  // the slot's previous worker, for the log
   int generation = 0;  // how many workers this slot has had
@@ -58,7 +61,8 @@ struct timings {
 // manage_workers, add_slot, retire_slot, reload, stop.
 class worker_table {
  public:
-  worker_table(process_ops& ops, int workers, timings t = {});
+  // One slot per listening socket; the table owns them from now on.
+  worker_table(process_ops& ops, std::vector<int> sockets, timings t = {});
 
   void spawn_worker(int slot);
   void kill_worker(int slot, int sig);
@@ -69,10 +73,13 @@ class worker_table {
   // A ready worker whose heartbeat is older than worker_timeout is stuck:
   // SIGABRT (a core dump shows where), then SIGKILL after abort_grace.
   void watchdog();
-  // One slot more; manage_workers fills it.
-  void add_slot();
-  // The last slot goes: its worker is told to retire (finish in-flight
-  // requests) and is reaped without being replaced. False with one slot left.
+  // One slot more, with a socket of its own; manage_workers fills it. False
+  // when its socket cannot be opened.
+  bool add_slot();
+  // The last slot goes: its socket closes at once, so that new connections
+  // go to the other slots' sockets, and its worker is told to retire (finish
+  // in-flight requests) and is reaped without being replaced. False with one
+  // slot left.
   bool retire_slot();
   // graceful: every worker drains (SIGTERM). fast: every worker stops now
   // (SIGINT). Each has its deadline, then SIGKILL. A fast stop asked again
@@ -99,6 +106,10 @@ class worker_table {
   // deadline), for the loop's poll timeout.
   std::optional<clock::time_point> next_deadline() const;
   const std::vector<worker_slot>& slots() const { return slots_; }
+  // Every slot's socket, in slot order (what a new binary inherits).
+  std::vector<int> sockets() const;
+  // Closes every slot's socket (the leader is about to exit).
+  void close_sockets();
   const std::vector<retiring_worker>& retiring() const { return retiring_; }
 
  private:

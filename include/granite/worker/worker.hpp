@@ -8,7 +8,7 @@ namespace granite::config {
 struct config;
 }
 
-namespace granite::http {
+namespace granite::shm {
 class notice_ring;
 }
 
@@ -31,9 +31,9 @@ void block_stop_signals(bool block);
 // uses (event loop, logger, database connections) is created here, after the
 // fork. `heartbeat` is called from the event loop four times a second, for
 // the leader's watchdog. `notices` is the instance's ring of change notices
-// (see http/notice_ring.hpp), shared with the other workers. Returns the
+// (see shm/notice_ring.hpp), shared with the other workers. Returns the
 // process exit code.
 int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::function<void()> heartbeat,
-        http::notice_ring* notices);
+        shm::notice_ring* notices);
 
 }  // namespace granite::worker

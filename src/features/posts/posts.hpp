@@ -31,7 +31,7 @@ std::string to_json(const std::vector<post>& posts);
 
 // SQL (posts_store.cpp): nullopt when the thread or user does not exist.
 // The *_owned writes touch only a post of `owner`.
-void prepare(store::connection& c);
+std::span<const store::statement> statements();
 std::optional<post> select_by_id(store::connection& c, std::int64_t id);
 std::optional<std::vector<post>> select_in_thread(store::connection& c, std::int64_t thread_id, std::int64_t after,
                                                   std::int64_t rows);

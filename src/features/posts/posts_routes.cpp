@@ -10,7 +10,7 @@ using http::outcome;
 
 constexpr features::text_rule text_rule{1, 10000, true};
 
-std::string notice_of(const post& p) { return features::post_notice(p.id, p.thread, p.user); }
+store::change notice_of(const post& p) { return store::post_changed(p.id, p.thread, p.user); }
 
 // A list of posts under a parent ({threadId} or {userId}), a page at a time.
 template <class Select>
@@ -63,13 +63,13 @@ void register_routes(http::router& router, const features::deps&) {
                  return find(c, id).map([](const post& found) { return to_json(found); });
                });
              }),
-             http::cache_rule{http::cache_kind::post, "id"});
+             http::cache_rule{features::cached::post, "id"});
   router.add(http::verb::patch, "/api/posts/{id}", http::staged_handler(edit_post));
   router.add(http::verb::delete_, "/api/posts/{id}", http::staged_handler(delete_post));
   router.add(http::verb::get, "/api/posts/in-thread/{threadId}", children("threadId", "thread id", in_thread),
-             http::cache_rule{http::cache_kind::posts_in_thread, "threadId"});
+             http::cache_rule{features::cached::posts_in_thread, "threadId"});
   router.add(http::verb::get, "/api/posts/by-user/{userId}", children("userId", "user id", by_user),
-             http::cache_rule{http::cache_kind::posts_by_user, "userId"});
+             http::cache_rule{features::cached::posts_by_user, "userId"});
 }
 
 }  // namespace granite::posts

@@ -25,7 +25,7 @@ std::string to_json(const thread& t);
 std::string to_json(const std::vector<thread>& threads);
 
 // SQL (threads_store.cpp). The *_owned writes touch only a thread of `owner`.
-void prepare(store::connection& c);
+std::span<const store::statement> statements();
 std::optional<thread> select_by_id(store::connection& c, std::int64_t id);
 std::vector<thread> select_page(store::connection& c, std::int64_t after, std::int64_t rows);
 std::optional<std::int64_t> select_owner(store::connection& c, std::int64_t id);

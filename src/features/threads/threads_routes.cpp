@@ -20,20 +20,20 @@ outcome start_thread(const http::request& req, const http::params&) {
     auto created = insert(c, title, me);
     if (!created) return done(http::problem(created.err(), r));
     return done(features::with_notice(http::created("/api/threads/" + std::to_string(created->id), to_json(*created)),
-                                      features::thread_notice(created->id)));
+                                      store::thread_changed(created->id)));
   });
 }
 
 outcome retitle(const http::request& req, const http::params& p) {
   return features::patch_owned_text(
       req, p, "thread", "title", title_rule, update_owned, select_owner, [](const thread& t) { return to_json(t); },
-      [](const thread& t) { return features::thread_notice(t.id); });
+      [](const thread& t) { return store::thread_changed(t.id); });
 }
 
 outcome delete_thread(const http::request& req, const http::params& p) {
   // Its posts go with it: this worker's cache is flushed.
   return features::delete_owned_record(req, p, "thread", delete_owned, select_owner,
-                                       [](const thread&) { return features::everything_notice(); });
+                                       [](const thread&) { return store::anything_changed(); });
 }
 
 }  // namespace
@@ -46,7 +46,7 @@ void register_routes(http::router& router, const features::deps&) {
                return features::json_page(list(c, *page), *page, req,
                                           [](const std::vector<thread>& all) { return to_json(all); });
              }),
-             http::cache_rule{http::cache_kind::threads, ""});
+             http::cache_rule{features::cached::threads, ""});
   router.add(http::verb::post, "/api/threads", http::staged_handler(start_thread));
   router.add(http::verb::get, "/api/threads/{id}",
              http::db_handler([](const http::request& req, const http::params& p, store::connection& c) {
@@ -54,7 +54,7 @@ void register_routes(http::router& router, const features::deps&) {
                  return find(c, id).map([](const thread& t) { return to_json(t); });
                });
              }),
-             http::cache_rule{http::cache_kind::thread, "id"});
+             http::cache_rule{features::cached::thread, "id"});
   router.add(http::verb::patch, "/api/threads/{id}", http::staged_handler(retitle));
   router.add(http::verb::delete_, "/api/threads/{id}", http::staged_handler(delete_thread));
 }

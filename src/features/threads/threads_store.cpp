@@ -4,20 +4,18 @@
 namespace granite::threads {
 
 namespace {
-constexpr const char* by_id = "threads_by_id";
-constexpr const char* by_id_sql = "SELECT id, title, created_by FROM threads WHERE id = $1";
-constexpr const char* page = "threads_page";
-constexpr const char* page_sql = "SELECT id, title, created_by FROM threads WHERE id > $1 ORDER BY id LIMIT $2";
-constexpr const char* owner = "threads_owner";
-constexpr const char* owner_sql = "SELECT created_by FROM threads WHERE id = $1";
-constexpr const char* insert_name = "threads_insert";
-constexpr const char* insert_sql =
-    "INSERT INTO threads (title, created_by) VALUES ($1, $2) RETURNING id, title, created_by";
-constexpr const char* update_name = "threads_update";
-constexpr const char* update_sql =
-    "UPDATE threads SET title = $3 WHERE id = $1 AND created_by = $2 RETURNING id, title, created_by";
-constexpr const char* delete_name = "threads_delete";
-constexpr const char* delete_sql = "DELETE FROM threads WHERE id = $1 AND created_by = $2 RETURNING id, title, created_by";
+
+constexpr store::statement by_id{"threads_by_id", "SELECT id, title, created_by FROM threads WHERE id = $1"};
+constexpr store::statement page{"threads_page",
+                                "SELECT id, title, created_by FROM threads WHERE id > $1 ORDER BY id LIMIT $2"};
+constexpr store::statement owner_of{"threads_owner", "SELECT created_by FROM threads WHERE id = $1"};
+constexpr store::statement insert_thread{
+    "threads_insert", "INSERT INTO threads (title, created_by) VALUES ($1, $2) RETURNING id, title, created_by"};
+constexpr store::statement update_thread{
+    "threads_update", "UPDATE threads SET title = $3 WHERE id = $1 AND created_by = $2 RETURNING id, title, created_by"};
+constexpr store::statement delete_thread{
+    "threads_delete", "DELETE FROM threads WHERE id = $1 AND created_by = $2 RETURNING id, title, created_by"};
+constexpr store::statement all[] = {by_id, page, owner_of, insert_thread, update_thread, delete_thread};
 
 thread from_row(const pqxx::row& r) {
   return {r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<std::int64_t>()};
@@ -25,14 +23,7 @@ thread from_row(const pqxx::row& r) {
 std::int64_t id_of(const pqxx::row& r) { return r[0].as<std::int64_t>(); }
 }  // namespace
 
-void prepare(store::connection& c) {
-  c.raw().prepare(by_id, by_id_sql);
-  c.raw().prepare(page, page_sql);
-  c.raw().prepare(owner, owner_sql);
-  c.raw().prepare(insert_name, insert_sql);
-  c.raw().prepare(update_name, update_sql);
-  c.raw().prepare(delete_name, delete_sql);
-}
+std::span<const store::statement> statements() { return all; }
 
 std::optional<thread> select_by_id(store::connection& c, std::int64_t id) {
   return store::first_row(c, by_id, from_row, id);
@@ -43,12 +34,12 @@ std::vector<thread> select_page(store::connection& c, std::int64_t after, std::i
 }
 
 std::optional<std::int64_t> select_owner(store::connection& c, std::int64_t id) {
-  return store::first_row(c, owner, id_of, id);
+  return store::first_row(c, owner_of, id_of, id);
 }
 
 result<thread> insert(store::connection& c, const std::string& title, std::int64_t created_by) {
   try {
-    return *store::first_row(c, insert_name, from_row, title, created_by);
+    return *store::first_row(c, insert_thread, from_row, title, created_by);
   } catch (const pqxx::foreign_key_violation&) {
     return unauthenticated("the signed-in account no longer exists");
   }
@@ -56,11 +47,11 @@ result<thread> insert(store::connection& c, const std::string& title, std::int64
 
 std::optional<thread> update_owned(store::connection& c, std::int64_t id, std::int64_t created_by,
                                    const std::string& title) {
-  return store::first_row(c, update_name, from_row, id, created_by, title);
+  return store::first_row(c, update_thread, from_row, id, created_by, title);
 }
 
 std::optional<thread> delete_owned(store::connection& c, std::int64_t id, std::int64_t created_by) {
-  return store::first_row(c, delete_name, from_row, id, created_by);
+  return store::first_row(c, delete_thread, from_row, id, created_by);
 }
 
 }  // namespace granite::threads

@@ -6,13 +6,14 @@
 #include <string>
 
 #include "granite/error.hpp"
+#include "granite/features/features.hpp"
 #include "granite/http/problem.hpp"
 #include "granite/http/router.hpp"
 
 namespace granite::users {
 
 // SQL (sessions_store.cpp). `digest` is a token's SHA-256 in hex.
-void prepare_sessions(store::connection& c);
+std::span<const store::statement> session_statements();
 // A new session, in one transaction with the account's password rehash
 // (when its cost changed) and the removal of its expired sessions. Returns
 // when the session expires (RFC 3339).

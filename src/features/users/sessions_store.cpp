@@ -6,38 +6,30 @@
 namespace granite::users {
 
 namespace {
-constexpr const char* insert_name = "sessions_insert";
-constexpr const char* insert_sql =
+
+constexpr store::statement insert_session{
+    "sessions_insert",
     "INSERT INTO sessions (token_sha256, user_id, expires_at) "
-    "VALUES (decode($1, 'hex'), $2, now() + make_interval(secs => $3)) RETURNING rfc3339(expires_at)";
-constexpr const char* user_name = "sessions_user";
-constexpr const char* user_sql = "SELECT user_id FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()";
-constexpr const char* expiry_name = "sessions_expiry";
-constexpr const char* expiry_sql =
-    "SELECT rfc3339(expires_at) FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()";
-constexpr const char* delete_name = "sessions_delete";
-constexpr const char* delete_sql = "DELETE FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()";
-constexpr const char* delete_others_name = "sessions_delete_others";
-constexpr const char* delete_others_sql =
-    "DELETE FROM sessions WHERE user_id = $1 AND token_sha256 <> decode($2, 'hex')";
-constexpr const char* delete_expired_name = "sessions_delete_expired";
-constexpr const char* delete_expired_sql = "DELETE FROM sessions WHERE user_id = $1 AND expires_at <= now()";
-constexpr const char* rehash_name = "sessions_rehash";
-constexpr const char* rehash_sql = "UPDATE users SET password_hash = $2 WHERE id = $1";
+    "VALUES (decode($1, 'hex'), $2, now() + make_interval(secs => $3)) RETURNING rfc3339(expires_at)"};
+constexpr store::statement user_of{
+    "sessions_user", "SELECT user_id FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()"};
+constexpr store::statement expiry_of{
+    "sessions_expiry",
+    "SELECT rfc3339(expires_at) FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()"};
+constexpr store::statement delete_one{
+    "sessions_delete", "DELETE FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()"};
+constexpr store::statement delete_others{"sessions_delete_others",
+                                         "DELETE FROM sessions WHERE user_id = $1 AND token_sha256 <> decode($2, 'hex')"};
+constexpr store::statement delete_expired{"sessions_delete_expired",
+                                          "DELETE FROM sessions WHERE user_id = $1 AND expires_at <= now()"};
+constexpr store::statement rehash_password{"sessions_rehash", "UPDATE users SET password_hash = $2 WHERE id = $1"};
+constexpr store::statement all[] = {insert_session, user_of, expiry_of, delete_one, delete_others, delete_expired, rehash_password};
 
 std::string text_of(const pqxx::row& r) { return r[0].as<std::string>(); }
 std::int64_t id_of(const pqxx::row& r) { return r[0].as<std::int64_t>(); }
 }  // namespace
 
-void prepare_sessions(store::connection& c) {
-  c.raw().prepare(insert_name, insert_sql);
-  c.raw().prepare(user_name, user_sql);
-  c.raw().prepare(expiry_name, expiry_sql);
-  c.raw().prepare(delete_name, delete_sql);
-  c.raw().prepare(delete_others_name, delete_others_sql);
-  c.raw().prepare(delete_expired_name, delete_expired_sql);
-  c.raw().prepare(rehash_name, rehash_sql);
-}
+std::span<const store::statement> session_statements() { return all; }
 
 std::string record_sign_in(store::connection& c, const std::string& digest, std::int64_t user_id, int ttl_s,
                            const std::optional<std::string>& rehash) {
@@ -46,25 +38,25 @@ std::string record_sign_in(store::connection& c, const std::string& digest, std:
   // commit need not wait for the WAL flush, which keeps a sign-in storm
   // from holding the database threads that reads need.
   tx.exec("SET LOCAL synchronous_commit TO off");
-  auto expires = tx.exec_prepared(insert_name, digest, user_id, ttl_s)[0][0].as<std::string>();
-  if (rehash) tx.exec_prepared(rehash_name, user_id, *rehash);
-  tx.exec_prepared(delete_expired_name, user_id);
+  auto expires = tx.exec_prepared(insert_session.name, digest, user_id, ttl_s)[0][0].as<std::string>();
+  if (rehash) tx.exec_prepared(rehash_password.name, user_id, *rehash);
+  tx.exec_prepared(delete_expired.name, user_id);
   tx.commit();
   return expires;
 }
 
 std::optional<std::int64_t> select_session_user(store::connection& c, const std::string& digest) {
-  return store::first_row(c, user_name, id_of, digest);
+  return store::first_row(c, user_of, id_of, digest);
 }
 
 std::optional<std::string> select_session_expiry(store::connection& c, const std::string& digest) {
-  return store::first_row(c, expiry_name, text_of, digest);
+  return store::first_row(c, expiry_of, text_of, digest);
 }
 
-bool delete_session(store::connection& c, const std::string& digest) { return store::exec(c, delete_name, digest) > 0; }
+bool delete_session(store::connection& c, const std::string& digest) { return store::exec(c, delete_one, digest) > 0; }
 
 void delete_other_sessions(store::connection& c, std::int64_t user_id, const std::string& keep_digest) {
-  store::exec(c, delete_others_name, user_id, keep_digest);
+  store::exec(c, delete_others, user_id, keep_digest);
 }
 
 result<std::string> bearer_digest(const http::request& req) {

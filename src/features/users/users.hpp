@@ -62,7 +62,7 @@ token new_token();
 std::optional<std::string> digest_of(std::string_view token_text);
 
 // SQL (users_store.cpp)
-void prepare(store::connection& c);
+std::span<const store::statement> statements();
 std::optional<user> select_by_id(store::connection& c, std::int64_t id);
 std::vector<user> select_page(store::connection& c, std::int64_t after, std::int64_t rows);
 // conflict when the username is taken.

@@ -23,7 +23,7 @@ http::response updated(store::connection& c, std::int64_t id, const account_fiel
   if (!*changed) return http::problem(not_found("no user with id " + std::to_string(id)), req);
   // A new password signs out every other session of the account.
   if (hash) delete_other_sessions(c, id, *bearer_digest(req));
-  return features::with_notice(http::json(200, to_json(**changed)), features::user_notice(id));
+  return features::with_notice(http::json(200, to_json(**changed)), store::user_changed(id));
 }
 
 outcome sign_up(const http::request& req, const argon2_cost& cost) {
@@ -35,7 +35,7 @@ outcome sign_up(const http::request& req, const argon2_cost& cost) {
       auto created = insert(c, f, hash);
       if (!created) return done(http::problem(created.err(), r));
       return done(features::with_notice(http::created("/api/users/" + std::to_string(created->id), to_json(*created)),
-                                        features::user_notice(created->id)));
+                                        store::user_changed(created->id)));
     });
   });
 }
@@ -68,7 +68,7 @@ outcome delete_account(const http::request& req, const http::params& p) {
     if (me != id) return done(not_yours(c, id, r));
     if (!remove(c, id)) return done(http::problem(not_found("no user with id " + std::to_string(id)), r));
     // Their threads and posts go with them: this worker's cache is flushed.
-    return done(features::with_notice(http::no_content(), features::everything_notice()));
+    return done(features::with_notice(http::no_content(), store::anything_changed()));
   });
 }
 
@@ -83,7 +83,7 @@ void register_routes(http::router& router, const features::deps& d) {
                return features::json_page(list(c, *page), *page, req,
                                           [](const std::vector<user>& all) { return to_json(all); });
              }),
-             http::cache_rule{http::cache_kind::users, ""});
+             http::cache_rule{features::cached::users, ""});
   router.add(http::verb::post, "/api/users",
              http::staged_handler([cost](const http::request& req, const http::params&) { return sign_up(req, cost); }));
   router.add(http::verb::get, "/api/users/{id}",
@@ -92,7 +92,7 @@ void register_routes(http::router& router, const features::deps& d) {
                  return find(c, id).map([](const user& u) { return to_json(u); });
                });
              }),
-             http::cache_rule{http::cache_kind::user, "id"});
+             http::cache_rule{features::cached::user, "id"});
   router.add(http::verb::patch, "/api/users/{id}",
              http::staged_handler([cost](const http::request& req, const http::params& p) {
                return change_account(req, p, cost);

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace granite::supervisor {
+namespace granite::shm {
 
 // One heartbeat cell per worker slot in memory shared across fork: the worker
 // writes the time from its event loop, the leader's watchdog reads it. The
@@ -25,4 +25,4 @@ class heartbeats {
   std::atomic<std::int64_t>* cells_;
 };
 
-}  // namespace granite::supervisor
+}  // namespace granite::shm

@@ -1,4 +1,4 @@
-#include "granite/supervisor/heartbeat.hpp"
+#include "granite/shm/heartbeats.hpp"
 
 #include <sys/mman.h>
 
@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace granite::supervisor {
+namespace granite::shm {
 
 static_assert(std::atomic<std::int64_t>::is_always_lock_free, "heartbeats must be lock-free across processes");
 
@@ -33,4 +33,4 @@ std::chrono::steady_clock::time_point heartbeats::last(std::size_t slot) const {
       std::chrono::steady_clock::duration(cells_[slot].load(std::memory_order_relaxed)));
 }
 
-}  // namespace granite::supervisor
+}  // namespace granite::shm

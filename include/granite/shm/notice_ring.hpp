@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace granite::http {
+namespace granite::shm {
 
 class notice_ring {
  public:
@@ -67,4 +67,4 @@ class notice_ring {
   shared* mem_;
 };
 
-}  // namespace granite::http
+}  // namespace granite::shm

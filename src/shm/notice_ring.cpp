@@ -1,4 +1,4 @@
-#include "granite/http/notice_ring.hpp"
+#include "granite/shm/notice_ring.hpp"
 
 #include <sys/mman.h>
 
@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace granite::http {
+namespace granite::shm {
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "the notice ring must be lock-free across processes");
 
@@ -60,4 +60,4 @@ bool notice_ring::copy_out(std::uint64_t index, char* out, std::size_t& length) 
   return s.stamp.load(std::memory_order_relaxed) == index + 1;
 }
 
-}  // namespace granite::http
+}  // namespace granite::shm

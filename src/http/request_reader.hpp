@@ -1,0 +1,61 @@
+#pragma once
+
+// Reading requests: Beast's parser (its grammar, its header and body limits)
+// writing into a session's request and head, whose strings keep their
+// capacity from one request to the next, so that reading a request
+// allocates nothing once they have grown. Private to http/: it brings Beast.
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "granite/http/message.hpp"
+
+namespace granite::http {
+
+struct limits;
+
+// What a session keeps of a request's header beyond the `request` itself.
+struct request_head {
+  int version = 11;
+  std::string method;  // as sent, for the access log
+  std::string if_none_match;  // every If-None-Match field, joined by ", "
+  bool expect_continue = false;
+};
+
+// The first of repeated fields counts, as with Beast's own fields (but
+// If-None-Match, whose lists add up).
+class request_reader final : public boost::beast::http::basic_parser<true> {
+ public:
+  request_reader(request& req, request_head& head);
+
+ private:
+  using string_view = boost::beast::string_view;
+  using error_code = boost::beast::error_code;
+  void on_request_impl(boost::beast::http::verb, string_view method, string_view target, int version,
+                       error_code&) override;
+  void on_response_impl(int, string_view, int, error_code&) override {}
+  void on_field_impl(boost::beast::http::field name, string_view name_text, string_view value, error_code&) override;
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override;
+  std::size_t on_body_impl(string_view s, error_code&) override;
+  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, string_view s, error_code& ec) override { return on_body_impl(s, ec); }
+  void on_finish_impl(error_code&) override {}
+
+  request& req_;
+  request_head& head_;
+  bool seen_content_type_ = false, seen_authorization_ = false, seen_request_id_ = false, seen_expect_ = false;
+};
+
+// A client's X-Request-Id is kept when it is a plain token: letters, digits
+// and -_.: up to 128.
+bool plain_request_id(std::string_view given);
+
+// The answer to a request that could not be read: 408 when its deadline cut
+// it off (`late`, in the header or the body), 431 or 413 past a limit, 400
+// for anything else the parser refused.
+response unreadable(boost::beast::error_code ec, bool late, bool in_body, const limits& limit, const request& req);
+
+}  // namespace granite::http

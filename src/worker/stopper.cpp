@@ -1,0 +1,55 @@
+#include "stopper.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include "acceptor.hpp"
+
+namespace granite::worker {
+
+stopper::stopper(boost::asio::io_context& ioc, acceptor_loop& acceptor, http::server_context& ctx,
+                 const config::config::drain_t& d)
+    : ioc_(ioc), acceptor_(acceptor), ctx_(ctx), drain_(d), delay_(ioc), poll_(ioc) {}
+
+void stopper::on_signal(int sig) {
+  if (phase_ == phase::serving && sig == SIGTERM) return drain();
+  auto grace =
+      phase_ == phase::serving && sig == SIGQUIT ? std::chrono::seconds(drain_.timeout_s) : std::chrono::seconds(1);
+  stop_accepting(grace);
+}
+
+void stopper::drain() {
+  phase_ = phase::draining;
+  spdlog::info("draining: /health answers 503; accepting for {} s more", drain_.delay_s);
+  ctx_.closing = true;
+  delay_.expires_after(std::chrono::seconds(drain_.delay_s));
+  delay_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) stop_accepting(std::chrono::seconds(drain_.timeout_s));
+  });
+}
+
+void stopper::stop_accepting(clock::duration grace) {
+  deadline_ = std::min(deadline_, clock::now() + grace);
+  if (phase_ == phase::stopping) return;
+  phase_ = phase::stopping;
+  delay_.cancel();
+  acceptor_.close();
+  spdlog::info("stopped accepting; {} connections open, at most {} ms for their requests", ctx_.sessions.size(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
+  wait_for_sessions();
+}
+
+void stopper::wait_for_sessions() {
+  ctx_.close_connections();
+  if (ctx_.sessions.empty()) return ioc_.stop();
+  if (clock::now() >= deadline_) {
+    spdlog::warn("stop deadline reached with {} connections still open; closing them", ctx_.sessions.size());
+    return ioc_.stop();
+  }
+  poll_.expires_after(std::chrono::milliseconds(20));
+  poll_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) wait_for_sessions();
+  });
+}
+
+}  // namespace granite::worker

@@ -1,0 +1,2 @@
+// Must not compile where Beast is forbidden.
+#include <boost/beast/http/message.hpp>

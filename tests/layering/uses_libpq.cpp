@@ -1,0 +1,2 @@
+// Must not compile where libpq is forbidden.
+#include <libpq-fe.h>

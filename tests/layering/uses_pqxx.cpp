@@ -1,0 +1,2 @@
+// Must not compile where libpqxx is forbidden.
+#include <pqxx/pqxx>
