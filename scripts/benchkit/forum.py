@@ -1,0 +1,246 @@
+"""The forum benchmark: granite against the machine's ceilings (nginx serving
+the same bytes, pgbench running the same statements) on a generated forum."""
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import time
+
+import stats
+from systems import ROOT, Granite, Nginx, Pgbench, die, http, pgbench_script, psql, run, say, wrk
+
+
+# The read scenarios: granite's path (%d: a key), the keys (a hot set that the
+# cache holds; wrk requests them in turn, pgbench draws them at random), and
+# the statement granite runs with its parameters.
+READS = {
+    "user": ("GET /api/users/{id}", "/api/users/%d", range(1, 1001),
+             [("users_by_id", [":k"])], ["\\set k random(1, 1000)"]),
+    "users-page": ("GET /api/users?limit=100&after=..", "/api/users?limit=100&after=%d", range(0, 10000, 100),
+                   [("users_page", [":k", "101"])], ["\\set k 100 * random(0, 99)"]),
+    "thread-posts": ("GET /api/posts/in-thread/{id}?limit=100", "/api/posts/in-thread/%d?limit=100", range(1, 101),
+                     [("posts_in_thread", [":k", "0", "101"])], ["\\set k random(1, 100)"]),
+    "user-posts": ("GET /api/posts/by-user/{id}", "/api/posts/by-user/%d", range(1, 1001),
+                   [("posts_by_user", [":k", "0", "101"])], ["\\set k random(1, 1000)"]),
+}
+CREATE_POST = [("sessions_user", [":digest"]), ("posts_insert", [":k", ":uid", "'bench post'"])]
+FORUM_SIZE = "users=100000,threads=200000,posts=2000000"
+
+
+def seed_forum(binary, url, work):
+    say("seeding 100 000 users, 200 000 threads, 2 000 000 posts")
+    setup = work / "setup.log"
+    with open(setup, "a") as log:
+        subprocess.run([str(binary), "migrate", "--set", f"database.url={url}"], stderr=log, check=True)
+        seeded = subprocess.run([str(binary), "seed", "--synthetic", FORUM_SIZE, "--set", f"database.url={url}"],
+                                capture_output=True, text=True)
+        log.write(seeded.stderr)
+    if seeded.returncode != 0:
+        die("seeding failed:\n" + seeded.stderr)
+    load_ms = re.findall(r" in (\d+) ms$", seeded.stderr, re.M)
+    psql(url, "VACUUM ANALYZE")
+    return load_ms[-1] if load_ms else "?"
+
+
+def time_starts(binary, url, workers, work, count=5):
+    """granite serve to the first 200 on /health, schema migrated."""
+    say(f"timing {count} starts of granite serve")
+    starts = []
+    for _ in range(count):
+        t0 = time.monotonic()
+        g = Granite(binary, url, workers, [], work / "starts.log")
+        g.wait_serving()
+        starts.append(round((time.monotonic() - t0) * 1000))
+        g.stop()
+    return starts
+
+
+def sign_in_writer(port, url):
+    """One account writes: wrk needs its token, pgbench its digest and id."""
+    body = json.dumps({"username": "bench_writer", "password": "bench writer password"}).encode()
+    json_type = {"Content-Type": "application/json"}
+    # Hashing runs only on CPU time nothing else wants (SCHED_IDLE): patience.
+    if http(port, "/api/users", "POST", body, json_type, timeout=30)[0] != 201:
+        die("sign-up failed")
+    status, answer = http(port, "/api/sessions", "POST", body, json_type, timeout=30)
+    if status != 201:
+        die("sign-in failed")
+    token = json.loads(answer)["token"]
+    uid = psql(url, "SELECT id FROM users WHERE username = 'bench_writer'")
+    return token, hashlib.sha256(token.encode()).hexdigest(), uid
+
+
+def write_bodies(port, www, work):
+    """The very bodies granite serves, as files for nginx, and the path lists."""
+    for name, (_, path, keys, _, _) in READS.items():
+        (www / name).mkdir(parents=True, exist_ok=True)
+        paths = []
+        for k in keys:
+            status, body = http(port, path % k, timeout=10)
+            if status != 200:
+                die(f"fetching {path % k} for nginx: {status}")
+            (www / name / str(k)).write_bytes(body)
+            paths.append(path % k)
+        (work / f"{name}-granite.paths").write_text("\n".join(paths) + "\n")
+        (work / f"{name}-nginx.paths").write_text("\n".join(f"/{name}/{k}" for k in keys) + "\n")
+
+
+def forum(args, work, url):
+    binary = ROOT / "build" / "granite"
+    load_ms = seed_forum(binary, url, work)
+    starts = time_starts(binary, url, args.workers, work)
+    statements = json.loads(run([str(binary), "statements"]).stdout)
+
+    # What runs: granite as users run it (its defaults: cache and access log
+    # on), the same without its access log, without its cache, and the
+    # baseline build if one is given; nginx with and without its access log.
+    settings = args.set
+    g = {"granite": Granite(binary, url, args.workers, settings, work / "granite.log")}
+    g["granite-nolog"] = Granite(binary, url, args.workers, ["--set", "log.access=false", *settings],
+                                 work / "granite-nolog.log")
+    g["nocache"] = Granite(binary, url, args.workers, ["--set", "cache.enabled=false", *settings],
+                           work / "granite-nocache.log")
+    if args.baseline:
+        g["baseline"] = Granite(args.baseline, url, args.workers, settings, work / "baseline.log")
+    try:
+        for x in g.values():
+            x.wait_serving()
+        time.sleep(2)  # the workers' start-up work (a decoy password hash) is done
+        rss = {"idle": g["granite"].largest_worker_rss_kib(), "peak": 0}
+        token, digest, uid = sign_in_writer(g["granite"].port, url)
+        www = work / "www"
+        write_bodies(g["granite"].port, www, work)
+        nginx = {"nginx": Nginx(work, www, True), "nginx-nolog": Nginx(work, www, False)}
+        try:
+            return forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid, load_ms, starts)
+        finally:
+            for n in nginx.values():
+                n.stop()
+    finally:
+        for x in g.values():
+            x.stop()
+
+
+def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid, load_ms, starts):
+    port = nginx["nginx"].port
+    if http(port, "/thread-posts/7")[1] != http(g["granite"].port, "/api/posts/in-thread/7?limit=100")[1]:
+        die("nginx and granite serve different bodies")
+    pg = Pgbench(url, args.seconds, {"digest": digest, "uid": uid})
+    for name, (_, _, _, queries, variables) in READS.items():
+        (work / f"{name}.sql").write_text(pgbench_script(statements, queries, variables))
+    (work / "create-post.sql").write_text(pgbench_script(statements, CREATE_POST, ["\\set k random(1, 100)"]))
+
+    def sample_rss():
+        rss["peak"] = max(rss["peak"], g["granite"].largest_worker_rss_kib())
+
+    # The writes: granite as users run it (and the baseline build); the mix
+    # also without the cache.
+    writers = [n for n in ("granite", "baseline") if n in g]
+    results = {}  # (scenario, connections, system) -> [value per round]
+
+    def keep(scenario, c, system, value):
+        results.setdefault((scenario, c, system), []).append(value)
+
+    def read_run(system, c, s, r, during=None):
+        target = g.get(system) or nginx[system]
+        paths = work / f"{s}-{'nginx' if system.startswith('nginx') else 'granite'}.paths"
+        out = work / f"{s}-{c}-{system}-{r}.txt"
+        keep(s, c, system, wrk(target.url(), c, args.seconds, "requests.lua", ["paths", str(paths)], out, during))
+        target.empty_log()
+
+    say("warming up")
+    for s in READS:
+        for system in g:
+            wrk(g[system].url(), 16, args.seconds, "requests.lua", ["paths", str(work / f"{s}-granite.paths")], "/dev/null")
+    for x in list(g.values()) + list(nginx.values()):
+        x.empty_log()
+
+    for r in range(1, args.rounds + 1):
+        for s in READS:
+            for c in args.connections:
+                say(f"round {r}/{args.rounds}: {s}, {c} connections")
+                read_run("granite", c, s, r, sample_rss)
+                for system in [n for n in g if n != "granite"] + list(nginx):
+                    read_run(system, c, s, r)
+                keep(s, c, "pgbench", pg.run(c, [work / f"{s}.sql"], work / f"{s}-{c}-pgbench-{r}.txt"))
+        for c in args.connections:
+            say(f"round {r}/{args.rounds}: create-post and mix, {c} connections")
+            for system in writers:
+                out = work / f"create-post-{c}-{system}-{r}.txt"
+                keep("create-post", c, system, wrk(g[system].url(), c, args.seconds, "requests.lua", ["posts", token], out,
+                                                   sample_rss if system == "granite" else None))
+            keep("create-post", c, "pgbench", pg.run(c, [work / "create-post.sql"], work / f"create-post-{c}-pgbench-{r}.txt"))
+            for system in writers + ["nocache"]:
+                out = work / f"mix-{c}-{system}-{r}.txt"
+                keep("mix", c, system, wrk(g[system].url(), c, args.seconds, "requests.lua", ["mix", token], out))
+            keep("mix", c, "pgbench", pg.run(c, [f"{work / 'thread-posts.sql'}@95", f"{work / 'create-post.sql'}@5"],
+                                             work / f"mix-{c}-pgbench-{r}.txt"))
+            for x in g.values():
+                x.empty_log()
+    sample_rss()
+    return forum_report(args, work, results, rss, pg, load_ms, starts)
+
+
+def forum_report(args, work, results, rss, pg, load_ms, starts):
+    def rate(s, c, system):
+        return stats.median([x and x["rate"] for x in results.get((s, c, system), [])])
+
+    def tps(s, c):
+        return stats.median(results.get((s, c, "pgbench"), []))
+
+    def p99(s, c, system):
+        return stats.median([x and x["latency_ms"].get(99.0) for x in results.get((s, c, system), [])])
+
+    titles = {name: spec[0] for name, spec in READS.items()}
+    titles.update({"create-post": "POST /api/posts (signed in)", "mix": "95 % thread pages, 5 % new posts"})
+    cs = args.connections
+    headline, nolog, baseline = [], [], []
+    for s in list(READS) + ["create-post", "mix"]:
+        for c in cs:
+            gr, nc, ng, pb = rate(s, c, "granite"), rate(s, c, "nocache"), rate(s, c, "nginx"), tps(s, c)
+            if s == "create-post":
+                headline.append([titles[s], c, stats.cell(gr), stats.cell(p99(s, c, "granite"), 2), "-", "-",
+                                 stats.cell(pb), "-", stats.cell(stats.ratio(gr, pb), 2) + " (granite / pgbench)"])
+            else:
+                headline.append([titles[s], c, stats.cell(gr), stats.cell(p99(s, c, "granite"), 2), stats.cell(nc),
+                                 stats.cell(ng), stats.cell(pb), stats.cell(stats.ratio(gr, ng), 2),
+                                 stats.cell(stats.ratio(nc, pb), 2)])
+            if s in READS:
+                gn, nn = rate(s, c, "granite-nolog"), rate(s, c, "nginx-nolog")
+                nolog.append([titles[s], c, stats.cell(gn), stats.cell(nn), stats.cell(stats.ratio(gn, nn), 2),
+                              stats.cell(stats.ratio(gr, gn), 2)])
+            if args.baseline:
+                b = rate(s, c, "baseline")
+                baseline.append([titles[s], c, stats.cell(gr), stats.cell(b), stats.cell(stats.ratio(gr, b), 2)])
+
+    cpu = next((line.split(":", 1)[1].strip() for line in run(["lscpu"]).stdout.splitlines()
+                if line.startswith("Model name")), "?")
+    bad = sum(x["non2xx"] + x["socket_errors"] for (_, _, system), runs in results.items()
+              if system not in ("pgbench", "nginx", "nginx-nolog") for x in runs if x)
+    failed_runs = sum(1 for runs in results.values() for x in runs if x is None)
+    mib = lambda kib: f"{kib / 1024:.1f}"  # noqa: E731
+    out = [f"### forum: {os.cpu_count()} cores ({cpu}), {args.workers} workers, median of {args.rounds} rounds of "
+           f"{args.seconds} s{' ' + ' '.join(args.set) if args.set else ''}", "",
+           "granite with its defaults (read cache and access log on, the log to a file); nginx with its access log "
+           "to a file; pgbench running granite's own prepared statements.", "",
+           stats.table(["scenario", "conns", "granite req/s", "p99 ms", "no cache req/s", "nginx req/s",
+                        "pgbench tps", "granite / nginx", "no cache / pgbench"], headline), "",
+           "Access logs off (granite `log.access=false`, nginx `access_log off`):", "",
+           stats.table(["scenario", "conns", "granite req/s", "nginx req/s", "granite / nginx",
+                        "log on / log off (granite)"], nolog), ""]
+    if args.baseline:
+        out += [f"Against the baseline build {args.baseline} (same settings, same rounds):", "",
+                stats.table(["scenario", "conns", "granite req/s", "baseline req/s", "granite / baseline"], baseline),
+                ""]
+    out += [f"- Data: seed --synthetic {FORUM_SIZE} loaded in {load_ms} ms.",
+            f"- granite serve to the first 200 on /health (schema migrated, {args.workers} workers): median "
+            f"{stats.median(starts)} ms of {len(starts)} ({' '.join(map(str, starts))} ms).",
+            f"- Worker RSS (largest worker, cache.size_mib default): idle {mib(rss['idle'])} MiB, peak under load "
+            f"{mib(rss['peak'])} MiB.",
+            f"- Non-2xx responses and socket errors from granite over every run: {bad}; wrk or pgbench runs that "
+            f"failed: {failed_runs}. pgbench clients capped below max_connections ({pg.max_connections}): "
+            f"{' '.join(sorted(pg.capped)) or 'none'}.",
+            f"- Raw outputs: {work.relative_to(ROOT)}"]
+    return "\n".join(out)
