@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "granite/exit_codes.hpp"
 #include "granite/store/migrate.hpp"
@@ -114,4 +115,18 @@ TEST_F(Commands, UnreachableDatabaseIsExit69) {
   auto r = testkit::run_granite({"migrate"}, {{"DATABASE_URL", "host=127.0.0.1 port=" + std::to_string(testkit::free_port())}});
   EXPECT_EQ(r.exit_code, exit_code::unavailable);
   EXPECT_NE(r.err.find("cannot connect to PostgreSQL"), std::string::npos) << r.err;
+}
+
+TEST_F(Commands, StatementsPrintsWhatEachRouteRunsAndItRunsAsPrinted) {
+  auto r = testkit::run_granite({"statements"});
+  ASSERT_EQ(r.exit_code, exit_code::ok) << r.err;
+  auto all = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(all.is_object());
+  EXPECT_GE(all.size(), 20u);
+  EXPECT_EQ(all["users_by_id"], "SELECT id, username, name, bio FROM users WHERE id = $1");
+  // Each is valid SQL against the schema: PostgreSQL prepares every one.
+  ASSERT_EQ(testkit::run_granite({"migrate"}, env).exit_code, exit_code::ok);
+  for (const auto& [name, sql] : all.items())
+    EXPECT_NO_THROW(db.query("PREPARE probe_" + name + " AS " + sql.get<std::string>() + "; DEALLOCATE probe_" + name))
+        << name;
 }

@@ -28,6 +28,7 @@ TEST(Cli, HelpAndVersionWinAnywhere) {
   EXPECT_EQ(parse({"serve", "-h"}).command, "help");
   EXPECT_EQ(parse({"--version"}).command, "version");
   EXPECT_EQ(parse({"version"}).command, "version");
+  EXPECT_EQ(parse({"statements"}).command, "statements");
 }
 
 TEST(Cli, MistakesAreUsageErrors) {
