@@ -57,6 +57,7 @@ void raise_open_files_limit() {
 
 int serve(const config::config& cfg, const supervisor::config_source& source) {
   obs::init_leader(cfg.log.level);
+  for (const auto& w : cfg.warnings) spdlog::warn("config: {}", w);
   raise_open_files_limit();
   // The leader's database connection lives only for the migration: it holds
   // none while workers run.
@@ -126,6 +127,7 @@ int run(const cli::invocation& inv) {
 
   try {
     if (inv.command == "check-config") {
+      for (const auto& w : cfg.warnings) std::cerr << "granite: config: " << w << "\n";
       std::cout << config::to_json(cfg) << "\n";
       std::cerr << "granite: configuration is valid (" << cfg.worker_count() << " workers)\n";
       return exit_code::ok;

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import stats
-from systems import ROOT, Granite, Nginx, Pgbench, die, http, pgbench_script, psql, run, say, wrk
+from systems import ROOT, Granite, Nginx, Pgbench, RowLock, die, http, pgbench_script, psql, run, say, wrk
 
 
 # The read scenarios: granite's path (%d: a key), the keys (a hot set that the
@@ -26,6 +26,8 @@ READS = {
                    [("posts_by_user", [":k", "0", "101"])], ["\\set k random(1, 1000)"]),
 }
 CREATE_POST = [("sessions_user", [":digest"]), ("posts_insert", [":k", ":uid", "'bench post'"])]
+# Create post against write connections per worker (1 is granite's default).
+WRITE_CONNECTIONS = (2, 3, 4)
 FORUM_SIZE = "users=100000,threads=200000,posts=2000000"
 
 
@@ -102,8 +104,14 @@ def forum(args, work, url):
                                  work / "granite-nolog.log")
     g["nocache"] = Granite(binary, url, args.workers, ["--set", "cache.enabled=false", *settings],
                            work / "granite-nocache.log")
+    g["nocache-nolog"] = Granite(binary, url, args.workers,
+                                 ["--set", "cache.enabled=false", "--set", "log.access=false", *settings],
+                                 work / "granite-nocache-nolog.log")
     if args.baseline:
         g["baseline"] = Granite(args.baseline, url, args.workers, settings, work / "baseline.log")
+    for n in WRITE_CONNECTIONS:
+        g[f"writes-{n}"] = Granite(binary, url, args.workers, ["--set", f"database.write_connections={n}", *settings],
+                                   work / f"granite-writes-{n}.log")
     try:
         for x in g.values():
             x.wait_serving()
@@ -135,24 +143,39 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
     def sample_rss():
         rss["peak"] = max(rss["peak"], g["granite"].largest_worker_rss_kib())
 
-    # The writes: granite as users run it (and the baseline build); the mix
-    # also without the cache.
-    writers = [n for n in ("granite", "baseline") if n in g]
+    # The reads: granite with and without its access log and cache (and the
+    # baseline build). The writes: granite as users run it, the baseline,
+    # and granite with more write connections; the mix also without the cache.
+    readers = [n for n in g if not n.startswith("writes-")]
+    writers = [n for n in g if n in ("granite", "baseline") or n.startswith("writes-")]
     results = {}  # (scenario, connections, system) -> [value per round]
 
     def keep(scenario, c, system, value):
         results.setdefault((scenario, c, system), []).append(value)
 
-    def read_run(system, c, s, r, during=None):
+    def read_run(system, c, s, r, during=None, key=None):
         target = g.get(system) or nginx[system]
         paths = work / f"{s}-{'nginx' if system.startswith('nginx') else 'granite'}.paths"
-        out = work / f"{s}-{c}-{system}-{r}.txt"
-        keep(s, c, system, wrk(target.url(), c, args.seconds, "requests.lua", ["paths", str(paths)], out, during))
+        out = work / f"{key or s}-{c}-{system}-{r}.txt"
+        keep(key or s, c, system, wrk(target.url(), c, args.seconds, "requests.lua", ["paths", str(paths)], out, during))
         target.empty_log()
+
+    def locked_run(c, r):
+        # Uncached reads of users while six PATCHes of the writer's own row
+        # wait on a lock another session holds.
+        lock = RowLock(url, g["nocache"].port, f"/api/users/{uid}", b'{"bio":"waits on a lock"}', token)
+        try:
+            read_run("nocache", c, "user", r, key="user-locked")
+        finally:
+            lock.release()
+        for status, n in lock.answers.items():
+            patches[status] = patches.get(status, 0) + n
+
+    patches = {}  # the PATCHes' answers during the locked runs, by status
 
     say("warming up")
     for s in READS:
-        for system in g:
+        for system in readers:
             wrk(g[system].url(), 16, args.seconds, "requests.lua", ["paths", str(work / f"{s}-granite.paths")], "/dev/null")
     for x in list(g.values()) + list(nginx.values()):
         x.empty_log()
@@ -162,8 +185,10 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
             for c in args.connections:
                 say(f"round {r}/{args.rounds}: {s}, {c} connections")
                 read_run("granite", c, s, r, sample_rss)
-                for system in [n for n in g if n != "granite"] + list(nginx):
+                for system in [n for n in readers if n != "granite"] + list(nginx):
                     read_run(system, c, s, r)
+                if s == "user":
+                    locked_run(c, r)
                 keep(s, c, "pgbench", pg.run(c, [work / f"{s}.sql"], work / f"{s}-{c}-pgbench-{r}.txt"))
         for c in args.connections:
             say(f"round {r}/{args.rounds}: create-post and mix, {c} connections")
@@ -172,7 +197,7 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
                 keep("create-post", c, system, wrk(g[system].url(), c, args.seconds, "requests.lua", ["posts", token], out,
                                                    sample_rss if system == "granite" else None))
             keep("create-post", c, "pgbench", pg.run(c, [work / "create-post.sql"], work / f"create-post-{c}-pgbench-{r}.txt"))
-            for system in writers + ["nocache"]:
+            for system in [n for n in writers if not n.startswith("writes-")] + ["nocache"]:
                 out = work / f"mix-{c}-{system}-{r}.txt"
                 keep("mix", c, system, wrk(g[system].url(), c, args.seconds, "requests.lua", ["mix", token], out))
             keep("mix", c, "pgbench", pg.run(c, [f"{work / 'thread-posts.sql'}@95", f"{work / 'create-post.sql'}@5"],
@@ -180,10 +205,10 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
             for x in g.values():
                 x.empty_log()
     sample_rss()
-    return forum_report(args, work, results, rss, pg, load_ms, starts)
+    return forum_report(args, work, results, rss, pg, load_ms, starts, patches)
 
 
-def forum_report(args, work, results, rss, pg, load_ms, starts):
+def forum_report(args, work, results, rss, pg, load_ms, starts, patches):
     def rate(s, c, system):
         return stats.median([x and x["rate"] for x in results.get((s, c, system), [])])
 
@@ -208,9 +233,10 @@ def forum_report(args, work, results, rss, pg, load_ms, starts):
                                  stats.cell(ng), stats.cell(pb), stats.cell(stats.ratio(gr, ng), 2),
                                  stats.cell(stats.ratio(nc, pb), 2)])
             if s in READS:
-                gn, nn = rate(s, c, "granite-nolog"), rate(s, c, "nginx-nolog")
+                gn, nn, ncn = rate(s, c, "granite-nolog"), rate(s, c, "nginx-nolog"), rate(s, c, "nocache-nolog")
                 nolog.append([titles[s], c, stats.cell(gn), stats.cell(nn), stats.cell(stats.ratio(gn, nn), 2),
-                              stats.cell(stats.ratio(gr, gn), 2)])
+                              stats.cell(stats.ratio(gr, gn), 2), stats.cell(ncn), stats.cell(pb),
+                              stats.cell(stats.ratio(ncn, pb), 2)])
             if args.baseline:
                 b = rate(s, c, "baseline")
                 baseline.append([titles[s], c, stats.cell(gr), stats.cell(b), stats.cell(stats.ratio(gr, b), 2)])
@@ -227,9 +253,28 @@ def forum_report(args, work, results, rss, pg, load_ms, starts):
            "to a file; pgbench running granite's own prepared statements.", "",
            stats.table(["scenario", "conns", "granite req/s", "p99 ms", "no cache req/s", "nginx req/s",
                         "pgbench tps", "granite / nginx", "no cache / pgbench"], headline), "",
-           "Access logs off (granite `log.access=false`, nginx `access_log off`):", "",
+           "Access logs off (granite `log.access=false`, nginx `access_log off`; pgbench as above):", "",
            stats.table(["scenario", "conns", "granite req/s", "nginx req/s", "granite / nginx",
-                        "log on / log off (granite)"], nolog), ""]
+                        "log on / log off (granite)", "no cache req/s", "pgbench tps", "no cache / pgbench"],
+                       nolog), ""]
+    locked = [[c, stats.cell(rate("user", c, "nocache")), stats.cell(rate("user-locked", c, "nocache")),
+               stats.cell(stats.ratio(rate("user-locked", c, "nocache"), rate("user", c, "nocache")), 2)] for c in cs]
+    answered = ", ".join(f"{n} x {status}" for status, n in sorted(patches.items(), key=str)) or "none"
+    out += ["Uncached `GET /api/users/{id}` (granite `cache.enabled=false`) alone, and while six `PATCH`es of one "
+            "user wait on a row lock that another session holds (`SELECT ... FOR UPDATE`) the whole run; each "
+            f"asks again once answered (their answers: {answered}):", "",
+            stats.table(["conns", "alone req/s", "during the lock req/s", "during / alone"], locked), ""]
+    curve = []
+    for c in cs:
+        pb = tps("create-post", c)
+        rates = [rate("create-post", c, "granite")] + [rate("create-post", c, f"writes-{n}") for n in WRITE_CONNECTIONS]
+        curve.append([c] + [stats.cell(x) for x in rates] + [stats.cell(pb)] +
+                     [stats.cell(stats.ratio(x, pb), 2) for x in rates])
+    counts = (1,) + WRITE_CONNECTIONS
+    out += ["`POST /api/posts` by `database.write_connections` per worker (granite's defaults otherwise), and "
+            "pgbench running the same two statements:", "",
+            stats.table(["conns"] + [f"{n} req/s" for n in counts] + ["pgbench tps"] + [f"{n} / pgbench" for n in counts],
+                        curve), ""]
     if args.baseline:
         out += [f"Against the baseline build {args.baseline} (same settings, same rounds):", "",
                 stats.table(["scenario", "conns", "granite req/s", "baseline req/s", "granite / baseline"], baseline),

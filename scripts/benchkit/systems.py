@@ -8,6 +8,7 @@ import socket
 import string
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -175,3 +176,55 @@ def pgbench_script(statements, names_and_params, variables):
         sql = statements[name]
         lines.append(re.sub(r"\$(\d+)", lambda m: params[int(m.group(1)) - 1], sql) + ";")
     return "\n".join(lines) + "\n"
+
+
+class RowLock:
+    """Another session holding a row with SELECT ... FOR UPDATE (psql in an
+    open transaction), and `writers` clients PATCHing that row through
+    granite the whole time: each waits on the lock until granite answers
+    (503 once database.statement_timeout_ms runs out), then asks again."""
+
+    def __init__(self, url, port, path, body, token, writers=6):
+        self.port, self.path, self.body, self.token = port, path, body, token
+        self.answers = {}  # status -> count
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.psql = subprocess.Popen(["psql", url, "-qAt", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.DEVNULL, text=True,
+                                     env={**os.environ, "PGAPPNAME": "bench row lock"})
+        table, key = path.strip("/").split("/")[1:3]
+        self.psql.stdin.write(f"BEGIN;\nSELECT id FROM {table} WHERE id = {int(key)} FOR UPDATE;\n")
+        self.psql.stdin.flush()
+        # The row is held before the first PATCH is sent, and a PATCH waits
+        # on it before the measurement starts.
+        self._until(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bench row lock' AND "
+                         "state = 'idle in transaction'", "the other session never took the row lock")
+        self.threads = [threading.Thread(target=self._patch) for _ in range(writers)]
+        for t in self.threads:
+            t.start()
+        self._until(url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+                         "application_name LIKE 'granite worker%'", "the writes never began to wait on the row lock")
+
+    @staticmethod
+    def _until(url, count_sql, why):
+        deadline = time.monotonic() + 10
+        while psql(url, count_sql) == "0":
+            if time.monotonic() > deadline:
+                die(why)
+            time.sleep(0.02)
+
+    def _patch(self):
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
+        while not self._stop.is_set():
+            try:
+                status = http(self.port, self.path, "PATCH", self.body, headers, timeout=60)[0]
+            except OSError:
+                status = "error"
+            with self._lock:
+                self.answers[status] = self.answers.get(status, 0) + 1
+
+    def release(self):
+        self._stop.set()
+        self.psql.communicate("ROLLBACK;\n", timeout=30)
+        for t in self.threads:
+            t.join()

@@ -80,6 +80,7 @@ void assign(config& c, const key_spec& k, const json& v, const std::string& from
                  },
              },
              k.field_of(c));
+  if (!k.retired.empty()) c.warnings.push_back(std::string(k.retired) + " (" + from + ")");
 }
 
 // Environment variables and flags are text; turn them into the JSON value
@@ -213,6 +214,7 @@ config load(const overrides& flags, const std::map<std::string, std::string>& en
 
   std::map<std::string, const key_spec*> by_env;
   for (const auto& k : detail::keys()) by_env[detail::env_name(k.name)] = &k;
+  for (const auto& k : detail::retired_keys()) by_env[detail::env_name(k.name)] = &k;
   for (const auto& [name, value] : env) {
     // GRANITE_UPGRADE_FROM is set by a leader for the one it execs.
     if (name.rfind("GRANITE_", 0) != 0 || name == "GRANITE_CONFIG" || name == "GRANITE_UPGRADE_FROM") continue;

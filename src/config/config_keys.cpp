@@ -32,7 +32,9 @@ const std::vector<key_spec>& keys() {
       {"http.max_requests_per_connection", at(&config::http, &config::http_t::max_requests_per_connection), 0,
        1000000000, {}},
       {"database.url", at(&config::database, &config::database_t::url), 0, 0, {}},
-      {"database.pool_size", at(&config::database, &config::database_t::pool_size), 1, 64, {}},
+      {"database.read_connections", at(&config::database, &config::database_t::read_connections), 1, 16, {}},
+      {"database.write_connections", at(&config::database, &config::database_t::write_connections), 1, 16, {}},
+      {"database.listen_url", at(&config::database, &config::database_t::listen_url), 0, 0, {}},
       {"database.queue_limit", at(&config::database, &config::database_t::queue_limit), 1, 1000000, {}},
       {"database.statement_timeout_ms", at(&config::database, &config::database_t::statement_timeout_ms), 0, 3600000, {}},
       {"database.connect_timeout_s", at(&config::database, &config::database_t::connect_timeout_s), 1, 300, {}},
@@ -56,8 +58,22 @@ const std::vector<key_spec>& keys() {
   return all;
 }
 
+// Keys of earlier releases: accepted (their values checked as they were),
+// without effect.
+const std::vector<key_spec>& retired_keys() {
+  static int ignored = 0;
+  static const std::vector<key_spec> all = {
+      {"database.pool_size", [](config&) -> field { return &ignored; }, 1, 64, {},
+       "database.pool_size no longer has an effect: each worker drives pipelined connections from its event loop "
+       "(database.read_connections, database.write_connections)"},
+  };
+  return all;
+}
+
 const key_spec* find_key(std::string_view name) {
   for (const auto& k : keys())
+    if (k.name == name) return &k;
+  for (const auto& k : retired_keys())
     if (k.name == name) return &k;
   return nullptr;
 }

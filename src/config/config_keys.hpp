@@ -20,10 +20,14 @@ struct key_spec {
   std::int64_t min = 0;
   std::int64_t max = 0;
   std::vector<std::string_view> choices;  // strings only; empty: any text
+  // A key of an earlier release, still accepted so that its configuration
+  // files load, with no effect: why (logged at start). Not listed.
+  std::string_view retired = {};
 };
 
-const std::vector<key_spec>& keys();
-const key_spec* find_key(std::string_view name);
+const std::vector<key_spec>& keys();  // every key in force, in documentation order
+const std::vector<key_spec>& retired_keys();
+const key_spec* find_key(std::string_view name);  // in force or retired
 
 // "listen.port" -> "GRANITE_LISTEN_PORT"
 std::string env_name(std::string_view key);

@@ -7,12 +7,12 @@
 // boundary never moves: a record that exists when the first page is read
 // and is not deleted is seen exactly once.
 #include <cstdint>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "granite/error.hpp"
 #include "granite/http/message.hpp"
+#include "granite/store/async.hpp"
+#include "json_text.hpp"
 
 namespace granite::features {
 
@@ -31,18 +31,30 @@ result<page> parse_page(const http::request& req);
 // `<path?limit=..&after=last_id>; rel="next"`
 std::string next_link(const http::request& req, const page& p, std::int64_t last_id);
 
-// The JSON array of a page; the extra row, when there, is dropped and
-// becomes the Link header.
-template <class T, class ToJson>
-http::response json_page(std::vector<T> rows, const page& p, const http::request& req, ToJson to_json) {
-  std::optional<std::int64_t> last;
-  if (static_cast<std::int64_t>(rows.size()) > p.limit) {
-    rows.resize(static_cast<std::size_t>(p.limit));
-    last = rows.back().id;
-  }
-  auto res = http::json(200, to_json(rows));
-  if (last) res.headers.emplace_back("Link", next_link(req, p, *last));
+// The JSON array of a page of `count` rows, write(out, i) writing row i;
+// the extra row, when there, is not written and becomes the Link header,
+// after the id of the last row written (id_of(i)).
+template <class Write, class IdOf>
+http::response json_page(std::size_t count, const page& p, const http::request& req, Write write, IdOf id_of) {
+  bool more = count > static_cast<std::size_t>(p.limit);
+  if (more) count = static_cast<std::size_t>(p.limit);
+  std::string body;
+  body.reserve(64 + count * 128);
+  json_text out(body);
+  out.begin_array();
+  for (std::size_t i = 0; i < count; ++i) write(out, i);
+  out.end_array();
+  auto res = http::json(200, std::move(body));
+  if (more) res.headers.emplace_back("Link", next_link(req, p, id_of(count - 1)));
   return res;
+}
+
+// The same for a statement's rows, the id in their first column.
+inline http::response json_page(const store::rows& r, const page& p, const http::request& req,
+                                void (*write_row)(json_text&, const store::rows&, std::size_t)) {
+  return json_page(
+      r.size(), p, req, [&](json_text& out, std::size_t i) { write_row(out, r, i); },
+      [&](std::size_t i) { return r.integer(i, 0); });
 }
 
 }  // namespace granite::features

@@ -1,6 +1,5 @@
 #include "granite/config/config.hpp"
 #include "granite/http/router.hpp"
-#include "granite/store/connection.hpp"
 #include "posts/posts.hpp"
 #include "threads/threads.hpp"
 #include "users/sessions.hpp"
@@ -24,6 +23,7 @@ void register_routes(http::router& router, const deps& d) {
   posts::register_routes(router, d);
 }
 
+// The statements of every feature, prepared on every database connection.
 const std::vector<store::statement>& statements() {
   static const std::vector<store::statement> all = [] {
     std::vector<store::statement> out;
@@ -34,7 +34,6 @@ const std::vector<store::statement>& statements() {
   return all;
 }
 
-void prepare_statements(store::connection& c) { store::prepare(c, statements()); }
 
 void warm_up(const config::config& cfg) {
   // The decoy hash that wrong usernames are checked against. A failure here

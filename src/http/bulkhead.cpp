@@ -40,7 +40,9 @@ void bulkhead::stop() {
   resting_.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
-  // The dropped jobs are destroyed here, outside the lock.
+  // Outside the lock: a dropped job learns that it will not run (a
+  // coroutine that awaited it is resumed, refused).
+  for (auto& q : dropped) q.job(true);
 }
 
 void bulkhead::lower_priority() {

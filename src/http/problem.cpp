@@ -1,6 +1,7 @@
 #include "granite/http/problem.hpp"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 namespace granite::http {
 
@@ -49,6 +50,12 @@ response problem(int status, std::string detail, const request& req) {
 
 response problem(const error& e, const request& req) {
   int status = status_of(e.kind);
+  if (e.kind == error::code::internal) {
+    // A bug: what went wrong is for the log, which the request id finds.
+    spdlog::error("{} {} rid={} failed: {}", verb_name(req.method), req.target, req.request_id, e.message);
+    return with_body(status,
+                     problem_body(status, "an internal error occurred; the request id identifies it in granite's log", req));
+  }
   auto body = problem_body(status, e.message, req);
   if (e.kind == error::code::invalid_argument) {
     // Always a list, so that clients can show every bad field at once.

@@ -170,14 +170,11 @@ class session : public std::enable_shared_from_this<session> {
     auto m = ctx_.routes.find(req_);
     if (!m.found) return respond(std::move(m.refusal));
     if (read && m.found->cache) want_fill(*m.found->cache, m.values);
-    // A plain route answers here, on the loop: nothing to share with a pool.
     if (auto* run = std::get_if<plain_handler>(&m.found->run)) return respond(answer_plain(*run, req_, m.values));
-    dispatch(*m.found, std::move(m.values), std::make_shared<const request>(req_), {ctx_.db, ctx_.cpu},
-             [self = shared_from_this()](response r) {
-               // Inline when already on the loop, posted from a pool thread.
-               asio::dispatch(self->socket_.get_executor(),
-                              [self, r = std::move(r)]() mutable { self->respond(std::move(r)); });
-             });
+    // The request and its params stay here, unchanged, until the answer.
+    params_ = std::move(m.values);
+    dispatch(std::get<async_handler>(m.found->run), req_, params_, ctx_.svc,
+             [self = shared_from_this()](response r) { self->respond(std::move(r)); });
   }
 
   // A cacheable read: its 200 will carry an ETag and be kept, unless a
@@ -300,6 +297,7 @@ class session : public std::enable_shared_from_this<session> {
   server_context& ctx_;
   beast::flat_buffer buffer_;
   request req_;        // reused: its strings keep their capacity
+  params params_;      // the route's {params} of the request being answered
   request_head head_;  // likewise
   response_head out_;  // the status line and headers of the response, likewise
   std::optional<request_reader> reader_;

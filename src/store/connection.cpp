@@ -78,25 +78,4 @@ pqxx::connection_base& connection::raw() { return impl_->conn; }
 
 bool connection::is_open() const { return impl_ && impl_->conn.is_open(); }
 
-void ping(connection& c) {
-  pqxx::nontransaction tx(c.raw());
-  tx.exec("SELECT 1");
-}
-
-void prepare(connection& c, std::span<const statement> statements) {
-  for (const auto& s : statements) c.raw().prepare(s.name, s.sql);
-}
-
-std::optional<error> database_failure(const std::exception& e) {
-  if (dynamic_cast<const pqxx::broken_connection*>(&e))
-    return granite::unavailable("the database connection was lost; retry shortly");
-  auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
-  if (!sql) return std::nullopt;
-  const std::string& state = sql->sqlstate();
-  if (state == "57014") return granite::unavailable("the database did not answer in time; retry shortly");
-  if (state.starts_with("57P") || state.starts_with("08"))
-    return granite::unavailable("the database is restarting or unreachable; retry shortly");
-  return error{error::code::internal, "a statement failed"};
-}
-
 }  // namespace granite::store

@@ -6,23 +6,37 @@
 
 #include "granite/http/cache.hpp"
 #include "granite/http/router.hpp"
-#include "granite/store/database.hpp"
+#include "granite/http/problem.hpp"
+#include "granite/store/async.hpp"
 
 namespace granite::worker {
+
+namespace {
+http::response no_store(http::response r) {
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
+task<http::response> ready(const std::atomic<bool>& closing, const http::request& req, http::services& s) {
+  if (closing) co_return http::text(503, "draining\n");
+  auto a = co_await s.db.read(store::batch().add(store::ping));
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  co_return http::text(200, "ready\n");
+}
+}  // namespace
 
 // /health is shallow on purpose: a database outage must not make the load
 // balancer or the Auto Scaling group replace every instance. /health/ready
 // also asks the database, for whoever wants to know that the whole path works.
-void add_service_routes(http::router& router, const std::atomic<bool>& closing, const http::read_cache& cache) {
+void add_service_routes(http::router& router, const std::atomic<bool>& closing, const http::read_cache& cache,
+                        const store::database& db) {
   router.add(http::verb::get, "/health", http::plain_handler([&closing](const http::request&, const http::params&) {
                if (closing) return http::text(503, "draining\n");
                return http::text(200, "ok\n");
              }));
   router.add(http::verb::get, "/health/ready",
-             http::db_handler([&closing](const http::request&, const http::params&, store::connection& c) {
-               if (closing) return http::text(503, "draining\n");
-               store::ping(c);
-               return http::text(200, "ready\n");
+             http::async_handler([&closing](const http::request& req, const http::params&, http::services& s) {
+               return ready(closing, req, s);
              }));
   router.add(http::verb::get, "/health/cache", http::plain_handler([&cache](const http::request&, const http::params&) {
                auto s = cache.snapshot();
@@ -32,9 +46,15 @@ void add_service_routes(http::router& router, const std::atomic<bool>& closing, 
                    {"hits", s.hits},           {"misses", s.misses},     {"fills", s.fills},
                    {"refusedFills", s.refused_fills}, {"evictions", s.evictions}, {"notices", s.notices},
                    {"flushes", s.flushes}};
-               auto res = http::json(200, out.dump());
-               res.headers.emplace_back("Cache-Control", "no-store");
-               return res;
+               return no_store(http::json(200, out.dump()));
+             }));
+  router.add(http::verb::get, "/health/database", http::plain_handler([&db](const http::request&, const http::params&) {
+               auto s = db.snapshot();
+               nlohmann::ordered_json out = {
+                   {"worker", getpid()},         {"connections", s.connections}, {"connectionsWanted", s.wanted},
+                   {"waiting", s.waiting},       {"batches", s.batches},         {"retried", s.retried},
+                   {"refused", s.refused},       {"reconnects", s.reconnects}};
+               return no_store(http::json(200, out.dump()));
              }));
 }
 

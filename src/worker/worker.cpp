@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <coroutine>
 #include <memory>
 
 #include "acceptor.hpp"
@@ -19,8 +22,8 @@
 #include "granite/http/cache.hpp"
 #include "granite/http/session.hpp"
 #include "granite/obs/log.hpp"
+#include "granite/store/event_loop.hpp"
 #include "granite/store/migrate.hpp"
-#include "granite/store/pool.hpp"
 #include "granite/worker/service_routes.hpp"
 #include "notice_listener.hpp"
 #include "stopper.hpp"
@@ -43,7 +46,8 @@ std::size_t connection_limit(const config::config& cfg) {
   rlimit nofile{};
   getrlimit(RLIMIT_NOFILE, &nofile);
   auto wanted = static_cast<std::size_t>(cfg.http.max_connections);
-  std::size_t reserve = static_cast<std::size_t>(cfg.database.pool_size) + 64;  // database, logs, sockets
+  // The database's connections, the listener's, logs, sockets.
+  std::size_t reserve = static_cast<std::size_t>(cfg.database.read_connections + cfg.database.write_connections) + 64;
   if (nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur >= wanted + reserve) return wanted;
   std::size_t allowed = nofile.rlim_cur > reserve * 2 ? nofile.rlim_cur - reserve : nofile.rlim_cur / 2;
   spdlog::warn("open files are limited to {} (RLIMIT_NOFILE): at most {} connections instead of {} "
@@ -73,12 +77,11 @@ http::bulkhead::options hashing_options(const config::config& cfg) {
           cfg.auth.hash_cpu_percent};
 }
 
-// The schema is the one this binary knows, and the pool's connections are
-// open with their statements prepared. False (logged) when not.
-bool boot_database(const config::config& cfg, int slot, store::pool& db) {
+// The schema is the one this binary knows (on a connection of its own,
+// while the worker boots). False (logged) when not.
+bool check_schema(const config::config& cfg, int slot) {
   try {
     store::require_current_schema(connect_options(cfg, slot));
-    db.start();
     return true;
   } catch (const std::exception& e) {
     spdlog::error("cannot boot: {}", e.what());
@@ -86,11 +89,66 @@ bool boot_database(const config::config& cfg, int slot, store::pool& db) {
   }
 }
 
+store::database_options database_options(const config::config& cfg, int slot) {
+  store::database_options o;
+  o.connect = connect_options(cfg, slot);
+  o.read_connections = cfg.database.read_connections;
+  o.write_connections = cfg.database.write_connections;
+  o.queue_limit = cfg.database.queue_limit;
+  // The change notices arrive on the first read connection, unless they
+  // have a connection of their own (database.listen_url).
+  o.listen = cfg.cache.enabled && cfg.database.listen_url.empty();
+  o.statements = features::statements();
+  return o;
+}
+
+// Ready to serve means connected: the loop runs until every connection has
+// been opened, or until one could not be (why, then).
+std::optional<std::string> open_database(asio::io_context& ioc, store::database& db) {
+  std::optional<std::optional<std::string>> opened;
+  db.start([&opened](std::optional<std::string> error) { opened = std::move(error); });
+  {
+    auto busy = asio::make_work_guard(ioc);  // the connections open on threads of their own
+    while (!opened) ioc.run_one();
+  }
+  ioc.restart();
+  return *opened;
+}
+
+// Requests still waiting for the database are answered (unavailable), and
+// the loop runs once more for what that resumes, so that every request's
+// coroutine ends before the loop goes.
+void close_database(asio::io_context& ioc, std::unique_ptr<store::database> db) {
+  db->stop();
+  ioc.restart();
+  ioc.poll();
+  db.reset();
+}
+
+// The notices of the first read connection go to the cache.
+store::database_events cache_events(http::read_cache& cache) {
+  return {[&cache](std::string_view notice, int backend) {
+            if (cache.apply_notice(notice)) return;
+            spdlog::warn("unreadable change notice \"{}\" from backend {}: read cache flushed", notice, backend);
+            cache.flush();
+          },
+          [&cache](bool listening) {
+            cache.set_listening(listening);
+            if (listening)
+              spdlog::info("read cache in use: listening for change notices");
+            else
+              spdlog::warn("read cache flushed and bypassed: the change-notice connection was lost; reconnecting");
+          }};
+}
+
 // The cache's change notices; without the cache there is nothing to listen for.
+// A connection of their own for the notices, when database.listen_url
+// names one (around a pooler that would pin a connection that LISTENs).
 std::unique_ptr<notice_listener> listen_for_notices(asio::io_context& ioc, const config::config& cfg, int slot,
                                                    http::read_cache& cache) {
-  if (!cfg.cache.enabled) return nullptr;
+  if (!cfg.cache.enabled || cfg.database.listen_url.empty()) return nullptr;
   auto options = connect_options(cfg, slot);
+  options.url = cfg.database.listen_url;
   options.application_name = "granite worker " + std::to_string(slot) + " notices";
   // A connection that dies silently (a network partition) is noticed
   // within seconds, not at the kernel's two hours.
@@ -137,7 +195,9 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, int liste
   beat();
 
   acceptor.do_accept();
-  spdlog::info("serving with {} database connections", cfg.database.pool_size);
+  spdlog::info("serving with {} database connections ({} for reads, {} for writes){}",
+               cfg.database.read_connections + cfg.database.write_connections, cfg.database.read_connections,
+               cfg.database.write_connections, cfg.database.listen_url.empty() ? "" : " and one for change notices");
   report_ready(status_fd, slot);
   ioc.run();
   if (listener) listener->stop();
@@ -156,33 +216,44 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
         shm::notice_ring* notices) {
   obs::init_worker(slot, cfg.log.level);
   heartbeat();
+  if (!check_schema(cfg, slot)) {
+    obs::shutdown();
+    return exit_code::worker_boot_failure;
+  }
 
-  store::pool db(connect_options(cfg, slot), cfg.database.pool_size, cfg.database.queue_limit,
-                 features::prepare_statements);
-  if (!boot_database(cfg, slot, db)) {
+  // The loop first: the database and the bulkhead hand it their answers.
+  // It goes last, after the database (whose sockets and timers are its) and
+  // while the context still is (the sessions its handlers hold find it).
+  auto ioc = std::make_unique<asio::io_context>(1);
+  http::read_cache cache(static_cast<std::size_t>(cfg.cache.size_mib) * 1024 * 1024, cfg.cache.enabled,
+                         features::read_notice);
+  cache.attach(notices);
+  auto db = store::make_database(*ioc, database_options(cfg, slot), cache_events(cache));
+  if (auto error = open_database(*ioc, *db)) {
+    spdlog::error("cannot boot: {}", *error);
+    close_database(*ioc, std::move(db));
     obs::shutdown();
     return exit_code::worker_boot_failure;
   }
   http::bulkhead hashing(hashing_options(cfg));
+  hashing.resume_on([&ioc](std::coroutine_handle<> h) { asio::post(*ioc, [h] { h.resume(); }); });
   hashing.start();
-  hashing.submit([&cfg](bool) { features::warm_up(cfg); });
+  hashing.submit([&cfg](bool expired) {
+    if (!expired) features::warm_up(cfg);
+  });
 
-  http::read_cache cache(static_cast<std::size_t>(cfg.cache.size_mib) * 1024 * 1024, cfg.cache.enabled,
-                         features::read_notice);
-  cache.attach(notices);
   http::router routes;
-  http::server_context ctx{routes, db, hashing, cache, limits_of(cfg), cfg.log.access, {}};
+  http::server_context ctx{routes, {*db, hashing}, cache, limits_of(cfg), cfg.log.access, {}};
   features::register_routes(routes, features::deps{cfg});
-  add_service_routes(routes, ctx.closing, cache);
+  add_service_routes(routes, ctx.closing, cache, *db);
 
-  // Declared after the context, so that it goes first (the sessions its
-  // pending handlers hold still find their context); the pools that post to
-  // it are stopped before it goes.
-  asio::io_context ioc(1);
-  serve(ioc, cfg, slot, listen_fd, status_fd, heartbeat, ctx);
+  serve(*ioc, cfg, slot, listen_fd, status_fd, heartbeat, ctx);
 
-  hashing.stop();  // its last steps may still hand work to the database pool
-  db.stop();       // whose last jobs post to the loop, which is still there
+  // The hashing threads' last jobs resume their requests on the loop, which
+  // close_database() runs once more.
+  hashing.stop();
+  close_database(*ioc, std::move(db));
+  ioc.reset();
   spdlog::info("stopped");
   obs::shutdown();
   return exit_code::ok;

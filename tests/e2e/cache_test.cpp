@@ -296,7 +296,7 @@ TEST(CacheCoherence, StaysWithinItsBoundUnderAScanOfDistinctKeys) {
   EXPECT_GT(after["entries"].get<long>(), 1000);
   EXPECT_GE(after["evictions"].get<long>() + after["entries"].get<long>(), keys);
   // The process follows: about 8 MiB idle plus the 2 MiB of cache and the
-  // database threads' buffers, not the ~40 MiB that 100 000 kept responses
+  // database connections' buffers, not the ~40 MiB that 100 000 kept responses
   // would take. (Sanitizer builds keep freed memory in quarantine: not
   // measured there.)
   if (!sanitized()) {

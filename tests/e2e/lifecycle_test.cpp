@@ -278,7 +278,7 @@ TEST(Lifecycle, DatabaseOutageIs503WhileDownAndServiceReturnsWithinASecond) {
   ASSERT_TRUE(testkit::eventually([&] { return testkit::get(srv.port(), "/api/users/1").status == 200; }, 5s));
   auto took = clock_type::now() - back;
   EXPECT_LT(took, 1s);
-  // Every worker and every database thread is back, not just one.
+  // Every worker and every database connection is back, not just one.
   ASSERT_TRUE(testkit::eventually([&] {
     for (int i = 0; i < 40; ++i)
       if (testkit::get(srv.port(), "/api/users/1").status != 200) return false;

@@ -181,7 +181,7 @@ TEST(Process, ASlowQueryDoesNotHoldUpOtherRequestsOnTheSameWorker) {
   testkit::scratch_database db;
   // One worker, so every request below meets the same event loop.
   testkit::server srv({.database_url = db.seeded(), .workers = 1,
-                       .extra_args = {"--set", "database.pool_size=2", "--set", "database.statement_timeout_ms=30000"}});
+                       .extra_args = {"--set", "database.statement_timeout_ms=30000"}});
 
   // Hold a lock on users: a read of a user waits on it inside PostgreSQL.
   pqxx::connection blocker(db.url());

@@ -13,6 +13,7 @@
 #include "granite/store/migrate.hpp"
 #include "granite/store/notices.hpp"
 #include "granite/store/seed.hpp"
+#include "support/async_db.hpp"
 #include "support/testkit.hpp"
 
 using namespace granite;
@@ -26,7 +27,6 @@ struct Notices : ::testing::Test {
 
   void SetUp() override {
     store::migrate(*c);
-    features::prepare_statements(*c);
     store::load_seed(*c, store::read_seed_file(testkit::source_path("tests/data/forum.json")), store::seed_mode::add);
     listener = std::make_unique<store::notice_connection>(store::conninfo({db.url()}));
   }
@@ -76,13 +76,16 @@ TEST_F(Notices, EachTriggerSendsTheChangeItMade) {
 }
 
 TEST_F(Notices, AWritersOwnNoticeIsTheOneItsTriggerSends) {
-  std::optional<posts::post> created;
-  auto sent = sent_by([&] { created = posts::insert(*c, 1, 2, "hello").value(); });
-  ASSERT_TRUE(created);
-  EXPECT_EQ(sent, std::vector<std::string>{store::format_notice(store::post_changed(created->id, 1, 2))});
-  std::optional<threads::thread> retitled;
-  sent = sent_by([&] { retitled = threads::update_owned(*c, 1, 1, "Welcome!"); });
-  ASSERT_TRUE(retitled);
+  testkit::async_db a(db.url());
+  store::answer created;
+  auto sent = sent_by([&] { created = a.write(posts::insert(1, 2, "hello")); });
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(sent, std::vector<std::string>{store::format_notice(posts::notice_of(created[0], 0))});
+  EXPECT_EQ(posts::notice_of(created[0], 0), store::post_changed(created[0].integer(0, 0), 1, 2));
+  store::answer retitled;
+  sent = sent_by([&] { retitled = a.write(store::batch().add(threads::update_owned(), 1, 1, "Welcome!")); });
+  ASSERT_TRUE(retitled.ok());
+  ASSERT_EQ(retitled[0].size(), 1u);
   EXPECT_EQ(sent, std::vector<std::string>{store::format_notice(store::thread_changed(1))});
 }
 

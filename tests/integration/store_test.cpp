@@ -1,11 +1,14 @@
+// The features' SQL against a real PostgreSQL, through the worker's
+// pipelined database.
 #include <gtest/gtest.h>
 
 #include "features/posts/posts.hpp"
 #include "features/threads/threads.hpp"
 #include "features/users/users.hpp"
-#include "granite/features/features.hpp"
+#include "granite/store/connection.hpp"
 #include "granite/store/migrate.hpp"
 #include "granite/store/seed.hpp"
+#include "support/async_db.hpp"
 #include "support/testkit.hpp"
 
 using namespace granite;
@@ -14,79 +17,100 @@ namespace {
 
 struct Store : ::testing::Test {
   testkit::scratch_database db;
-  std::unique_ptr<store::connection> c = db.connect();
+  std::unique_ptr<testkit::async_db> a;
 
   void SetUp() override {
+    auto c = db.connect();
     store::migrate(*c);
-    features::prepare_statements(*c);
     store::load_seed(*c, store::read_seed_file(testkit::source_path("tests/data/forum.json")), store::seed_mode::add);
+    a = std::make_unique<testkit::async_db>(db.url());
+  }
+
+  // The first column of every row of the first statement.
+  static std::vector<std::string> column(const store::answer& r, int col = 0) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < r[0].size(); ++i) out.emplace_back(r[0].null(i, col) ? "NULL" : r[0].text(i, col));
+    return out;
   }
 };
 
 }  // namespace
 
 TEST_F(Store, UsersByIdAndInIdOrder) {
-  auto all = users::list(*c, {});
-  ASSERT_EQ(all.size(), 4u);
-  EXPECT_EQ(all[0].id, 1);
-  EXPECT_EQ(all[3].id, 7);
-  auto teo = users::find(*c, 2);
+  auto all = a->read(users::select_page(0, 101));
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(column(all), (std::vector<std::string>{"1", "2", "3", "7"}));
+  auto teo = a->read(users::select_by_id(2));
   ASSERT_TRUE(teo.ok());
-  EXPECT_EQ(teo->username, "teo");
-  EXPECT_EQ(teo->bio, "Emoji 🪨 and right-to-left: שלום עולם");
-  auto missing = users::find(*c, 4);
-  ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.err().kind, error::code::not_found);
-  EXPECT_EQ(missing.err().message, "no user with id 4");
+  std::string json;
+  features::json_text out(json);
+  users::write_row(out, teo[0], 0);
+  EXPECT_EQ(json, R"({"id":2,"username":"teo","name":"Téodor Lind","bio":"Emoji 🪨 and right-to-left: שלום עולם"})");
+  EXPECT_EQ(a->read(users::select_by_id(4))[0].size(), 0u);
 }
 
 TEST_F(Store, ThreadsByIdAndInIdOrder) {
-  auto all = threads::list(*c, {});
-  ASSERT_EQ(all.size(), 3u);
-  EXPECT_EQ(all[1].title, "<script>alert('x')</script>");
-  EXPECT_EQ(all[2].created_by, 3);
-  EXPECT_FALSE(threads::find(*c, 3).ok());
+  auto all = a->read(threads::select_page(0, 101));
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all[0].size(), 3u);
+  EXPECT_EQ(all[0].text(1, 1), "<script>alert('x')</script>");
+  EXPECT_EQ(all[0].integer(2, 2), 3);
+  EXPECT_EQ(a->read(threads::select_by_id(3))[0].size(), 0u);
 }
 
 TEST_F(Store, PostsInThreadInCreationOrder) {
-  auto in1 = posts::in_thread(*c, 1, {});
+  auto in1 = a->read(posts::select_in_thread(1, 0, 101));
   ASSERT_TRUE(in1.ok());
-  ASSERT_EQ(in1->size(), 3u);
-  EXPECT_EQ((*in1)[0].text, "First!");
-  EXPECT_EQ((*in1)[1].text, "Line one\nline two\r\nline three");
-  EXPECT_EQ((*in1)[2].text, "Control \x01 and \x1f characters");
-  EXPECT_LT((*in1)[0].id, (*in1)[1].id);
+  EXPECT_EQ(column(in1, 2), (std::vector<std::string>{"First!", "Line one\nline two\r\nline three",
+                                                      "Control \x01 and \x1f characters"}));
+  EXPECT_LT(in1[0].integer(0, 0), in1[0].integer(1, 0));
 }
 
-TEST_F(Store, EmptyThreadIsAnEmptyListAndMissingThreadIsNotFound) {
-  auto empty = posts::in_thread(*c, 5, {});
+TEST_F(Store, EmptyThreadIsOneRowWithoutAPostAndMissingThreadIsNoRow) {
+  auto empty = a->read(posts::select_in_thread(5, 0, 101));
   ASSERT_TRUE(empty.ok());
-  EXPECT_TRUE(empty->empty());
-  auto missing = posts::in_thread(*c, 4, {});
-  ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.err().message, "no thread with id 4");
+  EXPECT_EQ(column(empty), std::vector<std::string>{"NULL"});
+  auto missing = a->read(posts::select_in_thread(4, 0, 101));
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing[0].size(), 0u);
 }
 
 TEST_F(Store, PagesFollowTheKeysetCursor) {
-  auto first = users::list(*c, {.after = 0, .limit = 2});
-  ASSERT_EQ(first.size(), 3u);  // one more than the limit: more remain
-  auto next = users::list(*c, {.after = first[1].id, .limit = 2});
-  ASSERT_EQ(next.size(), 2u);  // users 3 and 7: the last page
-  EXPECT_EQ(next[0].id, first[2].id);
-  auto in1 = posts::in_thread(*c, 1, {.after = 0, .limit = 1});
-  ASSERT_TRUE(in1.ok());
-  ASSERT_EQ(in1->size(), 2u);
-  auto past_the_end = posts::in_thread(*c, 1, {.after = 1000, .limit = 1});
-  ASSERT_TRUE(past_the_end.ok());  // the thread exists: an empty page, not 404
-  EXPECT_TRUE(past_the_end->empty());
+  auto first = a->read(users::select_page(0, 3));
+  ASSERT_EQ(first[0].size(), 3u);  // one more than the limit of 2: more remain
+  auto next = a->read(users::select_page(first[0].integer(1, 0), 3));
+  EXPECT_EQ(column(next), (std::vector<std::string>{"3", "7"}));  // the last page
+  auto in1 = a->read(posts::select_in_thread(1, 0, 2));
+  EXPECT_EQ(in1[0].size(), 2u);
+  auto past_the_end = a->read(posts::select_in_thread(1, 1000, 2));
+  EXPECT_EQ(column(past_the_end), std::vector<std::string>{"NULL"});  // the thread exists: an empty page, not 404
 }
 
 TEST_F(Store, PostsByUser) {
-  auto by3 = posts::by_user(*c, 3, {});
-  ASSERT_TRUE(by3.ok());
-  ASSERT_EQ(by3->size(), 2u);
-  EXPECT_EQ((*by3)[0].text, "Robert'); DROP TABLE posts;--");
-  EXPECT_EQ((*by3)[0].thread, 2);
-  EXPECT_TRUE(posts::by_user(*c, 7, {})->empty());
-  EXPECT_FALSE(posts::by_user(*c, 8, {}).ok());
+  auto by3 = a->read(posts::select_by_user(3, 0, 101));
+  ASSERT_EQ(by3[0].size(), 2u);
+  EXPECT_EQ(by3[0].text(0, 2), "Robert'); DROP TABLE posts;--");
+  EXPECT_EQ(by3[0].integer(0, 1), 2);
+  EXPECT_EQ(column(a->read(posts::select_by_user(7, 0, 101))), std::vector<std::string>{"NULL"});
+  EXPECT_EQ(a->read(posts::select_by_user(8, 0, 101))[0].size(), 0u);
+}
+
+TEST_F(Store, ConstraintsAreNamedAndABatchIsOneTransaction) {
+  auto taken = a->write(users::insert({"TEO", std::nullopt, std::nullopt, std::nullopt}, "hash"));
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.failed().what, store::failure::kind::unique);
+  auto no_thread = a->write(posts::insert(99, 1, "x"));
+  ASSERT_FALSE(no_thread.ok());
+  EXPECT_EQ(no_thread.failed().what, store::failure::kind::foreign_key);
+  EXPECT_EQ(no_thread.failed().constraint, "posts_thread_id_fkey");
+  // The second statement fails: the first one's post is not kept either.
+  const store::statement* insert_post = nullptr;
+  for (const auto& st : posts::statements())
+    if (std::string_view(st.name) == "posts_insert") insert_post = &st;
+  ASSERT_TRUE(insert_post);
+  store::batch both = posts::insert(1, 1, "kept only with the other");
+  both.add(*insert_post, 1, 99, "by nobody");
+  auto atomic = a->write(std::move(both));
+  ASSERT_FALSE(atomic.ok());
+  EXPECT_EQ(db.query("SELECT count(*) FROM posts WHERE text = 'kept only with the other'"), "0");
 }

@@ -57,19 +57,26 @@ http_response http_client::request(const std::string& method, const std::string&
 }
 
 http_response http_client::raw(const std::string& bytes, bool head) {
+  send_raw(bytes);
+  return read_response(head);
+}
+
+void http_client::send_raw(const std::string& bytes) {
   std::size_t sent = 0;
   while (sent < bytes.size()) {
     ssize_t n = send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;  // a signal to the test process is no failure of the server
     if (n <= 0) throw std::runtime_error("send: " + std::string(std::strerror(errno)));
     sent += static_cast<std::size_t>(n);
   }
-  return read_response(head);
 }
 
 http_response http_client::read_response(bool head) {
   auto fill = [&] {
     char chunk[16384];
-    ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+    ssize_t n;
+    do n = recv(fd_, chunk, sizeof chunk, 0);
+    while (n < 0 && errno == EINTR);  // a signal to the test process is no failure of the server
     if (n == 0) throw std::runtime_error("connection closed by the server");
     if (n < 0) throw std::runtime_error("recv: " + std::string(std::strerror(errno)));
     buffer_.append(chunk, static_cast<std::size_t>(n));

@@ -30,6 +30,10 @@ class http_client {
                         const std::string& body = "");
   // Sends raw bytes (for malformed requests) and reads one response.
   http_response raw(const std::string& bytes, bool head = false);
+  // Sends raw bytes and reads nothing (requests pipelined on the
+  // connection); read() then takes their responses one by one.
+  void send_raw(const std::string& bytes);
+  http_response read() { return read_response(false); }
   // True when the server closes the connection (EOF) within the wait.
   bool closed_by_peer(int wait_ms = 2000);
 

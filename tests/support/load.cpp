@@ -27,7 +27,9 @@ void load_loop::client() {
   auto until = std::chrono::steady_clock::now() + o_.cap;
   std::unique_ptr<http_client> conn;
   bool reused = false;
+  std::size_t next = 0;
   while (running_ && std::chrono::steady_clock::now() < until) {
+    const std::string& target = o_.targets.empty() ? o_.target : o_.targets[next++ % o_.targets.size()];
     std::string error;
     auto started = std::chrono::steady_clock::now();
     try {
@@ -38,18 +40,19 @@ void load_loop::client() {
       ++sent_;
       http_response r;
       try {
-        r = conn->request("GET", o_.target);
+        r = conn->request("GET", target);
       } catch (const std::exception&) {
         // A keep-alive connection the server closed between two requests:
         // the request never reached it, and an HTTP client retries such an
         // idempotent request on a new connection. Only that case is retried.
         if (!reused) throw;
         conn = std::make_unique<http_client>(o_.port);
-        r = conn->request("GET", o_.target);
+        r = conn->request("GET", target);
       }
       reused = true;
       if (r.status == 503) ++unavailable_;
-      else if (r.status != 200) error = "status " + std::to_string(r.status) + ": " + r.body;
+      else if (r.status != 200) error = target + ": status " + std::to_string(r.status) + ": " + r.body;
+      if (r.status != 200) last_refused_ = std::max(last_refused_.load(), started.time_since_epoch().count());
       if (r.header("Connection") == "close") {
         ++closes_;
         conn.reset();
@@ -63,6 +66,7 @@ void load_loop::client() {
     }
     if (!error.empty()) {
       ++failed_;
+      last_refused_ = std::max(last_refused_.load(), started.time_since_epoch().count());
       std::lock_guard lock(mutex_);
       if (failures_.size() < 5) failures_.push_back(error);
     }

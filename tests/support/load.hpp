@@ -17,6 +17,7 @@ class load_loop {
   struct options {
     int port;
     std::string target = "/api/users/1";
+    std::vector<std::string> targets{};  // when given: each client cycles through them instead
     int clients = 4;
     std::chrono::seconds cap{60};  // never runs longer than this
     // Between two requests of one client: the loop counts failures, it does
@@ -33,6 +34,11 @@ class load_loop {
   long unavailable() const { return unavailable_; }  // 503s
   long closed_by_server() const { return closes_; }  // responses that said Connection: close
   double slowest_ms() const { return slowest_us_ / 1000.0; }  // the slowest request, retry included
+  // When the last request that was not answered 200 was sent (the epoch
+  // when there was none).
+  std::chrono::steady_clock::time_point last_refused_sent() const {
+    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_refused_));
+  }
   std::vector<std::string> failures() const;  // the first few, for the test's message
 
  private:
@@ -41,6 +47,7 @@ class load_loop {
   std::atomic<bool> running_{true};
   std::atomic<long> sent_{0}, failed_{0}, unavailable_{0}, closes_{0};
   std::atomic<long> slowest_us_{0};
+  std::atomic<std::chrono::steady_clock::rep> last_refused_{0};
   mutable std::mutex mutex_;
   std::vector<std::string> failures_;
   std::vector<std::thread> threads_;

@@ -118,24 +118,22 @@ TEST(Page, LimitAndAfterWithDefaults) {
 }
 
 TEST(Page, TheExtraRowBecomesTheLinkHeader) {
-  struct row {
-    std::int64_t id;
-  };
   http::request r;
   r.path = "/api/posts/in-thread/3";
   features::page p{.after = 10, .limit = 2};
-  auto ids = [](const std::vector<row>& rows) {
-    std::string out;
-    for (const auto& x : rows) out += std::to_string(x.id) + ",";
-    return out;
+  auto page_of = [&](std::vector<std::int64_t> ids) {
+    return features::json_page(
+        ids.size(), p, r, [&](features::json_text& out, std::size_t i) { out.integer(ids[i]); },
+        [&](std::size_t i) { return ids[i]; });
   };
-  auto more = features::json_page(std::vector<row>{{11}, {12}, {13}}, p, r, ids);
-  EXPECT_EQ(more.body, "11,12,");
+  auto more = page_of({11, 12, 13});
+  EXPECT_EQ(more.body, "[11,12]");
   ASSERT_EQ(more.headers.size(), 1u);
   EXPECT_EQ(more.headers[0].second, "</api/posts/in-thread/3?limit=2&after=12>; rel=\"next\"");
-  auto last = features::json_page(std::vector<row>{{11}, {12}}, p, r, ids);
-  EXPECT_EQ(last.body, "11,12,");
+  auto last = page_of({11, 12});
+  EXPECT_EQ(last.body, "[11,12]");
   EXPECT_TRUE(last.headers.empty());
+  EXPECT_EQ(page_of({}).body, "[]");
 }
 
 // Mutated bodies and queries (a fixed seed, so that a failure repeats):

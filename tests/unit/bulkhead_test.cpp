@@ -82,13 +82,14 @@ TEST(Bulkhead, StoppingDropsQueuedJobsWithoutRunningThem) {
   bulkhead b({"test", 1, 8, 5s, bulkhead::priority::idle, 100});
   b.start();
   std::promise<void> running;
-  std::atomic<int> ran{0};
+  std::atomic<int> ran{0}, told{0};
   ASSERT_TRUE(b.submit([&](bool) {
     running.set_value();
     std::this_thread::sleep_for(50ms);
   }));
   running.get_future().wait();
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(b.submit([&](bool) { ++ran; }));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(b.submit([&](bool expired) { ++(expired ? told : ran); }));
   b.stop();
   EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(told.load(), 5) << "each dropped job is told it will not run (a coroutine awaiting it resumes)";
 }

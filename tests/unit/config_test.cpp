@@ -141,3 +141,29 @@ TEST(Config, EveryKeyHasAnEnvironmentName) {
         << env;
   }
 }
+
+TEST(Config, ARetiredKeyStillLoadsWithAWarningAndIsStillChecked) {
+  // database.pool_size (the database threads of earlier releases): a file
+  // that sets it keeps loading, and the start says it has no effect.
+  auto path = write_temp(R"({"database": {"pool_size": 8}})");
+  auto c = load({.file = path}, {});
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].find("database.pool_size no longer has an effect"), std::string::npos) << c.warnings[0];
+  EXPECT_NE(c.warnings[0].find(path), std::string::npos) << "the warning names where the key came from";
+  EXPECT_EQ(load({}, {{"GRANITE_DATABASE_POOL_SIZE", "2"}}).warnings.size(), 1u);
+  EXPECT_TRUE(load({}, {}).warnings.empty());
+  // A value it never accepted is refused as before.
+  EXPECT_NE(error_of({}, {{"GRANITE_DATABASE_POOL_SIZE", "0"}}).find("database.pool_size"), std::string::npos);
+  // It is not listed among the keys in force.
+  EXPECT_EQ(granite::config::to_json(c).find("pool_size"), std::string::npos);
+}
+
+TEST(Config, DatabaseConnectionCountsAreBounded) {
+  auto c = load({}, {{"GRANITE_DATABASE_READ_CONNECTIONS", "2"}, {"GRANITE_DATABASE_WRITE_CONNECTIONS", "3"}});
+  EXPECT_EQ(c.database.read_connections, 2);
+  EXPECT_EQ(c.database.write_connections, 3);
+  EXPECT_NE(error_of({}, {{"GRANITE_DATABASE_READ_CONNECTIONS", "0"}}).find("database.read_connections"),
+            std::string::npos);
+  EXPECT_NE(error_of({}, {{"GRANITE_DATABASE_WRITE_CONNECTIONS", "17"}}).find("database.write_connections"),
+            std::string::npos);
+}

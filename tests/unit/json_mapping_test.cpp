@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "features/json_text.hpp"
 #include "features/posts/posts.hpp"
 #include "features/threads/threads.hpp"
 #include "features/users/users.hpp"
@@ -26,7 +30,6 @@ TEST(JsonMapping, PostKeepsTheOriginalFieldsFirst) {
 }
 
 TEST(JsonMapping, EmptyListsAreEmptyArrays) {
-  EXPECT_EQ(granite::users::to_json(std::vector<granite::users::user>{}), "[]");
   EXPECT_EQ(granite::posts::to_json(std::vector<granite::posts::post>{}), "[]");
 }
 
@@ -35,4 +38,42 @@ TEST(JsonMapping, EscapesLikeJsonStringify) {
   EXPECT_EQ(granite::users::to_json(u),
             "{\"id\":1,\"username\":\"q\\\"b\\\\s\",\"name\":\"line\\nbreak\\ttab\","
             "\"bio\":\"ctl\\u0001\\u001f</script> é 😀 \u2028\"}");
+}
+
+// The writer against nlohmann::json's dump() of the same values: the bodies
+// (and so the ETags) of the read routes are what they were.
+TEST(JsonMapping, TheTextWriterWritesWhatTheDocumentWrote) {
+  std::vector<std::string> hostile = {
+      "", "plain", "quote \" and backslash \\", "\\u0041 is not an escape", "/slash/", "line\nfeed\rreturn\ttab",
+      std::string("nul-free controls \x01\x02\x07\x08\x0b\x0c\x1b\x1f"), "\x7f delete", "é ü ß", "emoji 😀🪨 flag 🇳🇴",
+      "U+2028 \u2028 U+2029 \u2029", "right-to-left: שלום עולם مرحبا", "<script>alert('x')</script>",
+      "'; DROP TABLE posts; --", std::string(10000, 'x'), "\xef\xbb\xbf byte order mark", "\\\\\\\"\"\"",
+      "mixed \x1f\"\\\n😀"};
+  for (const auto& text : hostile) {
+    granite::users::user u{42, text, text, text};
+    nlohmann::ordered_json dom = {{"id", 42}, {"username", text}, {"name", text}, {"bio", text}};
+    EXPECT_EQ(granite::users::to_json(u), dom.dump()) << text;
+    granite::posts::post p{9223372036854775807, 1, text, 7, "2026-12-02T10:00:00.000Z"};
+    nlohmann::ordered_json post_dom = {
+        {"thread", 1}, {"text", text}, {"user", 7}, {"id", 9223372036854775807}, {"createdAt", p.created_at}};
+    EXPECT_EQ(granite::posts::to_json(p), post_dom.dump()) << text;
+  }
+}
+
+// Strings of every length up to 40 drawn from pieces that need escaping and
+// pieces that do not (multi-byte UTF-8 among them), so that each kind of
+// byte falls on every position of the writer's 8-byte words: the writer
+// still writes what nlohmann::json's dump() writes.
+TEST(JsonMapping, EscapingAgreesWithTheDocumentAtEveryOffset) {
+  const std::vector<std::string> pieces = {"a", "Z", " ", "~", "\"", "\\", "\n", "\t", std::string(1, '\x01'),
+                                           "\x1f", "\x7f", "é", "😀", "\u2028", "/", "<", "0"};
+  std::mt19937 random(20261202);
+  for (int round = 0; round < 20000; ++round) {
+    std::string text;
+    auto length = random() % 41;
+    while (text.size() < length) text += pieces[random() % pieces.size()];
+    std::string written;
+    granite::features::append_json_string(written, text);
+    ASSERT_EQ(written, nlohmann::json(text).dump()) << "round " << round;
+  }
 }

@@ -9,6 +9,7 @@
 #include "granite/features/features.hpp"
 #include "granite/http/cache.hpp"
 #include "granite/http/router.hpp"
+#include "granite/store/event_loop.hpp"
 #include "granite/worker/service_routes.hpp"
 
 using namespace granite;
@@ -23,7 +24,9 @@ std::set<std::string> router_routes() {
   features::register_routes(r, features::deps{cfg});
   std::atomic<bool> closing{false};
   http::read_cache cache(1 << 20, true, features::read_notice);
-  worker::add_service_routes(r, closing, cache);
+  boost::asio::io_context loop;
+  auto db = store::make_database(loop, {}, {});  // never started: it connects to nothing
+  worker::add_service_routes(r, closing, cache, *db);
   std::set<std::string> out;
   for (const auto& route : r.routes()) out.insert(std::string(http::verb_name(route.method)) + " " + route.pattern);
   return out;

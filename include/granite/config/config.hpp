@@ -36,8 +36,10 @@ struct config {
   } http;
   struct database_t {
     std::string url;  // empty: libpq defaults (PGHOST, PGPORT, PGUSER, ...)
-    int pool_size = 4;
-    int queue_limit = 1024;
+    int read_connections = 1;   // per worker, pipelined; the first also receives the change notices
+    int write_connections = 1;  // per worker, pipelined
+    std::string listen_url;     // the change notices on a connection of their own, to this URL; empty: none
+    int queue_limit = 1024;     // per lane: requests waiting for a connection; beyond, 503
     int statement_timeout_ms = 5000;
     int connect_timeout_s = 5;
     bool migrate = true;
@@ -67,6 +69,10 @@ struct config {
 
   // Effective worker count after resolving 0 to the online CPU count.
   int worker_count() const;
+
+  // What the loader noticed without refusing: keys that no longer have an
+  // effect. The leader logs them at start.
+  std::vector<std::string> warnings;
 };
 
 // One bad input, already phrased for a person: names the key and the source.

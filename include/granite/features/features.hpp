@@ -14,9 +14,6 @@ struct config;
 namespace granite::http {
 class router;
 }
-namespace granite::store {
-class connection;
-}
 
 namespace granite::features {
 
@@ -27,9 +24,8 @@ struct deps {
 // Adds the routes of every feature, and the original API's index routes.
 void register_routes(http::router& router, const deps& d);
 
-// Every feature's prepared statements, and preparing them on a connection.
+// Every feature's statements, prepared on every database connection.
 const std::vector<store::statement>& statements();
-void prepare_statements(store::connection& c);
 
 // Work worth doing once per worker before the first request needs it (runs
 // in the CPU bulkhead): the decoy password hash of sign-in.

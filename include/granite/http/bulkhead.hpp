@@ -2,9 +2,12 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <coroutine>
+#include <exception>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,12 +51,65 @@ class bulkhead {
 
   void start();
   // False when the queue is full or the bulkhead is stopping. The job gets
-  // `expired`: it waited longer than max_wait.
+  // `expired`: it waited longer than max_wait (or the bulkhead stopped
+  // before it ran).
   bool submit(std::function<void(bool expired)> job);
-  // Drops queued jobs, lets running ones finish and joins the threads.
+  // Queued jobs are told they expired, running ones finish, the threads are
+  // joined.
   void stop();
 
   const std::string& name() const { return options_.name; }
+
+  // How a coroutine that awaited run() is resumed: on the event loop, by
+  // whoever gives this (the worker: a post to its loop).
+  void resume_on(std::function<void(std::coroutine_handle<>)> resume) { resume_ = std::move(resume); }
+
+  enum class refusal { none, full, expired };
+  template <class T>
+  struct outcome {
+    std::optional<T> value;  // empty when refused
+    refusal refused = refusal::none;
+  };
+
+  // co_await cpu.run(f): f() on a bulkhead thread, the awaiting coroutine
+  // resumed on the loop with what it returned (or what it threw), or at once
+  // when the queue is full.
+  template <class T>
+  class awaiter {
+   public:
+    awaiter(bulkhead& b, std::function<T()> work) : b_(b), work_(std::move(work)) {}
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      bool queued = b_.submit([this, h](bool expired) {
+        if (expired) {
+          out_.refused = refusal::expired;
+        } else {
+          try {
+            out_.value.emplace(work_());
+          } catch (...) {
+            error_ = std::current_exception();
+          }
+        }
+        b_.resume_(h);
+      });
+      if (!queued) out_.refused = refusal::full;
+      return queued;
+    }
+    outcome<T> await_resume() {
+      if (error_) std::rethrow_exception(error_);
+      return std::move(out_);
+    }
+
+   private:
+    bulkhead& b_;
+    std::function<T()> work_;
+    outcome<T> out_;
+    std::exception_ptr error_;
+  };
+  template <class F>
+  auto run(F f) -> awaiter<decltype(f())> {
+    return {*this, std::move(f)};
+  }
 
  private:
   struct queued {
@@ -77,6 +133,7 @@ class bulkhead {
   std::condition_variable resting_;  // stop: threads resting after a job wake up
   std::deque<queued> queue_;
   bool stopping_ = false;
+  std::function<void(std::coroutine_handle<>)> resume_ = [](std::coroutine_handle<> h) { h.resume(); };
 };
 
 }  // namespace granite::http

@@ -9,9 +9,10 @@
 
 #include "granite/http/cache.hpp"
 #include "granite/http/message.hpp"
+#include "granite/task.hpp"
 
 namespace granite::store {
-class connection;
+class database;
 }
 
 namespace granite::http {
@@ -26,29 +27,24 @@ class params {
   std::vector<std::pair<std::string_view, std::string>> items_;
 };
 
-// A handler that needs no database runs on the event loop; one that does runs
-// on a database thread with a connection of its own.
-using plain_handler = std::function<response(const request&, const params&)>;
-using db_handler = std::function<response(const request&, const params&, store::connection&)>;
+class bulkhead;
 
-// A route whose work crosses pools (sign-in: read the user on a database
-// thread, verify the password in the CPU bulkhead, write the session on a
-// database thread) returns an outcome from each step: the response, or the
-// next step and where it runs. Steps capture what they need by value; the
-// request stays with the session and is passed to each step.
-struct outcome;
-using db_step = std::function<outcome(const request&, store::connection&)>;
-using cpu_step = std::function<outcome(const request&)>;
-struct outcome {
-  std::variant<response, db_step, cpu_step> next;
+// What a handler that waits may use: the worker's database and its CPU
+// bulkhead (password hashing).
+struct services {
+  store::database& db;
+  bulkhead& cpu;
 };
-inline outcome done(response r) { return {std::move(r)}; }
-inline outcome on_database(db_step s) { return {std::move(s)}; }
-inline outcome on_cpu(cpu_step s) { return {std::move(s)}; }
-// The first step runs on the event loop: it should only parse and validate.
-using staged_handler = std::function<outcome(const request&, const params&)>;
 
-using handler = std::variant<plain_handler, db_handler, staged_handler>;
+// A handler that needs nothing but the request answers at once, on the event
+// loop. One that waits is a coroutine on the loop: it reads as straight-line
+// code (validate, co_await the database or the bulkhead, answer), and the
+// loop resumes it when what it awaits is in. The request and the params live
+// until it has answered.
+using plain_handler = std::function<response(const request&, const params&)>;
+using async_handler = std::function<task<response>(const request&, const params&, services&)>;
+
+using handler = std::variant<plain_handler, async_handler>;
 
 // A read whose 200 responses the worker's cache may keep: what they show
 // (the record named by the {param} segment, or the whole list when there is

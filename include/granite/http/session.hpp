@@ -10,11 +10,7 @@
 
 #include "granite/http/router.hpp"
 
-namespace granite::store {
-class pool;
-}
 namespace granite::http {
-class bulkhead;
 class read_cache;
 }
 
@@ -36,14 +32,12 @@ class session;
 // thread; only `closing` is read from another thread.
 struct server_context {
   const router& routes;
-  store::pool& db;
-  bulkhead& cpu;  // CPU-heavy steps (password hashing)
+  services svc;  // what async handlers use: the database, the CPU bulkhead
   read_cache& cache;
   limits limit;
   bool access_log;
   std::unordered_set<session*> sessions;  // open connections
-  // Finish the current request, then close. Read by /health/ready on a
-  // database thread too.
+  // Finish the current request, then close.
   std::atomic<bool> closing{false};
 
   // From now on every response closes its connection; connections that wait

@@ -29,7 +29,4 @@ class connection {
   std::unique_ptr<impl> impl_;
 };
 
-// Prepares each statement on the connection.
-void prepare(connection& c, std::span<const statement> statements);
-
 }  // namespace granite::store

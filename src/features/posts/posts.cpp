@@ -1,32 +1,38 @@
 #include "posts.hpp"
 
-#include "../json.hpp"
-
 namespace granite::posts {
 
+void write_post(features::json_text& out, std::string_view id, std::string_view thread, std::string_view text,
+                std::string_view user, std::string_view created_at) {
+  out.begin_object();
+  out.key("thread").integer_text(thread);
+  out.key("text").string(text);
+  out.key("user").integer_text(user);
+  out.key("id").integer_text(id);
+  out.key("createdAt").string(created_at);
+  out.end_object();
+}
+
 namespace {
-nlohmann::ordered_json object(const post& p) {
-  return {{"thread", p.thread}, {"text", p.text}, {"user", p.user}, {"id", p.id}, {"createdAt", p.created_at}};
+void write(features::json_text& out, const post& p) {
+  write_post(out, std::to_string(p.id), std::to_string(p.thread), p.text, std::to_string(p.user), p.created_at);
 }
 }  // namespace
 
-result<post> find(store::connection& c, std::int64_t id) {
-  if (auto found = select_by_id(c, id)) return std::move(*found);
-  return not_found("no post with id " + std::to_string(id));
+std::string to_json(const post& p) {
+  std::string body;
+  features::json_text out(body);
+  write(out, p);
+  return body;
 }
 
-result<std::vector<post>> in_thread(store::connection& c, std::int64_t thread_id, const features::page& p) {
-  if (auto found = select_in_thread(c, thread_id, p.after, p.rows_to_read())) return std::move(*found);
-  return not_found("no thread with id " + std::to_string(thread_id));
+std::string to_json(const std::vector<post>& posts) {
+  std::string body;
+  features::json_text out(body);
+  out.begin_array();
+  for (const auto& p : posts) write(out, p);
+  out.end_array();
+  return body;
 }
-
-result<std::vector<post>> by_user(store::connection& c, std::int64_t user_id, const features::page& p) {
-  if (auto found = select_by_user(c, user_id, p.after, p.rows_to_read())) return std::move(*found);
-  return not_found("no user with id " + std::to_string(user_id));
-}
-
-std::string to_json(const post& p) { return object(p).dump(); }
-
-std::string to_json(const std::vector<post>& posts) { return features::json_array(posts, object); }
 
 }  // namespace granite::posts

@@ -1,13 +1,17 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "../json_text.hpp"
 #include "../page.hpp"
 #include "granite/error.hpp"
 #include "granite/features/features.hpp"
+#include "granite/store/async.hpp"
+#include "granite/store/notices.hpp"
 
 namespace granite::posts {
 
@@ -19,30 +23,33 @@ struct post {
   std::string created_at;  // RFC 3339, UTC
 };
 
-// Logic (posts.cpp). Lists are in creation order, a page at a time; a
-// missing thread or user is not_found (an existing one without posts is an
-// empty list).
-result<post> find(store::connection& c, std::int64_t id);
-result<std::vector<post>> in_thread(store::connection& c, std::int64_t thread_id, const features::page& p);
-result<std::vector<post>> by_user(store::connection& c, std::int64_t user_id, const features::page& p);
-// {"thread","text","user"} as the original API, then "id" and "createdAt".
+// {"thread","text","user"} as the original API, then "id" and "createdAt";
+// the one place that knows them.
+void write_post(features::json_text& out, std::string_view id, std::string_view thread, std::string_view text,
+                std::string_view user, std::string_view created_at);
 std::string to_json(const post& p);
 std::string to_json(const std::vector<post>& posts);
 
-// SQL (posts_store.cpp): nullopt when the thread or user does not exist.
-// The *_owned writes touch only a post of `owner`.
+// SQL (posts_store.cpp). Rows of posts are (id, thread, text, user,
+// created_at).
 std::span<const store::statement> statements();
-std::optional<post> select_by_id(store::connection& c, std::int64_t id);
-std::optional<std::vector<post>> select_in_thread(store::connection& c, std::int64_t thread_id, std::int64_t after,
-                                                  std::int64_t rows);
-std::optional<std::vector<post>> select_by_user(store::connection& c, std::int64_t user_id, std::int64_t after,
-                                                std::int64_t rows);
-std::optional<std::int64_t> select_owner(store::connection& c, std::int64_t id);
-// invalid_argument when the thread does not exist, unauthenticated when the
-// account was deleted meanwhile.
-result<post> insert(store::connection& c, std::int64_t thread_id, std::int64_t owner, const std::string& text);
-std::optional<post> update_owned(store::connection& c, std::int64_t id, std::int64_t owner, const std::string& text);
-std::optional<post> delete_owned(store::connection& c, std::int64_t id, std::int64_t owner);
+store::batch select_by_id(std::int64_t id);
+// A page of a thread's or a user's posts: the parent's row comes back even
+// without posts (with a NULL id), so that one round trip tells "no such
+// thread" (no row) from "no posts" (one row, NULL).
+store::batch select_in_thread(std::int64_t thread_id, std::int64_t after, std::int64_t rows);
+store::batch select_by_user(std::int64_t user_id, std::int64_t after, std::int64_t rows);
+// The new post's row; foreign_key naming posts_thread_id_fkey when the
+// thread does not exist, posts_user_id_fkey when the account was deleted
+// meanwhile.
+store::batch insert(std::int64_t thread_id, std::int64_t owner, const std::string& text);
+// ($1 id, $2 owner, $3 text) and ($1 id, $2 owner): only a post of
+// `owner`, its row when there was one.
+const store::statement& update_owned();
+const store::statement& delete_owned();
+const store::statement& select_owner();  // ($1 id): its author's id
+void write_row(features::json_text& out, const store::rows& r, std::size_t row);
+store::change notice_of(const store::rows& r, std::size_t row);
 
 // HTTP (posts_routes.cpp)
 void register_routes(http::router& router, const features::deps& d);

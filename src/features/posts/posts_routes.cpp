@@ -1,74 +1,87 @@
 #include "../owned.hpp"
+#include "../reads.hpp"
 #include "posts.hpp"
 
 namespace granite::posts {
 
 namespace {
 
-using http::done;
-using http::outcome;
-
 constexpr features::text_rule text_rule{1, 10000, true};
 
-store::change notice_of(const post& p) { return store::post_changed(p.id, p.thread, p.user); }
+const features::owned_kind kind{"post", select_owner(), write_row, notice_of};
 
-// A list of posts under a parent ({threadId} or {userId}), a page at a time.
-template <class Select>
-http::db_handler children(std::string param, std::string what, Select select) {
-  return [param, what, select](const http::request& req, const http::params& p, store::connection& c) {
-    auto page = features::parse_page(req);
-    if (!page) return http::problem(page.err(), req);
-    auto id = http::parse_id(p.get(param), what);
-    if (!id) return http::problem(id.err(), req);
-    auto found = select(c, *id, *page);
-    if (!found) return http::problem(found.err(), req);
-    return features::json_page(std::move(found).value(), *page, req,
-                               [](const std::vector<post>& all) { return to_json(all); });
-  };
+// A page of the posts under a parent ({threadId} or {userId}).
+task<http::response> children(const http::request& req, const http::params& p, http::services& s,
+                              std::string_view param, std::string_view parent,
+                              store::batch (*select)(std::int64_t, std::int64_t, std::int64_t)) {
+  auto page = features::parse_page(req);
+  if (!page) co_return http::problem(page.err(), req);
+  auto id = http::parse_id(p.get(param), std::string(parent) + " id");
+  if (!id) co_return http::problem(id.err(), req);
+  auto a = co_await s.db.read(select(*id, page->after, page->rows_to_read()));
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  const store::rows& r = a[0];
+  if (r.size() == 0)
+    co_return http::problem(not_found("no " + std::string(parent) + " with id " + std::to_string(*id)), req);
+  if (r.null(0, 0)) co_return http::json(200, "[]");  // the parent, without posts (on this page)
+  co_return features::json_page(r, *page, req, write_row);
+}
+
+task<http::response> in_thread(const http::request& req, const http::params& p, http::services& s) {
+  return children(req, p, s, "threadId", "thread", select_in_thread);
+}
+
+task<http::response> by_user(const http::request& req, const http::params& p, http::services& s) {
+  return children(req, p, s, "userId", "user", select_by_user);
+}
+
+task<http::response> get_post(const http::request& req, const http::params& p, http::services& s) {
+  return features::record_by_id("post", select_by_id, write_row, req, p, s);
 }
 
 // The author is whoever signed in; the body names only the thread and text.
-outcome write_post(const http::request& req, const http::params&) {
-  if (auto refused = users::refuse_anonymous(req)) return done(std::move(*refused));
+task<http::response> create_post(const http::request& req, const http::params&, http::services& s) {
+  if (auto refused = users::refuse_anonymous(req)) co_return std::move(*refused);
   auto body = features::json_body::parse(req);
-  if (!body) return done(http::problem(body.err(), req));
+  if (!body) co_return http::problem(body.err(), req);
   auto thread = body->id("thread", true);
   auto text = body->text("text", text_rule, true);
-  if (auto refused = body->finish()) return done(http::problem(*refused, req));
-  return users::signed_in(req, [thread = *thread, text = std::move(*text)](const http::request& r, std::int64_t me,
-                                                                         store::connection& c) {
-    auto created = insert(c, thread, me, text);
-    if (!created) return done(http::problem(created.err(), r));
-    return done(features::with_notice(http::created("/api/posts/" + std::to_string(created->id), to_json(*created)),
-                                      notice_of(*created)));
-  });
+  if (auto refused = body->finish()) co_return http::problem(*refused, req);
+  auto me = co_await users::authenticate(s.db, req);
+  if (!me) co_return http::problem(me.err(), req);
+  auto a = co_await s.db.write(insert(*thread, *me, *text));
+  if (!a.ok() && a.failed().what == store::failure::kind::foreign_key) {
+    if (a.failed().constraint == "posts_thread_id_fkey")
+      co_return http::problem(invalid_fields({{"thread", "no thread with id " + std::to_string(*thread)}}), req);
+    co_return http::problem(unauthenticated("the signed-in account no longer exists"), req);
+  }
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  std::string json;
+  features::json_text out(json);
+  write_row(out, a[0], 0);
+  co_return features::with_notice(http::created("/api/posts/" + std::string(a[0].text(0, 0)), std::move(json)),
+                                  notice_of(a[0], 0));
 }
 
-outcome edit_post(const http::request& req, const http::params& p) {
-  return features::patch_owned_text(req, p, "post", "text", text_rule, update_owned, select_owner,
-                                    [](const post& edited) { return to_json(edited); }, notice_of);
+task<http::response> edit_post(const http::request& req, const http::params& p, http::services& s) {
+  return features::patch_owned_text(kind, "text", text_rule, update_owned(), req, p, s);
 }
 
-outcome delete_post(const http::request& req, const http::params& p) {
-  return features::delete_owned_record(req, p, "post", delete_owned, select_owner, notice_of);
+task<http::response> delete_post(const http::request& req, const http::params& p, http::services& s) {
+  return features::delete_owned_record(kind, delete_owned(), notice_of, req, p, s);
 }
 
 }  // namespace
 
 void register_routes(http::router& router, const features::deps&) {
-  router.add(http::verb::post, "/api/posts", http::staged_handler(write_post));
-  router.add(http::verb::get, "/api/posts/{id}",
-             http::db_handler([](const http::request& req, const http::params& p, store::connection& c) {
-               return http::json_by_id(req, p, "id", "post id", [&](std::int64_t id) {
-                 return find(c, id).map([](const post& found) { return to_json(found); });
-               });
-             }),
+  router.add(http::verb::post, "/api/posts", http::async_handler(create_post));
+  router.add(http::verb::get, "/api/posts/{id}", http::async_handler(get_post),
              http::cache_rule{features::cached::post, "id"});
-  router.add(http::verb::patch, "/api/posts/{id}", http::staged_handler(edit_post));
-  router.add(http::verb::delete_, "/api/posts/{id}", http::staged_handler(delete_post));
-  router.add(http::verb::get, "/api/posts/in-thread/{threadId}", children("threadId", "thread id", in_thread),
+  router.add(http::verb::patch, "/api/posts/{id}", http::async_handler(edit_post));
+  router.add(http::verb::delete_, "/api/posts/{id}", http::async_handler(delete_post));
+  router.add(http::verb::get, "/api/posts/in-thread/{threadId}", http::async_handler(in_thread),
              http::cache_rule{features::cached::posts_in_thread, "threadId"});
-  router.add(http::verb::get, "/api/posts/by-user/{userId}", children("userId", "user id", by_user),
+  router.add(http::verb::get, "/api/posts/by-user/{userId}", http::async_handler(by_user),
              http::cache_rule{features::cached::posts_by_user, "userId"});
 }
 

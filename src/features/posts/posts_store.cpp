@@ -1,4 +1,3 @@
-#include "granite/store/query.hpp"
 #include "posts.hpp"
 
 namespace granite::posts {
@@ -7,9 +6,6 @@ namespace {
 
 #define GRANITE_POST_COLUMNS "p.id, p.thread_id, p.text, p.user_id, rfc3339(p.created_at)"
 constexpr store::statement by_id{"posts_by_id", "SELECT " GRANITE_POST_COLUMNS " FROM posts p WHERE p.id = $1"};
-// The parent's row comes back even without posts (p.id NULL), so one round
-// trip tells "no such thread" from "a thread without posts" (or past its
-// last page).
 constexpr store::statement in_thread_page{
     "posts_in_thread",
     "SELECT " GRANITE_POST_COLUMNS " FROM threads t LEFT JOIN LATERAL (SELECT * FROM posts "
@@ -28,69 +24,37 @@ constexpr store::statement update_post{
 constexpr store::statement delete_post{
     "posts_delete", "DELETE FROM posts AS p WHERE p.id = $1 AND p.user_id = $2 RETURNING " GRANITE_POST_COLUMNS};
 #undef GRANITE_POST_COLUMNS
-constexpr store::statement all[] = {by_id,    in_thread_page, by_user_page, owner_of,
-                                    insert_post, update_post, delete_post};
+constexpr store::statement all[] = {by_id,       in_thread_page, by_user_page, owner_of,
+                                    insert_post, update_post,    delete_post};
 
-post from_row(const pqxx::row& r) {
-  return post{r[0].as<std::int64_t>(), r[1].as<std::int64_t>(), r[2].as<std::string>(), r[3].as<std::int64_t>(),
-              r[4].as<std::string>()};
-}
-
-// A post, or nullopt for the parent's row that has none.
-std::optional<post> child_from_row(const pqxx::row& r) {
-  if (r[0].is_null()) return std::nullopt;
-  return from_row(r);
-}
-
-std::int64_t id_of(const pqxx::row& r) { return r[0].as<std::int64_t>(); }
-
-std::optional<std::vector<post>> select_children(store::connection& c, const store::statement& statement, std::int64_t parent,
-                                                 std::int64_t after, std::int64_t rows) {
-  auto found = store::rows(c, statement, child_from_row, parent, after, rows);
-  if (found.empty()) return std::nullopt;  // no parent
-  std::vector<post> out;
-  for (auto& p : found)
-    if (p) out.push_back(std::move(*p));
-  return out;
-}
 }  // namespace
 
 std::span<const store::statement> statements() { return all; }
 
-std::optional<post> select_by_id(store::connection& c, std::int64_t id) {
-  return store::first_row(c, by_id, from_row, id);
+store::batch select_by_id(std::int64_t id) { return store::batch().add(by_id, id); }
+
+store::batch select_in_thread(std::int64_t thread_id, std::int64_t after, std::int64_t rows) {
+  return store::batch().add(in_thread_page, thread_id, after, rows);
 }
 
-std::optional<std::vector<post>> select_in_thread(store::connection& c, std::int64_t thread_id, std::int64_t after,
-                                                  std::int64_t rows) {
-  return select_children(c, in_thread_page, thread_id, after, rows);
+store::batch select_by_user(std::int64_t user_id, std::int64_t after, std::int64_t rows) {
+  return store::batch().add(by_user_page, user_id, after, rows);
 }
 
-std::optional<std::vector<post>> select_by_user(store::connection& c, std::int64_t user_id, std::int64_t after,
-                                                std::int64_t rows) {
-  return select_children(c, by_user_page, user_id, after, rows);
+store::batch insert(std::int64_t thread_id, std::int64_t owner, const std::string& text) {
+  return store::batch().add(insert_post, thread_id, owner, text);
 }
 
-std::optional<std::int64_t> select_owner(store::connection& c, std::int64_t id) {
-  return store::first_row(c, owner_of, id_of, id);
+const store::statement& update_owned() { return update_post; }
+const store::statement& delete_owned() { return delete_post; }
+const store::statement& select_owner() { return owner_of; }
+
+void write_row(features::json_text& out, const store::rows& r, std::size_t row) {
+  write_post(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3), r.text(row, 4));
 }
 
-result<post> insert(store::connection& c, std::int64_t thread_id, std::int64_t owner, const std::string& text) {
-  try {
-    return *store::first_row(c, insert_post, from_row, thread_id, owner, text);
-  } catch (const pqxx::foreign_key_violation& e) {
-    if (std::string_view(e.what()).find("posts_thread_id_fkey") != std::string_view::npos)
-      return invalid_fields({{"thread", "no thread with id " + std::to_string(thread_id)}});
-    return unauthenticated("the signed-in account no longer exists");
-  }
-}
-
-std::optional<post> update_owned(store::connection& c, std::int64_t id, std::int64_t owner, const std::string& text) {
-  return store::first_row(c, update_post, from_row, id, owner, text);
-}
-
-std::optional<post> delete_owned(store::connection& c, std::int64_t id, std::int64_t owner) {
-  return store::first_row(c, delete_post, from_row, id, owner);
+store::change notice_of(const store::rows& r, std::size_t row) {
+  return store::post_changed(r.integer(row, 0), r.integer(row, 1), r.integer(row, 3));
 }
 
 }  // namespace granite::posts

@@ -1,13 +1,15 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
+#include <span>
 #include <string>
-#include <vector>
+#include <string_view>
 
+#include "../json_text.hpp"
 #include "../page.hpp"
 #include "granite/error.hpp"
 #include "granite/features/features.hpp"
+#include "granite/store/async.hpp"
 
 namespace granite::threads {
 
@@ -17,22 +19,23 @@ struct thread {
   std::int64_t created_by;
 };
 
-// Logic (threads.cpp)
-result<thread> find(store::connection& c, std::int64_t id);
-std::vector<thread> list(store::connection& c, const features::page& p);
-// {"id","title","createdBy"}: the original API's fields, in its order.
+// {"id","title","createdBy"}: the original API's fields, in its order; the
+// one place that knows them.
+void write_thread(features::json_text& out, std::string_view id, std::string_view title, std::string_view created_by);
 std::string to_json(const thread& t);
-std::string to_json(const std::vector<thread>& threads);
 
-// SQL (threads_store.cpp). The *_owned writes touch only a thread of `owner`.
+// SQL (threads_store.cpp). Rows of threads are (id, title, created_by).
 std::span<const store::statement> statements();
-std::optional<thread> select_by_id(store::connection& c, std::int64_t id);
-std::vector<thread> select_page(store::connection& c, std::int64_t after, std::int64_t rows);
-std::optional<std::int64_t> select_owner(store::connection& c, std::int64_t id);
-// unauthenticated when the account was deleted meanwhile.
-result<thread> insert(store::connection& c, const std::string& title, std::int64_t owner);
-std::optional<thread> update_owned(store::connection& c, std::int64_t id, std::int64_t owner, const std::string& title);
-std::optional<thread> delete_owned(store::connection& c, std::int64_t id, std::int64_t owner);
+store::batch select_by_id(std::int64_t id);
+store::batch select_page(std::int64_t after, std::int64_t rows);
+// The new thread's row; foreign_key when the account was deleted meanwhile.
+store::batch insert(const std::string& title, std::int64_t owner);
+// ($1 id, $2 owner, $3 title) and ($1 id, $2 owner): only a thread of
+// `owner`, its row when there was one.
+const store::statement& update_owned();
+const store::statement& delete_owned();
+const store::statement& select_owner();  // ($1 id): its owner's id
+void write_row(features::json_text& out, const store::rows& r, std::size_t row);
 
 // HTTP (threads_routes.cpp)
 void register_routes(http::router& router, const features::deps& d);

@@ -1,62 +1,65 @@
 #include "../owned.hpp"
+#include "../reads.hpp"
 #include "threads.hpp"
 
 namespace granite::threads {
 
 namespace {
 
-using http::done;
-using http::outcome;
-
 constexpr features::text_rule title_rule{1, 200, true};
 
-outcome start_thread(const http::request& req, const http::params&) {
-  if (auto refused = users::refuse_anonymous(req)) return done(std::move(*refused));
+store::change notice_of(const store::rows& r, std::size_t row) { return store::thread_changed(r.integer(row, 0)); }
+// Its posts go with it: this worker's cache is flushed.
+store::change deleted(const store::rows&, std::size_t) { return store::anything_changed(); }
+
+const features::owned_kind kind{"thread", select_owner(), write_row, notice_of};
+
+task<http::response> get_threads(const http::request& req, const http::params&, http::services& s) {
+  return features::record_page(select_page, write_row, req, s);
+}
+
+task<http::response> get_thread(const http::request& req, const http::params& p, http::services& s) {
+  return features::record_by_id("thread", select_by_id, write_row, req, p, s);
+}
+
+task<http::response> start_thread(const http::request& req, const http::params&, http::services& s) {
+  if (auto refused = users::refuse_anonymous(req)) co_return std::move(*refused);
   auto body = features::json_body::parse(req);
-  if (!body) return done(http::problem(body.err(), req));
+  if (!body) co_return http::problem(body.err(), req);
   auto title = body->text("title", title_rule, true);
-  if (auto refused = body->finish()) return done(http::problem(*refused, req));
-  return users::signed_in(req, [title = std::move(*title)](const http::request& r, std::int64_t me, store::connection& c) {
-    auto created = insert(c, title, me);
-    if (!created) return done(http::problem(created.err(), r));
-    return done(features::with_notice(http::created("/api/threads/" + std::to_string(created->id), to_json(*created)),
-                                      store::thread_changed(created->id)));
-  });
+  if (auto refused = body->finish()) co_return http::problem(*refused, req);
+  auto me = co_await users::authenticate(s.db, req);
+  if (!me) co_return http::problem(me.err(), req);
+  auto a = co_await s.db.write(insert(*title, *me));
+  if (!a.ok() && a.failed().what == store::failure::kind::foreign_key)
+    co_return http::problem(unauthenticated("the signed-in account no longer exists"), req);
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  std::string json;
+  features::json_text out(json);
+  write_row(out, a[0], 0);
+  auto id = a[0].integer(0, 0);
+  co_return features::with_notice(http::created("/api/threads/" + std::to_string(id), std::move(json)),
+                                  store::thread_changed(id));
 }
 
-outcome retitle(const http::request& req, const http::params& p) {
-  return features::patch_owned_text(
-      req, p, "thread", "title", title_rule, update_owned, select_owner, [](const thread& t) { return to_json(t); },
-      [](const thread& t) { return store::thread_changed(t.id); });
+task<http::response> retitle(const http::request& req, const http::params& p, http::services& s) {
+  return features::patch_owned_text(kind, "title", title_rule, update_owned(), req, p, s);
 }
 
-outcome delete_thread(const http::request& req, const http::params& p) {
-  // Its posts go with it: this worker's cache is flushed.
-  return features::delete_owned_record(req, p, "thread", delete_owned, select_owner,
-                                       [](const thread&) { return store::anything_changed(); });
+task<http::response> delete_thread(const http::request& req, const http::params& p, http::services& s) {
+  return features::delete_owned_record(kind, delete_owned(), deleted, req, p, s);
 }
 
 }  // namespace
 
 void register_routes(http::router& router, const features::deps&) {
-  router.add(http::verb::get, "/api/threads",
-             http::db_handler([](const http::request& req, const http::params&, store::connection& c) {
-               auto page = features::parse_page(req);
-               if (!page) return http::problem(page.err(), req);
-               return features::json_page(list(c, *page), *page, req,
-                                          [](const std::vector<thread>& all) { return to_json(all); });
-             }),
+  router.add(http::verb::get, "/api/threads", http::async_handler(get_threads),
              http::cache_rule{features::cached::threads, ""});
-  router.add(http::verb::post, "/api/threads", http::staged_handler(start_thread));
-  router.add(http::verb::get, "/api/threads/{id}",
-             http::db_handler([](const http::request& req, const http::params& p, store::connection& c) {
-               return http::json_by_id(req, p, "id", "thread id", [&](std::int64_t id) {
-                 return find(c, id).map([](const thread& t) { return to_json(t); });
-               });
-             }),
+  router.add(http::verb::post, "/api/threads", http::async_handler(start_thread));
+  router.add(http::verb::get, "/api/threads/{id}", http::async_handler(get_thread),
              http::cache_rule{features::cached::thread, "id"});
-  router.add(http::verb::patch, "/api/threads/{id}", http::staged_handler(retitle));
-  router.add(http::verb::delete_, "/api/threads/{id}", http::staged_handler(delete_thread));
+  router.add(http::verb::patch, "/api/threads/{id}", http::async_handler(retitle));
+  router.add(http::verb::delete_, "/api/threads/{id}", http::async_handler(delete_thread));
 }
 
 }  // namespace granite::threads

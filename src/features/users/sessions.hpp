@@ -3,50 +3,45 @@
 // Sign-in sessions, and what every write route uses to know who asks.
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "granite/error.hpp"
 #include "granite/features/features.hpp"
 #include "granite/http/problem.hpp"
 #include "granite/http/router.hpp"
+#include "granite/store/async.hpp"
+#include "granite/task.hpp"
 
 namespace granite::users {
 
 // SQL (sessions_store.cpp). `digest` is a token's SHA-256 in hex.
 std::span<const store::statement> session_statements();
 // A new session, in one transaction with the account's password rehash
-// (when its cost changed) and the removal of its expired sessions. Returns
-// when the session expires (RFC 3339).
-std::string record_sign_in(store::connection& c, const std::string& digest, std::int64_t user_id, int ttl_s,
-                           const std::optional<std::string>& rehash);
-std::optional<std::int64_t> select_session_user(store::connection& c, const std::string& digest);
-std::optional<std::string> select_session_expiry(store::connection& c, const std::string& digest);
-bool delete_session(store::connection& c, const std::string& digest);
-void delete_other_sessions(store::connection& c, std::int64_t user_id, const std::string& keep_digest);
+// (when its cost changed) and the removal of its expired sessions, committed
+// without waiting for the WAL flush (a session lost in a crash only means
+// signing in again). Its first row: when the session expires (RFC 3339);
+// foreign_key when the account was deleted meanwhile.
+store::batch record_sign_in(const std::string& digest, std::int64_t user_id, int ttl_s,
+                            const std::optional<std::string>& rehash);
+// Its one row: the user's id and when the session expires (RFC 3339); none
+// when the token is unknown, signed out or expired.
+store::batch select_session(const std::string& digest);
+// Touches one row when the session was live.
+store::batch delete_session(const std::string& digest);
+// The account's other sessions (after a password change).
+const store::statement& delete_other_sessions();
 
 // The digest of the request's `Authorization: Bearer <token>`; 401 without
 // asking the database when the header is missing or malformed.
 result<std::string> bearer_digest(const http::request& req);
-// For the first step of a write, before its body is read: a 401 when the
-// request carries no well-formed token, so anonymous requests learn nothing
-// about their bodies.
+// For a write, before its body is parsed: a 401 when the request carries no
+// well-formed token, so anonymous requests learn nothing about their bodies.
 std::optional<http::response> refuse_anonymous(const http::request& req);
-// The signed-in user's id; 401 when the token is unknown, signed out or expired.
-result<std::int64_t> authenticate(store::connection& c, const std::string& digest);
-
-// The shape of every write: 401 at once without a well-formed token; then,
-// on a database thread, 401 unless the token is live, and otherwise
-// act(request, user id, connection) decides.
-template <class Act>
-http::outcome signed_in(const http::request& req, Act act) {
-  auto digest = bearer_digest(req);
-  if (!digest) return http::done(http::problem(digest.err(), req));
-  return http::on_database(
-      [digest = std::move(*digest), act = std::move(act)](const http::request& r, store::connection& c) -> http::outcome {
-        auto me = authenticate(c, digest);
-        if (!me) return http::done(http::problem(me.err(), r));
-        return act(r, *me, c);
-      });
-}
+// The 401 of a well-formed token that is unknown, signed out or expired.
+error token_refused();
+// The signed-in user's id: 401 when the token is missing, malformed,
+// unknown, signed out or expired; 503 when the database cannot say.
+task<result<std::int64_t>> authenticate(store::database& db, const http::request& req);
 
 }  // namespace granite::users

@@ -1,17 +1,13 @@
-#include <nlohmann/json.hpp>
-#include <pqxx/except>
-
 #include "../body.hpp"
+#include "../json_text.hpp"
 #include "granite/config/config.hpp"
+#include "granite/http/bulkhead.hpp"
 #include "sessions.hpp"
 #include "users.hpp"
 
 namespace granite::users {
 
 namespace {
-
-using http::done;
-using http::outcome;
 
 // Shape only: a username that cannot exist is not refused here, it fails
 // like a wrong password (and as slowly), so that no answer tells which
@@ -37,54 +33,73 @@ http::response no_store(http::response r) {
   return r;
 }
 
-// Three steps: read the account (database), check the password (CPU
-// bulkhead), record the session (database).
-outcome sign_in(const http::request& req, const argon2_cost& cost, int ttl_s) {
+// What checking a password found, with the new hash when its cost changed.
+struct checked {
+  password_check check;
+  std::optional<std::string> rehash;
+};
+
+// Read the account, check the password in the CPU bulkhead, record the session.
+task<http::response> sign_in(const http::request& req, argon2_cost cost, int ttl_s, http::services& s) {
   auto fields = read_sign_in(req);
-  if (!fields) return done(http::problem(fields.err(), req));
-  return http::on_database([f = std::move(*fields), cost, ttl_s](const http::request&, store::connection& c) {
-    auto account = select_credentials(c, f.username);
-    return http::on_cpu([account, password = f.password, cost, ttl_s](const http::request& r) {
-      auto stored = account ? account->password_hash : std::nullopt;
-      auto check = check_password(stored, password, cost);
-      if (check == password_check::wrong)
-        return done(http::problem(unauthenticated("wrong username or password"), r));
-      std::optional<std::string> rehash;
-      if (check == password_check::right_but_rehash) rehash = hash_password(password, cost);
-      return http::on_database([id = account->id, rehash, ttl_s](const http::request& r, store::connection& c) {
-        auto token = new_token();
-        // A rehash moves the account to the configured cost.
-        std::string expires;
-        try {
-          expires = record_sign_in(c, token.digest, id, ttl_s, rehash);
-        } catch (const pqxx::foreign_key_violation&) {  // the account was deleted meanwhile
-          return done(http::problem(unauthenticated("wrong username or password"), r));
-        }
-        nlohmann::ordered_json body = {{"token", token.text}, {"expiresAt", expires}};
-        auto res = no_store(http::json(201, body.dump()));
-        res.headers.emplace_back("Location", "/api/sessions/current");
-        return done(std::move(res));
-      });
-    });
+  if (!fields) co_return http::problem(fields.err(), req);
+  auto account = co_await s.db.read(select_credentials(fields->username));
+  if (!account.ok()) co_return http::problem(account.as_error(), req);
+  const store::rows& found = account[0];
+  std::optional<std::string> stored;
+  if (found.size() > 0 && !found.null(0, 1)) stored = std::string(found.text(0, 1));
+  auto result = co_await s.cpu.run([&]() -> checked {
+    auto check = check_password(stored, fields->password, cost);
+    if (check == password_check::right_but_rehash) return {check, hash_password(fields->password, cost)};
+    return {check, std::nullopt};
   });
+  if (!result.value) {
+    std::string what = result.refused == http::bulkhead::refusal::full ? "too many requests are waiting for "
+                                                                       : "waited too long for ";
+    co_return http::problem(unavailable(what + s.cpu.name() + "; retry shortly"), req);
+  }
+  if (result.value->check == password_check::wrong)
+    co_return http::problem(unauthenticated("wrong username or password"), req);
+  auto token = new_token();
+  // A rehash moves the account to the configured cost.
+  auto recorded = co_await s.db.write(record_sign_in(token.digest, found.integer(0, 0), ttl_s, result.value->rehash));
+  if (!recorded.ok() && recorded.failed().what == store::failure::kind::foreign_key)  // the account was deleted meanwhile
+    co_return http::problem(unauthenticated("wrong username or password"), req);
+  if (!recorded.ok()) co_return http::problem(recorded.as_error(), req);
+  std::string body;
+  features::json_text out(body);
+  out.begin_object().key("token").string(token.text).key("expiresAt").string(recorded[0].text(0, 0)).end_object();
+  auto res = no_store(http::json(201, std::move(body)));
+  res.headers.emplace_back("Location", "/api/sessions/current");
+  co_return res;
 }
 
-outcome current(const http::request& req) {
-  return signed_in(req, [](const http::request& r, std::int64_t me, store::connection& c) {
-    auto expires = select_session_expiry(c, *bearer_digest(r));
-    auto account = select_by_id(c, me);
-    if (!expires || !account) return done(http::problem(unauthenticated("the session has just ended"), r));
-    auto body = "{\"user\":" + to_json(*account) + ",\"expiresAt\":" + nlohmann::json(*expires).dump() + "}";
-    return done(no_store(http::json(200, std::move(body))));
-  });
+task<http::response> current(const http::request& req, const http::params&, http::services& s) {
+  auto digest = bearer_digest(req);
+  if (!digest) co_return http::problem(digest.err(), req);
+  auto session = co_await s.db.read(select_session(*digest));
+  if (!session.ok()) co_return http::problem(session.as_error(), req);
+  if (session[0].size() == 0)
+    co_return http::problem(token_refused(), req);
+  auto account = co_await s.db.read(select_by_id(session[0].integer(0, 0)));
+  if (!account.ok()) co_return http::problem(account.as_error(), req);
+  if (account[0].size() == 0) co_return http::problem(unauthenticated("the session has just ended"), req);
+  std::string body;
+  features::json_text out(body);
+  out.begin_object().key("user");
+  write_row(out, account[0], 0);
+  out.key("expiresAt").string(session[0].text(0, 1)).end_object();
+  co_return no_store(http::json(200, std::move(body)));
 }
 
-outcome sign_out(const http::request& req) {
-  return signed_in(req, [](const http::request& r, std::int64_t, store::connection& c) {
-    if (!delete_session(c, *bearer_digest(r)))
-      return done(http::problem(unauthenticated("the session has already ended"), r));
-    return done(http::no_content());
-  });
+task<http::response> sign_out(const http::request& req, const http::params&, http::services& s) {
+  auto digest = bearer_digest(req);
+  if (!digest) co_return http::problem(digest.err(), req);
+  auto a = co_await s.db.write(delete_session(*digest));
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  if (a[0].affected() == 0)
+    co_return http::problem(token_refused(), req);
+  co_return http::no_content();
 }
 
 }  // namespace
@@ -93,13 +108,11 @@ void register_session_routes(http::router& router, const features::deps& d) {
   auto cost = cost_of(d.config);
   int ttl_s = d.config.auth.session_ttl_s;
   router.add(http::verb::post, "/api/sessions",
-             http::staged_handler([cost, ttl_s](const http::request& req, const http::params&) {
-               return sign_in(req, cost, ttl_s);
+             http::async_handler([cost, ttl_s](const http::request& req, const http::params&, http::services& s) {
+               return sign_in(req, cost, ttl_s, s);
              }));
-  router.add(http::verb::get, "/api/sessions/current",
-             http::staged_handler([](const http::request& req, const http::params&) { return current(req); }));
-  router.add(http::verb::delete_, "/api/sessions/current",
-             http::staged_handler([](const http::request& req, const http::params&) { return sign_out(req); }));
+  router.add(http::verb::get, "/api/sessions/current", http::async_handler(current));
+  router.add(http::verb::delete_, "/api/sessions/current", http::async_handler(sign_out));
 }
 
 }  // namespace granite::users

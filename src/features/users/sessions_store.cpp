@@ -1,4 +1,3 @@
-#include "granite/store/query.hpp"
 #include "granite/text.hpp"
 #include "sessions.hpp"
 #include "users.hpp"
@@ -11,11 +10,9 @@ constexpr store::statement insert_session{
     "sessions_insert",
     "INSERT INTO sessions (token_sha256, user_id, expires_at) "
     "VALUES (decode($1, 'hex'), $2, now() + make_interval(secs => $3)) RETURNING rfc3339(expires_at)"};
-constexpr store::statement user_of{
-    "sessions_user", "SELECT user_id FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()"};
-constexpr store::statement expiry_of{
-    "sessions_expiry",
-    "SELECT rfc3339(expires_at) FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()"};
+constexpr store::statement session_of{
+    "sessions_user",
+    "SELECT user_id, rfc3339(expires_at) FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()"};
 constexpr store::statement delete_one{
     "sessions_delete", "DELETE FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()"};
 constexpr store::statement delete_others{"sessions_delete_others",
@@ -23,41 +20,36 @@ constexpr store::statement delete_others{"sessions_delete_others",
 constexpr store::statement delete_expired{"sessions_delete_expired",
                                           "DELETE FROM sessions WHERE user_id = $1 AND expires_at <= now()"};
 constexpr store::statement rehash_password{"sessions_rehash", "UPDATE users SET password_hash = $2 WHERE id = $1"};
-constexpr store::statement all[] = {insert_session, user_of, expiry_of, delete_one, delete_others, delete_expired, rehash_password};
+// For this transaction only: the batch is one.
+constexpr store::statement no_flush_wait{"sessions_no_flush_wait",
+                                         "SELECT set_config('synchronous_commit', 'off', true)"};
+constexpr store::statement all[] = {insert_session, session_of,     delete_one,     delete_others,
+                                    delete_expired, rehash_password, no_flush_wait};
 
-std::string text_of(const pqxx::row& r) { return r[0].as<std::string>(); }
-std::int64_t id_of(const pqxx::row& r) { return r[0].as<std::int64_t>(); }
 }  // namespace
 
 std::span<const store::statement> session_statements() { return all; }
 
-std::string record_sign_in(store::connection& c, const std::string& digest, std::int64_t user_id, int ttl_s,
-                           const std::optional<std::string>& rehash) {
-  pqxx::work tx(c.raw());
-  // A sign-in lost in a database crash only means signing in again: its
-  // commit need not wait for the WAL flush, which keeps a sign-in storm
-  // from holding the database threads that reads need.
-  tx.exec("SET LOCAL synchronous_commit TO off");
-  auto expires = tx.exec_prepared(insert_session.name, digest, user_id, ttl_s)[0][0].as<std::string>();
-  if (rehash) tx.exec_prepared(rehash_password.name, user_id, *rehash);
-  tx.exec_prepared(delete_expired.name, user_id);
-  tx.commit();
-  return expires;
+// A sign-in lost in a database crash only means signing in again: its commit
+// need not wait for the WAL flush, which keeps a sign-in storm from holding
+// up the writes behind it.
+store::batch record_sign_in(const std::string& digest, std::int64_t user_id, int ttl_s,
+                            const std::optional<std::string>& rehash) {
+  store::batch b;
+  b.add(insert_session, digest, user_id, ttl_s);
+  if (rehash) b.add(rehash_password, user_id, *rehash);
+  b.add(delete_expired, user_id);
+  b.add(no_flush_wait);
+  return b;
 }
 
-std::optional<std::int64_t> select_session_user(store::connection& c, const std::string& digest) {
-  return store::first_row(c, user_of, id_of, digest);
-}
+store::batch select_session(const std::string& digest) { return store::batch().add(session_of, digest); }
 
-std::optional<std::string> select_session_expiry(store::connection& c, const std::string& digest) {
-  return store::first_row(c, expiry_of, text_of, digest);
-}
+store::batch delete_session(const std::string& digest) { return store::batch().add(delete_one, digest); }
 
-bool delete_session(store::connection& c, const std::string& digest) { return store::exec(c, delete_one, digest) > 0; }
+const store::statement& delete_other_sessions() { return delete_others; }
 
-void delete_other_sessions(store::connection& c, std::int64_t user_id, const std::string& keep_digest) {
-  store::exec(c, delete_others, user_id, keep_digest);
-}
+error token_refused() { return unauthenticated("the bearer token is unknown, signed out or expired; sign in again"); }
 
 result<std::string> bearer_digest(const http::request& req) {
   std::string_view header = req.authorization;
@@ -79,9 +71,13 @@ std::optional<http::response> refuse_anonymous(const http::request& req) {
   return http::problem(digest.err(), req);
 }
 
-result<std::int64_t> authenticate(store::connection& c, const std::string& digest) {
-  if (auto user = select_session_user(c, digest)) return *user;
-  return unauthenticated("the bearer token is unknown, signed out or expired; sign in again");
+task<result<std::int64_t>> authenticate(store::database& db, const http::request& req) {
+  auto digest = bearer_digest(req);
+  if (!digest) co_return digest.err();
+  auto a = co_await db.read(select_session(*digest));
+  if (!a.ok()) co_return a.as_error();
+  if (a[0].size() == 0) co_return token_refused();
+  co_return a[0].integer(0, 0);
 }
 
 }  // namespace granite::users

@@ -1,15 +1,10 @@
 #include "users.hpp"
 
 #include "../body.hpp"
-#include "../json.hpp"
 
 namespace granite::users {
 
 namespace {
-
-nlohmann::ordered_json object(const user& u) {
-  return {{"id", u.id}, {"username", u.username}, {"name", u.name}, {"bio", u.bio}};
-}
 
 constexpr features::text_rule username_rule{3, 32};
 constexpr features::text_rule name_rule{0, 100};
@@ -23,15 +18,6 @@ bool plain_username(const std::string& name) {
 }
 
 }  // namespace
-
-result<user> find(store::connection& c, std::int64_t id) {
-  if (auto u = select_by_id(c, id)) return std::move(*u);
-  return not_found("no user with id " + std::to_string(id));
-}
-
-std::vector<user> list(store::connection& c, const features::page& p) {
-  return select_page(c, p.after, p.rows_to_read());
-}
 
 result<account_fields> read_account(const http::request& req, bool creating) {
   auto body = features::json_body::parse(req);
@@ -49,8 +35,21 @@ result<account_fields> read_account(const http::request& req, bool creating) {
   return f;
 }
 
-std::string to_json(const user& u) { return object(u).dump(); }
+void write_user(features::json_text& out, std::string_view id, std::string_view username, std::string_view name,
+                std::string_view bio) {
+  out.begin_object();
+  out.key("id").integer_text(id);
+  out.key("username").string(username);
+  out.key("name").string(name);
+  out.key("bio").string(bio);
+  out.end_object();
+}
 
-std::string to_json(const std::vector<user>& users) { return features::json_array(users, object); }
+std::string to_json(const user& u) {
+  std::string body;
+  features::json_text out(body);
+  write_user(out, std::to_string(u.id), u.username, u.name, u.bio);
+  return body;
+}
 
 }  // namespace granite::users

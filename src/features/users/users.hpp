@@ -2,13 +2,17 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
-#include <vector>
+#include <string_view>
 
+#include "../json_text.hpp"
 #include "../page.hpp"
 #include "granite/error.hpp"
 #include "granite/features/features.hpp"
 #include "granite/http/message.hpp"
+#include "granite/store/async.hpp"
+#include "granite/task.hpp"
 
 namespace granite::users {
 
@@ -26,15 +30,14 @@ struct account_fields {
 };
 
 // Logic (users.cpp)
-result<user> find(store::connection& c, std::int64_t id);
-std::vector<user> list(store::connection& c, const features::page& p);
 // Usernames: 3 to 32 of a-z, 0-9 and _; unique regardless of case. Names
 // up to 100 characters, bios up to 1000, passwords 10 to 256.
 result<account_fields> read_account(const http::request& req, bool creating);
 // {"id","username","name","bio"}: the original API's fields, in its order.
-// Never the password or its hash.
+// Never the password or its hash. The one place that knows them.
+void write_user(features::json_text& out, std::string_view id, std::string_view username, std::string_view name,
+                std::string_view bio);
 std::string to_json(const user& u);
-std::string to_json(const std::vector<user>& users);
 
 // Passwords and session tokens (passwords.cpp), through libsodium.
 struct argon2_cost {
@@ -61,21 +64,23 @@ token new_token();
 // The digest of a well-formed token; nullopt for anything else.
 std::optional<std::string> digest_of(std::string_view token_text);
 
-// SQL (users_store.cpp)
+// SQL (users_store.cpp). Rows of users are (id, username, name, bio).
 std::span<const store::statement> statements();
-std::optional<user> select_by_id(store::connection& c, std::int64_t id);
-std::vector<user> select_page(store::connection& c, std::int64_t after, std::int64_t rows);
-// conflict when the username is taken.
-result<user> insert(store::connection& c, const account_fields& f, const std::string& password_hash);
-// nullopt when the user does not exist; conflict when the new username is taken.
-result<std::optional<user>> update(store::connection& c, std::int64_t id, const account_fields& f,
-                                   const std::optional<std::string>& password_hash);
-bool remove(store::connection& c, std::int64_t id);
-struct credentials {
-  std::int64_t id;
-  std::optional<std::string> password_hash;
-};
-std::optional<credentials> select_credentials(store::connection& c, const std::string& username);
+store::batch select_by_id(std::int64_t id);
+store::batch select_page(std::int64_t after, std::int64_t rows);
+// The new user's row; unique when the username is taken.
+store::batch insert(const account_fields& f, const std::string& password_hash);
+// The changed row (none when the user does not exist); unique when the new
+// username is taken. A new password signs out every other session of the
+// account, in the same transaction: `keep_digest` is the caller's.
+store::batch update(std::int64_t id, const account_fields& f, const std::optional<std::string>& password_hash,
+                    const std::string& keep_digest);
+// Touches one row when the user existed.
+store::batch remove(std::int64_t id);
+// Its row, when the username exists: (id, password_hash or NULL).
+store::batch select_credentials(const std::string& username);
+// A row of users as JSON.
+void write_row(features::json_text& out, const store::rows& r, std::size_t row);
 
 // HTTP (users_routes.cpp, sessions_routes.cpp)
 void register_routes(http::router& router, const features::deps& d);

@@ -1,4 +1,6 @@
 #include "../notices.hpp"
+#include "../reads.hpp"
+#include "granite/http/bulkhead.hpp"
 #include "granite/http/ids.hpp"
 #include "sessions.hpp"
 #include "users.hpp"
@@ -7,97 +9,107 @@ namespace granite::users {
 
 namespace {
 
-using http::done;
-using http::outcome;
+// Hashing was refused: the bulkhead's queue is full, or the request waited
+// too long in it (its client has most likely given up).
+http::response hashing_refused(http::bulkhead::refusal why, const http::bulkhead& cpu, const http::request& req) {
+  std::string detail = why == http::bulkhead::refusal::full ? "too many requests are waiting for " + cpu.name()
+                                                             : "waited too long for " + cpu.name();
+  return http::problem(unavailable(detail + "; retry shortly"), req);
+}
+
+// The JSON of the first row, with the change notice of user `id`.
+http::response user_changed(const store::rows& r, std::int64_t id, int status) {
+  std::string body;
+  features::json_text out(body);
+  write_row(out, r, 0);
+  auto res = status == 201 ? http::created("/api/users/" + std::to_string(id), std::move(body))
+                           : http::json(status, std::move(body));
+  return features::with_notice(std::move(res), store::user_changed(id));
+}
 
 // Someone else's account, or none: which one.
-http::response not_yours(store::connection& c, std::int64_t id, const http::request& req) {
-  if (select_by_id(c, id)) return http::problem(forbidden("you can change only your own account"), req);
-  return http::problem(not_found("no user with id " + std::to_string(id)), req);
+task<http::response> not_yours(std::int64_t id, const http::request& req, http::services& s) {
+  auto a = co_await s.db.read(select_by_id(id));
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  if (a[0].size() > 0) co_return http::problem(forbidden("you can change only your own account"), req);
+  co_return http::problem(not_found("no user with id " + std::to_string(id)), req);
 }
 
-http::response updated(store::connection& c, std::int64_t id, const account_fields& f,
-                       const std::optional<std::string>& hash, const http::request& req) {
-  auto changed = update(c, id, f, hash);
-  if (!changed) return http::problem(changed.err(), req);
-  if (!*changed) return http::problem(not_found("no user with id " + std::to_string(id)), req);
-  // A new password signs out every other session of the account.
-  if (hash) delete_other_sessions(c, id, *bearer_digest(req));
-  return features::with_notice(http::json(200, to_json(**changed)), store::user_changed(id));
+task<http::response> get_users(const http::request& req, const http::params&, http::services& s) {
+  return features::record_page(select_page, write_row, req, s);
 }
 
-outcome sign_up(const http::request& req, const argon2_cost& cost) {
+task<http::response> get_user(const http::request& req, const http::params& p, http::services& s) {
+  return features::record_by_id("user", select_by_id, write_row, req, p, s);
+}
+
+task<http::response> sign_up(const http::request& req, argon2_cost cost, http::services& s) {
   auto fields = read_account(req, true);
-  if (!fields) return done(http::problem(fields.err(), req));
-  return http::on_cpu([cost, f = std::move(*fields)](const http::request&) {
-    auto hash = hash_password(*f.password, cost);
-    return http::on_database([f, hash = std::move(hash)](const http::request& r, store::connection& c) {
-      auto created = insert(c, f, hash);
-      if (!created) return done(http::problem(created.err(), r));
-      return done(features::with_notice(http::created("/api/users/" + std::to_string(created->id), to_json(*created)),
-                                        store::user_changed(created->id)));
-    });
-  });
+  if (!fields) co_return http::problem(fields.err(), req);
+  auto hash = co_await s.cpu.run([&] { return hash_password(*fields->password, cost); });
+  if (!hash.value) co_return hashing_refused(hash.refused, s.cpu, req);
+  auto a = co_await s.db.write(insert(*fields, *hash.value));
+  if (!a.ok() && a.failed().what == store::failure::kind::unique)
+    co_return http::problem(conflict("the username " + *fields->username + " is taken"), req);
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  co_return user_changed(a[0], a[0].integer(0, 0), 201);
 }
 
-outcome change_account(const http::request& req, const http::params& p, const argon2_cost& cost) {
-  if (auto refused = refuse_anonymous(req)) return done(std::move(*refused));
+task<http::response> change_account(const http::request& req, const http::params& p, argon2_cost cost,
+                                    http::services& s) {
+  if (auto refused = refuse_anonymous(req)) co_return std::move(*refused);
   auto id = http::parse_id(p.get("id"), "user id");
-  if (!id) return done(http::problem(id.err(), req));
+  if (!id) co_return http::problem(id.err(), req);
   auto fields = read_account(req, false);
-  if (!fields) return done(http::problem(fields.err(), req));
-  return signed_in(req, [id = *id, f = std::move(*fields), cost](const http::request& r, std::int64_t me,
-                                                                 store::connection& c) -> outcome {
-    if (me != id) return done(not_yours(c, id, r));
-    if (!f.password) return done(updated(c, id, f, std::nullopt, r));
+  if (!fields) co_return http::problem(fields.err(), req);
+  auto me = co_await authenticate(s.db, req);
+  if (!me) co_return http::problem(me.err(), req);
+  if (*me != *id) co_return co_await not_yours(*id, req, s);
+  std::optional<std::string> hash;
+  if (fields->password) {
     // Ownership is settled; only now is the password worth hashing.
-    return http::on_cpu([id, f, cost](const http::request&) {
-      auto hash = hash_password(*f.password, cost);
-      return http::on_database([id, f, hash](const http::request& r, store::connection& c) {
-        return done(updated(c, id, f, hash, r));
-      });
-    });
-  });
+    auto hashed = co_await s.cpu.run([&] { return hash_password(*fields->password, cost); });
+    if (!hashed.value) co_return hashing_refused(hashed.refused, s.cpu, req);
+    hash = std::move(hashed.value);
+  }
+  auto a = co_await s.db.write(update(*id, *fields, hash, *bearer_digest(req)));
+  if (!a.ok() && a.failed().what == store::failure::kind::unique)
+    co_return http::problem(conflict("the username " + fields->username.value_or("") + " is taken"), req);
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  if (a[0].size() == 0) co_return http::problem(not_found("no user with id " + std::to_string(*id)), req);
+  co_return user_changed(a[0], *id, 200);
 }
 
-outcome delete_account(const http::request& req, const http::params& p) {
-  if (auto refused = refuse_anonymous(req)) return done(std::move(*refused));
+task<http::response> delete_account(const http::request& req, const http::params& p, http::services& s) {
+  if (auto refused = refuse_anonymous(req)) co_return std::move(*refused);
   auto id = http::parse_id(p.get("id"), "user id");
-  if (!id) return done(http::problem(id.err(), req));
-  return signed_in(req, [id = *id](const http::request& r, std::int64_t me, store::connection& c) {
-    if (me != id) return done(not_yours(c, id, r));
-    if (!remove(c, id)) return done(http::problem(not_found("no user with id " + std::to_string(id)), r));
-    // Their threads and posts go with them: this worker's cache is flushed.
-    return done(features::with_notice(http::no_content(), store::anything_changed()));
-  });
+  if (!id) co_return http::problem(id.err(), req);
+  auto me = co_await authenticate(s.db, req);
+  if (!me) co_return http::problem(me.err(), req);
+  if (*me != *id) co_return co_await not_yours(*id, req, s);
+  auto a = co_await s.db.write(remove(*id));
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  if (a[0].affected() == 0) co_return http::problem(not_found("no user with id " + std::to_string(*id)), req);
+  // Their threads and posts go with them: this worker's cache is flushed.
+  co_return features::with_notice(http::no_content(), store::anything_changed());
 }
 
 }  // namespace
 
 void register_routes(http::router& router, const features::deps& d) {
   auto cost = cost_of(d.config);
-  router.add(http::verb::get, "/api/users",
-             http::db_handler([](const http::request& req, const http::params&, store::connection& c) {
-               auto page = features::parse_page(req);
-               if (!page) return http::problem(page.err(), req);
-               return features::json_page(list(c, *page), *page, req,
-                                          [](const std::vector<user>& all) { return to_json(all); });
-             }),
-             http::cache_rule{features::cached::users, ""});
+  router.add(http::verb::get, "/api/users", http::async_handler(get_users), http::cache_rule{features::cached::users, ""});
   router.add(http::verb::post, "/api/users",
-             http::staged_handler([cost](const http::request& req, const http::params&) { return sign_up(req, cost); }));
-  router.add(http::verb::get, "/api/users/{id}",
-             http::db_handler([](const http::request& req, const http::params& p, store::connection& c) {
-               return http::json_by_id(req, p, "id", "user id", [&](std::int64_t id) {
-                 return find(c, id).map([](const user& u) { return to_json(u); });
-               });
-             }),
+             http::async_handler([cost](const http::request& req, const http::params&, http::services& s) {
+               return sign_up(req, cost, s);
+             }));
+  router.add(http::verb::get, "/api/users/{id}", http::async_handler(get_user),
              http::cache_rule{features::cached::user, "id"});
   router.add(http::verb::patch, "/api/users/{id}",
-             http::staged_handler([cost](const http::request& req, const http::params& p) {
-               return change_account(req, p, cost);
+             http::async_handler([cost](const http::request& req, const http::params& p, http::services& s) {
+               return change_account(req, p, cost, s);
              }));
-  router.add(http::verb::delete_, "/api/users/{id}", http::staged_handler(delete_account));
+  router.add(http::verb::delete_, "/api/users/{id}", http::async_handler(delete_account));
   register_session_routes(router, d);
 }
 

@@ -1,4 +1,4 @@
-#include "granite/store/query.hpp"
+#include "sessions.hpp"
 #include "users.hpp"
 
 namespace granite::users {
@@ -21,52 +21,32 @@ constexpr store::statement credentials_of{"users_credentials",
                                           "SELECT id, password_hash FROM users WHERE lower(username) = lower($1)"};
 constexpr store::statement all[] = {by_id, page, insert_user, update_user, delete_user, credentials_of};
 
-user from_row(const pqxx::row& r) {
-  return {r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<std::string>()};
-}
-
-credentials credentials_from_row(const pqxx::row& r) {
-  credentials out{r[0].as<std::int64_t>(), std::nullopt};
-  if (!r[1].is_null()) out.password_hash = r[1].as<std::string>();
-  return out;
-}
-
-error username_taken(const account_fields& f) { return conflict("the username " + f.username.value_or("") + " is taken"); }
 }  // namespace
 
 std::span<const store::statement> statements() { return all; }
 
-std::optional<user> select_by_id(store::connection& c, std::int64_t id) {
-  return store::first_row(c, by_id, from_row, id);
+store::batch select_by_id(std::int64_t id) { return store::batch().add(by_id, id); }
+
+store::batch select_page(std::int64_t after, std::int64_t rows) { return store::batch().add(page, after, rows); }
+
+store::batch insert(const account_fields& f, const std::string& password_hash) {
+  return store::batch().add(insert_user, *f.username, f.name.value_or(""), f.bio.value_or(""), password_hash);
 }
 
-std::vector<user> select_page(store::connection& c, std::int64_t after, std::int64_t rows) {
-  return store::rows(c, page, from_row, after, rows);
+store::batch update(std::int64_t id, const account_fields& f, const std::optional<std::string>& password_hash,
+                    const std::string& keep_digest) {
+  store::batch b;
+  b.add(update_user, id, f.username, f.name, f.bio, password_hash);
+  if (password_hash) b.add(delete_other_sessions(), id, keep_digest);
+  return b;
 }
 
-result<user> insert(store::connection& c, const account_fields& f, const std::string& password_hash) {
-  try {
-    return *store::first_row(c, insert_user, from_row, *f.username, f.name.value_or(""), f.bio.value_or(""),
-                             password_hash);
-  } catch (const pqxx::unique_violation&) {
-    return username_taken(f);
-  }
-}
+store::batch remove(std::int64_t id) { return store::batch().add(delete_user, id); }
 
-result<std::optional<user>> update(store::connection& c, std::int64_t id, const account_fields& f,
-                                   const std::optional<std::string>& password_hash) {
-  try {
-    return store::first_row(c, update_user, from_row, id, store::nullable(f.username), store::nullable(f.name),
-                            store::nullable(f.bio), store::nullable(password_hash));
-  } catch (const pqxx::unique_violation&) {
-    return username_taken(f);
-  }
-}
+store::batch select_credentials(const std::string& username) { return store::batch().add(credentials_of, username); }
 
-bool remove(store::connection& c, std::int64_t id) { return store::exec(c, delete_user, id) > 0; }
-
-std::optional<credentials> select_credentials(store::connection& c, const std::string& username) {
-  return store::first_row(c, credentials_of, credentials_from_row, username);
+void write_row(features::json_text& out, const store::rows& r, std::size_t row) {
+  write_user(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3));
 }
 
 }  // namespace granite::users

@@ -1,0 +1,200 @@
+#pragma once
+
+// The database as a worker's event loop uses it: statements sent in batches
+// on libpq connections in pipeline mode, their sockets watched by the loop,
+// so that a query costs no thread and the loop never waits on PostgreSQL.
+// Reads and writes go in lanes of their own (connections of their own), so
+// that a write waiting on a lock delays only the writes behind it. Free of
+// libpq and Asio: handlers await a batch's answer (a coroutine suspends and
+// the loop resumes it when the answer is in). The worker makes one on its
+// loop with store/event_loop.hpp.
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "granite/error.hpp"
+#include "granite/store/database.hpp"
+#include "granite/store/statement.hpp"
+
+namespace granite::store {
+
+// A batch: statements sent together and answered together, as one
+// transaction (what runs between two pipeline syncs is one: if a statement
+// fails, none of the batch's effects stay).
+class batch {
+ public:
+  // Appends a statement with its parameters: integers, text, or NULL
+  // (std::nullopt, or an empty optional<string>).
+  template <class... A>
+  batch& add(const statement& s, const A&... args) {
+    items_.push_back({&s, values_.size()});
+    (value(args), ...);
+    return *this;
+  }
+  std::size_t size() const { return items_.size(); }
+
+  // For the connection that sends it: statement i, its parameters as
+  // C strings (null for NULL), valid while the batch lives.
+  const statement& at(std::size_t i) const { return *items_[i].s; }
+  std::vector<const char*> parameters(std::size_t i) const;
+
+ private:
+  struct item {
+    const statement* s;
+    std::size_t first;  // its first parameter in values_
+  };
+  void value(std::int64_t v);
+  void value(int v) { value(static_cast<std::int64_t>(v)); }
+  void value(std::string_view v);
+  void value(const std::string& v) { value(std::string_view(v)); }
+  void value(const char* v) { value(std::string_view(v)); }
+  void value(const std::optional<std::string>& v);
+  void value(std::nullopt_t);
+
+  std::vector<item> items_;
+  std::vector<std::optional<std::string>> values_;
+};
+
+// One statement's rows, in libpq's text format (the copy of an answer
+// shares them).
+class rows {
+ public:
+  struct result;
+  rows() = default;
+  explicit rows(std::shared_ptr<const result> r) : r_(std::move(r)) {}
+
+  std::size_t size() const;
+  // Rows an INSERT, UPDATE or DELETE touched.
+  std::size_t affected() const;
+  bool null(std::size_t row, int column) const;
+  std::string_view text(std::size_t row, int column) const;
+  std::int64_t integer(std::size_t row, int column) const;  // 0 for NULL
+
+ private:
+  std::shared_ptr<const result> r_;
+};
+
+// Why a batch has no answer.
+struct failure {
+  enum class kind {
+    unavailable,  // the database cannot be reached, or the connection was lost
+    timeout,      // database.statement_timeout_ms ran out
+    unique,       // a unique constraint (`constraint` names it)
+    foreign_key,  // a foreign key (`constraint` names it)
+    statement,    // any other error of a statement: a bug
+  };
+  kind what = kind::unavailable;
+  std::string constraint;
+  // unavailable, timeout: what the client is told ("...; retry shortly");
+  // the others: the SQLSTATE and the server's message, for the log.
+  std::string message;
+};
+
+// The rows of each statement of a batch, or why there are none.
+class answer {
+ public:
+  answer() = default;
+  explicit answer(std::vector<rows> r) : rows_(std::move(r)) {}
+  explicit answer(failure f) : failure_(std::move(f)) {}
+
+  bool ok() const { return !failure_; }
+  const failure& failed() const { return *failure_; }
+  const rows& operator[](std::size_t statement) const { return rows_.at(statement); }
+  // A failure as the client is told of it: unavailable (503, retry) for an
+  // unreachable, restarting or slow database, internal (500) for the rest.
+  error as_error() const;
+
+ private:
+  std::vector<rows> rows_;
+  std::optional<failure> failure_;
+};
+
+// Asks the database for nothing (SELECT 1): whether it answers. Prepared on
+// every connection.
+inline constexpr statement ping{"granite_ping", "SELECT 1"};
+
+struct database_options {
+  connect_options connect;
+  int read_connections = 1;
+  int write_connections = 1;
+  int queue_limit = 1024;  // batches waiting for a connection, per lane; beyond, unavailable at once
+  bool listen = false;     // the first read connection LISTENs for the change notices
+  std::vector<statement> statements;  // prepared on every connection
+};
+
+// What the database tells the worker besides answers.
+struct database_events {
+  std::function<void(std::string_view notice, int backend)> notice;
+  std::function<void(bool listening)> listening;  // the notices are (not) being received
+};
+
+class database {
+ public:
+  struct impl;
+  explicit database(std::unique_ptr<impl> i);  // see make_database()
+  ~database();
+  database(const database&) = delete;
+  database& operator=(const database&) = delete;
+
+  // Opens the connections in the background (batches sent meanwhile wait);
+  // opened() follows on the loop once every one has connected, or with the
+  // first reason one could not.
+  void start(std::function<void(std::optional<std::string> error)> opened = {});
+  // Every batch still waiting is answered unavailable; the connections close.
+  void stop();
+
+  enum class lane { read, write };
+  // Sends the batch on a lane and calls done(answer) on the loop. A read
+  // whose connection is lost before it was answered is sent once more, on a
+  // fresh connection; a write only when it provably committed nothing (its
+  // sync never left granite, or the server ended the session before it). A
+  // batch that finds no connection able to take it waits at most
+  // statement_timeout_ms, then is answered timeout.
+  void submit(lane l, batch b, std::function<void(answer)> done);
+
+  // co_await db.read(b): the batch's answer.
+  class awaiter {
+   public:
+    awaiter(database& db, lane l, batch b) : db_(db), lane_(l), batch_(std::move(b)) {}
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) {
+      db_.submit(lane_, std::move(batch_), [this, h](answer a) {
+        answer_ = std::move(a);
+        h.resume();
+      });
+    }
+    answer await_resume() { return std::move(answer_); }
+
+   private:
+    database& db_;
+    lane lane_;
+    batch batch_;
+    answer answer_;
+  };
+  awaiter read(batch b) { return {*this, lane::read, std::move(b)}; }
+  awaiter write(batch b) { return {*this, lane::write, std::move(b)}; }
+
+  struct stats {
+    std::size_t connections = 0;  // open now
+    std::size_t wanted = 0;       // configured: read_connections + write_connections
+    std::size_t waiting = 0;      // batches waiting for a connection now
+    std::uint64_t batches = 0;    // submitted since the start
+    std::uint64_t retried = 0;    // sent once more after their connection was lost
+    std::uint64_t refused = 0;    // answered unavailable or timeout without the database's answer
+    std::uint64_t reconnects = 0; // connections lost after they were ready
+  };
+  stats snapshot() const;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace granite::store

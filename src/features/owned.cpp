@@ -1,0 +1,55 @@
+#include "owned.hpp"
+
+namespace granite::features {
+
+namespace {
+http::response changed(const owned_kind& kind, const store::rows& r, int status) {
+  std::string body;
+  json_text out(body);
+  kind.write_json(out, r, 0);
+  return with_notice(http::json(status, std::move(body)), kind.notice_of(r, 0));
+}
+}  // namespace
+
+task<http::response> refused_write(const owned_kind& kind, std::int64_t id, const http::request& req,
+                                   http::services& s) {
+  auto owner = co_await s.db.read(store::batch().add(kind.owner_of, id));
+  if (!owner.ok()) co_return http::problem(owner.as_error(), req);
+  std::string what(kind.what);
+  if (owner[0].size() > 0) co_return http::problem(forbidden("this " + what + " belongs to someone else"), req);
+  co_return http::problem(not_found("no " + what + " with id " + std::to_string(id)), req);
+}
+
+task<http::response> patch_owned_text(const owned_kind& kind, std::string_view field, const text_rule& rule,
+                                      const store::statement& update, const http::request& req,
+                                      const http::params& p, http::services& s) {
+  if (auto refused = users::refuse_anonymous(req)) co_return std::move(*refused);
+  auto id = http::parse_id(p.get("id"), std::string(kind.what) + " id");
+  if (!id) co_return http::problem(id.err(), req);
+  auto body = json_body::parse(req);
+  if (!body) co_return http::problem(body.err(), req);
+  auto value = body->text(field, rule, true);
+  if (auto refused = body->finish()) co_return http::problem(*refused, req);
+  auto me = co_await users::authenticate(s.db, req);
+  if (!me) co_return http::problem(me.err(), req);
+  auto a = co_await s.db.write(store::batch().add(update, *id, *me, *value));
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  if (a[0].size() > 0) co_return changed(kind, a[0], 200);
+  co_return co_await refused_write(kind, *id, req, s);
+}
+
+task<http::response> delete_owned_record(const owned_kind& kind, const store::statement& remove,
+                                         store::change (*notice_of)(const store::rows&, std::size_t),
+                                         const http::request& req, const http::params& p, http::services& s) {
+  if (auto refused = users::refuse_anonymous(req)) co_return std::move(*refused);
+  auto id = http::parse_id(p.get("id"), std::string(kind.what) + " id");
+  if (!id) co_return http::problem(id.err(), req);
+  auto me = co_await users::authenticate(s.db, req);
+  if (!me) co_return http::problem(me.err(), req);
+  auto a = co_await s.db.write(store::batch().add(remove, *id, *me));
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  if (a[0].size() > 0) co_return with_notice(http::no_content(), notice_of(a[0], 0));
+  co_return co_await refused_write(kind, *id, req, s);
+}
+
+}  // namespace granite::features

@@ -1,0 +1,33 @@
+#include "reads.hpp"
+
+#include <string>
+
+#include "granite/http/ids.hpp"
+#include "granite/http/problem.hpp"
+#include "page.hpp"
+
+namespace granite::features {
+
+task<http::response> record_by_id(std::string_view what, store::batch (*select)(std::int64_t id), row_writer write,
+                                  const http::request& req, const http::params& p, http::services& s) {
+  auto id = http::parse_id(p.get("id"), std::string(what) + " id");
+  if (!id) co_return http::problem(id.err(), req);
+  auto a = co_await s.db.read(select(*id));
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  if (a[0].size() == 0) co_return http::problem(not_found("no " + std::string(what) + " with id " + std::to_string(*id)), req);
+  std::string body;
+  json_text out(body);
+  write(out, a[0], 0);
+  co_return http::json(200, std::move(body));
+}
+
+task<http::response> record_page(store::batch (*select)(std::int64_t after, std::int64_t rows), row_writer write,
+                                 const http::request& req, http::services& s) {
+  auto page = parse_page(req);
+  if (!page) co_return http::problem(page.err(), req);
+  auto a = co_await s.db.read(select(page->after, page->rows_to_read()));
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  co_return json_page(a[0], *page, req, write);
+}
+
+}  // namespace granite::features

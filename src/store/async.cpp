@@ -1,0 +1,357 @@
+#include "granite/store/async.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+
+#include "granite/store/event_loop.hpp"
+#include "pipeline.hpp"
+
+namespace granite::store {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+namespace {
+// A connection that has sent nothing back for this long while busy is
+// stalled (a slow statement, a lock): nothing more is sent behind it while
+// another connection can take it, and batches wait in granite instead, where
+// their wait is bounded.
+constexpr auto stall_after = milliseconds(20);
+// Connection attempts: a lost connection is opened again at once; one that
+// fails is tried again after 50 ms, doubling to 500 ms. A batch that finds
+// every connection of its lane down waits for the next attempt that begins
+// after it came (at most 50 ms away): it is refused only when that attempt
+// fails. So during an outage each request is refused within tens of
+// milliseconds, and none is refused once PostgreSQL accepts connections.
+constexpr auto attempt_spacing = milliseconds(50);
+constexpr auto backoff_most = milliseconds(500);
+
+failure unavailable_because(std::string why) { return {failure::kind::unavailable, {}, std::move(why)}; }
+
+const char* lane_name(database::lane l) { return l == database::lane::read ? "read" : "write"; }
+}  // namespace
+
+struct database::impl {
+  struct link {
+    std::unique_ptr<pipeline> p;
+    asio::steady_timer retry;
+    milliseconds backoff{0};
+    clock::time_point last_failure{};
+    bool listens = false;
+    bool down_reported = false;  // an outage is logged once, and its end
+    bool first_attempt = true;
+    explicit link(asio::io_context& loop) : retry(loop) {}
+    bool ready() const { return p->ready(); }
+  };
+  struct lane_state {
+    database::lane kind;
+    std::vector<std::unique_ptr<link>> links;
+    std::deque<std::shared_ptr<job>> waiting;  // no connection of the lane can take them now
+    asio::steady_timer deadline;               // the oldest waiting batch's
+    explicit lane_state(asio::io_context& loop) : deadline(loop) {}
+  };
+
+  impl(asio::io_context& l, database_options o, database_events e)
+      : loop(l), options(std::move(o)), events(std::move(e)), reads(l), writes(l) {
+    options.statements.insert(options.statements.begin(), ping);
+    wait_limit = milliseconds(options.connect.statement_timeout_ms);
+    make_lane(reads, database::lane::read, options.read_connections, options.listen);
+    make_lane(writes, database::lane::write, options.write_connections, false);
+  }
+
+  void make_lane(lane_state& lane, database::lane kind, int count, bool listen_first) {
+    lane.kind = kind;
+    for (int i = 0; i < count; ++i) {
+      auto ln = std::make_unique<link>(loop);
+      ln->listens = listen_first && i == 0;
+      connection_setup setup{conninfo_for(kind, i, ln->listens), options.connect.statement_timeout_ms,
+                             &options.statements, ln->listens};
+      link* raw = ln.get();
+      pipeline::hooks h{
+          [this, &lane, raw](pipeline&) { on_ready(lane, *raw); },
+          [this, &lane, raw](pipeline&, const std::string& why) { on_failed(lane, *raw, why); },
+          [this, &lane, raw](pipeline&, const std::string& why, std::deque<std::shared_ptr<job>> unanswered) {
+            on_lost(lane, *raw, why, std::move(unanswered));
+          },
+          [this](std::string_view notice, int backend) {
+            if (events.notice) events.notice(notice, backend);
+          },
+          [this](pipeline&) { drain(); }};
+      ln->p = std::make_unique<pipeline>(loop, std::move(setup), std::move(h));
+      lane.links.push_back(std::move(ln));
+    }
+  }
+
+  // In pg_stat_activity: "granite worker 0 reads and notices", "... reads 1",
+  // "... writes".
+  std::string conninfo_for(database::lane kind, int i, bool listens) {
+    auto o = options.connect;
+    o.application_name += std::string(" ") + lane_name(kind) + "s";
+    if (listens)
+      o.application_name += " and notices";
+    else if (i > 0)
+      o.application_name += " " + std::to_string(i);
+    return conninfo(o);
+  }
+
+  lane_state& lane_of(database::lane l) { return l == database::lane::read ? reads : writes; }
+
+  // The answer is never given inside the call that asked: on the loop, later
+  // (or at once while stopping, when the loop no longer runs).
+  void answer_later(std::shared_ptr<job> j, answer a) {
+    ++counters.refused;
+    if (stopped) return j->done(std::move(a));
+    asio::post(loop, [j = std::move(j), a = std::move(a)]() mutable { j->done(std::move(a)); });
+  }
+
+  // --- where a batch goes --------------------------------------------------
+
+  // The ready connection that is not stalled with the fewest batches.
+  static link* flowing(lane_state& lane, clock::time_point now) {
+    link* best = nullptr;
+    for (auto& ln : lane.links)
+      if (ln->ready() && !ln->p->stalled(now, stall_after) &&
+          (!best || ln->p->outstanding() < best->p->outstanding()))
+        best = ln.get();
+    return best;
+  }
+  static link* idle(lane_state& lane) {
+    for (auto& ln : lane.links)
+      if (ln->ready() && ln->p->outstanding() == 0) return ln.get();
+    return nullptr;
+  }
+  static bool any_ready(const lane_state& lane) {
+    return std::any_of(lane.links.begin(), lane.links.end(), [](auto& ln) { return ln->ready(); });
+  }
+  static bool any_opening(const lane_state& lane) {
+    return std::any_of(lane.links.begin(), lane.links.end(), [](auto& ln) { return ln->p->opening(); });
+  }
+
+  // Sends the batch on a connection that can take it now; false when none can.
+  // A read that would queue behind another goes to an idle write connection
+  // instead; with no read connection up, a write connection takes it. A
+  // write never goes to a read connection: reads never wait behind writes.
+  bool place(const std::shared_ptr<job>& j) {
+    auto now = clock::now();
+    link* l = flowing(lane_of(j->lane), now);
+    if (j->lane == database::lane::read) {
+      if (!l || l->p->outstanding() > 0)
+        if (link* w = idle(writes)) l = w;
+      if (!l && !any_ready(reads)) l = flowing(writes, now);
+    }
+    if (!l) return false;
+    l->p->send(j);
+    return true;
+  }
+
+  void dispatch(std::shared_ptr<job> j) {
+    if (stopped) return answer_later(std::move(j), answer(unavailable_because("granite is stopping; retry shortly")));
+    if (place(j)) return;
+    auto& lane = lane_of(j->lane);
+    if (lane.waiting.size() >= static_cast<std::size_t>(options.queue_limit))
+      return answer_later(std::move(j),
+                          answer(unavailable_because("too many requests are waiting for the database; retry shortly")));
+    j->queued_at = clock::now();
+    lane.waiting.push_back(std::move(j));
+    arm_deadline(lane);
+    if (!any_ready(lane)) attempt_soon(lane);
+  }
+
+  // Batches that waited go out, oldest first, while connections take them.
+  void drain() {
+    for (auto* lane : {&reads, &writes}) {
+      while (!lane->waiting.empty() && place(lane->waiting.front())) lane->waiting.pop_front();
+      arm_deadline(*lane);
+    }
+  }
+
+  // A batch waits for a connection at most database.statement_timeout_ms
+  // (none when that is 0): then it is answered as a statement that ran out
+  // of time would be.
+  void arm_deadline(lane_state& lane) {
+    if (lane.waiting.empty() || wait_limit.count() == 0) return;
+    auto due = lane.waiting.front()->queued_at + wait_limit;
+    if (lane.deadline.expiry() == due) return;
+    lane.deadline.expires_at(due);
+    lane.deadline.async_wait([this, &lane](boost::system::error_code ec) {
+      if (ec || stopped) return;
+      auto now = clock::now();
+      while (!lane.waiting.empty() && lane.waiting.front()->queued_at + wait_limit <= now) {
+        auto j = std::move(lane.waiting.front());
+        lane.waiting.pop_front();
+        answer_later(std::move(j), answer(failure{failure::kind::timeout, {},
+                                                  "the database did not answer in time; retry shortly"}));
+      }
+      arm_deadline(lane);
+    });
+  }
+
+  // --- connections ---------------------------------------------------------
+
+  // Every connection of the lane is down and batches wait: an attempt now,
+  // or as soon as the spacing allows, unless one is under way.
+  void attempt_soon(lane_state& lane) {
+    if (stopped || any_opening(lane)) return;
+    link* oldest = nullptr;
+    for (auto& ln : lane.links)
+      if (!ln->ready() && (!oldest || ln->last_failure < oldest->last_failure)) oldest = ln.get();
+    if (!oldest) return;
+    auto due = oldest->last_failure + attempt_spacing;
+    if (clock::now() >= due) return open_now(*oldest);
+    if (oldest->retry.expiry() > clock::now() && oldest->retry.expiry() <= due) return;  // sooner already
+    retry_at(*oldest, due);
+  }
+
+  void retry_at(link& ln, clock::time_point when) {
+    ln.retry.expires_at(when);
+    ln.retry.async_wait([this, &ln](boost::system::error_code ec) {
+      if (!ec && !stopped) ln.p->open();
+    });
+  }
+
+  void open_now(link& ln) {
+    ln.retry.cancel();
+    ln.p->open();
+  }
+
+  void on_ready(lane_state& lane, link& ln) {
+    first_attempt_over(ln, nullptr);
+    if (ln.down_reported) spdlog::info("database connection re-established ({} lane)", lane_name(lane.kind));
+    ln.backoff = milliseconds(0);
+    ln.down_reported = false;
+    if (ln.listens && events.listening) events.listening(true);
+    drain();
+    // The database is back: the others need not wait out their backoff.
+    for (auto* l : {&reads, &writes})
+      for (auto& other : l->links)
+        if (!other->ready() && !other->p->opening()) open_now(*other);
+  }
+
+  void on_failed(lane_state& lane, link& ln, const std::string& why) {
+    first_attempt_over(ln, &why);
+    ln.last_failure = clock::now();
+    ln.backoff = std::clamp(ln.backoff * 2, attempt_spacing, backoff_most);
+    if (!ln.down_reported)
+      spdlog::warn("database unreachable ({} lane; retrying every {} ms at most): {}", lane_name(lane.kind),
+                   backoff_most.count(), why);
+    else
+      spdlog::debug("database still unreachable ({} lane): {}", lane_name(lane.kind), why);
+    ln.down_reported = true;
+    if (stopped) return;
+    retry_at(ln, ln.last_failure + ln.backoff);
+    if (any_ready(lane) || any_opening(lane)) return;
+    // Refused: what waited since before this attempt began. What came later
+    // waits for the next one.
+    auto began = ln.p->attempt_started();
+    auto waiting = std::exchange(lane.waiting, {});
+    for (auto& j : waiting) {
+      if (j->queued_at <= began)
+        answer_later(std::move(j), answer(unavailable_because("the database is unreachable; retry shortly")));
+      else
+        lane.waiting.push_back(std::move(j));
+    }
+    arm_deadline(lane);
+    if (!lane.waiting.empty()) attempt_soon(lane);
+  }
+
+  void on_lost(lane_state& lane, link& ln, const std::string& why, std::deque<std::shared_ptr<job>> unanswered) {
+    spdlog::warn("database connection lost ({} lane: {}); reconnecting", lane_name(lane.kind), why);
+    ++counters.reconnects;
+    if (ln.listens && events.listening) events.listening(false);
+    open_now(ln);
+    for (auto& j : unanswered) {
+      if (j->sends < 2 && may_send_again(*j)) {
+        ++counters.retried;
+        j->answered = 0;
+        j->results.clear();
+        j->failed.reset();
+        dispatch(std::move(j));
+      } else {
+        answer_later(std::move(j), answer(unavailable_because("the database connection was lost; retry shortly")));
+      }
+    }
+  }
+
+  // A read changed nothing and may go again, unless a statement of it
+  // failed for a reason of its own. A write goes again only when it
+  // provably committed nothing: its sync never left, or the server ended
+  // the session before it.
+  static bool may_send_again(const job& j) {
+    if (j.lane == database::lane::write) return j.never_committed;
+    return !j.failed || j.failed->what == failure::kind::unavailable;
+  }
+
+  asio::io_context& loop;
+  database_options options;
+  database_events events;
+  lane_state reads, writes;
+  milliseconds wait_limit{0};
+  bool stopped = false;
+  database::stats counters;
+  // Until every connection's first attempt is over: start()'s callback.
+  std::size_t first_attempts = 0;
+  std::optional<std::string> first_error;
+  std::function<void(std::optional<std::string>)> opened;
+
+  void first_attempt_over(link& ln, const std::string* error) {
+    if (!ln.first_attempt) return;
+    ln.first_attempt = false;
+    if (error && !first_error) first_error = *error;
+    if (--first_attempts == 0 && opened) std::exchange(opened, {})(first_error);
+  }
+};
+
+database::database(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+std::unique_ptr<database> make_database(asio::io_context& loop, database_options options, database_events events) {
+  return std::make_unique<database>(std::make_unique<database::impl>(loop, std::move(options), std::move(events)));
+}
+
+database::~database() { stop(); }
+
+void database::start(std::function<void(std::optional<std::string>)> opened) {
+  impl_->opened = std::move(opened);
+  for (auto* lane : {&impl_->reads, &impl_->writes}) impl_->first_attempts += lane->links.size();
+  for (auto* lane : {&impl_->reads, &impl_->writes})
+    for (auto& ln : lane->links) ln->p->open();
+}
+
+void database::stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  for (auto* lane : {&impl_->reads, &impl_->writes}) {
+    lane->deadline.cancel();
+    for (auto& ln : lane->links) {
+      ln->retry.cancel();
+      ln->p->close();
+    }
+    auto waiting = std::exchange(lane->waiting, {});
+    for (auto& j : waiting) j->done(answer(unavailable_because("granite is stopping; retry shortly")));
+  }
+}
+
+void database::submit(lane l, batch b, std::function<void(answer)> done) {
+  ++impl_->counters.batches;
+  auto j = std::make_shared<job>();
+  j->lane = l;
+  j->work = std::move(b);
+  j->done = std::move(done);
+  impl_->dispatch(std::move(j));
+}
+
+database::stats database::snapshot() const {
+  stats s = impl_->counters;
+  for (auto* lane : {&impl_->reads, &impl_->writes}) {
+    for (auto& ln : lane->links) s.connections += ln->ready();
+    s.wanted += lane->links.size();
+    s.waiting += lane->waiting.size();
+  }
+  return s;
+}
+
+}  // namespace granite::store

@@ -1,0 +1,257 @@
+#include "pipeline.hpp"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include "granite/store/notices.hpp"
+#include "results.hpp"
+
+namespace granite::store {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// libpq's message on one line, without its trailing newline.
+std::string one_line(const char* text) {
+  std::string m = text ? text : "";
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  for (auto& ch : m)
+    if (ch == '\n') ch = ' ';
+  return m;
+}
+
+std::string message_of(PGconn* c) { return c ? one_line(PQerrorMessage(c)) : "out of memory"; }
+
+bool command_ok(PGconn* c, PGresult* r, std::string& error) {
+  bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  if (!ok) error = one_line(r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+  PQclear(r);
+  return ok;
+}
+
+extern "C" void log_notice(void*, const char* message) { spdlog::info("database: {}", one_line(message)); }
+
+// The blocking part, on the opener's thread: connect, set the session up,
+// prepare every statement, LISTEN, then switch to pipeline mode.
+PGconn* connect_and_prepare(const connection_setup& s, std::string& error) {
+  PGconn* c = PQconnectdb(s.conninfo.c_str());
+  auto fail = [&](std::string why) -> PGconn* {
+    error = std::move(why);
+    PQfinish(c);
+    return nullptr;
+  };
+  if (!c || PQstatus(c) != CONNECTION_OK) return fail("cannot connect to PostgreSQL: " + message_of(c));
+  PQsetNoticeProcessor(c, log_notice, nullptr);
+  std::string timeout = "SET statement_timeout = " + std::to_string(s.statement_timeout_ms);
+  if (!command_ok(c, PQexec(c, timeout.c_str()), error)) return fail(error);
+  for (const auto& st : *s.statements)
+    if (!command_ok(c, PQprepare(c, st.name, st.sql, 0, nullptr), error))
+      return fail("cannot prepare " + std::string(st.name) + ": " + error);
+  if (s.listen) {
+    std::string listen = "LISTEN " + std::string(notice_channel);
+    if (!command_ok(c, PQexec(c, listen.c_str()), error)) return fail(error);
+  }
+  if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) return fail(message_of(c));
+  return c;
+}
+
+// Whether more bytes wait on the socket: the reactor reports readiness as an
+// edge, so what is already there must be taken before waiting again.
+bool readable_now(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+}  // namespace
+
+pipeline::pipeline(asio::io_context& loop, connection_setup setup, hooks h)
+    : loop_(loop), setup_(std::move(setup)), hooks_(std::move(h)) {}
+
+pipeline::~pipeline() {
+  *alive_ = false;
+  release();
+  if (opener_.joinable()) opener_.join();
+}
+
+void pipeline::open() {
+  if (conn_ || opening_) return;
+  opening_ = true;
+  attempt_started_ = clock::now();
+  if (opener_.joinable()) opener_.join();
+  opener_ = std::thread([this, alive = alive_, setup = setup_] {
+    // Closed with the attempt unless the loop takes it (it may never run
+    // this handler).
+    struct attempt {
+      PGconn* conn = nullptr;
+      std::string error;
+      ~attempt() {
+        if (conn) PQfinish(conn);
+      }
+    };
+    auto a = std::make_shared<attempt>();
+    a->conn = connect_and_prepare(setup, a->error);
+    asio::post(loop_, [this, alive, a] {
+      if (!*alive) return;
+      opening_ = false;
+      if (!a->conn) return hooks_.failed(*this, a->error);
+      conn_ = std::exchange(a->conn, nullptr);
+      PQsetNoticeReceiver(conn_, &pipeline::on_notice, this);
+      ++generation_;
+      socket_ = std::make_unique<asio::posix::stream_descriptor>(loop_, PQsocket(conn_));
+      watch();
+      hooks_.ready(*this);
+    });
+  });
+}
+
+void pipeline::send(std::shared_ptr<job> j) {
+  ++j->sends;
+  j->synced = false;
+  j->ended_by_server = false;
+  if (in_flight_.empty()) progress_ = clock::now();
+  in_flight_.push_back(j);
+  for (std::size_t i = 0; i < j->work.size(); ++i) {
+    auto values = j->work.parameters(i);
+    const auto& s = j->work.at(i);
+    if (PQsendQueryPrepared(conn_, s.name, static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0) != 1)
+      return lose("cannot send a statement: " + message_of(conn_));
+  }
+  // Without its sync the server commits none of it; from here on it may.
+  j->synced = true;
+  if (PQpipelineSync(conn_) != 1) return lose("cannot send a statement: " + message_of(conn_));
+  flush();
+}
+
+void pipeline::flush() {
+  int r = PQflush(conn_);
+  if (r < 0) return lose("cannot send to the database: " + message_of(conn_));
+  if (r == 0 || waiting_to_write_) return;
+  // The socket's buffer is full: the rest goes when it drains.
+  waiting_to_write_ = true;
+  socket_->async_wait(asio::posix::stream_descriptor::wait_write,
+                      [this, alive = alive_, gen = generation_](boost::system::error_code ec) {
+                        if (!*alive || gen != generation_) return;
+                        waiting_to_write_ = false;
+                        if (ec) return lose(ec.message());
+                        flush();
+                      });
+}
+
+void pipeline::watch() {
+  socket_->async_wait(asio::posix::stream_descriptor::wait_read,
+                      [this, alive = alive_, gen = generation_](boost::system::error_code ec) {
+                        if (!*alive || gen != generation_ || ec == asio::error::operation_aborted) return;
+                        if (ec) return lose(ec.message());
+                        on_readable();
+                      });
+}
+
+void pipeline::on_readable() {
+  do {
+    if (PQconsumeInput(conn_) == 0) return lose(message_of(conn_));
+    take_notices();
+    read_results();
+    if (!conn_) return;  // lost while reading
+    // A notice that came in with the results was parsed with them, and waits
+    // in libpq: taken now, not when more bytes happen to arrive.
+    take_notices();
+    if (ended_) return lose(*ended_);
+    if (PQstatus(conn_) != CONNECTION_OK) return lose(message_of(conn_));
+  } while (readable_now(PQsocket(conn_)));
+  watch();
+}
+
+void pipeline::take_notices() {
+  while (PGnotify* n = PQnotifies(conn_)) {
+    if (hooks_.notice) hooks_.notice(n->extra, n->be_pid);
+    PQfreemem(n);
+  }
+}
+
+// Each statement's results end with a NULL; a batch ends with its sync.
+void pipeline::read_results() {
+  while (conn_ && !in_flight_.empty() && PQisBusy(conn_) == 0) {
+    PGresult* r = PQgetResult(conn_);
+    if (!r) {
+      if (!in_query_) break;  // nothing more has arrived
+      in_query_ = false;
+      continue;
+    }
+    on_result(r);
+  }
+}
+
+void pipeline::on_result(PGresult* r) {
+  auto& j = *in_flight_.front();
+  switch (PQresultStatus(r)) {
+    case PGRES_PIPELINE_SYNC:
+      PQclear(r);
+      return finish_front();
+    case PGRES_TUPLES_OK:
+    case PGRES_COMMAND_OK:
+      j.results.emplace_back(wrap_result(r));
+      break;
+    case PGRES_PIPELINE_ABORTED:  // after an earlier statement of the batch failed
+      PQclear(r);
+      break;
+    default:
+      if (!j.failed) j.failed = failure_of(r);
+      // A session the server ends (a restart, pg_terminate_backend) in
+      // place of a statement's result never reached the batch's commit.
+      if (ends_session(r) && j.answered < j.work.size()) j.ended_by_server = true;
+      PQclear(r);
+  }
+  ++j.answered;
+  in_query_ = true;
+}
+
+void pipeline::finish_front() {
+  auto j = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  in_query_ = false;
+  progress_ = clock::now();
+  answer a = j->failed ? answer(std::move(*j->failed)) : answer(std::move(j->results));
+  // On the loop, after this read: the answer may send more.
+  asio::post(loop_, [j, a = std::move(a)]() mutable { j->done(std::move(a)); });
+  if (hooks_.answered) hooks_.answered(*this);
+}
+
+void pipeline::lose(std::string why) {
+  if (!conn_) return;
+  auto unanswered = std::exchange(in_flight_, {});
+  // The server works through a pipeline in order: once it ended the session
+  // in place of a result, it ran nothing behind it either.
+  bool ended = ended_ || (!unanswered.empty() && unanswered.front()->ended_by_server);
+  for (auto& j : unanswered) j->never_committed = ended || !j->synced;
+  in_query_ = false;
+  release();
+  hooks_.lost(*this, why, std::move(unanswered));
+}
+
+void pipeline::close() {
+  auto unanswered = std::exchange(in_flight_, {});
+  release();
+  for (auto& j : unanswered) j->done(answer(failure{failure::kind::unavailable, {}, "granite is stopping; retry shortly"}));
+}
+
+void pipeline::release() {
+  if (socket_) {
+    socket_->release();  // out of the reactor before libpq closes the descriptor
+    socket_.reset();
+  }
+  waiting_to_write_ = false;
+  ended_.reset();
+  if (conn_) PQfinish(conn_);
+  conn_ = nullptr;
+}
+
+void pipeline::on_notice(void* self, const PGresult* r) {
+  std::string message = one_line(PQresultErrorMessage(r));
+  if (!ends_session(r)) return spdlog::info("database: {}", message);
+  static_cast<pipeline*>(self)->ended_ = "the server ended the session: " + message;
+}
+
+}  // namespace granite::store

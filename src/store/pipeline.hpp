@@ -1,0 +1,122 @@
+#pragma once
+
+// One PostgreSQL connection in libpq's pipeline mode, driven by an event
+// loop: batches are sent as soon as they come (a sync after each, so that
+// each stays its own transaction), their results are matched in order, and
+// the socket is watched all the time, so that a connection the server
+// closes is noticed at once, not by the next request that uses it. It is
+// opened on a thread of its own (libpq's blocking connect: DNS, TLS, the
+// connect timeout, then the session's settings and prepared statements),
+// and handed to the loop ready to use.
+#include <libpq-fe.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "granite/store/async.hpp"
+
+namespace granite::store {
+
+using clock = std::chrono::steady_clock;
+
+// A batch on its way: sent, or waiting to be.
+struct job {
+  database::lane lane;
+  batch work;
+  std::function<void(answer)> done;
+  int sends = 0;             // how often it was sent
+  std::size_t answered = 0;  // statements whose results came back
+  std::vector<rows> results;
+  std::optional<failure> failed;
+  clock::time_point queued_at{};  // when it last began to wait for a connection
+  // Of its last send: its sync went to libpq (from then on the server may
+  // commit it), and the server ended the session in place of one of its
+  // statements' results (so it committed nothing).
+  bool synced = false;
+  bool ended_by_server = false;
+  // Set when its connection is lost: provably nothing of it was committed
+  // (a write may then be sent again).
+  bool never_committed = false;
+};
+
+struct connection_setup {
+  std::string conninfo;
+  int statement_timeout_ms = 0;
+  const std::vector<statement>* statements = nullptr;
+  bool listen = false;
+};
+
+class pipeline {
+ public:
+  struct hooks {
+    std::function<void(pipeline&)> ready;
+    std::function<void(pipeline&, const std::string& why)> failed;  // could not connect
+    // Lost after it was ready; `unanswered` are its batches that had sent
+    // nothing back (the lane decides what to do with them).
+    std::function<void(pipeline&, const std::string& why, std::deque<std::shared_ptr<job>> unanswered)> lost;
+    std::function<void(std::string_view notice, int backend)> notice;
+    std::function<void(pipeline&)> answered;  // a batch was answered: it may take more
+  };
+
+  pipeline(boost::asio::io_context& loop, connection_setup setup, hooks h);
+  ~pipeline();
+  pipeline(const pipeline&) = delete;
+  pipeline& operator=(const pipeline&) = delete;
+
+  // Connects in the background; hooks.ready or hooks.failed follow, on the loop.
+  void open();
+  bool ready() const { return conn_ != nullptr; }
+  bool opening() const { return opening_; }
+  // Batches sent and not yet answered.
+  std::size_t outstanding() const { return in_flight_.size(); }
+  // Busy, and no answer for `after`: a statement is slow or waits on a
+  // lock, and whatever is sent now waits behind it.
+  bool stalled(clock::time_point now, clock::duration after) const {
+    return !in_flight_.empty() && now - progress_ > after;
+  }
+  // When the last connection attempt began.
+  clock::time_point attempt_started() const { return attempt_started_; }
+  // Only while ready.
+  void send(std::shared_ptr<job> j);
+  // Closes the connection at once (granite stops); every batch not yet
+  // answered is answered unavailable, here and now.
+  void close();
+
+ private:
+  void watch();
+  void on_readable();
+  void take_notices();
+  void read_results();
+  void on_result(PGresult* r);
+  void finish_front();
+  void flush();
+  void lose(std::string why);  // by value: it may name what release() clears
+  void release();
+  static void on_notice(void* self, const PGresult* r);
+
+  boost::asio::io_context& loop_;
+  connection_setup setup_;
+  hooks hooks_;
+  PGconn* conn_ = nullptr;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> socket_;
+  bool opening_ = false;
+  bool waiting_to_write_ = false;
+  bool in_query_ = false;  // a statement's results have begun and its NULL has not come
+  // The server ended the session while nothing was in flight (libpq hands
+  // that FATAL error to the notice receiver): nothing sent since ran.
+  std::optional<std::string> ended_;
+  unsigned generation_ = 0;  // one per connection: a wait of an earlier one is stale
+  clock::time_point progress_{};  // the last answer, or the send that ended idleness
+  clock::time_point attempt_started_{};
+  std::deque<std::shared_ptr<job>> in_flight_;
+  std::thread opener_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace granite::store

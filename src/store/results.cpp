@@ -1,0 +1,83 @@
+#include "results.hpp"
+
+#include <charconv>
+#include <string>
+
+namespace granite::store {
+
+void batch::value(std::int64_t v) { values_.emplace_back(std::to_string(v)); }
+void batch::value(std::string_view v) { values_.emplace_back(std::string(v)); }
+void batch::value(const std::optional<std::string>& v) { values_.push_back(v); }
+void batch::value(std::nullopt_t) { values_.emplace_back(std::nullopt); }
+
+std::vector<const char*> batch::parameters(std::size_t i) const {
+  std::size_t end = i + 1 < items_.size() ? items_[i + 1].first : values_.size();
+  std::vector<const char*> out;
+  for (std::size_t v = items_[i].first; v < end; ++v) out.push_back(values_[v] ? values_[v]->c_str() : nullptr);
+  return out;
+}
+
+std::size_t rows::size() const { return r_ ? static_cast<std::size_t>(PQntuples(r_->r)) : 0; }
+
+std::size_t rows::affected() const {
+  if (!r_) return 0;
+  const char* n = PQcmdTuples(r_->r);
+  std::size_t out = 0;
+  std::from_chars(n, n + std::char_traits<char>::length(n), out);
+  return out;
+}
+
+bool rows::null(std::size_t row, int column) const { return PQgetisnull(r_->r, static_cast<int>(row), column) == 1; }
+
+std::string_view rows::text(std::size_t row, int column) const {
+  int r = static_cast<int>(row);
+  return {PQgetvalue(r_->r, r, column), static_cast<std::size_t>(PQgetlength(r_->r, r, column))};
+}
+
+std::int64_t rows::integer(std::size_t row, int column) const {
+  auto t = text(row, column);
+  std::int64_t out = 0;
+  std::from_chars(t.data(), t.data() + t.size(), out);
+  return out;
+}
+
+failure failure_of(const PGresult* r) {
+  auto field = [&](int code) {
+    const char* v = PQresultErrorField(r, code);
+    return std::string(v ? v : "");
+  };
+  std::string state = field(PG_DIAG_SQLSTATE);
+  failure f;
+  f.constraint = field(PG_DIAG_CONSTRAINT_NAME);
+  f.message = "SQLSTATE " + state + ": " + field(PG_DIAG_MESSAGE_PRIMARY);
+  if (state == "23505") {
+    f.what = failure::kind::unique;
+  } else if (state == "23503") {
+    f.what = failure::kind::foreign_key;
+  } else if (state == "57014") {
+    f.what = failure::kind::timeout;
+    f.message = "the database did not answer in time; retry shortly";
+  } else if (state.starts_with("57P") || state.starts_with("08") || state.empty()) {
+    f.what = failure::kind::unavailable;
+    f.message = "the database is restarting or unreachable; retry shortly";
+  } else {
+    f.what = failure::kind::statement;
+  }
+  return f;
+}
+
+bool ends_session(const PGresult* r) {
+  const char* severity = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  if (!severity || !state) return false;
+  std::string_view s(severity);
+  return s == "FATAL" || s == "PANIC";
+}
+
+error answer::as_error() const {
+  if (failure_->what == failure::kind::unavailable || failure_->what == failure::kind::timeout)
+    return granite::unavailable(failure_->message);
+  return {error::code::internal, "a statement failed: " + failure_->message};
+}
+
+}  // namespace granite::store

@@ -1,0 +1,29 @@
+#pragma once
+
+// What the store makes of libpq's results (private to store/).
+#include <libpq-fe.h>
+
+#include "granite/store/async.hpp"
+
+namespace granite::store {
+
+struct rows::result {
+  explicit result(PGresult* r) : r(r) {}
+  ~result() { PQclear(r); }
+  result(const result&) = delete;
+  result& operator=(const result&) = delete;
+  PGresult* r;
+};
+
+// Takes ownership of `r`.
+inline rows wrap_result(PGresult* r) { return rows(std::make_shared<const rows::result>(r)); }
+
+// A failed statement's result, classified.
+failure failure_of(const PGresult* r);
+
+// Whether the server sent it as it ended the session (FATAL or PANIC): the
+// backend exits, and its open transaction with it. Never true of the errors
+// libpq makes up itself (they carry no SQLSTATE).
+bool ends_session(const PGresult* r);
+
+}  // namespace granite::store

@@ -1,0 +1,340 @@
+// The database path under faults: PostgreSQL restarted under load, each of
+// granite's connections terminated under load, writes waiting on a row lock
+// while reads go on, requests pipelined on one connection, and how many
+// connections an instance holds.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <set>
+#include <thread>
+
+#include "support/forum.hpp"
+#include "support/http_client.hpp"
+#include "support/load.hpp"
+#include "support/testkit.hpp"
+
+using namespace granite;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// One client creating posts in thread 1 until stopped, each with a text of
+// its own, so that the database tells which of them exist.
+class post_writer {
+ public:
+  post_writer(int port, std::string token, std::string tag)
+      : port_(port), token_(std::move(token)), tag_(std::move(tag)), thread_([this] { run(); }) {}
+  ~post_writer() { stop(); }
+
+  void stop() {
+    running_ = false;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::vector<std::string> created() const { return created_; }  // after stop()
+  long refused() const { return refused_; }                      // 503s
+  std::vector<std::string> failures() const { return failures_; }
+  std::vector<std::string> refusals() const { return refusals_; }  // the first 503s' bodies
+  long sent() const { return sent_; }
+  clock_type::time_point last_refused_sent() const { return last_refused_sent_; }
+  double slowest_ms() const { return slowest_ms_; }
+
+ private:
+  void run() {
+    testkit::forum_client api(port_);
+    auto until = clock_type::now() + 60s;
+    while (running_ && clock_type::now() < until) {
+      std::string text = tag_ + " " + std::to_string(sent_++);
+      auto started = clock_type::now();
+      testkit::http_response r;
+      try {
+        r = api.call("POST", "/api/posts", nlohmann::json{{"thread", 1}, {"text", text}}.dump(), token_);
+      } catch (const std::exception& e) {
+        r.status = 0;
+        r.body = e.what();
+      }
+      slowest_ms_ = std::max(slowest_ms_, std::chrono::duration<double, std::milli>(clock_type::now() - started).count());
+      if (r.status == 201) {
+        created_.push_back(text);
+      } else {
+        last_refused_sent_ = started;
+        if (r.status == 503 && ++refused_ <= 3)
+          refusals_.push_back(r.body);
+        else if (r.status == 503)
+          ;
+        else if (failures_.size() < 5)
+          failures_.push_back(std::to_string(r.status) + ": " + r.body);
+        else
+          failures_.push_back("...");
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  }
+
+  int port_;
+  std::string token_, tag_;
+  std::atomic<bool> running_{true};
+  std::vector<std::string> created_, failures_, refusals_;
+  long sent_ = 0, refused_ = 0;
+  clock_type::time_point last_refused_sent_{};
+  double slowest_ms_ = 0;
+  std::thread thread_;
+};
+
+std::string joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += "\n  " + l;
+  return out;
+}
+
+// Each post the writer was told was created exists exactly once, and no
+// text of the writer's exists twice (no write was applied twice).
+void expect_written_once(pqxx::connection& c, const std::string& tag, const post_writer& w) {
+  pqxx::nontransaction tx(c);
+  auto counts = tx.exec_params("SELECT text, count(*) FROM posts WHERE text LIKE $1 GROUP BY text", tag + " %");
+  std::map<std::string, long> seen;
+  for (const auto& row : counts) seen[row[0].as<std::string>()] = row[1].as<long>();
+  for (const auto& text : w.created()) EXPECT_EQ(seen[text], 1) << text << " was answered 201";
+  for (const auto& [text, n] : seen) EXPECT_EQ(n, 1) << text << " was written " << n << " times";
+}
+
+// granite's connections to the database, as PostgreSQL counts them.
+int granite_backends(const testkit::scratch_database& db) {
+  return std::stoi(db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                            "application_name LIKE 'granite worker%'"));
+}
+
+// /health/database of every worker (asked on fresh connections until each
+// has answered), by worker pid.
+std::map<long, nlohmann::json> database_stats(int port, int workers) {
+  std::map<long, nlohmann::json> seen;
+  for (int i = 0; i < 200 && static_cast<int>(seen.size()) < workers; ++i) {
+    auto doc = nlohmann::json::parse(testkit::get(port, "/health/database").body);
+    seen[doc["worker"].get<long>()] = doc;
+  }
+  EXPECT_EQ(static_cast<int>(seen.size()), workers) << "not every worker answered /health/database";
+  return seen;
+}
+
+long total(const std::map<long, nlohmann::json>& stats, const std::string& counter) {
+  long sum = 0;
+  for (const auto& [pid, doc] : stats) sum += doc[counter].get<long>();
+  return sum;
+}
+
+std::vector<std::string> uncached_reads() {
+  return {"/api/users/1", "/api/threads/2", "/api/posts/in-thread/1", "/api/posts/by-user/3", "/api/users?limit=2",
+          "/health/ready"};
+}
+
+}  // namespace
+
+TEST(Database, NothingFailsOncePostgresIsBackFromARestart) {
+  testkit::own_postgres pg;
+  auto seeded = testkit::run_granite({"seed", "--file", testkit::source_path("tests/data/forum.json")},
+                                     {{"DATABASE_URL", pg.url()}});
+  ASSERT_EQ(seeded.exit_code, 0) << seeded.err;
+  testkit::server srv({.database_url = pg.url(), .extra_args = testkit::brisk_hashing()});
+  testkit::forum_client api(srv.port());
+  auto writer_account = api.member("restarter");
+  // Reads that miss the read cache (they change all the time: the writer
+  // posts into thread 1), and reads it never keeps.
+  testkit::load_loop load({.port = srv.port(), .targets = {"/api/posts/in-thread/1", "/health/ready"}, .clients = 3});
+  post_writer writer(srv.port(), writer_account.token, "restart");
+  std::this_thread::sleep_for(500ms);
+
+  pg.stop();  // fast shutdown: every backend is told to end its session
+  std::this_thread::sleep_for(300ms);
+  // While it is down, a malformed request is still told what is wrong with it.
+  EXPECT_EQ(testkit::get(srv.port(), "/api/threads/abc").status, 400);
+  EXPECT_EQ(testkit::get(srv.port(), "/api/users?limit=0").status, 400);
+  EXPECT_EQ(testkit::get(srv.port(), "/api/posts/in-thread/1").status, 503);
+  pg.start();  // returns once PostgreSQL accepts connections
+  auto back = clock_type::now();
+  std::this_thread::sleep_for(1500ms);
+  load.stop();
+  writer.stop();
+
+  EXPECT_EQ(load.failed(), 0) << joined(load.failures());
+  EXPECT_TRUE(writer.failures().empty()) << joined(writer.failures());
+  EXPECT_LT(load.last_refused_sent(), back) << "a read sent after PostgreSQL was back was refused";
+  EXPECT_LT(writer.last_refused_sent(), back) << "a write sent after PostgreSQL was back was refused";
+  pqxx::connection c(pg.url());
+  expect_written_once(c, "restart", writer);
+  auto stats = database_stats(srv.port(), 2);
+  EXPECT_GE(total(stats, "reconnects"), 4) << "every connection of both workers was lost and taken up again";
+  EXPECT_EQ(total(stats, "connections"), total(stats, "connectionsWanted"));
+  std::printf("restart under load: %ld reads (%ld answered 503 while PostgreSQL was down), %ld writes (%ld "
+              "answered 503 while down, %zu created); refused after it was back: 0\n",
+              load.sent(), load.unavailable(), writer.sent(), writer.refused(), writer.created().size());
+}
+
+TEST(Database, TerminatingEachOfGranitesConnectionsUnderLoadFailsNothing) {
+  testkit::scratch_database db;
+  testkit::server srv({.database_url = db.seeded(), .extra_args = testkit::brisk_hashing()});
+  testkit::forum_client api(srv.port());
+  auto writer_account = api.member("terminated");
+  testkit::load_loop load({.port = srv.port(), .targets = uncached_reads(), .clients = 3});
+  post_writer writer(srv.port(), writer_account.token, "terminate");
+  std::this_thread::sleep_for(300ms);
+
+  // Twelve times, one of granite's connections (reads, writes and the one
+  // that listens, of either worker) is cut off by the server.
+  std::set<std::string> cut;
+  long terminated = 0;
+  for (int i = 0; i < 12; ++i) {
+    auto name = db.query("SELECT application_name || ' ' || pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = current_database() AND application_name LIKE 'granite worker%' "
+                         "ORDER BY backend_start LIMIT 1");
+    if (name.ends_with(" true")) {
+      cut.insert(name.substr(0, name.size() - 5));
+      ++terminated;
+    }
+    std::this_thread::sleep_for(150ms);
+  }
+  load.stop();
+  writer.stop();
+
+  EXPECT_GE(cut.size(), 4u) << "not every kind of connection was cut";
+  EXPECT_EQ(load.failed(), 0) << joined(load.failures());
+  EXPECT_EQ(load.unavailable(), 0) << "a read was refused instead of retried";
+  EXPECT_TRUE(writer.failures().empty()) << joined(writer.failures());
+  // The server ends each session with a FATAL error in place of the next
+  // result: the write it cut off committed nothing, and is sent again.
+  EXPECT_EQ(writer.refused(), 0) << "a write cut off by the server was refused instead of sent again:"
+                                 << joined(writer.refusals());
+  pqxx::connection c(db.url());
+  expect_written_once(c, "terminate", writer);
+  // Nothing waited on a connection that was gone.
+  EXPECT_LT(load.slowest_ms(), 5000.0);
+  EXPECT_LT(writer.slowest_ms(), 5000.0);
+  EXPECT_EQ(testkit::eventually([&] { return granite_backends(db) == 4; }, 3s), true);
+  // Each worker noticed each of its connections go, at once, and took it up again.
+  auto stats = database_stats(srv.port(), 2);
+  EXPECT_EQ(total(stats, "reconnects"), terminated);
+  EXPECT_EQ(total(stats, "refused"), 0);
+  EXPECT_EQ(total(stats, "connections"), 4);
+  EXPECT_EQ(total(stats, "waiting"), 0);
+  std::string names;
+  for (const auto& n : cut) names += " [" + n + "]";
+  std::printf("%ld connections terminated under load (%s): %ld batches sent again; %ld reads, %ld writes, %zu "
+              "created; slowest read %.0f ms, slowest write %.0f ms\n",
+              terminated, names.c_str(), total(stats, "retried"), load.sent(), writer.sent(), writer.created().size(),
+              load.slowest_ms(), writer.slowest_ms());
+}
+
+TEST(Database, ReadsCompleteWhileWritesWaitOnARowLock) {
+  testkit::scratch_database db;
+  // One worker: every request below meets the same connections.
+  testkit::server srv({.database_url = db.seeded(), .workers = 1,
+                       .extra_args = {"--set", "database.statement_timeout_ms=30000", "--set", "cache.enabled=false",
+                                      "--set", "auth.hash_priority=low", "--set", "auth.hash_cpu_percent=100"}});
+  testkit::forum_client api(srv.port());
+  auto me = api.member("locked_out");
+  auto post = api.write_post(me.token, 1, "about to be locked");
+
+  // Another session holds the post's row, as a long transaction would.
+  pqxx::connection blocker(db.url());
+  pqxx::work lock(blocker);
+  lock.exec_params("SELECT id FROM posts WHERE id = $1 FOR UPDATE", post);
+
+  std::vector<std::future<testkit::http_response>> edits;
+  for (int i = 0; i < 6; ++i)
+    edits.push_back(std::async(std::launch::async, [&, i] {
+      return api.call("PATCH", "/api/posts/" + std::to_string(post),
+                      nlohmann::json{{"text", "edit " + std::to_string(i)}}.dump(), me.token);
+    }));
+  ASSERT_TRUE(testkit::eventually(
+      [&] {
+        return db.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+                        "application_name LIKE 'granite worker%'") == "1";
+      },
+      5s))
+      << "the edits never began to wait on the lock";
+
+  // Reads of every kind go on while the edits wait.
+  int reads = 0;
+  for (int round = 0; round < 20; ++round)
+    for (const auto& target : uncached_reads()) {
+      auto r = testkit::get(srv.port(), target);
+      EXPECT_EQ(r.status, 200) << target << ": " << r.body;
+      ++reads;
+    }
+  for (auto& e : edits) EXPECT_EQ(e.wait_for(0s), std::future_status::timeout) << "an edit did not wait on the lock";
+
+  lock.abort();
+  for (auto& e : edits) EXPECT_EQ(e.get().status, 200);
+  std::printf("%d reads answered while 6 edits waited on a row lock\n", reads);
+}
+
+TEST(Database, RequestsPipelinedOnOneConnectionAreAnsweredInOrder) {
+  testkit::scratch_database db;
+  testkit::server srv({.database_url = db.seeded(), .workers = 1});
+  // Hits and misses of the read cache, routes with and without the
+  // database, and refusals, sent at once in one write.
+  std::vector<std::pair<std::string, std::string>> asked;  // target, what the answer must hold
+  for (int round = 0; round < 8; ++round) {
+    asked.push_back({"/api/users/" + std::to_string(1 + round % 3), "\"id\":" + std::to_string(1 + round % 3)});
+    asked.push_back({"/api/posts/in-thread/1?limit=" + std::to_string(1 + round), "\"thread\":1"});
+    asked.push_back({"/api/users/4", "no user with id 4"});
+    asked.push_back({"/api/threads/abc", "thread id"});
+    asked.push_back({"/health/ready", "ready"});
+    asked.push_back({"/", "Ready to receive requests"});
+    asked.push_back({"/api/threads/" + std::to_string(round % 2 ? 1 : 2), "\"id\":" + std::to_string(round % 2 ? 1 : 2)});
+  }
+  std::string bytes;
+  for (std::size_t i = 0; i < asked.size(); ++i)
+    bytes += "GET " + asked[i].first + " HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: pipelined-" + std::to_string(i) +
+             "\r\n\r\n";
+  testkit::http_client c(srv.port());
+  c.send_raw(bytes);
+  for (std::size_t i = 0; i < asked.size(); ++i) {
+    auto r = c.read();
+    EXPECT_EQ(r.header("X-Request-Id"), "pipelined-" + std::to_string(i)) << asked[i].first;
+    EXPECT_NE(r.body.find(asked[i].second), std::string::npos) << asked[i].first << ": " << r.body;
+  }
+}
+
+TEST(Database, AnInstanceHoldsTwoConnectionsPerWorkerAndTheNoticesMayHaveTheirOwn) {
+  testkit::scratch_database db;
+  {
+    // The defaults: a read connection that also receives the change
+    // notices, and a write connection.
+    testkit::server srv({.database_url = db.seeded(), .workers = 2, .extra_args = testkit::brisk_hashing()});
+    testkit::forum_client api(srv.port());
+    auto me = api.member("counted");
+    testkit::load_loop load({.port = srv.port(), .targets = uncached_reads(), .clients = 3});
+    for (int i = 0; i < 20; ++i) api.write_post(me.token, 1, "counted " + std::to_string(i));
+    load.stop();
+    EXPECT_EQ(load.failed(), 0) << joined(load.failures());
+    EXPECT_EQ(granite_backends(db), 4);
+    EXPECT_EQ(db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                       "application_name LIKE 'granite worker % reads and notices'"),
+              "2");
+  }
+  ASSERT_TRUE(testkit::eventually([&] { return granite_backends(db) == 0; }, 5s));
+  {
+    // Notices on a connection of their own (around a transaction pooler),
+    // and a second write connection: 4 per worker.
+    testkit::server srv({.database_url = db.url(), .workers = 2,
+                         .extra_args = {"--set", "database.listen_url=" + db.url(), "--set",
+                                        "database.write_connections=2"}});
+    ASSERT_TRUE(testkit::eventually([&] { return granite_backends(db) == 8; }, 5s)) << granite_backends(db);
+    EXPECT_EQ(db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                       "application_name LIKE 'granite worker % notices' AND query = 'LISTEN granite_cache'"),
+              "2");
+    // The cache still hears of changes: a write made behind granite's back
+    // is seen at once.
+    ASSERT_EQ(testkit::get(srv.port(), "/api/users/3").status, 200);
+    ASSERT_EQ(testkit::get(srv.port(), "/api/users/3").header("ETag").empty(), false);
+    db.query("UPDATE users SET bio = 'changed behind granite' WHERE id = 3");
+    EXPECT_TRUE(testkit::eventually([&] {
+      return testkit::get(srv.port(), "/api/users/3").body.find("changed behind granite") != std::string::npos;
+    }, 2s));
+  }
+}

@@ -1,0 +1,122 @@
+// Where the worker's database sends a batch, against a real PostgreSQL: a
+// statement that waits on a lock stalls its connection, and what comes next
+// goes elsewhere or waits in granite, at most the statement timeout.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+#include <pqxx/pqxx>
+
+#include "features/threads/threads.hpp"
+#include "features/users/users.hpp"
+#include "granite/store/migrate.hpp"
+#include "granite/store/seed.hpp"
+#include "support/async_db.hpp"
+#include "support/testkit.hpp"
+
+using namespace granite;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct Lanes : ::testing::Test {
+  testkit::scratch_database db;
+
+  void SetUp() override {
+    auto c = db.connect();
+    store::migrate(*c);
+    store::load_seed(*c, store::read_seed_file(testkit::source_path("tests/data/forum.json")), store::seed_mode::add);
+  }
+
+  // A batch submitted without waiting: its answer, and when it came.
+  struct pending {
+    std::optional<store::answer> answer;
+    clock_type::time_point at;
+  };
+  static std::shared_ptr<pending> submit(testkit::async_db& a, store::database::lane lane, store::batch b) {
+    auto p = std::make_shared<pending>();
+    a.db().submit(lane, std::move(b), [p](store::answer ans) {
+      p->answer = std::move(ans);
+      p->at = clock_type::now();
+    });
+    return p;
+  }
+
+  // Runs the loop until a statement waits on a lock.
+  void until_waiting_on_a_lock(testkit::async_db& a) {
+    ASSERT_TRUE(a.run_until([&] {
+      return db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                      "wait_event_type = 'Lock'") == "1";
+    }));
+  }
+};
+
+}  // namespace
+
+TEST_F(Lanes, AWriteBehindAStalledConnectionWaitsInGraniteAtMostTheStatementTimeoutWhileReadsGoOn) {
+  if (geteuid() != 0) GTEST_SKIP() << "stopping a PostgreSQL backend needs root";
+  testkit::async_db a(db.url(), {}, false, 500);
+  ASSERT_TRUE(a.write(threads::insert("before", 1)).ok());
+  // The write connection's backend stops answering (a host that froze):
+  // no statement timeout can end what it was sent.
+  auto backend = std::stoi(db.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
+                                    "application_name = 'granite writes'"));
+  ASSERT_EQ(kill(backend, SIGSTOP), 0);
+  struct resume {
+    int pid;
+    ~resume() { kill(pid, SIGCONT); }
+  } resumed_at_the_end{backend};
+
+  auto sent = submit(a, store::database::lane::write, threads::insert("sent to the frozen backend", 1));
+  auto t0 = clock_type::now();
+  a.run_until([&] { return clock_type::now() - t0 > 60ms; });  // long enough to count as stalled
+  auto behind = submit(a, store::database::lane::write, threads::insert("waited behind it", 1));
+  auto queued_at = clock_type::now();
+
+  // Reads go on, on the read connection.
+  for (int i = 0; i < 20; ++i) {
+    auto r = a.read(users::select_by_id(2));
+    ASSERT_TRUE(r.ok()) << r.failed().message;
+    EXPECT_EQ(r[0].size(), 1u);
+  }
+  ASSERT_TRUE(a.run_until([&] { return behind->answer.has_value(); }, 5));
+  ASSERT_FALSE(behind->answer->ok());
+  EXPECT_EQ(behind->answer->failed().what, store::failure::kind::timeout);
+  EXPECT_GE(behind->at - queued_at, 480ms);
+  EXPECT_LT(behind->at - queued_at, 1500ms);
+  EXPECT_FALSE(sent->answer) << "the frozen backend answered";
+
+  kill(backend, SIGCONT);
+  ASSERT_TRUE(a.run_until([&] { return sent->answer.has_value(); }));
+  EXPECT_TRUE(sent->answer->ok()) << sent->answer->failed().message;
+  EXPECT_EQ(db.query("SELECT count(*) FROM threads WHERE title = 'sent to the frozen backend'"), "1");
+  EXPECT_EQ(db.query("SELECT count(*) FROM threads WHERE title = 'waited behind it'"), "0");
+  EXPECT_TRUE(a.write(threads::insert("after", 1)).ok());
+}
+
+TEST_F(Lanes, AReadTheStalledReadConnectionCannotTakeGoesToTheIdleWriteConnection) {
+  testkit::async_db a(db.url(), {}, false, 30000);
+  pqxx::connection blocker(db.url());
+  pqxx::work lock(blocker);
+  lock.exec("LOCK TABLE users IN ACCESS EXCLUSIVE MODE");
+
+  auto slow = submit(a, store::database::lane::read, users::select_by_id(1));
+  until_waiting_on_a_lock(a);
+  auto other = a.read(threads::select_by_id(1));
+  ASSERT_TRUE(other.ok()) << other.failed().message;
+  EXPECT_EQ(other[0].size(), 1u);
+  EXPECT_FALSE(slow->answer) << "the read of users did not wait on the lock";
+  EXPECT_NE(db.query("SELECT query FROM pg_stat_activity WHERE datname = current_database() AND "
+                     "application_name = 'granite writes'")
+                .find("FROM threads"),
+            std::string::npos)
+      << "the other read did not go to the write connection";
+
+  lock.abort();
+  ASSERT_TRUE(a.run_until([&] { return slow->answer.has_value(); }));
+  EXPECT_TRUE(slow->answer->ok());
+}
