@@ -50,6 +50,17 @@ cat >/etc/systemd/system.conf.d/60-granite.conf <<'CONF'
 DefaultLimitNOFILE=65536:1048576
 CONF
 
+echo "provision: logrotate every hour (/etc/systemd/system/logrotate.timer.d/60-granite.conf)"
+# A busy access log grows by gigabytes an hour: /etc/logrotate.d/granite
+# rotates it at 512 MiB (maxsize), which logrotate checks when it runs.
+mkdir -p /etc/systemd/system/logrotate.timer.d
+cat >/etc/systemd/system/logrotate.timer.d/60-granite.conf <<'CONF'
+[Timer]
+OnCalendar=
+OnCalendar=hourly
+AccuracySec=1m
+CONF
+
 # Nothing of this build's own stays in the image: no instance settings (they
 # come with each instance's user data), no package file, no apt lists.
 rm -f /etc/granite/granite.env "$deb"

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from access_log import access_log  # noqa: E402
 from forum import forum  # noqa: E402
 from login_storm import login_storm  # noqa: E402
 from systems import ROOT, die  # noqa: E402
@@ -17,7 +18,7 @@ from systems import ROOT, die  # noqa: E402
 
 def main():
     p = argparse.ArgumentParser(prog="scripts/bench", description="granite's benchmarks (see scripts/bench)")
-    p.add_argument("scenario", nargs="?", choices=["forum", "login-storm"], default="forum")
+    p.add_argument("scenario", nargs="?", choices=["forum", "login-storm", "access-log"], default="forum")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=int)
     p.add_argument("--workers", type=int, default=os.cpu_count())
@@ -33,7 +34,7 @@ def main():
         p.error(f"--connections takes whole numbers, got {args.connections!r}")
     args.set = [w for kv in args.set for w in ("--set", kv)]
     if args.seconds is None:
-        args.seconds = 5 if args.scenario == "forum" else 10
+        args.seconds = 10 if args.scenario == "login-storm" else 5
     if args.baseline and not os.access(args.baseline, os.X_OK):
         die(f"--baseline {args.baseline}: not an executable")
     if os.environ.get("BENCH_CHECK_ONLY"):
@@ -43,7 +44,7 @@ def main():
         die("run me through scripts/bench (it starts the PostgreSQL cluster and sets BENCH_DATABASE_URL)")
     work = ROOT / "var" / "bench" / f"{args.scenario}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     work.mkdir(parents=True)
-    report = forum(args, work, url) if args.scenario == "forum" else login_storm(args, work, url)
+    report = {"forum": forum, "login-storm": login_storm, "access-log": access_log}[args.scenario](args, work, url)
     (work / "report.md").write_text(report + "\n")
     print()
     print(report)

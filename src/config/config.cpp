@@ -78,6 +78,24 @@ void assign(config& c, const key_spec& k, const json& v, const std::string& from
                           ")");
                    *p = v.get<bool>();
                  },
+                 [&](std::vector<std::string>* p) {
+                   if (!v.is_array())
+                     fail(std::string(k.name) + " must be a list of strings, got " + type_name(v) + " (" + from +
+                          ")");
+                   std::vector<std::string> entries;
+                   for (const auto& entry : v) {
+                     if (!entry.is_string())
+                       fail(std::string(k.name) + " must be a list of strings, and holds " + type_name(entry) +
+                            " (" + from + ")");
+                     auto text = entry.get<std::string>();
+                     if (k.check_entry) {
+                       if (auto why = k.check_entry(text); !why.empty())
+                         fail(std::string(k.name) + ": " + why + " (" + from + ")");
+                     }
+                     entries.push_back(std::move(text));
+                   }
+                   *p = std::move(entries);
+                 },
              },
              k.field_of(c));
   if (!k.retired.empty()) c.warnings.push_back(std::string(k.retired) + " (" + from + ")");
@@ -89,6 +107,24 @@ json from_text(config& scratch, const key_spec& k, const std::string& text, cons
   return std::visit(
       overloaded{
           [&](std::string*) -> json { return text; },
+          [&](std::vector<std::string>*) -> json {
+            // "a, b,c": entries separated by commas, spaces around them
+            // dropped; blank text is the empty list.
+            json list = json::array();
+            if (text.find_first_not_of(" \t") == std::string::npos) return list;
+            std::size_t start = 0;
+            while (true) {
+              auto comma = text.find(',', start);
+              auto entry = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+              auto first = entry.find_first_not_of(" \t");
+              if (first == std::string::npos)
+                fail(std::string(k.name) + " has an empty entry in \"" + text + "\" (" + from + ")");
+              entry = entry.substr(first, entry.find_last_not_of(" \t") - first + 1);
+              list.push_back(entry);
+              if (comma == std::string::npos) return list;
+              start = comma + 1;
+            }
+          },
           [&](bool*) -> json {
             if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
             if (text == "false" || text == "0" || text == "no" || text == "off") return false;

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "granite/network.hpp"
+
 namespace granite::config::detail {
 
 namespace {
@@ -31,6 +33,12 @@ const std::vector<key_spec>& keys() {
       {"http.max_connections", at(&config::http, &config::http_t::max_connections), 1, 1000000, {}},
       {"http.max_requests_per_connection", at(&config::http, &config::http_t::max_requests_per_connection), 0,
        1000000000, {}},
+      {"http.trusted_proxies", at(&config::http, &config::http_t::trusted_proxies), 0, 0, {}, {},
+       [](std::string_view entry) -> std::string {
+         if (ip_network::parse(entry)) return {};
+         return "\"" + std::string(entry) +
+                "\" is not an IPv4 or IPv6 network (a CIDR such as 10.0.0.0/16 or 2001:db8::/32, or one address)";
+       }},
       {"database.url", at(&config::database, &config::database_t::url), 0, 0, {}},
       {"database.read_connections", at(&config::database, &config::database_t::read_connections), 1, 16, {}},
       {"database.write_connections", at(&config::database, &config::database_t::write_connections), 1, 16, {}},
@@ -52,6 +60,9 @@ const std::vector<key_spec>& keys() {
       {"log.level", at(&config::log, &config::log_t::level), 0, 0,
        {"trace", "debug", "info", "warn", "error", "critical", "off"}},
       {"log.access", at(&config::log, &config::log_t::access), 0, 0, {}},
+      {"log.access_file", at(&config::log, &config::log_t::access_file), 0, 0, {}},
+      {"log.format", at(&config::log, &config::log_t::format), 0, 0, {"plain", "json"}},
+      {"log.flush_ms", at(&config::log, &config::log_t::flush_ms), 1, 60000, {}},
       {"drain.delay_s", at(&config::drain, &config::drain_t::delay_s), 0, 3600, {}},
       {"drain.timeout_s", at(&config::drain, &config::drain_t::timeout_s), 1, 3600, {}},
   };

@@ -12,7 +12,9 @@
 
 namespace granite::config::detail {
 
-using field = std::variant<int*, std::int64_t*, std::string*, bool*>;
+// A list is a JSON array of strings, or comma-separated text in the
+// environment and on the command line.
+using field = std::variant<int*, std::int64_t*, std::string*, bool*, std::vector<std::string>*>;
 
 struct key_spec {
   std::string_view name;  // "section.key" or "key"
@@ -23,6 +25,9 @@ struct key_spec {
   // A key of an earlier release, still accepted so that its configuration
   // files load, with no effect: why (logged at start). Not listed.
   std::string_view retired = {};
+  // Lists only: checks one entry; an empty answer accepts it, otherwise it
+  // says what is wrong.
+  std::function<std::string(std::string_view)> check_entry = {};
 };
 
 const std::vector<key_spec>& keys();  // every key in force, in documentation order

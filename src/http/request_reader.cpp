@@ -22,6 +22,8 @@ request_reader::request_reader(request& req, request_head& head) : req_(req), he
   req_.request_id.clear();
   req_.body.clear();
   head_.if_none_match.clear();
+  head_.forwarded_for.clear();
+  head_.trace_id.clear();
   head_.expect_continue = false;
 }
 
@@ -49,7 +51,13 @@ void request_reader::on_field_impl(bhttp::field name, string_view name_text, str
       seen_expect_ = true;
       return;
     default:
-      if (beast::iequals(name_text, "x-request-id")) keep_first(req_.request_id, seen_request_id_);
+      if (beast::iequals(name_text, "x-request-id")) return keep_first(req_.request_id, seen_request_id_);
+      if (beast::iequals(name_text, "x-forwarded-for")) {
+        if (!head_.forwarded_for.empty()) head_.forwarded_for += ", ";
+        head_.forwarded_for.append(value.data(), value.size());
+        return;
+      }
+      if (beast::iequals(name_text, "x-amzn-trace-id")) keep_first(head_.trace_id, seen_trace_id_);
   }
 }
 

@@ -21,6 +21,8 @@ struct request_head {
   int version = 11;
   std::string method;  // as sent, for the access log
   std::string if_none_match;  // every If-None-Match field, joined by ", "
+  std::string forwarded_for;  // every X-Forwarded-For field, joined by ", "
+  std::string trace_id;       // X-Amzn-Trace-Id (the load balancer's), for the access log
   bool expect_continue = false;
 };
 
@@ -46,7 +48,8 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
 
   request& req_;
   request_head& head_;
-  bool seen_content_type_ = false, seen_authorization_ = false, seen_request_id_ = false, seen_expect_ = false;
+  bool seen_content_type_ = false, seen_authorization_ = false, seen_request_id_ = false, seen_expect_ = false,
+       seen_trace_id_ = false;
 };
 
 // A client's X-Request-Id is kept when it is a plain token: letters, digits

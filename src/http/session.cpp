@@ -12,6 +12,7 @@
 #include "dispatch.hpp"
 #include "granite/http/cache.hpp"
 #include "granite/http/ids.hpp"
+#include "granite/obs/access_log.hpp"
 #include "granite/obs/log.hpp"
 #include "request_reader.hpp"
 #include "response_head.hpp"
@@ -40,6 +41,16 @@ class session : public std::enable_shared_from_this<session> {
  public:
   session(asio::ip::tcp::socket socket, server_context& ctx) : socket_(std::move(socket)), ctx_(ctx) {
     ctx_.sessions.insert(this);
+    beast::error_code ec;
+    auto peer = socket_.remote_endpoint(ec).address();
+    if (peer.is_v4()) {
+      auto v4 = peer.to_v4().to_bytes();
+      peer_.bytes[10] = peer_.bytes[11] = 0xff;
+      std::copy(v4.begin(), v4.end(), peer_.bytes.begin() + 12);
+    } else if (peer.is_v6()) {
+      peer_.bytes = peer.to_v6().to_bytes();
+    }
+    peer_text_ = peer_.text();
   }
   ~session() { ctx_.sessions.erase(this); }
 
@@ -159,17 +170,37 @@ class session : public std::enable_shared_from_this<session> {
                   (ctx_.limit.max_requests == 0 || requests_ < ctx_.limit.max_requests);
     head_only_ = req_.method == verb::head;
     fill_.reset();
+    find_client();
     handle();
+  }
+
+  // Who sent the request: the peer, or whom a trusted proxy names.
+  void find_client() {
+    if (ctx_.trusted_proxies.empty() || head_.forwarded_for.empty()) {
+      client_ = peer_text_;
+      return;
+    }
+    client_ = forwarded_client(peer_, head_.forwarded_for, ctx_.trusted_proxies).text();
   }
 
   void handle() {
     bool read = req_.method == verb::get || req_.method == verb::head;
+    route_ = nullptr;
+    cache_use_ = obs::access_record::cache_use::none;
     if (read) {
-      if (auto hit = ctx_.cache.find(req_.target)) return send_cached(std::move(hit));
+      if (auto hit = ctx_.cache.find(req_.target)) {
+        route_ = hit->from;
+        cache_use_ = obs::access_record::cache_use::hit;
+        return send_cached(std::move(hit));
+      }
     }
     auto m = ctx_.routes.find(req_);
     if (!m.found) return respond(std::move(m.refusal));
-    if (read && m.found->cache) want_fill(*m.found->cache, m.values);
+    route_ = m.found;
+    if (read && m.found->cache) {
+      cache_use_ = obs::access_record::cache_use::miss;
+      want_fill(*m.found->cache, m.values);
+    }
     if (auto* run = std::get_if<plain_handler>(&m.found->run)) return respond(answer_plain(*run, req_, m.values));
     // The request and its params stay here, unchanged, until the answer.
     params_ = std::move(m.values);
@@ -198,6 +229,9 @@ class session : public std::enable_shared_from_this<session> {
     started_ = clock::now();
     phase_ = phase::busy;
     fill_.reset();
+    route_ = nullptr;
+    cache_use_ = obs::access_record::cache_use::none;
+    client_ = peer_text_;
     request req;
     req.request_id = obs::next_request_id();
     req_.request_id = req.request_id;
@@ -213,6 +247,7 @@ class session : public std::enable_shared_from_this<session> {
       for (const auto& [name, value] : r.headers) kept->headers.append(name).append(": ").append(value).append("\r\n");
       kept->etag = etag_of(r.body);
       kept->body = std::move(r.body);
+      kept->from = route_;
       ctx_.cache.fill(req_.target, fill_->group, kept, fill_->since);
       return send_cached(std::move(kept));
     }
@@ -267,10 +302,20 @@ class session : public std::enable_shared_from_this<session> {
 
   void log_access() {
     if (!ctx_.access_log) return;
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count();
-    std::string_view method = parsed_ ? std::string_view(head_.method) : "-";
-    std::string_view target = parsed_ ? std::string_view(req_.target) : "-";
-    spdlog::info("access {} {} {} {}B {}us rid={}", method, target, out_.status(), body_bytes_, us, req_.request_id);
+    obs::access_record r;
+    r.request_id = req_.request_id;
+    r.client = client_;
+    if (parsed_) {
+      r.method = head_.method;
+      r.target = req_.target;
+      r.trace_id = head_.trace_id;
+    }
+    if (route_) r.route = route_->pattern;
+    r.status = out_.status();
+    r.bytes = body_bytes_;
+    r.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count();
+    r.cache = cache_use_;
+    ctx_.access_log->write(r);
   }
 
   // The client is gone, or its connection failed: nothing to answer.
@@ -314,6 +359,11 @@ class session : public std::enable_shared_from_this<session> {
   bool parsed_ = false;
   std::size_t body_bytes_ = 0;
   clock::time_point started_;
+  ip_address peer_;
+  std::string peer_text_;
+  std::string client_;  // of the request being answered
+  const route* route_ = nullptr;
+  obs::access_record::cache_use cache_use_ = obs::access_record::cache_use::none;
 };
 
 void server_context::close_connections() {

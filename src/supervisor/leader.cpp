@@ -107,7 +107,12 @@ void leader::handle_ttin() { add_worker(); }
 
 void leader::handle_ttou() { remove_worker(); }
 
-void leader::handle_usr1() { spdlog::warn("SIGUSR1 means nothing to granite; ignored"); }
+// The nginx convention: after logrotate has moved the access log away,
+// every worker opens it again (lines buffered meanwhile go to the old one).
+void leader::handle_usr1() {
+  spdlog::info("SIGUSR1: the workers open their access log files again");
+  table_.signal_all(reopen_logs_signal);
+}
 
 // --- what the verbs share ----------------------------------------------------
 

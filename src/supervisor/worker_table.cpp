@@ -53,6 +53,14 @@ void worker_table::kill_worker(int slot, int sig) {
   if (w.state != worker_state::empty) ops_.signal(w.pid, sig);
 }
 
+void worker_table::signal_all(int sig) {
+  for (const auto& w : slots_) {
+    if (w.state != worker_state::empty) ops_.signal(w.pid, sig);
+    if (w.outgoing) ops_.signal(w.outgoing, sig);
+  }
+  for (const auto& r : retiring_) ops_.signal(r.pid, sig);
+}
+
 void worker_table::mark_ready(int slot, pid_t pid) {
   if (slot < 0 || slot >= static_cast<int>(slots_.size())) return;
   auto& w = slots_[slot];

@@ -21,6 +21,7 @@
 #include "granite/http/bulkhead.hpp"
 #include "granite/http/cache.hpp"
 #include "granite/http/session.hpp"
+#include "granite/obs/access_log.hpp"
 #include "granite/obs/log.hpp"
 #include "granite/store/event_loop.hpp"
 #include "granite/store/migrate.hpp"
@@ -159,6 +160,63 @@ std::unique_ptr<notice_listener> listen_for_notices(asio::io_context& ioc, const
   return listener;
 }
 
+// The access log (none with log.access off), and the proxies whose
+// X-Forwarded-For is believed.
+std::unique_ptr<obs::access_log> open_access_log(const config::config& cfg, int slot) {
+  if (!cfg.log.access) return nullptr;
+  obs::access_log::options o;
+  o.path = cfg.log.access_file;
+  o.format = cfg.log.format == "json" ? obs::access_format::json : obs::access_format::plain;
+  o.slot = slot;
+  o.pid = getpid();
+  return std::make_unique<obs::access_log>(std::move(o));
+}
+
+std::vector<ip_network> trusted_proxies(const config::config& cfg) {
+  std::vector<ip_network> out;
+  for (const auto& text : cfg.http.trusted_proxies)
+    if (auto n = ip_network::parse(text)) out.push_back(*n);  // the configuration checked each
+  return out;
+}
+
+// Access lines wait in their chunk at most log.flush_ms; SIGUSR1 (from the
+// leader, after logrotate) opens the file again. The signal is caught with
+// the log off too: it must never end a worker.
+class access_log_keeper {
+ public:
+  access_log_keeper(asio::io_context& ioc, obs::access_log* log, std::chrono::milliseconds every)
+      : log_(log), every_(every), timer_(ioc), reopen_(ioc, SIGUSR1) {
+    if (!log_) return;
+    tick();
+    wait_for_reopen();
+  }
+  ~access_log_keeper() {
+    if (log_) log_->flush();
+  }
+
+ private:
+  void tick() {
+    timer_.expires_after(every_);
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      log_->flush();
+      tick();
+    });
+  }
+  void wait_for_reopen() {
+    reopen_.async_wait([this](boost::system::error_code ec, int) {
+      if (ec) return;
+      log_->reopen();
+      wait_for_reopen();
+    });
+  }
+
+  obs::access_log* log_;
+  std::chrono::milliseconds every_;
+  asio::steady_timer timer_;
+  asio::signal_set reopen_;
+};
+
 void report_ready(int status_fd, int slot) {
   status_message m{'R', slot, getpid()};
   if (write(status_fd, &m, sizeof m) != static_cast<ssize_t>(sizeof m))
@@ -172,6 +230,7 @@ void report_ready(int status_fd, int slot) {
 void serve(asio::io_context& ioc, const config::config& cfg, int slot, int listen_fd, int status_fd,
            const std::function<void()>& heartbeat, http::server_context& ctx) {
   auto listener = listen_for_notices(ioc, cfg, slot, ctx.cache);
+  access_log_keeper log_keeper(ioc, ctx.access_log, std::chrono::milliseconds(cfg.log.flush_ms));
   acceptor_loop acceptor(ioc, listen_fd, ctx);
   stopper stop(ioc, acceptor, ctx, cfg.drain);
   asio::signal_set signals(ioc, SIGTERM, SIGQUIT, SIGINT);
@@ -208,7 +267,7 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, int liste
 void block_stop_signals(bool block) {
   sigset_t set;
   sigemptyset(&set);
-  for (int sig : {SIGTERM, SIGQUIT, SIGINT}) sigaddset(&set, sig);
+  for (int sig : {SIGTERM, SIGQUIT, SIGINT, SIGUSR1}) sigaddset(&set, sig);
   pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
 }
 
@@ -242,8 +301,9 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
     if (!expired) features::warm_up(cfg);
   });
 
+  auto access_log = open_access_log(cfg, slot);
   http::router routes;
-  http::server_context ctx{routes, {*db, hashing}, cache, limits_of(cfg), cfg.log.access, {}};
+  http::server_context ctx{routes, {*db, hashing}, cache, limits_of(cfg), access_log.get(), trusted_proxies(cfg), {}};
   features::register_routes(routes, features::deps{cfg});
   add_service_routes(routes, ctx.closing, cache, *db);
 
@@ -254,6 +314,7 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
   hashing.stop();
   close_database(*ioc, std::move(db));
   ioc.reset();
+  access_log.reset();  // what is buffered is written
   spdlog::info("stopped");
   obs::shutdown();
   return exit_code::ok;

@@ -174,6 +174,24 @@ grep -q '"username"' <<<"$user" || fail "GET /api/users/1: $user"
 grep -qi "^server: granite/$version" "$work/headers" || fail "Server header: $(grep -i '^server' "$work/headers")"
 pass "systemctl start returned in $start_ms ms with granite serving: /health 200, /api/users/1 from PostgreSQL"
 
+# The access log: a file in the unit's LogsDirectory, written by the service
+# user; logrotate moves it, its postrotate sends SIGUSR1, and the workers
+# open a new one: the line before is in the rotated file, the line after in
+# the new one.
+access=/var/log/granite/access.log
+logged() { for _ in $(seq 100); do ssh_in grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+reopened() { ssh_in journalctl -u granite.service --no-pager -o cat | grep -c "access log $access opened" || true; }
+curl -s -o /dev/null -H 'X-Request-Id: bake-before-rotation' "http://127.0.0.1:$http_port/api/users/1"
+logged $access rid=bake-before-rotation || fail "no access line in $access"
+[ "$(ssh_in stat -c %U $access)" = granite ] || fail "$access is not written by granite"
+ssh_in logrotate -f /etc/logrotate.d/granite || fail "logrotate -f /etc/logrotate.d/granite"
+for _ in $(seq 100); do [ "$(reopened)" -ge 2 ] && break; sleep 0.1; done
+[ "$(reopened)" -ge 2 ] || fail "the workers did not open $access again after logrotate"
+curl -s -o /dev/null -H 'X-Request-Id: bake-after-rotation' "http://127.0.0.1:$http_port/api/users/1"
+logged $access rid=bake-after-rotation || fail "no access line in the new $access"
+ssh_in grep -q rid=bake-before-rotation $access.1 || fail "the line before the rotation is not in $access.1"
+pass "access log: $access written by granite; logrotate moved it and SIGUSR1 opened a new one"
+
 main=$(main_pid)
 [ "$(ssh_in stat -c %U "/proc/$main")" = granite ] || fail "the leader does not run as granite"
 ssh_in grep -qx "'NoNewPrivs:.1'" "/proc/$main/status" || fail "NoNewPrivs is not set"

@@ -32,15 +32,16 @@ root=$(mktemp -d)
 trap 'rm -rf "$control" "$root"' EXIT
 dpkg-deb --control "$deb" "$control"
 dpkg-deb --extract "$deb" "$root"
-[ "$(cat "$control/conffiles")" = /etc/granite/granite.json ] || fail "conffiles: $(cat "$control/conffiles")"
-pass "conffiles: /etc/granite/granite.json"
+[ "$(cat "$control/conffiles")" = "$(printf '/etc/granite/granite.json\n/etc/logrotate.d/granite')" ] ||
+  fail "conffiles: $(cat "$control/conffiles")"
+pass "conffiles: /etc/granite/granite.json /etc/logrotate.d/granite"
 for script in postinst prerm postrm; do
   [ -x "$control/$script" ] || fail "$script missing or not executable"
   check "$script is valid sh" sh -n "$control/$script"
 done
 grep -q 'adduser --system --group' "$control/postinst" || fail "postinst does not create the granite system user"
 
-for path in usr/bin/granite etc/granite/granite.json lib/systemd/system/granite.service \
+for path in usr/bin/granite etc/granite/granite.json etc/logrotate.d/granite lib/systemd/system/granite.service \
   usr/share/granite/migrations/0001_forum.sql usr/share/doc/granite/user-data.yaml \
   usr/share/doc/granite/granite.env.example; do
   [ -e "$root/$path" ] || fail "/$path is not in the package"
@@ -53,6 +54,15 @@ pass "no instance settings or secrets in the package"
 "$root/usr/bin/granite" version | grep -q "^granite $version " || fail "the packaged binary says: $("$root/usr/bin/granite" version)"
 pass "the packaged binary runs: $("$root/usr/bin/granite" version)"
 check "the packaged configuration is valid" env -i "$root/usr/bin/granite" check-config --config "$root/etc/granite/granite.json"
+# The access log goes to a file in the unit's LogsDirectory, which logrotate
+# rotates and tells granite about.
+grep -q '"access_file": "/var/log/granite/access.log"' "$root/etc/granite/granite.json" ||
+  fail "the packaged configuration does not log access to /var/log/granite/access.log"
+grep -qx 'LogsDirectory=granite' "$root/lib/systemd/system/granite.service" || fail "the unit has no LogsDirectory=granite"
+grep -q '^/var/log/granite/\*.log' "$root/etc/logrotate.d/granite" || fail "logrotate does not rotate /var/log/granite"
+grep -q 'systemctl kill --kill-who=main --signal=USR1 granite.service' "$root/etc/logrotate.d/granite" ||
+  fail "logrotate does not send SIGUSR1"
+pass "access log: /var/log/granite/access.log, LogsDirectory=granite, rotated with SIGUSR1"
 for file in "$root"/usr/share/granite/migrations/*.sql; do
   cmp -s "$file" "$(dirname "$0")/../../src/store/migrations/$(basename "$file")" || fail "$(basename "$file") differs"
 done

@@ -167,3 +167,43 @@ TEST(Config, DatabaseConnectionCountsAreBounded) {
   EXPECT_NE(error_of({}, {{"GRANITE_DATABASE_WRITE_CONNECTIONS", "17"}}).find("database.write_connections"),
             std::string::npos);
 }
+
+TEST(Config, TrustedProxiesAreAListOfNetworksInEveryLayer) {
+  EXPECT_TRUE(load({}, {}).http.trusted_proxies.empty());  // trust nobody
+  auto path = write_temp(R"({"http": {"trusted_proxies": ["10.0.0.0/16", "2001:db8::/32", "192.0.2.7"]}})");
+  EXPECT_EQ(load({.file = path}, {}).http.trusted_proxies,
+            (std::vector<std::string>{"10.0.0.0/16", "2001:db8::/32", "192.0.2.7"}));
+  EXPECT_EQ(load({}, {{"GRANITE_HTTP_TRUSTED_PROXIES", "10.0.0.0/8, 172.16.0.0/12"}}).http.trusted_proxies,
+            (std::vector<std::string>{"10.0.0.0/8", "172.16.0.0/12"}));
+  EXPECT_EQ(load({.set = {{"http.trusted_proxies", "10.1.0.0/16", "--set"}}}, {}).http.trusted_proxies,
+            (std::vector<std::string>{"10.1.0.0/16"}));
+  // The flag empties what the file said.
+  EXPECT_TRUE(load({.file = path, .set = {{"http.trusted_proxies", "", "--set"}}}, {}).http.trusted_proxies.empty());
+  // And it shows as a list.
+  auto shown = nlohmann::json::parse(granite::config::to_json(load({.file = path}, {})));
+  EXPECT_EQ(shown["http"]["trusted_proxies"].size(), 3u);
+}
+
+TEST(Config, AnEntryThatIsNoNetworkIsRefusedByName) {
+  auto bad = error_of({}, {{"GRANITE_HTTP_TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.1/33"}});
+  EXPECT_NE(bad.find("http.trusted_proxies"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("\"10.0.0.1/33\" is not an IPv4 or IPv6 network"), std::string::npos) << bad;
+  EXPECT_NE(error_of({}, {{"GRANITE_HTTP_TRUSTED_PROXIES", "10.0.0.0/8,,10.1.0.0/16"}}).find("empty entry"),
+            std::string::npos);
+  EXPECT_NE(error_of({.file = write_temp(R"({"http": {"trusted_proxies": "10.0.0.0/8"}})")}).find("list of strings"),
+            std::string::npos);
+  EXPECT_NE(error_of({.file = write_temp(R"({"http": {"trusted_proxies": [10]}})")}).find("list of strings"),
+            std::string::npos);
+  EXPECT_NE(error_of({.file = write_temp(R"({"http": {"trusted_proxies": ["10.0.0.1/8"]}})")}).find("10.0.0.1/8"),
+            std::string::npos);
+}
+
+TEST(Config, AccessLogSettings) {
+  auto c = load({}, {});
+  EXPECT_EQ(c.log.access_file, "");  // standard error
+  EXPECT_EQ(c.log.format, "plain");
+  EXPECT_EQ(c.log.flush_ms, 500);
+  EXPECT_EQ(load({}, {{"GRANITE_LOG_FORMAT", "json"}}).log.format, "json");
+  EXPECT_NE(error_of({}, {{"GRANITE_LOG_FORMAT", "xml"}}).find("is not one of plain, json"), std::string::npos);
+  EXPECT_NE(error_of({}, {{"GRANITE_LOG_FLUSH_MS", "0"}}).find("log.flush_ms"), std::string::npos);
+}

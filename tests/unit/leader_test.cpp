@@ -284,11 +284,14 @@ TEST_F(Leader, WaitsNoLongerThanTheNextRespawnAndAtMostASecond) {
   EXPECT_EQ(io.waits.back(), 101ms);
 }
 
-TEST_F(Leader, Usr1IsIgnored) {
+TEST_F(Leader, Usr1TellsEveryWorkerToReopenItsLog) {
   start_serving();
   auto before = ops.signals.size();
   io.signal(SIGUSR1);
   l().turn();
-  EXPECT_EQ(ops.signals.size(), before);
+  EXPECT_EQ(signals_since(before),
+            (std::vector<std::pair<pid_t, int>>{{100, reopen_logs_signal}, {101, reopen_logs_signal}}));
+  EXPECT_EQ(reopen_logs_signal, SIGUSR1);
   EXPECT_FALSE(table.stopping());
+  EXPECT_FALSE(table.reloading());
 }

@@ -33,6 +33,9 @@ struct config {
     int body_timeout_s = 30;     // a request's body, after its header
     int max_connections = 10000;  // per worker; beyond, new connections are closed at once
     int max_requests_per_connection = 1000;  // then the response closes the connection; 0: no limit
+    // Peers whose X-Forwarded-For is believed (the load balancer's
+    // subnets), as CIDRs; empty: the client is always the peer.
+    std::vector<std::string> trusted_proxies;
   } http;
   struct database_t {
     std::string url;  // empty: libpq defaults (PGHOST, PGPORT, PGUSER, ...)
@@ -61,6 +64,9 @@ struct config {
   struct log_t {
     std::string level = "info";
     bool access = true;
+    std::string access_file;        // empty: stderr; reopened on SIGUSR1
+    std::string format = "plain";   // of access lines: plain or json
+    int flush_ms = 500;             // access lines wait in a worker's buffer at most this long
   } log;
   struct drain_t {
     int delay_s = 15;    // after SIGTERM: /health 503, keep serving, before we stop accepting

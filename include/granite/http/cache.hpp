@@ -53,10 +53,13 @@ struct invalidation {
 // Reads a change notice into what it drops; false when it is malformed.
 using notice_reader = bool (*)(std::string_view notice, invalidation& out);
 
+struct route;
+
 struct cached_response {
   std::string body;
   std::string etag;     // with its quotes
   std::string headers;  // further header lines, each ending in CRLF ("Link: <...>\r\n")
+  const route* from = nullptr;  // the route that answered (for the access log)
 };
 
 // A strong validator for a response body: a quoted 64-bit hash.

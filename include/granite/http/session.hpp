@@ -7,11 +7,16 @@
 #include <chrono>
 #include <cstdint>
 #include <unordered_set>
+#include <vector>
 
 #include "granite/http/router.hpp"
+#include "granite/network.hpp"
 
 namespace granite::http {
 class read_cache;
+}
+namespace granite::obs {
+class access_log;
 }
 
 namespace granite::http {
@@ -35,7 +40,8 @@ struct server_context {
   services svc;  // what async handlers use: the database, the CPU bulkhead
   read_cache& cache;
   limits limit;
-  bool access_log;
+  obs::access_log* access_log;  // null: none
+  std::vector<ip_network> trusted_proxies;  // whose X-Forwarded-For names the client
   std::unordered_set<session*> sessions;  // open connections
   // Finish the current request, then close.
   std::atomic<bool> closing{false};

@@ -71,7 +71,7 @@ class leader {
   void handle_winch();  // the successor serves: retire
   void handle_ttin();   // one worker more
   void handle_ttou();   // one worker fewer
-  void handle_usr1();
+  void handle_usr1();   // reopen the access logs (after a rotation)
 
   void reload();
   bool add_worker();

@@ -39,6 +39,7 @@ struct retiring_worker {
 inline constexpr int drain_signal = SIGTERM;     // load-balancer drain: delay, then finish in-flight
 inline constexpr int retire_signal = SIGQUIT;    // stop accepting now, finish in-flight
 inline constexpr int fast_stop_signal = SIGINT;  // stop accepting now, in-flight get a second
+inline constexpr int reopen_logs_signal = SIGUSR1;  // open the access log file again (after a rotation)
 
 // graceful: the load-balancer drain. fast: now. retire: a successor serves
 // the same sockets, so no drain delay: stop accepting, finish in-flight.
@@ -66,6 +67,8 @@ class worker_table {
 
   void spawn_worker(int slot);
   void kill_worker(int slot, int sig);
+  // Every worker alive: serving, starting, outgoing and retiring ones.
+  void signal_all(int sig);
   // Collects every exited worker and decides each slot's next step.
   void reap_workers();
   // Fills empty slots whose time has come; past the stop deadline, SIGKILLs.

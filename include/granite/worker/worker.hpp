@@ -22,9 +22,9 @@ struct status_message {
   pid_t pid;
 };
 
-// The signals that stop a worker. The leader blocks them in a new worker
-// until run() can handle them, so one sent during boot waits instead of
-// killing it with the default action.
+// The signals that stop a worker, and SIGUSR1 (reopen the access log). The
+// leader blocks them in a new worker until run() can handle them, so one
+// sent during boot waits instead of killing it with the default action.
 void block_stop_signals(bool block);
 
 // Runs one worker in the forked child until it is told to stop. Everything it
