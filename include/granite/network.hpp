@@ -89,6 +89,32 @@ struct ip_network {
   }
 };
 
+// "127.0.0.1:9464" or "[::1]:9464": an address and a port (1 to 65535);
+// nullopt for anything else.
+struct host_port {
+  std::string host;
+  int port = 0;
+  static std::optional<host_port> parse(std::string_view text) {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon + 1 == text.size() || text.size() - colon > 6) return std::nullopt;
+    auto host = text.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+      auto a = ip_address::parse(host);
+      if (!a || a->is_v4() || host.find('.') != std::string_view::npos) return std::nullopt;
+    } else if (!ip_address::parse(host) || host.find(':') != std::string_view::npos) {
+      return std::nullopt;
+    }
+    int port = 0;
+    for (char ch : text.substr(colon + 1)) {
+      if (ch < '0' || ch > '9') return std::nullopt;
+      port = port * 10 + (ch - '0');
+    }
+    if (port < 1 || port > 65535) return std::nullopt;
+    return host_port{std::string(host), port};
+  }
+};
+
 // Whether `a` is in any of `networks`.
 inline bool in_any(const std::vector<ip_network>& networks, const ip_address& a) {
   for (const auto& n : networks)

@@ -1,6 +1,6 @@
 """The access-log benchmark: what one line per request costs granite, against
 what it costs nginx, on cached reads (where the log is the largest share of
-the work)."""
+the work); and what the metrics cost."""
 
 import os
 import subprocess
@@ -20,14 +20,19 @@ def access_log(args, work, url):
     # granite as the package runs it (plain lines to a file of their own),
     # the same in JSON lines, and without an access log; nginx with its
     # access log to a file and without.
-    files = {"granite": work / "granite-access.log", "granite-json": work / "granite-json-access.log"}
+    files = {"granite": work / "granite-access.log", "granite-json": work / "granite-json-access.log",
+             "granite-nometrics": work / "granite-nometrics-access.log"}
     g = {"granite": Granite(binary, url, args.workers, ["--set", f"log.access_file={files['granite']}", *args.set],
                             work / "granite.log"),
          "granite-json": Granite(binary, url, args.workers,
                                  ["--set", f"log.access_file={files['granite-json']}", "--set", "log.format=json",
                                   *args.set], work / "granite-json.log"),
          "granite-nolog": Granite(binary, url, args.workers, ["--set", "log.access=false", *args.set],
-                                  work / "granite-nolog.log")}
+                                  work / "granite-nolog.log"),
+         # Without a metrics listener nothing is counted: the metrics' cost.
+         "granite-nometrics": Granite(binary, url, args.workers,
+                                      ["--set", f"log.access_file={files['granite-nometrics']}", "--set",
+                                       "metrics.listen=", *args.set], work / "granite-nometrics.log")}
     nginx = {}
     try:
         for x in g.values():
@@ -87,8 +92,10 @@ def report(args, work, results, lines, systems):
     def rate(c, name):
         return stats.median([x and x["rate"] for x in results.get((c, name), [])])
 
-    rows = []
+    rows, metrics = [], []
     for c in args.connections:
+        on, off = rate(c, "granite"), rate(c, "granite-nometrics")
+        metrics.append([c, stats.cell(on), stats.cell(off), stats.cell(stats.ratio(on, off), 3)])
         gr, gj, gn, ng, nn = (rate(c, n) for n in ("granite", "granite-json", "granite-nolog", "nginx", "nginx-nolog"))
         rows.append([c, stats.cell(gr), stats.cell(gj), stats.cell(gn), stats.cell(ng), stats.cell(nn),
                      stats.cell(stats.ratio(gr, gn), 2), stats.cell(stats.ratio(gj, gn), 2),
@@ -106,6 +113,9 @@ def report(args, work, results, lines, systems):
         stats.table(["conns", "granite req/s", "granite json req/s", "granite no log req/s", "nginx req/s",
                      "nginx no log req/s", "granite log / no log", "json / no log", "nginx log / no log",
                      "granite / nginx (logs on)", "granite / nginx (logs off)"], rows), "",
+        "The metrics' cost: granite as above (its metrics counted, `metrics.listen` on) against the same with "
+        "`metrics.listen=` (nothing counted):", "",
+        stats.table(["conns", "metrics on req/s", "metrics off req/s", "on / off"], metrics), "",
         f"- Lines in the file per request wrk counted (1.000: none lost; wrk counts only completed requests, "
         f"so a few more lines than requests is possible): {logged}.",
         f"- Non-2xx responses and socket errors from granite over every run: {bad}.",

@@ -52,16 +52,25 @@ def http(port, path, method="GET", body=None, headers=None, timeout=2.0):
         return e.code, e.read()
 
 
+def knows_metrics(binary):
+    shown = subprocess.run([str(binary), "check-config"], capture_output=True, text=True).stdout
+    return '"metrics"' in shown
+
+
 class Granite:
     """`granite serve` on a free loopback port, its log (stderr) in a file."""
 
     def __init__(self, binary, url, workers, settings, log):
         self.port = free_port()
+        # Several granites run side by side: a metrics port each (a baseline
+        # build from before the metrics has none).
+        self.metrics_port = free_port() if knows_metrics(binary) else None
+        metrics = ["--set", f"metrics.listen=127.0.0.1:{self.metrics_port}"] if self.metrics_port else []
         self.log = Path(log)
         self._log_file = open(self.log, "ab")  # O_APPEND: the file can be emptied under it
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--set", f"database.url={url}", "--port", str(self.port), "--workers", str(workers),
-             "--set", "listen.host=127.0.0.1", *settings],
+             "--set", "listen.host=127.0.0.1", *metrics, *settings],
             stdout=subprocess.DEVNULL, stderr=self._log_file)
 
     def wait_serving(self, timeout=15.0):

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "config_keys.hpp"
+#include "granite/network.hpp"
 
 extern char** environ;
 
@@ -187,6 +188,14 @@ void validate(const config& c) {
   if (inet_pton(AF_INET, c.listen.host.c_str(), &scratch) != 1 &&
       inet_pton(AF_INET6, c.listen.host.c_str(), &scratch) != 1)
     fail("listen.host = \"" + c.listen.host + "\" is not an IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::)");
+  if (!c.metrics.listen.empty() && !host_port::parse(c.metrics.listen))
+    fail("metrics.listen = \"" + c.metrics.listen +
+         "\" is not an address and a port (e.g. 127.0.0.1:9464, [::1]:9464), nor empty (no metrics listener)");
+  if (auto m = host_port::parse(c.metrics.listen); m && m->port == c.listen.port) {
+    bool same_host = m->host == c.listen.host || c.listen.host == "0.0.0.0" || c.listen.host == "::";
+    if (same_host)
+      fail("metrics.listen = \"" + c.metrics.listen + "\" is the public port: the metrics never share it");
+  }
   if (!c.database.url.empty()) {
     char* message = nullptr;
     PQconninfoOption* options = PQconninfoParse(c.database.url.c_str(), &message);

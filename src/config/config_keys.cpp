@@ -63,6 +63,7 @@ const std::vector<key_spec>& keys() {
       {"log.access_file", at(&config::log, &config::log_t::access_file), 0, 0, {}},
       {"log.format", at(&config::log, &config::log_t::format), 0, 0, {"plain", "json"}},
       {"log.flush_ms", at(&config::log, &config::log_t::flush_ms), 1, 60000, {}},
+      {"metrics.listen", at(&config::metrics, &config::metrics_t::listen), 0, 0, {}},
       {"drain.delay_s", at(&config::drain, &config::drain_t::delay_s), 0, 3600, {}},
       {"drain.timeout_s", at(&config::drain, &config::drain_t::timeout_s), 1, 3600, {}},
   };

@@ -19,6 +19,7 @@ request_reader::request_reader(request& req, request_head& head) : req_(req), he
   req_.target.clear();
   req_.content_type.clear();
   req_.authorization.clear();
+  req_.accept.clear();
   req_.request_id.clear();
   req_.body.clear();
   head_.if_none_match.clear();
@@ -42,6 +43,7 @@ void request_reader::on_field_impl(bhttp::field name, string_view name_text, str
   switch (name) {
     case bhttp::field::content_type: return keep_first(req_.content_type, seen_content_type_);
     case bhttp::field::authorization: return keep_first(req_.authorization, seen_authorization_);
+    case bhttp::field::accept: return keep_first(req_.accept, seen_accept_);
     case bhttp::field::if_none_match:
       if (!head_.if_none_match.empty()) head_.if_none_match += ", ";
       head_.if_none_match.append(value.data(), value.size());

@@ -49,7 +49,7 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
   request& req_;
   request_head& head_;
   bool seen_content_type_ = false, seen_authorization_ = false, seen_request_id_ = false, seen_expect_ = false,
-       seen_trace_id_ = false;
+       seen_trace_id_ = false, seen_accept_ = false;
 };
 
 // A client's X-Request-Id is kept when it is a plain token: letters, digits

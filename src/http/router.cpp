@@ -59,7 +59,8 @@ std::string_view params::get(std::string_view name) const {
 void router::add(verb method, std::string pattern, handler run, std::optional<cache_rule> cache) {
   std::vector<std::string> parts;
   for (auto part : segments(pattern)) parts.emplace_back(part);
-  routes_.push_back(route{method, std::move(pattern), std::move(run), std::move(parts), std::move(cache)});
+  routes_.push_back(route{method, std::move(pattern), std::move(run), std::move(parts), std::move(cache),
+                          routes_.size() + 1});
 }
 
 match router::find(const request& req) const {

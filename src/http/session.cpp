@@ -14,6 +14,8 @@
 #include "granite/http/ids.hpp"
 #include "granite/obs/access_log.hpp"
 #include "granite/obs/log.hpp"
+#include "granite/shm/metrics.hpp"
+#include "observe.hpp"
 #include "request_reader.hpp"
 #include "response_head.hpp"
 
@@ -42,17 +44,17 @@ class session : public std::enable_shared_from_this<session> {
   session(asio::ip::tcp::socket socket, server_context& ctx) : socket_(std::move(socket)), ctx_(ctx) {
     ctx_.sessions.insert(this);
     beast::error_code ec;
-    auto peer = socket_.remote_endpoint(ec).address();
-    if (peer.is_v4()) {
-      auto v4 = peer.to_v4().to_bytes();
-      peer_.bytes[10] = peer_.bytes[11] = 0xff;
-      std::copy(v4.begin(), v4.end(), peer_.bytes.begin() + 12);
-    } else if (peer.is_v6()) {
-      peer_.bytes = peer.to_v6().to_bytes();
-    }
+    peer_ = address_of(socket_.remote_endpoint(ec).address());
     peer_text_ = peer_.text();
+    if (ctx_.gauges) ctx_.gauges->connections.fetch_add(1, std::memory_order_relaxed);
   }
-  ~session() { ctx_.sessions.erase(this); }
+  ~session() {
+    ctx_.sessions.erase(this);
+    if (ctx_.gauges) {
+      ctx_.gauges->connections.fetch_sub(1, std::memory_order_relaxed);
+      if (in_flight_) ctx_.gauges->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
 
   void start() {
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->next_request(); });
@@ -170,6 +172,10 @@ class session : public std::enable_shared_from_this<session> {
                   (ctx_.limit.max_requests == 0 || requests_ < ctx_.limit.max_requests);
     head_only_ = req_.method == verb::head;
     fill_.reset();
+    if (ctx_.gauges) {
+      ctx_.gauges->in_flight.fetch_add(1, std::memory_order_relaxed);
+      in_flight_ = true;
+    }
     find_client();
     handle();
   }
@@ -293,29 +299,27 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_write(beast::error_code ec) {
-    log_access();
+    auto us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count());
+    answered a{route_, parsed_ ? req_.method : verb::other, out_.status(), ec ? 0 : out_.text().size() + body_bytes_,
+               us};
+    count(a);
+    if (ctx_.access_log)
+      log_access(*ctx_.access_log, a, {req_.request_id, client_, parsed_ ? &req_ : nullptr, parsed_ ? &head_ : nullptr},
+                 body_bytes_, cache_use_);
     cached_.reset();
     if (ec) return fail(ec, "write");
     if (!keep_alive_) return close();
     next_request();
   }
 
-  void log_access() {
-    if (!ctx_.access_log) return;
-    obs::access_record r;
-    r.request_id = req_.request_id;
-    r.client = client_;
-    if (parsed_) {
-      r.method = head_.method;
-      r.target = req_.target;
-      r.trace_id = head_.trace_id;
+  // The instance's metrics: a few relaxed atomic adds on this slot's cells.
+  void count(const answered& a) {
+    if (in_flight_) {
+      ctx_.gauges->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      in_flight_ = false;
     }
-    if (route_) r.route = route_->pattern;
-    r.status = out_.status();
-    r.bytes = body_bytes_;
-    r.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count();
-    r.cache = cache_use_;
-    ctx_.access_log->write(r);
+    if (ctx_.metrics) http::count(*ctx_.metrics, a);
   }
 
   // The client is gone, or its connection failed: nothing to answer.
@@ -364,6 +368,7 @@ class session : public std::enable_shared_from_this<session> {
   std::string client_;  // of the request being answered
   const route* route_ = nullptr;
   obs::access_record::cache_use cache_use_ = obs::access_record::cache_use::none;
+  bool in_flight_ = false;  // counted in the gauges' requests in flight
 };
 
 void server_context::close_connections() {

@@ -49,7 +49,13 @@ void leader::turn() {
   tell_predecessor();
   table_.watchdog();
   table_.manage_workers();
+  sample_sockets();
   report_state();
+}
+
+// For the metrics, at least once a second (the loop's longest wait).
+void leader::sample_sockets() {
+  for (const auto& w : table_.slots()) ops_.sample_accept_queue(w.slot, w.socket);
 }
 
 std::chrono::milliseconds leader::wait_timeout() const {
@@ -129,6 +135,10 @@ void leader::reload() {
       next.listen.backlog != current_.listen.backlog) {
     spdlog::warn("SIGHUP: listen.* changes need a restart; keeping {}:{}", current_.listen.host, current_.listen.port);
     next.listen = current_.listen;
+  }
+  if (next.metrics.listen != current_.metrics.listen) {
+    spdlog::warn("SIGHUP: metrics.listen changes need a restart; keeping \"{}\"", current_.metrics.listen);
+    next.metrics = current_.metrics;
   }
   spdlog::set_level(spdlog::level::from_str(next.log.level));
   current_ = next;

@@ -1,5 +1,7 @@
 #include "granite/supervisor/process_ops.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
@@ -45,6 +47,16 @@ int system_process_ops::open_socket() {
 
 void system_process_ops::close_socket(int fd) { ::close(fd); }
 
+void system_process_ops::forget(pid_t pid) {
+  if (!metrics_) return;
+  for (std::size_t slot = 0; slot < metrics_->slots_used(); ++slot) metrics_->release(slot, pid);
+}
+
+void system_process_ops::count_restart(int slot, shm::exit_cause cause) {
+  if (!metrics_ || slot < 0 || static_cast<std::size_t>(slot) >= metrics_->slots()) return;
+  metrics_->slot(static_cast<std::size_t>(slot)).restarts[static_cast<int>(cause)].fetch_add(1, std::memory_order_relaxed);
+}
+
 std::string describe_exit(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) {
@@ -54,6 +66,18 @@ std::string describe_exit(int status) {
            (WCOREDUMP(status) ? ", core dumped" : "");
   }
   return "changed state " + std::to_string(status);
+}
+
+// On a listening socket, TCP_INFO's tcpi_unacked is the accept queue's
+// length and tcpi_sacked its limit (the backlog).
+void system_process_ops::sample_accept_queue(int slot, int fd) {
+  if (!metrics_ || slot < 0 || static_cast<std::size_t>(slot) >= metrics_->slots() || fd < 0) return;
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return;
+  auto& m = metrics_->slot(static_cast<std::size_t>(slot));
+  m.accept_queue.store(info.tcpi_unacked, std::memory_order_relaxed);
+  m.accept_queue_limit.store(info.tcpi_sacked, std::memory_order_relaxed);
 }
 
 }  // namespace granite::supervisor

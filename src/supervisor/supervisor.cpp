@@ -8,7 +8,10 @@
 
 #include "granite/exit_codes.hpp"
 #include "granite/shm/heartbeats.hpp"
+#include "granite/shm/metrics.hpp"
 #include "granite/shm/notice_ring.hpp"
+#include "granite/network.hpp"
+#include "granite/supervisor/listen_sockets.hpp"
 #include "granite/supervisor/leader.hpp"
 #include "granite/supervisor/worker_table.hpp"
 #include "granite/worker/worker.hpp"
@@ -19,7 +22,8 @@ namespace granite::supervisor {
 namespace {
 
 // In a new worker: forget the leader's handlers and descriptors, keep only
-// the slot's own socket, and die with the leader rather than outlive it.
+// the slot's own socket (and the metrics listener, which every worker
+// serves), and die with the leader rather than outlive it.
 void become_worker(pid_t leader_pid, system_leader_io& io, const worker_table& table, int keep_fd) {
   worker::block_stop_signals(true);
   io.forget_in_child();
@@ -27,6 +31,19 @@ void become_worker(pid_t leader_pid, system_leader_io& io, const worker_table& t
   if (getppid() != leader_pid) _exit(exit_code::failure);
   for (int fd : table.sockets())
     if (fd != keep_fd) close(fd);
+}
+
+// The metrics' own listener (metrics.listen), which every worker serves:
+// one socket for the instance. SO_REUSEPORT lets a binary upgrade's new
+// leader open its own beside the old one's; anyone else listening there
+// stops the start. -1: no metrics listener.
+int open_metrics_socket(const config::config& cfg, bool upgrading) {
+  auto where = host_port::parse(cfg.metrics.listen);
+  if (!where) return -1;
+  int fd = upgrading ? add_listen_socket(where->host, where->port, 64)
+                     : open_listen_sockets(where->host, where->port, 64, 1).front();
+  spdlog::info("metrics on http://{}/metrics", cfg.metrics.listen);
+  return fd;
 }
 
 }  // namespace
@@ -38,6 +55,8 @@ int run_leader(const config::config& cfg, const config_source& source, std::vect
   // Memory the workers share with the leader, mapped before the first fork.
   shm::heartbeats beats(config::max_workers);
   shm::notice_ring notices;  // the workers' change notices
+  shm::metrics_memory metrics(config::max_workers);
+  int metrics_fd = open_metrics_socket(cfg, upgrade_from != 0);
 
   std::optional<worker_table> table;
   std::optional<leader> the_leader;
@@ -47,10 +66,11 @@ int run_leader(const config::config& cfg, const config_source& source, std::vect
         become_worker(leader_pid, io, *table, fd);
         // The child's copy of the leader's memory holds the configuration
         // current at the fork.
-        return worker::run(the_leader->current(), slot, fd, io.status_writer(), [&beats, slot] { beats.beat(slot); },
-                           &notices);
+        return worker::run(the_leader->current(), slot,
+                           {fd, metrics_fd, io.status_writer(), &notices, metrics_fd >= 0 ? &metrics : nullptr, &beats},
+                           [&beats, slot] { beats.beat(slot); });
       },
-      beats, {cfg.listen.host, cfg.listen.port, cfg.listen.backlog});
+      beats, {cfg.listen.host, cfg.listen.port, cfg.listen.backlog}, &metrics);
   table.emplace(ops, std::move(listen_fds), timings_for(cfg));
   the_leader.emplace(cfg, io, ops, *table, upgrade_from);
   return the_leader->run();

@@ -84,6 +84,7 @@ void worker_table::retire(pid_t pid) {
 
 void worker_table::reap_workers() {
   while (auto exited = ops_.reap()) {
+    ops_.forget(exited->pid);
     auto r = std::find_if(retiring_.begin(), retiring_.end(),
                           [&](const retiring_worker& x) { return x.pid == exited->pid; });
     if (r != retiring_.end()) {
@@ -147,6 +148,9 @@ void worker_table::on_exit(worker_slot& w, int status) {
     return;
   }
   spdlog::warn("worker slot={} pid={} {}", w.slot, pid, describe_exit(status));
+  ops_.count_restart(w.slot, w.aborted_at != clock::time_point{} ? shm::exit_cause::watchdog
+                             : WIFSIGNALED(status)            ? shm::exit_cause::signaled
+                                                              : shm::exit_cause::exited);
 
   if (w.outgoing && !was_ready) {
     spdlog::error("reload abandoned: the new worker in slot {} {} before it was ready; pid {} and the other "

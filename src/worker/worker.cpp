@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <coroutine>
 #include <memory>
+#include <optional>
 
 #include "acceptor.hpp"
 #include "granite/config/config.hpp"
@@ -23,9 +24,11 @@
 #include "granite/http/session.hpp"
 #include "granite/obs/access_log.hpp"
 #include "granite/obs/log.hpp"
+#include "granite/shm/metrics.hpp"
 #include "granite/store/event_loop.hpp"
 #include "granite/store/migrate.hpp"
 #include "granite/worker/service_routes.hpp"
+#include "metrics_server.hpp"
 #include "notice_listener.hpp"
 #include "stopper.hpp"
 
@@ -184,8 +187,9 @@ std::vector<ip_network> trusted_proxies(const config::config& cfg) {
 // the log off too: it must never end a worker.
 class access_log_keeper {
  public:
-  access_log_keeper(asio::io_context& ioc, obs::access_log* log, std::chrono::milliseconds every)
-      : log_(log), every_(every), timer_(ioc), reopen_(ioc, SIGUSR1) {
+  access_log_keeper(asio::io_context& ioc, obs::access_log* log, std::chrono::milliseconds every,
+                    shm::counter* dropped)
+      : log_(log), every_(every), timer_(ioc), reopen_(ioc, SIGUSR1), dropped_(dropped) {
     if (!log_) return;
     tick();
     wait_for_reopen();
@@ -200,6 +204,7 @@ class access_log_keeper {
     timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       log_->flush();
+      count_dropped();
       tick();
     });
   }
@@ -211,10 +216,20 @@ class access_log_keeper {
     });
   }
 
+  // Lines dropped since the last tick, into the instance's metrics.
+  void count_dropped() {
+    if (!dropped_) return;
+    auto now = log_->totals().dropped;
+    if (now > counted_) dropped_->fetch_add(now - counted_, std::memory_order_relaxed);
+    counted_ = now;
+  }
+
   obs::access_log* log_;
   std::chrono::milliseconds every_;
   asio::steady_timer timer_;
   asio::signal_set reopen_;
+  shm::counter* dropped_;
+  std::uint64_t counted_ = 0;
 };
 
 void report_ready(int status_fd, int slot) {
@@ -227,11 +242,15 @@ void report_ready(int status_fd, int slot) {
 // comes from the loop itself: a loop that is stuck (a CPU hog, a deadlock)
 // stops it, and the leader's watchdog acts. The same tick sweeps the
 // connections' deadlines.
-void serve(asio::io_context& ioc, const config::config& cfg, int slot, int listen_fd, int status_fd,
-           const std::function<void()>& heartbeat, http::server_context& ctx) {
+void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inherited& from,
+           const std::function<void()>& heartbeat, http::server_context& ctx, metrics_server* metrics) {
+  metrics_copier copier(ctx.metrics, ctx.gauges, ctx.svc.db, ctx.cache);
   auto listener = listen_for_notices(ioc, cfg, slot, ctx.cache);
-  access_log_keeper log_keeper(ioc, ctx.access_log, std::chrono::milliseconds(cfg.log.flush_ms));
-  acceptor_loop acceptor(ioc, listen_fd, ctx);
+  access_log_keeper log_keeper(ioc, ctx.access_log, std::chrono::milliseconds(cfg.log.flush_ms),
+                               ctx.metrics ? &ctx.metrics->access_lines_dropped : nullptr);
+  acceptor_loop acceptor(ioc, from.listen_fd, ctx);
+  std::optional<acceptor_loop> metrics_acceptor;
+  if (metrics) metrics_acceptor.emplace(ioc, from.metrics_fd, metrics->context());
   stopper stop(ioc, acceptor, ctx, cfg.drain);
   asio::signal_set signals(ioc, SIGTERM, SIGQUIT, SIGINT);
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
@@ -246,6 +265,8 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, int liste
   std::function<void()> beat = [&] {
     heartbeat();
     ctx.sweep();
+    if (metrics) metrics->context().sweep();
+    copier.tick();
     beat_timer.expires_after(std::chrono::milliseconds(250));
     beat_timer.async_wait([&](boost::system::error_code ec) {
       if (!ec) beat();
@@ -254,10 +275,11 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, int liste
   beat();
 
   acceptor.do_accept();
+  if (metrics_acceptor) metrics_acceptor->do_accept();
   spdlog::info("serving with {} database connections ({} for reads, {} for writes){}",
                cfg.database.read_connections + cfg.database.write_connections, cfg.database.read_connections,
                cfg.database.write_connections, cfg.database.listen_url.empty() ? "" : " and one for change notices");
-  report_ready(status_fd, slot);
+  report_ready(from.status_fd, slot);
   ioc.run();
   if (listener) listener->stop();
 }
@@ -271,8 +293,7 @@ void block_stop_signals(bool block) {
   pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
 }
 
-int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::function<void()> heartbeat,
-        shm::notice_ring* notices) {
+int run(const config::config& cfg, int slot, const inherited& from, std::function<void()> heartbeat) {
   obs::init_worker(slot, cfg.log.level);
   heartbeat();
   if (!check_schema(cfg, slot)) {
@@ -286,7 +307,7 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
   auto ioc = std::make_unique<asio::io_context>(1);
   http::read_cache cache(static_cast<std::size_t>(cfg.cache.size_mib) * 1024 * 1024, cfg.cache.enabled,
                          features::read_notice);
-  cache.attach(notices);
+  cache.attach(from.notices);
   auto db = store::make_database(*ioc, database_options(cfg, slot), cache_events(cache));
   if (auto error = open_database(*ioc, *db)) {
     spdlog::error("cannot boot: {}", *error);
@@ -302,12 +323,19 @@ int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::
   });
 
   auto access_log = open_access_log(cfg, slot);
+  shm::slot_metrics* counters = from.metrics ? &from.metrics->slot(static_cast<std::size_t>(slot)) : nullptr;
+  shm::gauge_cell* gauges = from.metrics ? from.metrics->claim(static_cast<std::size_t>(slot), getpid()) : nullptr;
   http::router routes;
-  http::server_context ctx{routes, {*db, hashing}, cache, limits_of(cfg), access_log.get(), trusted_proxies(cfg), {}};
+  http::server_context ctx{routes,   {*db, hashing},       cache, limits_of(cfg), access_log.get(),
+                           counters, gauges, trusted_proxies(cfg), {}};
   features::register_routes(routes, features::deps{cfg});
   add_service_routes(routes, ctx.closing, cache, *db);
 
-  serve(*ioc, cfg, slot, listen_fd, status_fd, heartbeat, ctx);
+  // The metrics' own sessions, like the public ones, end with the loop.
+  std::optional<metrics_server> metrics;
+  if (from.metrics && from.metrics_fd >= 0) metrics.emplace(from, routes, ctx);
+
+  serve(*ioc, cfg, slot, from, heartbeat, ctx, metrics ? &*metrics : nullptr);
 
   // The hashing threads' last jobs resume their requests on the loop, which
   // close_database() runs once more.

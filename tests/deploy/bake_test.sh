@@ -63,6 +63,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # loopback ports rather than 22 and 8080.
 ssh_port=$(free_port)
 http_port=$(free_port)
+metrics_port=$(free_port)
 ssh-keygen -q -t ed25519 -N "" -f "$work/id" >/dev/null
 install -d -m 700 "$root/root/.ssh"
 install -m 600 "$work/id.pub" "$root/root/.ssh/authorized_keys"
@@ -159,6 +160,7 @@ DATABASE_URL=$url "$build/granite" seed --file "$source_dir/tests/data/forum.jso
 ssh_in "umask 077 && cat >/etc/granite/granite.env" <<ENV
 DATABASE_URL=$url
 GRANITE_LISTEN_PORT=$http_port
+GRANITE_METRICS_LISTEN=127.0.0.1:$metrics_port
 GRANITE_WORKERS=2
 GRANITE_DRAIN_DELAY_S=2
 ENV
@@ -191,6 +193,15 @@ curl -s -o /dev/null -H 'X-Request-Id: bake-after-rotation' "http://127.0.0.1:$h
 logged $access rid=bake-after-rotation || fail "no access line in the new $access"
 ssh_in grep -q rid=bake-before-rotation $access.1 || fail "the line before the rotation is not in $access.1"
 pass "access log: $access written by granite; logrotate moved it and SIGUSR1 opened a new one"
+
+# The metrics: on loopback inside the instance (this test's own port in the
+# host's network), not on the public port.
+metrics=$(ssh_in curl -s http://127.0.0.1:$metrics_port/metrics)
+grep -q "^granite_build_info{version=\"$version\"} 1" <<<"$metrics" || { echo "$metrics" | head -20 >&2; fail "/metrics"; }
+grep -q '^http_requests_total{route="/api/users/{id}",method="GET",code="200"} ' <<<"$metrics" ||
+  fail "/metrics does not count GET /api/users/{id}"
+[ "$(http_status /metrics)" = 404 ] || fail "/metrics is served on the public port"
+pass "metrics: 127.0.0.1:$metrics_port/metrics inside the instance (granite_build_info $version), 404 on the public port"
 
 main=$(main_pid)
 [ "$(ssh_in stat -c %U "/proc/$main")" = granite ] || fail "the leader does not run as granite"

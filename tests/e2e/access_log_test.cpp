@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "support/forum.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/testkit.hpp"
@@ -21,16 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class AccessLog : public ::testing::Test {
+class AccessLog : public testkit::seeded_suite<AccessLog> {
  protected:
-  static void SetUpTestSuite() {
-    db_ = new testkit::scratch_database();
-    url_ = db_->seeded();
-  }
-  static void TearDownTestSuite() {
-    delete db_;
-    db_ = nullptr;
-  }
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("granite-access-e2e-" + std::to_string(getpid()));
     fs::remove_all(dir_);
@@ -40,7 +33,7 @@ class AccessLog : public ::testing::Test {
 
   std::unique_ptr<testkit::server> serve(std::vector<std::string> args, int workers = 2) {
     return std::make_unique<testkit::server>(
-        testkit::server::options{.database_url = url_, .workers = workers, .extra_args = std::move(args)});
+        testkit::server::options{.database_url = url, .workers = workers, .extra_args = std::move(args)});
   }
 
   static std::vector<std::string> lines_of(const fs::path& path) {
@@ -79,13 +72,9 @@ class AccessLog : public ::testing::Test {
     }
   }
 
-  static testkit::scratch_database* db_;
-  static std::string url_;
   fs::path dir_;
 };
 
-testkit::scratch_database* AccessLog::db_ = nullptr;
-std::string AccessLog::url_;
 
 }  // namespace
 

@@ -41,6 +41,8 @@ class fake_ops : public supervisor::process_ops {
     return next_fd++;
   }
   void close_socket(int fd) override { closed.push_back(fd); }
+  void forget(pid_t pid) override { forgotten.push_back(pid); }
+  void count_restart(int slot, shm::exit_cause cause) override { restarts.emplace_back(slot, cause); }
 
   void exit(pid_t pid, int code) { exits.push_back({pid, code << 8}); }  // WIFEXITED encoding
   void killed(pid_t pid, int sig) { exits.push_back({pid, sig}); }       // WIFSIGNALED encoding
@@ -54,6 +56,8 @@ class fake_ops : public supervisor::process_ops {
   std::vector<std::pair<pid_t, int>> signals;
   std::deque<supervisor::exit_info> exits;
   std::map<int, supervisor::clock::time_point> beats;
+  std::vector<pid_t> forgotten;                        // reaped, their gauges released
+  std::vector<std::pair<int, shm::exit_cause>> restarts;  // counted in the metrics
 };
 
 }  // namespace granite::testkit

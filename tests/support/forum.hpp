@@ -69,6 +69,20 @@ struct forum_suite : ::testing::Test {
   }
 };
 
+// A suite whose tests share one seeded scratch database and each start the
+// granite they need. Each suite (the template argument) has its own.
+template <class Suite>
+struct seeded_suite : ::testing::Test {
+  static inline std::unique_ptr<scratch_database> db;
+  static inline std::string url;
+
+  static void SetUpTestSuite() {
+    db = std::make_unique<scratch_database>();
+    url = db->seeded();
+  }
+  static void TearDownTestSuite() { db.reset(); }
+};
+
 // The "errors" of a 400 problem as "field: message" lines, sorted by field.
 std::string field_errors(const http_response& r);
 

@@ -42,7 +42,7 @@ pid_t spawn(const std::string& path, const std::vector<std::string>& args,
     dup2(err, 2);
     // Its own process group, so that a test can signal the whole tree.
     setpgid(0, 0);
-    execve(path.c_str(), argv.data(), envp.data());
+    execvpe(path.c_str(), argv.data(), envp.data());  // a path, or a name on PATH
     _exit(127);
   }
   return pid;

@@ -77,8 +77,13 @@ std::string scratch_database::seeded() const {
 }
 
 run_result run_granite(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+  return run_program(GRANITE_BINARY, args, env);
+}
+
+run_result run_program(const std::string& path, const std::vector<std::string>& args,
+                       const std::map<std::string, std::string>& env) {
   auto out = temp_path("out"), err = temp_path("err");
-  pid_t pid = spawn(GRANITE_BINARY, args, env, out, err);
+  pid_t pid = spawn(path, args, env, out, err);
   int status = 0;
   waitpid(pid, &status, 0);
   run_result r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_text(out), read_text(err)};
@@ -128,9 +133,18 @@ std::vector<pid_t> live_group_members(pid_t pgid) {
 
 std::string source_path(const std::string& relative) { return std::string(GRANITE_SOURCE_DIR) + "/" + relative; }
 
-server::server(options o) : port_(free_port()), workers_(o.workers), log_path_(temp_path("server.log")) {
-  std::vector<std::string> args = {"serve", "--port", std::to_string(port_), "--workers", std::to_string(o.workers),
-                                   "--set", "listen.host=127.0.0.1"};
+server::server(options o)
+    : port_(free_port()), metrics_port_(free_port()), workers_(o.workers), log_path_(temp_path("server.log")) {
+  // A metrics port of its own: tests run side by side.
+  std::vector<std::string> args = {"serve",
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--workers",
+                                   std::to_string(o.workers),
+                                   "--set",
+                                   "listen.host=127.0.0.1",
+                                   "--set",
+                                   "metrics.listen=127.0.0.1:" + std::to_string(metrics_port_)};
   args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
   auto env = o.env;
   env.emplace("DATABASE_URL", o.database_url);

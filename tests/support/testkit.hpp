@@ -46,6 +46,9 @@ struct run_result {
 
 // Runs build/granite with arguments and extra environment; waits for it.
 run_result run_granite(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {});
+// The same for any program (found on PATH when `path` has no slash).
+run_result run_program(const std::string& path, const std::vector<std::string>& args,
+                       const std::map<std::string, std::string>& env = {});
 
 // A free TCP port on loopback (bound and released).
 int free_port();
@@ -66,6 +69,7 @@ class server {
   server& operator=(const server&) = delete;
 
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }  // metrics.listen, on loopback
   pid_t pid() const { return pid_; }
   std::string log() const;
   // The leader's live children.
@@ -81,6 +85,7 @@ class server {
 
  private:
   int port_;
+  int metrics_port_;
   pid_t pid_ = -1;
   int workers_;
   std::string log_path_;

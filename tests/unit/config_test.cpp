@@ -207,3 +207,17 @@ TEST(Config, AccessLogSettings) {
   EXPECT_NE(error_of({}, {{"GRANITE_LOG_FORMAT", "xml"}}).find("is not one of plain, json"), std::string::npos);
   EXPECT_NE(error_of({}, {{"GRANITE_LOG_FLUSH_MS", "0"}}).find("log.flush_ms"), std::string::npos);
 }
+
+TEST(Config, MetricsListenIsAnAddressAndAPortOrNothing) {
+  EXPECT_EQ(load({}, {}).metrics.listen, "127.0.0.1:9464");
+  EXPECT_EQ(load({}, {{"GRANITE_METRICS_LISTEN", "[::1]:9100"}}).metrics.listen, "[::1]:9100");
+  EXPECT_EQ(load({}, {{"GRANITE_METRICS_LISTEN", ""}}).metrics.listen, "");  // off
+  for (const char* bad : {"9464", "localhost:9464", "127.0.0.1:0", "127.0.0.1:65536", "::1:9464", "127.0.0.1:",
+                          "[127.0.0.1]:9464"}) {
+    auto why = error_of({}, {{"GRANITE_METRICS_LISTEN", bad}});
+    EXPECT_NE(why.find("metrics.listen"), std::string::npos) << bad << ": " << why;
+  }
+  // Never the public port.
+  EXPECT_NE(error_of({}, {{"GRANITE_METRICS_LISTEN", "127.0.0.1:8080"}}).find("the public port"), std::string::npos);
+  EXPECT_NO_THROW(load({}, {{"GRANITE_METRICS_LISTEN", "127.0.0.1:8080"}, {"GRANITE_LISTEN_PORT", "8081"}}));
+}

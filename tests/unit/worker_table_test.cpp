@@ -389,3 +389,33 @@ TEST_F(WorkerTable, EachSlotKeepsItsSocketWhicheverWorkerServesIt) {
   table.close_sockets();
   EXPECT_EQ(ops.closed, (std::vector<int>{20, 10, 11}));
 }
+
+TEST_F(WorkerTable, UnplannedEndsAreCountedByCauseAndEveryReapedWorkerIsForgotten) {
+  using granite::shm::exit_cause;
+  start_all_ready();
+  ops.t += 10s;
+  ops.exit(100, 1);
+  ops.killed(101, SIGSEGV);
+  table.reap_workers();
+  table.manage_workers();  // 102 in slot 0, 103 in slot 1
+  for (const auto& w : table.slots()) table.mark_ready(w.slot, w.pid);
+  ops.t += 10s;
+  ops.beats[0] = ops.t;
+  ops.t += 30s;
+  ops.beats[0] = ops.t;
+  table.watchdog();  // slot 1 has been silent: SIGABRT
+  ops.killed(103, SIGABRT);
+  table.reap_workers();
+  EXPECT_EQ(ops.restarts, (std::vector<std::pair<int, exit_cause>>{
+                              {0, exit_cause::exited}, {1, exit_cause::signaled}, {1, exit_cause::watchdog}}));
+  // Planned ends are not restarts: a retired slot, and a stop.
+  table.manage_workers();
+  table.retire_slot();
+  ops.exit(104, 0);
+  table.reap_workers();
+  table.stop(stop_mode::fast);
+  ops.exit(102, 0);
+  table.reap_workers();
+  EXPECT_EQ(ops.restarts.size(), 3u);
+  EXPECT_EQ(ops.forgotten, (std::vector<pid_t>{100, 101, 103, 104, 102}));
+}

@@ -68,6 +68,10 @@ struct config {
     std::string format = "plain";   // of access lines: plain or json
     int flush_ms = 500;             // access lines wait in a worker's buffer at most this long
   } log;
+  struct metrics_t {
+    // The Prometheus endpoint's own listener (never the public port); empty: none.
+    std::string listen = "127.0.0.1:9464";
+  } metrics;
   struct drain_t {
     int delay_s = 15;    // after SIGTERM: /health 503, keep serving, before we stop accepting
     int timeout_s = 10;  // then: how long in-flight requests may take to finish

@@ -25,6 +25,7 @@ struct request {
   std::string request_id;
   std::string content_type;
   std::string authorization;  // the Authorization header, as sent
+  std::string accept;         // the Accept header, as sent
   std::string body;
 };
 

@@ -60,6 +60,7 @@ struct route {
   handler run;
   std::vector<std::string> parts;  // the pattern's segments, split once
   std::optional<cache_rule> cache;
+  std::size_t index = 0;  // 1, 2, ... in the order added (the metrics' route; 0: none)
 };
 
 struct match {

@@ -18,6 +18,10 @@ class read_cache;
 namespace granite::obs {
 class access_log;
 }
+namespace granite::shm {
+struct slot_metrics;
+struct gauge_cell;
+}
 
 namespace granite::http {
 
@@ -41,6 +45,10 @@ struct server_context {
   read_cache& cache;
   limits limit;
   obs::access_log* access_log;  // null: none
+  // The worker slot's counters in the instance's metrics, and this
+  // process's gauges; null: not counted.
+  shm::slot_metrics* metrics;
+  shm::gauge_cell* gauges;
   std::vector<ip_network> trusted_proxies;  // whose X-Forwarded-For names the client
   std::unordered_set<session*> sessions;  // open connections
   // Finish the current request, then close.

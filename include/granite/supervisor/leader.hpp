@@ -79,6 +79,7 @@ class leader {
   void watch_successor();
   void tell_predecessor();
   void report_state();
+  void sample_sockets();  // the slots' accept queues, for the metrics
   void stopping(const char* how);
   std::chrono::milliseconds wait_timeout() const;
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "granite/shm/heartbeats.hpp"
+#include "granite/shm/metrics.hpp"
 
 namespace granite::supervisor {
 
@@ -34,6 +35,13 @@ class process_ops {
   // new slot; -1 (logged) when it cannot be opened.
   virtual int open_socket() = 0;
   virtual void close_socket(int fd) = 0;
+  // A worker was reaped, whatever it was doing: what it held in the
+  // instance's metrics (its gauges) goes with it.
+  virtual void forget(pid_t) {}
+  // A slot's serving worker ended unplanned, for this cause: counted.
+  virtual void count_restart(int /*slot*/, shm::exit_cause) {}
+  // How many connections wait in a slot's listening socket: for the metrics.
+  virtual void sample_accept_queue(int /*slot*/, int /*fd*/) {}
 };
 
 // Where the slots' sockets listen.
@@ -47,8 +55,9 @@ struct listen_address {
 // child_main(slot) and exits with what it returns.
 class system_process_ops : public process_ops {
  public:
-  system_process_ops(std::function<int(int slot)> child_main, const shm::heartbeats& beats, listen_address address)
-      : child_main_(std::move(child_main)), beats_(beats), address_(std::move(address)) {}
+  system_process_ops(std::function<int(int slot)> child_main, const shm::heartbeats& beats, listen_address address,
+                     shm::metrics_memory* metrics = nullptr)
+      : child_main_(std::move(child_main)), beats_(beats), address_(std::move(address)), metrics_(metrics) {}
   pid_t spawn(int slot) override;
   void signal(pid_t pid, int sig) override;
   std::optional<exit_info> reap() override;
@@ -56,11 +65,15 @@ class system_process_ops : public process_ops {
   clock::time_point last_heartbeat(int slot) override { return beats_.last(static_cast<std::size_t>(slot)); }
   int open_socket() override;
   void close_socket(int fd) override;
+  void forget(pid_t pid) override;
+  void count_restart(int slot, shm::exit_cause cause) override;
+  void sample_accept_queue(int slot, int fd) override;
 
  private:
   std::function<int(int slot)> child_main_;
   const shm::heartbeats& beats_;
   listen_address address_;
+  shm::metrics_memory* metrics_;
 };
 
 // "exited with status 3", "killed by signal 9 (SIGKILL)"

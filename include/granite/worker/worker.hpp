@@ -10,6 +10,8 @@ struct config;
 
 namespace granite::shm {
 class notice_ring;
+class metrics_memory;
+class heartbeats;
 }
 
 namespace granite::worker {
@@ -27,13 +29,20 @@ struct status_message {
 // sent during boot waits instead of killing it with the default action.
 void block_stop_signals(bool block);
 
+// What a worker gets from its leader across the fork.
+struct inherited {
+  int listen_fd;   // the slot's listening socket
+  int metrics_fd;  // the instance's metrics listener; -1: none
+  int status_fd;   // the pipe to the leader (status_message)
+  shm::notice_ring* notices;     // the instance's change notices (see shm/notice_ring.hpp)
+  shm::metrics_memory* metrics;  // the instance's metrics (see shm/metrics.hpp); null: none
+  const shm::heartbeats* beats;  // every slot's heartbeat, for the metrics
+};
+
 // Runs one worker in the forked child until it is told to stop. Everything it
 // uses (event loop, logger, database connections) is created here, after the
 // fork. `heartbeat` is called from the event loop four times a second, for
-// the leader's watchdog. `notices` is the instance's ring of change notices
-// (see shm/notice_ring.hpp), shared with the other workers. Returns the
-// process exit code.
-int run(const config::config& cfg, int slot, int listen_fd, int status_fd, std::function<void()> heartbeat,
-        shm::notice_ring* notices);
+// the leader's watchdog. Returns the process exit code.
+int run(const config::config& cfg, int slot, const inherited& from, std::function<void()> heartbeat);
 
 }  // namespace granite::worker

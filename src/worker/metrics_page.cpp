@@ -1,0 +1,298 @@
+#include "metrics_page.hpp"
+
+#include <charconv>
+#include <cstdio>
+
+#include "granite/http/message.hpp"
+#include "granite/http/router.hpp"
+#include "granite/shm/heartbeats.hpp"
+#include "granite/shm/metrics.hpp"
+#include "granite/version.hpp"
+
+namespace granite::worker {
+
+namespace {
+
+using shm::metric_methods;
+using shm::metric_routes;
+using shm::metric_status_slots;
+
+constexpr const char* bucket_bounds[shm::duration_buckets] = {
+    "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+    "0.05",    "0.1",    "0.25",    "0.5",    "1.0",   "2.5",    "5.0",   "10.0", "+Inf"};
+static_assert(shm::duration_bounds_us.size() + 1 == std::size(bucket_bounds));
+
+constexpr const char* cause_names[] = {"exit", "signal", "watchdog"};
+
+class writer {
+ public:
+  explicit writer(bool openmetrics) : openmetrics_(openmetrics) {}
+
+  // "# HELP" and "# TYPE" for a family. In OpenMetrics a counter's family
+  // drops "_total", and an "_info" gauge is an info family.
+  void family(std::string_view name, std::string_view type, const char* help) {
+    if (openmetrics_ && type == "counter" && name.ends_with("_total")) name.remove_suffix(6);
+    if (openmetrics_ && type == "gauge" && name.ends_with("_info")) {
+      name.remove_suffix(5);
+      type = "info";
+    }
+    out_.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  }
+  void sample(std::string_view name, std::string_view labels, std::uint64_t value) {
+    start(name, labels);
+    char buf[24];
+    auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;
+    out_.append(buf, end).append("\n");
+  }
+  void sample(std::string_view name, std::string_view labels, std::int64_t value) {
+    start(name, labels);
+    char buf[24];
+    auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;
+    out_.append(buf, end).append("\n");
+  }
+  void sample(std::string_view name, std::string_view labels, double value) {
+    start(name, labels);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6f", value);
+    out_.append(buf).append("\n");
+  }
+  std::string finish() {
+    if (openmetrics_) out_.append("# EOF\n");
+    return std::move(out_);
+  }
+
+ private:
+  void start(std::string_view name, std::string_view labels) {
+    out_.append(name);
+    if (!labels.empty()) out_.append("{").append(labels).append("}");
+    out_.append(" ");
+  }
+  bool openmetrics_;
+  std::string out_;
+};
+
+// A label value as the format asks: backslash, quote and newline escaped.
+std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char ch : text) {
+    if (ch == '\\' || ch == '"') out += '\\';
+    if (ch == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += ch;
+  }
+  return out + "\"";
+}
+
+std::string route_label(const http::router& routes, std::size_t index) {
+  if (index == 0 || index > routes.routes().size()) return "route=\"none\"";
+  return "route=" + quoted(routes.routes()[index - 1].pattern);
+}
+
+std::string code_label(std::size_t status) {
+  if (status < shm::metric_statuses.size()) return "code=\"" + std::to_string(shm::metric_statuses[status]) + "\"";
+  return "code=\"other\"";
+}
+
+std::string slot_label(std::size_t slot) { return "slot=\"" + std::to_string(slot) + "\""; }
+
+template <class F>
+std::uint64_t sum(const shm::metrics_memory& m, F cell) {
+  std::uint64_t total = 0;
+  for (std::size_t s = 0; s < m.slots_used(); ++s) total += cell(m.slot(s)).load(std::memory_order_relaxed);
+  return total;
+}
+
+void http_requests(writer& w, const metrics_view& v) {
+  w.family("http_requests_total", "counter", "Requests answered, by route pattern, method and status.");
+  for (std::size_t r = 0; r < metric_routes; ++r)
+    for (std::size_t m = 0; m < metric_methods; ++m)
+      for (std::size_t c = 0; c < metric_status_slots; ++c) {
+        auto n = sum(v.memory, [&](const shm::slot_metrics& s) -> const shm::counter& { return s.requests[r][m][c]; });
+        if (n == 0) continue;
+        auto method = std::string(http::verb_name(static_cast<http::verb>(m)));
+        w.sample("http_requests_total", route_label(v.routes, r) + ",method=\"" + method + "\"," + code_label(c), n);
+      }
+}
+
+void http_durations(writer& w, const metrics_view& v) {
+  w.family("http_request_duration_seconds", "histogram",
+           "Time from a whole request read to its response written, by route pattern.");
+  for (std::size_t r = 0; r < metric_routes; ++r) {
+    std::uint64_t buckets[shm::duration_buckets];
+    std::uint64_t count = 0;
+    for (std::size_t b = 0; b < shm::duration_buckets; ++b) {
+      buckets[b] = sum(v.memory, [&](const shm::slot_metrics& s) -> const shm::counter& { return s.duration[r][b]; });
+      count += buckets[b];
+    }
+    if (count == 0) continue;
+    auto route = route_label(v.routes, r);
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < shm::duration_buckets; ++b) {
+      cumulative += buckets[b];
+      w.sample("http_request_duration_seconds_bucket", route + ",le=\"" + bucket_bounds[b] + "\"", cumulative);
+    }
+    auto us = sum(v.memory, [&](const shm::slot_metrics& s) -> const shm::counter& { return s.duration_us[r]; });
+    w.sample("http_request_duration_seconds_sum", route, static_cast<double>(us) / 1e6);
+    w.sample("http_request_duration_seconds_count", route, count);
+  }
+}
+
+void http_gauges(writer& w, const metrics_view& v) {
+  std::int64_t connections = 0, in_flight = 0;
+  for (std::size_t s = 0; s < v.memory.slots_used(); ++s)
+    for (const auto& cell : v.memory.slot(s).gauges) {
+      connections += cell.connections.load(std::memory_order_relaxed);
+      in_flight += cell.in_flight.load(std::memory_order_relaxed);
+    }
+  w.family("http_connections_open", "gauge", "Client connections open on the public port.");
+  w.sample("http_connections_open", "", connections);
+  w.family("http_requests_in_flight", "gauge", "Requests read and not yet answered.");
+  w.sample("http_requests_in_flight", "", in_flight);
+  w.family("http_response_bytes_total", "counter", "Bytes of responses written (status lines, headers, bodies).");
+  w.sample("http_response_bytes_total", "", sum(v.memory, [](const shm::slot_metrics& s) -> const shm::counter& {
+             return s.bytes_sent;
+           }));
+}
+
+bool slot_live(const shm::slot_metrics& s) {
+  for (const auto& cell : s.gauges)
+    if (cell.owner.load(std::memory_order_relaxed) != 0) return true;
+  return false;
+}
+
+void worker_slots(writer& w, const metrics_view& v) {
+  const auto& m = v.memory;
+  w.family("granite_worker_restarts_total", "counter",
+           "Workers replaced after an unplanned end, by slot and cause (exit, signal, watchdog).");
+  for (std::size_t s = 0; s < m.slots_used(); ++s)
+    for (int c = 0; c < 3; ++c)
+      w.sample("granite_worker_restarts_total", slot_label(s) + ",cause=\"" + cause_names[c] + "\"",
+               m.slot(s).restarts[c].load(std::memory_order_relaxed));
+  w.family("granite_accept_queue_connections", "gauge",
+           "Connections waiting in a slot's listening socket (sampled by the leader every second).");
+  for (std::size_t s = 0; s < m.slots_used(); ++s)
+    if (slot_live(m.slot(s)))
+      w.sample("granite_accept_queue_connections", slot_label(s),
+               m.slot(s).accept_queue.load(std::memory_order_relaxed));
+  w.family("granite_accept_queue_limit", "gauge", "The backlog of a slot's listening socket.");
+  for (std::size_t s = 0; s < m.slots_used(); ++s)
+    if (slot_live(m.slot(s)))
+      w.sample("granite_accept_queue_limit", slot_label(s), m.slot(s).accept_queue_limit.load(std::memory_order_relaxed));
+  if (!v.beats) return;
+  w.family("granite_worker_heartbeat_age_seconds", "gauge",
+           "Since a slot's worker last showed that its event loop runs (the watchdog acts at worker.timeout_s).");
+  auto now = std::chrono::steady_clock::now();
+  for (std::size_t s = 0; s < m.slots_used(); ++s)
+    if (slot_live(m.slot(s)))
+      w.sample("granite_worker_heartbeat_age_seconds", slot_label(s),
+               std::chrono::duration<double>(now - v.beats->last(s)).count());
+}
+
+template <class F>
+std::int64_t sum_gauges(const shm::metrics_memory& m, F cell) {
+  std::int64_t total = 0;
+  for (std::size_t s = 0; s < m.slots_used(); ++s)
+    for (const auto& g : m.slot(s).gauges)
+      if (g.owner.load(std::memory_order_relaxed) != 0) total += cell(g).load(std::memory_order_relaxed);
+  return total;
+}
+
+using counter_of = const shm::counter& (*)(const shm::slot_metrics&);
+using gauge_of = const shm::gauge& (*)(const shm::gauge_cell&);
+
+struct counter_family {
+  const char* name;
+  const char* help;
+  counter_of cell;
+};
+struct gauge_family {
+  const char* name;
+  const char* help;
+  gauge_of cell;
+};
+
+// The database path and the read cache, as each worker counts them (added
+// to the slot's cells four times a second).
+const counter_family worker_counters[] = {
+    {"granite_database_batches_total", "Requests' batches of statements sent to PostgreSQL.",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.db_batches; }},
+    {"granite_database_refused_total",
+     "Batches answered unavailable or timeout without PostgreSQL's answer (503 to the client).",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.db_refused; }},
+    {"granite_database_retried_total", "Batches sent once more after their connection was lost.",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.db_retried; }},
+    {"granite_database_reconnects_total", "Database connections lost after they were ready.",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.db_reconnects; }},
+    {"granite_cache_hits_total", "Reads answered from the read cache.",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_hits; }},
+    {"granite_cache_misses_total", "Cacheable reads the read cache did not hold.",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_misses; }},
+    {"granite_cache_fills_total", "Responses kept in the read cache.",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_fills; }},
+    {"granite_cache_refused_fills_total", "Responses not kept (a change notice came first, or too large).",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_refused_fills; }},
+    {"granite_cache_evictions_total", "Responses dropped for room (least recently used).",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_evictions; }},
+    {"granite_cache_notices_total", "Change notices applied to the read cache.",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_notices; }},
+    {"granite_cache_flushes_total", "Times the read cache was emptied whole.",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_flushes; }},
+};
+const gauge_family worker_gauges[] = {
+    {"granite_database_connections", "Database connections open.",
+     [](const shm::gauge_cell& g) -> const shm::gauge& { return g.db_connections; }},
+    {"granite_database_connections_wanted", "Database connections configured (read and write, every worker).",
+     [](const shm::gauge_cell& g) -> const shm::gauge& { return g.db_wanted; }},
+    {"granite_database_waiting", "Batches waiting for a database connection that can take them.",
+     [](const shm::gauge_cell& g) -> const shm::gauge& { return g.db_waiting; }},
+    {"granite_cache_entries", "Responses in the read caches.",
+     [](const shm::gauge_cell& g) -> const shm::gauge& { return g.cache_entries; }},
+    {"granite_cache_bytes", "Bytes of responses in the read caches.",
+     [](const shm::gauge_cell& g) -> const shm::gauge& { return g.cache_bytes; }},
+    {"granite_cache_listening", "Workers whose read cache receives the change notices (the others bypass it).",
+     [](const shm::gauge_cell& g) -> const shm::gauge& { return g.cache_listening; }},
+};
+
+void worker_state(writer& w, const metrics_view& v) {
+  for (const auto& f : worker_counters) {
+    w.family(f.name, "counter", f.help);
+    w.sample(f.name, "", sum(v.memory, f.cell));
+  }
+  for (const auto& f : worker_gauges) {
+    w.family(f.name, "gauge", f.help);
+    w.sample(f.name, "", sum_gauges(v.memory, f.cell));
+  }
+}
+
+}  // namespace
+
+std::string metrics_text(const metrics_view& v, bool openmetrics) {
+  writer w(openmetrics);
+  w.family("granite_build_info", "gauge", "The running granite's version.");
+  w.sample("granite_build_info", "version=" + quoted(version), std::uint64_t{1});
+  http_requests(w, v);
+  http_durations(w, v);
+  http_gauges(w, v);
+  worker_slots(w, v);
+  worker_state(w, v);
+  w.family("granite_access_log_lines_dropped_total", "counter",
+           "Access lines that could not be written (a full disk, an unwritable file, a writer far behind).");
+  w.sample("granite_access_log_lines_dropped_total", "",
+           sum(v.memory, [](const shm::slot_metrics& s) -> const shm::counter& { return s.access_lines_dropped; }));
+  return w.finish();
+}
+
+http::response metrics_response(const metrics_view& v, const std::string& accept) {
+  bool openmetrics = accept.find("application/openmetrics-text") != std::string::npos;
+  http::response r;
+  r.status = 200;
+  r.content_type = openmetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                               : "text/plain; version=0.0.4; charset=utf-8";
+  r.body = metrics_text(v, openmetrics);
+  return r;
+}
+
+}  // namespace granite::worker
