@@ -281,6 +281,11 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inh
                cfg.database.write_connections, cfg.database.listen_url.empty() ? "" : " and one for change notices");
   report_ready(from.status_fd, slot);
   ioc.run();
+  // The worker is stopping. A stop signal that comes now (Ctrl-C reaches
+  // every process of the group, and the leader passes it on) waits, blocked,
+  // instead of finding no handler and cutting short what is left: the
+  // database's last answers, the access log's last lines.
+  block_stop_signals(true);
   if (listener) listener->stop();
 }
 

@@ -204,3 +204,18 @@ TEST_F(AccessLog, ALogThatCannotBeWrittenDoesNotStopServing) {
     EXPECT_NE(srv->log().find("lines could not be written and were dropped"), std::string::npos) << srv->log();
   }
 }
+
+TEST_F(AccessLog, CtrlCToTheWholeProcessGroupLosesNoLine) {
+  // A terminal's Ctrl-C reaches the leader and every worker, and the leader
+  // passes it on: a worker must finish its exit (its last lines) whatever
+  // comes after the first.
+  auto file = dir_ / "access.log";
+  auto srv = serve({"--set", "log.access_file=" + file.string(), "--set", "log.flush_ms=60000"});
+  send(srv->port(), "ctrl-c", 100);
+  ASSERT_EQ(kill(-srv->pid(), SIGINT), 0);
+  ASSERT_NE(srv->wait_exit(10s), -1);
+  int lines = 0;
+  for (const auto& line : lines_of(file)) lines += line.find(" rid=ctrl-c-") != std::string::npos;
+  EXPECT_EQ(lines, 100) << srv->log();
+  EXPECT_EQ(srv->log().find("killed by signal"), std::string::npos) << srv->log();
+}
