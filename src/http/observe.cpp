@@ -14,7 +14,7 @@ void count(shm::slot_metrics& m, const answered& a) {
   m.requests[route][method][shm::status_slot(a.status)].fetch_add(1, std::memory_order_relaxed);
   m.duration[route][shm::duration_bucket(a.duration_us)].fetch_add(1, std::memory_order_relaxed);
   m.duration_us[route].fetch_add(a.duration_us, std::memory_order_relaxed);
-  m.bytes_sent.fetch_add(a.bytes_written, std::memory_order_relaxed);
+  m.bytes_sent.fetch_add(a.bytes, std::memory_order_relaxed);
 }
 
 void log_access(obs::access_log& log, const answered& a, const asked& who, std::uint64_t body_bytes,

@@ -23,8 +23,8 @@ struct answered {
   const route* matched;  // null: no route
   verb method;           // verb::other for a request that could not be read
   int status;
-  std::uint64_t bytes_written;  // head and body; 0 when the write failed
-  std::uint64_t duration_us;
+  std::uint64_t bytes;        // of the response: head and body
+  std::uint64_t duration_us;  // from the request read to the response ready (metrics) or written (log)
 };
 void count(shm::slot_metrics& m, const answered& a);
 

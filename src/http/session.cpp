@@ -290,8 +290,14 @@ class session : public std::enable_shared_from_this<session> {
 
   void do_write(std::string_view body) {
     phase_ = phase::writing;
-    deadline_ = clock::now() + ctx_.limit.body_timeout;  // a client that does not read its response
+    auto now = clock::now();
+    deadline_ = now + ctx_.limit.body_timeout;  // a client that does not read its response
     body_bytes_ = body.size();
+    // Counted before the client can have it: once a client holds its
+    // answer, the instance's metrics hold it too (whatever befalls the
+    // worker next).
+    count({route_, parsed_ ? req_.method : verb::other, out_.status(), out_.text().size() + body.size(),
+           static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - started_).count())});
     std::array<asio::const_buffer, 2> buffers{asio::buffer(out_.text()), asio::buffer(body.data(), body.size())};
     asio::async_write(socket_, buffers, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_write(ec);
@@ -301,9 +307,7 @@ class session : public std::enable_shared_from_this<session> {
   void on_write(beast::error_code ec) {
     auto us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count());
-    answered a{route_, parsed_ ? req_.method : verb::other, out_.status(), ec ? 0 : out_.text().size() + body_bytes_,
-               us};
-    count(a);
+    answered a{route_, parsed_ ? req_.method : verb::other, out_.status(), out_.text().size() + body_bytes_, us};
     if (ctx_.access_log)
       log_access(*ctx_.access_log, a, {req_.request_id, client_, parsed_ ? &req_ : nullptr, parsed_ ? &head_ : nullptr},
                  body_bytes_, cache_use_);

@@ -119,7 +119,7 @@ void http_requests(writer& w, const metrics_view& v) {
 
 void http_durations(writer& w, const metrics_view& v) {
   w.family("http_request_duration_seconds", "histogram",
-           "Time from a whole request read to its response written, by route pattern.");
+           "Time from a whole request read to its response ready to send, by route pattern.");
   for (std::size_t r = 0; r < metric_routes; ++r) {
     std::uint64_t buckets[shm::duration_buckets];
     std::uint64_t count = 0;
@@ -151,7 +151,7 @@ void http_gauges(writer& w, const metrics_view& v) {
   w.sample("http_connections_open", "", connections);
   w.family("http_requests_in_flight", "gauge", "Requests read and not yet answered.");
   w.sample("http_requests_in_flight", "", in_flight);
-  w.family("http_response_bytes_total", "counter", "Bytes of responses written (status lines, headers, bodies).");
+  w.family("http_response_bytes_total", "counter", "Bytes of responses (status lines, headers, bodies).");
   w.sample("http_response_bytes_total", "", sum(v.memory, [](const shm::slot_metrics& s) -> const shm::counter& {
              return s.bytes_sent;
            }));
