@@ -67,12 +67,14 @@ class metrics_copier {
 };
 
 // GET /metrics on the metrics listener: a router with that route alone, so
-// that the public port never answers it.
+// that the public port never answers it, and a read cache of its own that
+// is off (a scrape is neither a hit nor a miss of the public one).
 class metrics_server {
  public:
   metrics_server(const inherited& from, const http::router& public_routes, http::server_context& public_ctx)
       : view_{*from.metrics, from.beats, public_routes},
-        ctx_{routes_, public_ctx.svc, public_ctx.cache, public_ctx.limit, nullptr, nullptr, nullptr, {}, {}} {
+        no_cache_(0, false, nullptr),
+        ctx_{routes_, public_ctx.svc, no_cache_, public_ctx.limit, nullptr, nullptr, nullptr, {}, {}} {
     ctx_.limit.max_connections = 64;
     routes_.add(http::verb::get, "/metrics", http::plain_handler([this](const http::request& req, const http::params&) {
                   return metrics_response(view_, req.accept);
@@ -83,6 +85,7 @@ class metrics_server {
  private:
   metrics_view view_;
   http::router routes_;
+  http::read_cache no_cache_;
   http::server_context ctx_;
 };
 

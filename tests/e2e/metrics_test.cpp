@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "support/forum.hpp"
 #include "support/http_client.hpp"
@@ -156,6 +157,11 @@ TEST_F(Metrics, TheDatabaseAndTheReadCacheAreCountedForTheInstance) {
   EXPECT_EQ(value_of(text, "granite_cache_listening"), 2);
   EXPECT_GE(value_of(text, "granite_cache_entries"), 1);
   EXPECT_GT(value_of(text, "granite_cache_bytes"), 0);
+  // Scrapes are no reads of the public cache.
+  auto misses = value_of(text, "granite_cache_misses_total");
+  for (int i = 0; i < 5; ++i) scrape();
+  std::this_thread::sleep_for(600ms);  // two of the workers' copies
+  EXPECT_EQ(value_of(scrape(), "granite_cache_misses_total"), misses);
 }
 
 TEST_F(Metrics, ThePublicPortDoesNotServeThem) {
