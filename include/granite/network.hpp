@@ -82,9 +82,8 @@ struct ip_network {
       if (bits > width) return std::nullopt;
     }
     ip_network n{*address, bits + (128 - width)};
-    ip_network exact{*address, 128};
     for (int bit = n.prefix; bit < 128; ++bit)
-      if (exact.base.bytes[static_cast<std::size_t>(bit / 8)] & (0x80 >> (bit % 8))) return std::nullopt;
+      if (address->bytes[static_cast<std::size_t>(bit / 8)] & (0x80 >> (bit % 8))) return std::nullopt;
     return n;
   }
 };

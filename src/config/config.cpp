@@ -1,6 +1,5 @@
 #include "granite/config/config.hpp"
 
-#include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <unistd.h>
 
@@ -184,9 +183,7 @@ void apply_text(config& c, const std::string& name, const std::string& text, con
 }
 
 void validate(const config& c) {
-  in6_addr scratch{};
-  if (inet_pton(AF_INET, c.listen.host.c_str(), &scratch) != 1 &&
-      inet_pton(AF_INET6, c.listen.host.c_str(), &scratch) != 1)
+  if (!ip_address::parse(c.listen.host))
     fail("listen.host = \"" + c.listen.host + "\" is not an IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::)");
   if (!c.metrics.listen.empty() && !host_port::parse(c.metrics.listen))
     fail("metrics.listen = \"" + c.metrics.listen +

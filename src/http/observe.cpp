@@ -14,11 +14,10 @@ void count(shm::slot_metrics& m, const answered& a) {
   m.requests[route][method][shm::status_slot(a.status)].fetch_add(1, std::memory_order_relaxed);
   m.duration[route][shm::duration_bucket(a.duration_us)].fetch_add(1, std::memory_order_relaxed);
   m.duration_us[route].fetch_add(a.duration_us, std::memory_order_relaxed);
-  m.bytes_sent.fetch_add(a.bytes, std::memory_order_relaxed);
+  m.bytes_sent.fetch_add(a.head_bytes + a.body_bytes, std::memory_order_relaxed);
 }
 
-void log_access(obs::access_log& log, const answered& a, const asked& who, std::uint64_t body_bytes,
-                obs::access_record::cache_use cache) {
+void log_access(obs::access_log& log, const answered& a, const asked& who, obs::access_record::cache_use cache) {
   obs::access_record r;
   r.request_id = who.request_id;
   r.client = who.client;
@@ -29,7 +28,7 @@ void log_access(obs::access_log& log, const answered& a, const asked& who, std::
   }
   if (a.matched) r.route = a.matched->pattern;
   r.status = a.status;
-  r.bytes = body_bytes;
+  r.bytes = a.body_bytes;
   r.duration_us = static_cast<std::int64_t>(a.duration_us);
   r.cache = cache;
   log.write(r);

@@ -4,6 +4,7 @@
 // metrics (shm/metrics.hpp), and the peer's address as granite writes it.
 // Private to http/.
 #include <boost/asio/ip/address.hpp>
+#include <chrono>
 #include <cstdint>
 
 #include "granite/http/message.hpp"
@@ -18,15 +19,22 @@ namespace granite::http {
 
 struct route;
 
-// A request answered: a few relaxed atomic adds on its slot's cells.
+// A request answered. Counted in the metrics when its response is ready to
+// send (a few relaxed atomic adds on its slot's cells), logged once written.
 struct answered {
   const route* matched;  // null: no route
   verb method;           // verb::other for a request that could not be read
   int status;
-  std::uint64_t bytes;        // of the response: head and body
+  std::uint64_t head_bytes;
+  std::uint64_t body_bytes;
   std::uint64_t duration_us;  // from the request read to the response ready (metrics) or written (log)
 };
 void count(shm::slot_metrics& m, const answered& a);
+
+inline std::uint64_t micros_between(std::chrono::steady_clock::time_point from,
+                                    std::chrono::steady_clock::time_point to) {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(to - from).count());
+}
 
 struct request_head;
 
@@ -38,8 +46,7 @@ struct asked {
   const request* req;
   const request_head* head;
 };
-void log_access(obs::access_log& log, const answered& a, const asked& who, std::uint64_t body_bytes,
-                obs::access_record::cache_use cache);
+void log_access(obs::access_log& log, const answered& a, const asked& who, obs::access_record::cache_use cache);
 
 // An Asio address as granite's (IPv4 as IPv4-mapped IPv6).
 ip_address address_of(const boost::asio::ip::address& a);

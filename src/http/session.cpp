@@ -292,12 +292,12 @@ class session : public std::enable_shared_from_this<session> {
     phase_ = phase::writing;
     auto now = clock::now();
     deadline_ = now + ctx_.limit.body_timeout;  // a client that does not read its response
-    body_bytes_ = body.size();
+    answered_ = {route_, parsed_ ? req_.method : verb::other, out_.status(), out_.text().size(), body.size(),
+                 micros_between(started_, now)};
     // Counted before the client can have it: once a client holds its
     // answer, the instance's metrics hold it too (whatever befalls the
     // worker next).
-    count({route_, parsed_ ? req_.method : verb::other, out_.status(), out_.text().size() + body.size(),
-           static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - started_).count())});
+    count(answered_);
     std::array<asio::const_buffer, 2> buffers{asio::buffer(out_.text()), asio::buffer(body.data(), body.size())};
     asio::async_write(socket_, buffers, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_write(ec);
@@ -305,12 +305,11 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_write(beast::error_code ec) {
-    auto us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_).count());
-    answered a{route_, parsed_ ? req_.method : verb::other, out_.status(), out_.text().size() + body_bytes_, us};
-    if (ctx_.access_log)
-      log_access(*ctx_.access_log, a, {req_.request_id, client_, parsed_ ? &req_ : nullptr, parsed_ ? &head_ : nullptr},
-                 body_bytes_, cache_use_);
+    if (ctx_.access_log) {
+      answered_.duration_us = micros_between(started_, clock::now());  // the line's duration includes the write
+      log_access(*ctx_.access_log, answered_,
+                 {req_.request_id, client_, parsed_ ? &req_ : nullptr, parsed_ ? &head_ : nullptr}, cache_use_);
+    }
     cached_.reset();
     if (ec) return fail(ec, "write");
     if (!keep_alive_) return close();
@@ -365,7 +364,7 @@ class session : public std::enable_shared_from_this<session> {
   bool keep_alive_ = true;
   bool head_only_ = false;
   bool parsed_ = false;
-  std::size_t body_bytes_ = 0;
+  answered answered_{};  // the response being written
   clock::time_point started_;
   ip_address peer_;
   std::string peer_text_;

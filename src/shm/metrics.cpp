@@ -32,7 +32,6 @@ metrics_memory::~metrics_memory() { munmap(mem_, bytes_for(slots_)); }
 gauge_cell* metrics_memory::claim(std::size_t slot, pid_t pid) {
   if (slot >= slots_) return nullptr;
   auto& s = mem_[slot];
-  s.used.store(1, std::memory_order_relaxed);
   auto seen = used_->load(std::memory_order_relaxed);
   while (seen < slot + 1 && !used_->compare_exchange_weak(seen, slot + 1, std::memory_order_relaxed)) {
   }

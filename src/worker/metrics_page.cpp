@@ -105,6 +105,15 @@ std::uint64_t sum(const shm::metrics_memory& m, F cell) {
   return total;
 }
 
+template <class F>
+std::int64_t sum_gauges(const shm::metrics_memory& m, F cell) {
+  std::int64_t total = 0;
+  for (std::size_t s = 0; s < m.slots_used(); ++s)
+    for (const auto& g : m.slot(s).gauges)
+      if (g.owner.load(std::memory_order_relaxed) != 0) total += cell(g).load(std::memory_order_relaxed);
+  return total;
+}
+
 void http_requests(writer& w, const metrics_view& v) {
   w.family("http_requests_total", "counter", "Requests answered, by route pattern, method and status.");
   for (std::size_t r = 0; r < metric_routes; ++r)
@@ -141,16 +150,12 @@ void http_durations(writer& w, const metrics_view& v) {
 }
 
 void http_gauges(writer& w, const metrics_view& v) {
-  std::int64_t connections = 0, in_flight = 0;
-  for (std::size_t s = 0; s < v.memory.slots_used(); ++s)
-    for (const auto& cell : v.memory.slot(s).gauges) {
-      connections += cell.connections.load(std::memory_order_relaxed);
-      in_flight += cell.in_flight.load(std::memory_order_relaxed);
-    }
   w.family("http_connections_open", "gauge", "Client connections open on the public port.");
-  w.sample("http_connections_open", "", connections);
+  w.sample("http_connections_open", "",
+           sum_gauges(v.memory, [](const shm::gauge_cell& g) -> const shm::gauge& { return g.connections; }));
   w.family("http_requests_in_flight", "gauge", "Requests read and not yet answered.");
-  w.sample("http_requests_in_flight", "", in_flight);
+  w.sample("http_requests_in_flight", "",
+           sum_gauges(v.memory, [](const shm::gauge_cell& g) -> const shm::gauge& { return g.in_flight; }));
   w.family("http_response_bytes_total", "counter", "Bytes of responses (status lines, headers, bodies).");
   w.sample("http_response_bytes_total", "", sum(v.memory, [](const shm::slot_metrics& s) -> const shm::counter& {
              return s.bytes_sent;
@@ -189,15 +194,6 @@ void worker_slots(writer& w, const metrics_view& v) {
     if (slot_live(m.slot(s)))
       w.sample("granite_worker_heartbeat_age_seconds", slot_label(s),
                std::chrono::duration<double>(now - v.beats->last(s)).count());
-}
-
-template <class F>
-std::int64_t sum_gauges(const shm::metrics_memory& m, F cell) {
-  std::int64_t total = 0;
-  for (std::size_t s = 0; s < m.slots_used(); ++s)
-    for (const auto& g : m.slot(s).gauges)
-      if (g.owner.load(std::memory_order_relaxed) != 0) total += cell(g).load(std::memory_order_relaxed);
-  return total;
 }
 
 using counter_of = const shm::counter& (*)(const shm::slot_metrics&);

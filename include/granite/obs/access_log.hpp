@@ -87,7 +87,6 @@ class access_log {
   void reopen();
 
   counts totals() const;
-  const std::string& path() const { return path_; }
 
  private:
   struct chunk {

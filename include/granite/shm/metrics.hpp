@@ -88,7 +88,6 @@ struct alignas(64) slot_metrics {
   alignas(64) counter restarts[3];  // by exit_cause
   gauge accept_queue;               // connections waiting in the slot's socket
   gauge accept_queue_limit;         // its backlog
-  std::atomic<std::uint32_t> used;  // a worker has run in this slot
 };
 
 class metrics_memory {
