@@ -61,6 +61,20 @@ OnCalendar=hourly
 AccuracySec=1m
 CONF
 
+# The CloudWatch agent, where the image has one (a base AMI with it, or an
+# earlier provisioner that installed it): granite's metrics and access log go
+# to CloudWatch from the first boot. The agent translates the configurations
+# in its .d directory each time it starts, on the instance itself.
+agent=/opt/aws/amazon-cloudwatch-agent
+if [ -x "$agent/bin/amazon-cloudwatch-agent-ctl" ]; then
+  echo "provision: CloudWatch agent found: granite's metrics and access log ($agent/etc/amazon-cloudwatch-agent.d/granite.json)"
+  install -d "$agent/etc/amazon-cloudwatch-agent.d"
+  install -m 0644 /etc/granite/cloudwatch-agent.json "$agent/etc/amazon-cloudwatch-agent.d/granite.json"
+  systemctl enable amazon-cloudwatch-agent.service
+else
+  echo "provision: no CloudWatch agent in the image; its configuration for granite is in /etc/granite/cloudwatch-agent.json"
+fi
+
 # Nothing of this build's own stays in the image: no instance settings (they
 # come with each instance's user data), no package file, no apt lists.
 rm -f /etc/granite/granite.env "$deb"

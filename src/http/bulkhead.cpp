@@ -22,7 +22,11 @@ void bulkhead::start() {
 bool bulkhead::submit(std::function<void(bool expired)> job) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || queue_.size() >= static_cast<std::size_t>(options_.queue_limit)) return false;
+    if (stopping_) return false;
+    if (queue_.size() >= static_cast<std::size_t>(options_.queue_limit)) {
+      ++full_;
+      return false;
+    }
     queue_.push_back({std::move(job), clock::now()});
   }
   ready_.notify_one();
@@ -42,7 +46,21 @@ void bulkhead::stop() {
   threads_.clear();
   // Outside the lock: a dropped job learns that it will not run (a
   // coroutine that awaited it is resumed, refused).
+  expired_.fetch_add(dropped.size(), std::memory_order_relaxed);
   for (auto& q : dropped) q.job(true);
+}
+
+bulkhead::stats bulkhead::snapshot() const {
+  stats s;
+  {
+    std::lock_guard lock(mutex_);
+    s.full = full_;
+    s.queued = queue_.size();
+  }
+  s.ran = ran_.load(std::memory_order_relaxed);
+  s.busy_us = busy_us_.load(std::memory_order_relaxed);
+  s.expired = expired_.load(std::memory_order_relaxed);
+  return s;
 }
 
 void bulkhead::lower_priority() {
@@ -88,12 +106,21 @@ void bulkhead::run() {
       queue_.pop_front();
     }
     auto started = clock::now();
+    bool expired = started - next.since > options_.max_wait;
     try {
-      next.job(started - next.since > options_.max_wait);
+      next.job(expired);
     } catch (const std::exception& e) {
       spdlog::error("{}: a job failed: {}", options_.name, e.what());
     }
-    spend(cpu, clock::now() - started);
+    auto busy = clock::now() - started;
+    if (expired) {
+      expired_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      ran_.fetch_add(1, std::memory_order_relaxed);
+      busy_us_.fetch_add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(busy).count()),
+                         std::memory_order_relaxed);
+    }
+    spend(cpu, busy);
   }
 }
 

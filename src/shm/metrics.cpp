@@ -47,7 +47,7 @@ void metrics_memory::release(std::size_t slot, pid_t pid) {
   for (auto& cell : mem_[slot].gauges) {
     if (cell.owner.load(std::memory_order_acquire) != pid) continue;
     for (auto* g : {&cell.connections, &cell.in_flight, &cell.db_connections, &cell.db_wanted, &cell.db_waiting,
-                    &cell.cache_entries, &cell.cache_bytes, &cell.cache_listening})
+                    &cell.cache_entries, &cell.cache_bytes, &cell.cache_listening, &cell.hashing_queued, &cell.state})
       g->store(0, std::memory_order_relaxed);
     cell.owner.store(0, std::memory_order_release);
   }

@@ -252,6 +252,44 @@ const gauge_family worker_gauges[] = {
      [](const shm::gauge_cell& g) -> const shm::gauge& { return g.cache_listening; }},
 };
 
+// The password-hashing bulkhead: its queue, its refusals, its jobs' time
+// (a summary: sum and count).
+void hashing(writer& w, const metrics_view& v) {
+  const auto& m = v.memory;
+  w.family("granite_hashing_queued", "gauge", "Password hashing jobs waiting for a thread of the bulkhead.");
+  w.sample("granite_hashing_queued", "",
+           sum_gauges(m, [](const shm::gauge_cell& g) -> const shm::gauge& { return g.hashing_queued; }));
+  w.family("granite_hashing_refused_total", "counter",
+           "Password hashing jobs refused (503): the queue was full, or the job waited past auth.hash_wait_limit_ms.");
+  w.sample("granite_hashing_refused_total", "reason=\"full\"",
+           sum(m, [](const shm::slot_metrics& s) -> const shm::counter& { return s.hashing_full; }));
+  w.sample("granite_hashing_refused_total", "reason=\"expired\"",
+           sum(m, [](const shm::slot_metrics& s) -> const shm::counter& { return s.hashing_expired; }));
+  w.family("granite_hashing_duration_seconds", "summary", "Time password hashing jobs ran on the bulkhead's threads.");
+  auto us = sum(m, [](const shm::slot_metrics& s) -> const shm::counter& { return s.hashing_busy_us; });
+  w.sample("granite_hashing_duration_seconds_sum", "", static_cast<double>(us) / 1e6);
+  w.sample("granite_hashing_duration_seconds_count", "",
+           sum(m, [](const shm::slot_metrics& s) -> const shm::counter& { return s.hashing_ran; }));
+}
+
+// Workers by state, and whether the instance is draining (a SIGTERM: its
+// /health answers 503).
+void drain_state(writer& w, const metrics_view& v) {
+  std::int64_t by_state[3] = {};
+  for (std::size_t s = 0; s < v.memory.slots_used(); ++s)
+    for (const auto& g : v.memory.slot(s).gauges) {
+      if (g.owner.load(std::memory_order_relaxed) == 0) continue;
+      auto state = g.state.load(std::memory_order_relaxed);
+      if (state >= 0 && state < 3) ++by_state[state];
+    }
+  w.family("granite_workers", "gauge",
+           "Workers by state: serving, draining (/health answers 503, still accepting), stopping (no longer accepting).");
+  constexpr const char* names[] = {"serving", "draining", "stopping"};
+  for (int i = 0; i < 3; ++i) w.sample("granite_workers", std::string("state=\"") + names[i] + "\"", by_state[i]);
+  w.family("granite_draining", "gauge", "1 while the instance drains after SIGTERM (its /health answers 503), else 0.");
+  w.sample("granite_draining", "", std::int64_t{by_state[1] > 0 ? 1 : 0});
+}
+
 void worker_state(writer& w, const metrics_view& v) {
   for (const auto& f : worker_counters) {
     w.family(f.name, "counter", f.help);
@@ -274,6 +312,8 @@ std::string metrics_text(const metrics_view& v, bool openmetrics) {
   http_gauges(w, v);
   worker_slots(w, v);
   worker_state(w, v);
+  hashing(w, v);
+  drain_state(w, v);
   w.family("granite_access_log_lines_dropped_total", "counter",
            "Access lines that could not be written (a full disk, an unwritable file, a writer far behind).");
   w.sample("granite_access_log_lines_dropped_total", "",

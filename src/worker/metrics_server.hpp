@@ -5,6 +5,7 @@
 // slot's cells. Private to worker/.
 #include <cstdint>
 
+#include "granite/http/bulkhead.hpp"
 #include "granite/http/cache.hpp"
 #include "granite/http/router.hpp"
 #include "granite/http/session.hpp"
@@ -16,18 +17,19 @@
 namespace granite::worker {
 
 // What the worker counts in objects of its own (the database, the read
-// cache) goes into its slot's cells on the heartbeat's tick: counters as
-// what was added since the last tick, gauges as they are.
+// cache, the hashing bulkhead) goes into its slot's cells on the heartbeat's
+// tick: counters as what was added since the last tick, gauges as they are.
 class metrics_copier {
  public:
   metrics_copier(shm::slot_metrics* slot, shm::gauge_cell* gauges, const store::database& db,
-                 const http::read_cache& cache)
-      : slot_(slot), gauges_(gauges), db_(db), cache_(cache) {}
+                 const http::read_cache& cache, const http::bulkhead& hashing)
+      : slot_(slot), gauges_(gauges), db_(db), cache_(cache), hashing_(hashing) {}
 
   void tick() {
     if (!slot_) return;
     auto d = db_.snapshot();
     auto c = cache_.snapshot();
+    auto h = hashing_.snapshot();
     add(slot_->db_batches, d.batches, last_db_.batches);
     add(slot_->db_refused, d.refused, last_db_.refused);
     add(slot_->db_retried, d.retried, last_db_.retried);
@@ -39,8 +41,13 @@ class metrics_copier {
     add(slot_->cache_evictions, c.evictions, last_cache_.evictions);
     add(slot_->cache_notices, c.notices, last_cache_.notices);
     add(slot_->cache_flushes, c.flushes, last_cache_.flushes);
+    add(slot_->hashing_ran, h.ran, last_hashing_.ran);
+    add(slot_->hashing_busy_us, h.busy_us, last_hashing_.busy_us);
+    add(slot_->hashing_full, h.full, last_hashing_.full);
+    add(slot_->hashing_expired, h.expired, last_hashing_.expired);
     last_db_ = d;
     last_cache_ = c;
+    last_hashing_ = h;
     if (!gauges_) return;
     set(gauges_->db_connections, d.connections);
     set(gauges_->db_wanted, d.wanted);
@@ -48,6 +55,7 @@ class metrics_copier {
     set(gauges_->cache_entries, c.entries);
     set(gauges_->cache_bytes, c.bytes);
     set(gauges_->cache_listening, c.enabled && c.listening ? 1 : 0);
+    set(gauges_->hashing_queued, h.queued);
   }
 
  private:
@@ -62,8 +70,10 @@ class metrics_copier {
   shm::gauge_cell* gauges_;
   const store::database& db_;
   const http::read_cache& cache_;
+  const http::bulkhead& hashing_;
   store::database::stats last_db_{};
   http::read_cache::stats last_cache_{};
+  http::bulkhead::stats last_hashing_{};
 };
 
 // GET /metrics on the metrics listener: a router with that route alone, so

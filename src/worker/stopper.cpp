@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "acceptor.hpp"
+#include "granite/shm/metrics.hpp"
 
 namespace granite::worker {
 
@@ -18,8 +19,17 @@ void stopper::on_signal(int sig) {
   stop_accepting(grace);
 }
 
+// The phase goes into the worker's gauge cell at once: a scrape during the
+// drain sees it.
+void stopper::enter(phase p) {
+  phase_ = p;
+  if (!ctx_.gauges) return;
+  auto state = p == phase::draining ? shm::worker_state::draining : shm::worker_state::stopping;
+  ctx_.gauges->state.store(static_cast<std::int64_t>(state), std::memory_order_relaxed);
+}
+
 void stopper::drain() {
-  phase_ = phase::draining;
+  enter(phase::draining);
   spdlog::info("draining: /health answers 503; accepting for {} s more", drain_.delay_s);
   ctx_.closing = true;
   delay_.expires_after(std::chrono::seconds(drain_.delay_s));
@@ -31,7 +41,7 @@ void stopper::drain() {
 void stopper::stop_accepting(clock::duration grace) {
   deadline_ = std::min(deadline_, clock::now() + grace);
   if (phase_ == phase::stopping) return;
-  phase_ = phase::stopping;
+  enter(phase::stopping);
   delay_.cancel();
   acceptor_.close();
   spdlog::info("stopped accepting; {} connections open, at most {} ms for their requests", ctx_.sessions.size(),

@@ -31,6 +31,7 @@ class stopper {
   enum class phase { serving, draining, stopping };
   using clock = std::chrono::steady_clock;
 
+  void enter(phase p);
   void drain();
   void stop_accepting(clock::duration grace);
   void wait_for_sessions();

@@ -244,7 +244,7 @@ void report_ready(int status_fd, int slot) {
 // connections' deadlines.
 void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inherited& from,
            const std::function<void()>& heartbeat, http::server_context& ctx, metrics_server* metrics) {
-  metrics_copier copier(ctx.metrics, ctx.gauges, ctx.svc.db, ctx.cache);
+  metrics_copier copier(ctx.metrics, ctx.gauges, ctx.svc.db, ctx.cache, ctx.svc.cpu);
   auto listener = listen_for_notices(ioc, cfg, slot, ctx.cache);
   access_log_keeper log_keeper(ioc, ctx.access_log, std::chrono::milliseconds(cfg.log.flush_ms),
                                ctx.metrics ? &ctx.metrics->access_lines_dropped : nullptr);

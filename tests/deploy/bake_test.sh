@@ -74,6 +74,21 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 CONF
 echo "$machine" >"$root/etc/hostname"
+# A stand-in for the CloudWatch agent (its control program and its unit, at
+# the paths its package uses): the bake must hand it granite's configuration
+# and enable it.
+agent=/opt/aws/amazon-cloudwatch-agent
+install -d "$root$agent/bin" "$root$agent/etc"
+printf '#!/bin/sh\nexit 0\n' >"$root$agent/bin/amazon-cloudwatch-agent-ctl"
+chmod 755 "$root$agent/bin/amazon-cloudwatch-agent-ctl"
+cat >"$root/etc/systemd/system/amazon-cloudwatch-agent.service" <<UNIT
+[Unit]
+Description=stand-in for the CloudWatch agent
+[Service]
+ExecStart=/bin/true
+[Install]
+WantedBy=multi-user.target
+UNIT
 
 systemd-nspawn --quiet --register=no --keep-unit --boot --directory="$root" --machine="$machine" \
   >"$work/console.log" 2>&1 </dev/null &
@@ -148,6 +163,12 @@ ssh_in grep -qx "'net.core.somaxconn = 4096'" /etc/sysctl.d/60-granite.conf || f
 ssh_in test -f /etc/security/limits.d/60-granite.conf || fail "no limits"
 ssh_in test ! -e /tmp/granite.deb || fail "the package file stayed in the image"
 pass "image: granite $version installed, user, unit enabled and stopped, tuning, no settings, no package file"
+ssh_in cmp -s /etc/granite/cloudwatch-agent.json "$agent/etc/amazon-cloudwatch-agent.d/granite.json" ||
+  fail "the CloudWatch agent did not get granite's configuration"
+[ "$(ssh_in systemctl is-enabled amazon-cloudwatch-agent.service)" = enabled ] ||
+  fail "the CloudWatch agent is not enabled"
+grep -q "provision: CloudWatch agent found" "$work/packer.log" || fail "provisioning did not report the agent"
+pass "CloudWatch agent: granite's configuration in its .d directory, enabled"
 
 # This instance's settings, written as the user data's write_files does
 # (path and mode from packer/user-data.yaml), against the test PostgreSQL.

@@ -32,9 +32,10 @@ root=$(mktemp -d)
 trap 'rm -rf "$control" "$root"' EXIT
 dpkg-deb --control "$deb" "$control"
 dpkg-deb --extract "$deb" "$root"
-[ "$(cat "$control/conffiles")" = "$(printf '/etc/granite/granite.json\n/etc/logrotate.d/granite')" ] ||
-  fail "conffiles: $(cat "$control/conffiles")"
-pass "conffiles: /etc/granite/granite.json /etc/logrotate.d/granite"
+conffiles=$(printf '%s\n' /etc/granite/granite.json /etc/logrotate.d/granite /etc/granite/cloudwatch-agent.json \
+  /etc/granite/cloudwatch-prometheus.yaml)
+[ "$(cat "$control/conffiles")" = "$conffiles" ] || fail "conffiles: $(cat "$control/conffiles")"
+pass "conffiles: $(echo $conffiles)"
 for script in postinst prerm postrm; do
   [ -x "$control/$script" ] || fail "$script missing or not executable"
   check "$script is valid sh" sh -n "$control/$script"
@@ -42,6 +43,7 @@ done
 grep -q 'adduser --system --group' "$control/postinst" || fail "postinst does not create the granite system user"
 
 for path in usr/bin/granite etc/granite/granite.json etc/logrotate.d/granite lib/systemd/system/granite.service \
+  etc/granite/cloudwatch-agent.json etc/granite/cloudwatch-prometheus.yaml \
   usr/share/granite/migrations/0001_forum.sql usr/share/doc/granite/user-data.yaml \
   usr/share/doc/granite/granite.env.example; do
   [ -e "$root/$path" ] || fail "/$path is not in the package"
@@ -63,6 +65,13 @@ grep -q '^/var/log/granite/\*.log' "$root/etc/logrotate.d/granite" || fail "logr
 grep -q 'systemctl kill --kill-who=main --signal=USR1 granite.service' "$root/etc/logrotate.d/granite" ||
   fail "logrotate does not send SIGUSR1"
 pass "access log: /var/log/granite/access.log, LogsDirectory=granite, rotated with SIGUSR1"
+# The CloudWatch agent's configuration scrapes the packaged metrics.listen
+# and collects the packaged access log (that the metrics it sends exist is
+# the metrics end-to-end test's part).
+out=$(/usr/bin/python3 "$(dirname "$0")/cloudwatch_check.py" "$root/etc/granite/cloudwatch-agent.json" \
+  "$root/etc/granite/cloudwatch-prometheus.yaml" --config "$root/etc/granite/granite.json" 2>&1) ||
+  { echo "$out" >&2; fail "the CloudWatch agent's configuration disagrees with the package"; }
+pass "CloudWatch agent: $out, scraping metrics.listen and collecting log.access_file"
 for file in "$root"/usr/share/granite/migrations/*.sql; do
   cmp -s "$file" "$(dirname "$0")/../../src/store/migrations/$(basename "$file")" || fail "$(basename "$file") differs"
 done

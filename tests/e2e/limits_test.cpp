@@ -269,6 +269,18 @@ TEST_F(Limits, ASignUpStormIsBoundedByTheHashingBulkhead) {
   EXPECT_LT(slowest_ms, 1000);
   // Every refused account really was not created.
   EXPECT_EQ(db->query("SELECT count(*) FROM users WHERE username LIKE 'storm\\_%'"), std::to_string(created));
+  // /metrics tells the same story: each refusal by its reason, and one hash
+  // per account created besides the worker's warm-up hash at its start.
+  std::string page;
+  auto metric = [&](const std::string& sample) { return testkit::metric_value(page, sample); };
+  EXPECT_TRUE(testkit::eventually([&] {
+    page = testkit::get(srv.metrics_port(), "/metrics").body;
+    return metric("granite_hashing_duration_seconds_count") == created + 1;
+  })) << page;
+  EXPECT_EQ(metric(R"(granite_hashing_refused_total{reason="full"})"), queue_full) << page;
+  EXPECT_EQ(metric(R"(granite_hashing_refused_total{reason="expired"})"), refused - queue_full) << page;
+  EXPECT_GT(metric("granite_hashing_duration_seconds_sum"), 0.05 * created) << "each hash takes ~100 ms or more here";
+  EXPECT_EQ(metric("granite_hashing_queued"), 0);
 }
 
 namespace {

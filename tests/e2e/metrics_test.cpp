@@ -32,11 +32,8 @@ class Metrics : public testkit::seeded_suite<Metrics> {
     return r.body;
   }
 
-  // The value of one sample ("name{labels}"), or -1 when it is not there.
   static double value_of(const std::string& text, const std::string& sample) {
-    auto at = text.find("\n" + sample + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(text.substr(at + sample.size() + 2));
+    return testkit::metric_value(text, sample);
   }
 
   // Requests on fresh connections, so that both workers take some.
@@ -162,6 +159,42 @@ TEST_F(Metrics, TheDatabaseAndTheReadCacheAreCountedForTheInstance) {
   for (int i = 0; i < 5; ++i) scrape();
   std::this_thread::sleep_for(600ms);  // two of the workers' copies
   EXPECT_EQ(value_of(scrape(), "granite_cache_misses_total"), misses);
+}
+
+TEST_F(Metrics, TheDrainShowsWhileItLasts) {
+  auto text = scrape();
+  EXPECT_EQ(value_of(text, "granite_draining"), 0) << text;
+  EXPECT_EQ(value_of(text, R"(granite_workers{state="serving"})"), 2);
+  EXPECT_EQ(value_of(text, R"(granite_workers{state="draining"})"), 0);
+  srv_.reset();
+  srv_ = std::make_unique<testkit::server>(testkit::server::options{
+      .database_url = url, .workers = 2, .extra_args = {"--set", "drain.delay_s=5"}});
+  ASSERT_EQ(kill(srv_->pid(), SIGTERM), 0);
+  // The metrics listener keeps answering through the drain's delay.
+  ASSERT_TRUE(testkit::eventually([&] {
+    text = scrape();
+    return value_of(text, "granite_draining") == 1 && value_of(text, R"(granite_workers{state="draining"})") == 2;
+  })) << text;
+  EXPECT_EQ(value_of(text, R"(granite_workers{state="serving"})"), 0);
+  EXPECT_EQ(testkit::get(srv_->port(), "/health").status, 503);
+}
+
+// The CloudWatch agent's configuration (packer/) names metrics that exist,
+// that are no histograms (the agent drops those), with the labels its
+// dimensions use.
+TEST_F(Metrics, WhatTheCloudWatchAgentIsToldToSendIsServed) {
+  send("GET", "/api/users/1", 5, 200);
+  auto file = "/tmp/granite-metrics-" + std::to_string(getpid()) + ".txt";
+  {
+    std::ofstream out(file);
+    out << scrape();
+  }
+  auto checked = testkit::run_program("/usr/bin/python3", {testkit::source_path("tests/deploy/cloudwatch_check.py"),
+                                                           testkit::source_path("packer/cloudwatch-agent.json"),
+                                                           testkit::source_path("packer/cloudwatch-prometheus.yaml"),
+                                                           "--page", file});
+  unlink(file.c_str());
+  EXPECT_EQ(checked.exit_code, 0) << checked.out << checked.err;
 }
 
 TEST_F(Metrics, ThePublicPortDoesNotServeThem) {

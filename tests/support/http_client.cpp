@@ -126,4 +126,10 @@ http_response get(int port, const std::string& target,
   return c.request("GET", target, headers);
 }
 
+double metric_value(const std::string& page, const std::string& sample) {
+  auto at = page.find("\n" + sample + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(page.substr(at + sample.size() + 2));
+}
+
 }  // namespace granite::testkit

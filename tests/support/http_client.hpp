@@ -47,4 +47,8 @@ class http_client {
 http_response get(int port, const std::string& target,
                   const std::vector<std::pair<std::string, std::string>>& headers = {});
 
+// The value of one sample ("name{labels}") in a Prometheus text page, or -1
+// when the page has no such sample.
+double metric_value(const std::string& page, const std::string& sample);
+
 }  // namespace granite::testkit

@@ -25,9 +25,16 @@ TEST(Bulkhead, RefusesWhatDoesNotFitItsQueue) {
   EXPECT_TRUE(b.submit([&](bool) { ++ran; }));
   EXPECT_TRUE(b.submit([&](bool) { ++ran; }));
   EXPECT_FALSE(b.submit([&](bool) { ++ran; })) << "a third waiting job is over the limit of 2";
+  auto seen = b.snapshot();
+  EXPECT_EQ(seen.queued, 2u);
+  EXPECT_EQ(seen.full, 1u);
+  EXPECT_EQ(seen.ran, 0u) << "the first job is still running";
   release.set_value();
   b.stop();
   EXPECT_GE(ran.load(), 1);
+  auto after = b.snapshot();
+  EXPECT_EQ(after.queued, 0u);
+  EXPECT_EQ(after.ran + after.expired, 3u) << "each job admitted either ran or was told it would not";
   EXPECT_FALSE(b.submit([](bool) {})) << "a stopped bulkhead takes nothing";
 }
 
@@ -43,6 +50,11 @@ TEST(Bulkhead, AJobThatWaitedTooLongIsToldSo) {
   EXPECT_FALSE(first.get_future().get());
   EXPECT_TRUE(second.get_future().get()) << "it waited 150 ms behind the first, over max_wait";
   b.stop();
+  auto seen = b.snapshot();
+  EXPECT_EQ(seen.ran, 1u);
+  EXPECT_EQ(seen.expired, 1u);
+  EXPECT_GE(seen.busy_us, 140'000u) << "the first job's 150 ms on the thread";
+  EXPECT_EQ(seen.full, 0u);
 }
 
 TEST(Bulkhead, EachThreadKeepsAtMostItsShareOfACpuBusy) {

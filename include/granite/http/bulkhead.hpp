@@ -1,7 +1,9 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <coroutine>
 #include <exception>
 #include <deque>
@@ -59,6 +61,16 @@ class bulkhead {
   void stop();
 
   const std::string& name() const { return options_.name; }
+
+  // What the bulkhead did since it started (for the metrics).
+  struct stats {
+    std::uint64_t ran = 0;      // jobs run
+    std::uint64_t busy_us = 0;  // their time on a thread, in microseconds
+    std::uint64_t full = 0;     // jobs refused: the queue was full
+    std::uint64_t expired = 0;  // jobs not run: they waited past max_wait, or the bulkhead stopped
+    std::size_t queued = 0;     // jobs waiting now
+  };
+  stats snapshot() const;
 
   // How a coroutine that awaited run() is resumed: on the event loop, by
   // whoever gives this (the worker: a post to its loop).
@@ -128,11 +140,14 @@ class bulkhead {
 
   options options_;
   std::vector<std::thread> threads_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable ready_;    // a job is queued, or stop
   std::condition_variable resting_;  // stop: threads resting after a job wake up
   std::deque<queued> queue_;
   bool stopping_ = false;
+  std::uint64_t full_ = 0;  // under mutex_
+  // Written by the bulkhead's threads, read by the metrics.
+  std::atomic<std::uint64_t> ran_{0}, busy_us_{0}, expired_{0};
   std::function<void(std::coroutine_handle<>)> resume_ = [](std::coroutine_handle<> h) { h.resume(); };
 };
 

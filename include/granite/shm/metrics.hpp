@@ -66,7 +66,12 @@ struct alignas(64) gauge_cell {
   gauge cache_entries;
   gauge cache_bytes;
   gauge cache_listening;  // 1: its read cache receives the change notices
+  gauge hashing_queued;   // password hashing jobs waiting in its bulkhead
+  // Set by the worker as it stops: serving, draining (SIGTERM: /health 503,
+  // still accepting), stopping (no longer accepting).
+  gauge state;
 };
+enum class worker_state : std::int64_t { serving = 0, draining = 1, stopping = 2 };
 inline constexpr std::size_t gauge_cells = 4;  // a serving worker, its outgoing and retiring predecessors
 
 // Why the leader replaced a slot's worker.
@@ -83,6 +88,7 @@ struct alignas(64) slot_metrics {
   // counted since the last time).
   counter db_batches, db_refused, db_retried, db_reconnects;
   counter cache_hits, cache_misses, cache_fills, cache_refused_fills, cache_evictions, cache_notices, cache_flushes;
+  counter hashing_ran, hashing_busy_us, hashing_full, hashing_expired;
   gauge_cell gauges[gauge_cells];
   // The leader's.
   alignas(64) counter restarts[3];  // by exit_cause
