@@ -73,10 +73,7 @@ std::shared_ptr<const cached_response> read_cache::find(std::string_view target)
   if (!usable()) return nullptr;
   sync();
   auto it = entries_.find(target);
-  if (it == entries_.end()) {
-    ++counters_.misses;
-    return nullptr;
-  }
+  if (it == entries_.end()) return nullptr;
   ++counters_.hits;
   entry& e = it->second;
   if (newest_ != &e) {  // to the front

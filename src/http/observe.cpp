@@ -46,4 +46,13 @@ ip_address address_of(const boost::asio::ip::address& a) {
   return out;
 }
 
+void find_client(std::string& out, const ip_address& peer, const std::string& peer_text,
+                 std::string_view forwarded_for, const std::vector<ip_network>& trusted) {
+  if (trusted.empty() || forwarded_for.empty()) {
+    out = peer_text;
+    return;
+  }
+  out = forwarded_client(peer, forwarded_for, trusted).text();
+}
+
 }  // namespace granite::http

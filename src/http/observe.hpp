@@ -6,6 +6,9 @@
 #include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "granite/http/message.hpp"
 #include "granite/network.hpp"
@@ -50,5 +53,10 @@ void log_access(obs::access_log& log, const answered& a, const asked& who, obs::
 
 // An Asio address as granite's (IPv4 as IPv4-mapped IPv6).
 ip_address address_of(const boost::asio::ip::address& a);
+
+// Who sent a request, into `out` (whose capacity is reused): the peer, or
+// whom a trusted proxy names in X-Forwarded-For.
+void find_client(std::string& out, const ip_address& peer, const std::string& peer_text,
+                 std::string_view forwarded_for, const std::vector<ip_network>& trusted);
 
 }  // namespace granite::http

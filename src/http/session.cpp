@@ -15,6 +15,7 @@
 #include "granite/obs/access_log.hpp"
 #include "granite/obs/log.hpp"
 #include "granite/shm/metrics.hpp"
+#include "linger.hpp"
 #include "observe.hpp"
 #include "request_reader.hpp"
 #include "response_head.hpp"
@@ -176,17 +177,8 @@ class session : public std::enable_shared_from_this<session> {
       ctx_.gauges->in_flight.fetch_add(1, std::memory_order_relaxed);
       in_flight_ = true;
     }
-    find_client();
+    find_client(client_, peer_, peer_text_, head_.forwarded_for, ctx_.trusted_proxies);
     handle();
-  }
-
-  // Who sent the request: the peer, or whom a trusted proxy names.
-  void find_client() {
-    if (ctx_.trusted_proxies.empty() || head_.forwarded_for.empty()) {
-      client_ = peer_text_;
-      return;
-    }
-    client_ = forwarded_client(peer_, head_.forwarded_for, ctx_.trusted_proxies).text();
   }
 
   void handle() {
@@ -205,6 +197,7 @@ class session : public std::enable_shared_from_this<session> {
     route_ = m.found;
     if (read && m.found->cache) {
       cache_use_ = obs::access_record::cache_use::miss;
+      ctx_.cache.count_miss();
       want_fill(*m.found->cache, m.values);
     }
     if (auto* run = std::get_if<plain_handler>(&m.found->run)) return respond(answer_plain(*run, req_, m.values));
@@ -312,7 +305,10 @@ class session : public std::enable_shared_from_this<session> {
     }
     cached_.reset();
     if (ec) return fail(ec, "write");
-    if (!keep_alive_) return close();
+    if (!keep_alive_) {  // the client may have sent more already
+      deadline_ = clock::time_point::max();
+      return close_lingering(std::move(socket_), ctx_.lingering);
+    }
     next_request();
   }
 

@@ -16,9 +16,21 @@
 
 namespace granite::supervisor {
 
+// Every signal is blocked across the fork: the child starts with the
+// leader's handlers, and a signal that came before it replaced them would
+// run one in the child (a TERM meant for the worker would be recorded there
+// and lost, and the worker would miss its drain). In the child they stay
+// blocked until it has handlers of its own; in the leader, whatever came
+// meanwhile is delivered as the mask is restored.
 pid_t system_process_ops::spawn(int slot) {
+  sigset_t all, before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &before);
   pid_t pid = fork();
-  if (pid != 0) return pid;  // the leader, or -1
+  if (pid != 0) {  // the leader, or -1
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
+    return pid;
+  }
   std::exit(child_main_(slot));
 }
 

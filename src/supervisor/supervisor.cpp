@@ -25,8 +25,8 @@ namespace {
 // the slot's own socket (and the metrics listener, which every worker
 // serves), and die with the leader rather than outlive it.
 void become_worker(pid_t leader_pid, system_leader_io& io, const worker_table& table, int keep_fd) {
-  worker::block_stop_signals(true);
-  io.forget_in_child();
+  io.forget_in_child();  // the handlers are the defaults: the signals may come in
+  worker::block_only_stop_signals();
   prctl(PR_SET_PDEATHSIG, SIGINT);
   if (getppid() != leader_pid) _exit(exit_code::failure);
   for (int fd : table.sockets())

@@ -294,6 +294,12 @@ void worker_table::stop(stop_mode mode) {
   if (mode == stop_mode::fast) spdlog::info("stopping now: in-flight requests get a second");
   stopping_ = true;
   mode_ = mode;
+  // A stopping leader starts no worker: its copies of the listening sockets
+  // go now, so that each socket closes once its worker stops accepting, and
+  // a connection that comes later is refused (a load balancer tries another
+  // target) instead of waiting in a queue nobody reads until the last
+  // process exits and resets it.
+  close_sockets();
   auto timeout = mode == stop_mode::fast     ? timings_.fast_stop_timeout
                  : mode == stop_mode::retire ? timings_.retire_timeout
                                              : timings_.stop_timeout;

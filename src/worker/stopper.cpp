@@ -51,9 +51,12 @@ void stopper::stop_accepting(clock::duration grace) {
 
 void stopper::wait_for_sessions() {
   ctx_.close_connections();
-  if (ctx_.sessions.empty()) return ioc_.stop();
+  // Connections closing after their last answer count too: the client may
+  // not have read all of it yet.
+  if (ctx_.sessions.empty() && ctx_.lingering == 0) return ioc_.stop();
   if (clock::now() >= deadline_) {
-    spdlog::warn("stop deadline reached with {} connections still open; closing them", ctx_.sessions.size());
+    spdlog::warn("stop deadline reached with {} connections still open; closing them",
+                 ctx_.sessions.size() + ctx_.lingering);
     return ioc_.stop();
   }
   poll_.expires_after(std::chrono::milliseconds(20));

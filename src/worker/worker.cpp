@@ -154,11 +154,10 @@ std::unique_ptr<notice_listener> listen_for_notices(asio::io_context& ioc, const
   auto options = connect_options(cfg, slot);
   options.url = cfg.database.listen_url;
   options.application_name = "granite worker " + std::to_string(slot) + " notices";
-  // A connection that dies silently (a network partition) is noticed
-  // within seconds, not at the kernel's two hours.
-  auto listener = std::make_unique<notice_listener>(
-      ioc, store::conninfo(options) + " keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3",
-      cache);
+  // A connection that dies silently (a network partition) is noticed within
+  // seconds, not at the kernel's two hours: conninfo() adds TCP keepalives,
+  // where the URL does not set them itself.
+  auto listener = std::make_unique<notice_listener>(ioc, store::conninfo(options), cache);
   listener->start();
   return listener;
 }
@@ -291,11 +290,23 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inh
 
 }  // namespace
 
-void block_stop_signals(bool block) {
+namespace {
+sigset_t stop_signals() {
   sigset_t set;
   sigemptyset(&set);
   for (int sig : {SIGTERM, SIGQUIT, SIGINT, SIGUSR1}) sigaddset(&set, sig);
+  return set;
+}
+}  // namespace
+
+void block_stop_signals(bool block) {
+  auto set = stop_signals();
   pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
+
+void block_only_stop_signals() {
+  auto set = stop_signals();
+  pthread_sigmask(SIG_SETMASK, &set, nullptr);
 }
 
 int run(const config::config& cfg, int slot, const inherited& from, std::function<void()> heartbeat) {

@@ -219,6 +219,27 @@ TEST_F(Accounts, ANewPasswordSignsOutTheOtherSessions) {
   EXPECT_EQ(sign_in_raw("rotator", "a brand new passphrase").status, 201);
 }
 
+// The new password and the sign-out of the other sessions are one
+// transaction: when the sign-out fails (here a trigger makes it fail, as a
+// lost connection or a statement timeout would), the password is not changed
+// either, so a stolen token never outlives a password change the client was
+// told had failed.
+TEST_F(Accounts, APasswordChangeAndTheSignOutOfTheOtherSessionsAreOneTransaction) {
+  auto member = api->member("atomic_rotator");
+  auto other = api->sign_in("atomic_rotator");
+  db->query("CREATE FUNCTION refuse_sign_out() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'the sign-out fails'; END $$");
+  db->query("CREATE TRIGGER refuse_sign_out BEFORE DELETE ON sessions FOR EACH ROW EXECUTE FUNCTION refuse_sign_out()");
+  auto r = api->call("PATCH", "/api/users/" + std::to_string(member.id), R"({"password":"a brand new passphrase"})",
+                     member.token);
+  db->query("DROP TRIGGER refuse_sign_out ON sessions");
+  db->query("DROP FUNCTION refuse_sign_out()");
+  EXPECT_GE(r.status, 500) << r.body;
+  EXPECT_EQ(sign_in_raw("atomic_rotator", "a brand new passphrase").status, 401) << "the new password stayed";
+  EXPECT_EQ(sign_in_raw("atomic_rotator", testkit::test_password).status, 201);
+  EXPECT_EQ(api->call("GET", "/api/sessions/current", "", other).status, 200);
+}
+
 TEST_F(Accounts, AnOlderHashCostIsUpgradedAtSignIn) {
   auto id = api->sign_up("old_hash");
   auto cheap = users::hash_password(testkit::test_password, {1, 64 * 1024});

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "support/forum.hpp"
@@ -322,12 +323,26 @@ TEST(Database, AnInstanceHoldsTwoConnectionsPerWorkerAndTheNoticesMayHaveTheirOw
     // Notices on a connection of their own (around a transaction pooler),
     // and a second write connection: 4 per worker.
     testkit::server srv({.database_url = db.url(), .workers = 2,
-                         .extra_args = {"--set", "database.listen_url=" + db.url(), "--set",
+                         .extra_args = {"--set", "database.listen_url=" + db.url() + " keepalives_idle=600", "--set",
                                         "database.write_connections=2"}});
     ASSERT_TRUE(testkit::eventually([&] { return granite_backends(db) == 8; }, 5s)) << granite_backends(db);
     EXPECT_EQ(db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
                        "application_name LIKE 'granite worker % notices' AND query = 'LISTEN granite_cache'"),
               "2");
+    // The notices' connections keep the keepalive settings their URL gives
+    // (granite's own apply only where it says nothing): the kernel's next
+    // probe on each idle one is minutes away, not granite's 5 s.
+    auto ports = db.query("SELECT string_agg(client_port::text, ' ') FROM pg_stat_activity WHERE datname = "
+                          "current_database() AND application_name LIKE 'granite worker % notices'");
+    std::istringstream each(ports);
+    int checked = 0;
+    for (std::string port; each >> port; ++checked) {
+      auto ss = testkit::run_program("ss", {"-tnoH", "state", "established", "( sport = :" + port + " )"});
+      ASSERT_EQ(ss.exit_code, 0) << ss.err;
+      EXPECT_NE(ss.out.find("timer:(keepalive,"), std::string::npos) << "port " << port << ": " << ss.out;
+      EXPECT_NE(ss.out.find("min"), std::string::npos) << "port " << port << ": " << ss.out;
+    }
+    EXPECT_EQ(checked, 2) << "TCP ports of the notices' connections: " << ports;
     // The cache still hears of changes: a write made behind granite's back
     // is seen at once.
     ASSERT_EQ(testkit::get(srv.port(), "/api/users/3").status, 200);

@@ -1,7 +1,14 @@
 // Stopping and resizing under load, counting every failed request.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fstream>
 #include <future>
@@ -39,13 +46,42 @@ std::string failures_of(const testkit::load_loop& load) {
   return out;
 }
 
+// A server on a seeded database whose drain waits `delay_s`, and a request
+// in flight through the drain: it waits on a lock of the posts table until
+// release().
+struct draining_setup {
+  testkit::scratch_database db;
+  testkit::server srv;
+  pqxx::connection blocker;
+  pqxx::work lock;
+  std::future<testkit::http_response> in_flight;
+
+  explicit draining_setup(int delay_s)
+      : srv({.database_url = db.seeded(),
+             .extra_args = {"--set", "drain.delay_s=" + std::to_string(delay_s), "--set", "drain.timeout_s=10",
+                            "--set", "database.statement_timeout_ms=30000"}}),
+        blocker(db.url()),
+        lock(blocker) {}
+  // Locks the posts and sends the request that waits; true once it waits.
+  bool hold_a_request() {
+    lock.exec("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE");
+    in_flight = std::async(std::launch::async, [this] { return testkit::get(srv.port(), "/api/posts/by-user/1"); });
+    return testkit::eventually([&] {
+      return db.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+                      "application_name LIKE 'granite worker%'") == "1";
+    });
+  }
+  testkit::http_response release() {
+    lock.abort();
+    return in_flight.get();
+  }
+};
+
 }  // namespace
 
 TEST(Lifecycle, SigtermDrainsForTheLoadBalancerWithoutFailingARequest) {
-  testkit::scratch_database db;
-  testkit::server srv({.database_url = db.seeded(),
-                       .extra_args = {"--set", "drain.delay_s=6", "--set", "drain.timeout_s=10", "--set",
-                                      "database.statement_timeout_ms=30000"}});
+  draining_setup setup(6);
+  auto& srv = setup.srv;
   testkit::load_loop load({.port = srv.port()});
   // Keep-alive connections idle at the signal, as a load balancer's pool has
   // them: one used during the delay, one left alone.
@@ -55,14 +91,7 @@ TEST(Lifecycle, SigtermDrainsForTheLoadBalancerWithoutFailingARequest) {
   ASSERT_EQ(unused.request("GET", "/api/threads/1").status, 200);
 
   // A request in flight through the whole drain: it waits on a lock.
-  pqxx::connection blocker(db.url());
-  pqxx::work lock(blocker);
-  lock.exec("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE");
-  auto in_flight = std::async(std::launch::async, [&] { return testkit::get(srv.port(), "/api/posts/by-user/1"); });
-  ASSERT_TRUE(testkit::eventually([&] {
-    return db.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
-                    "application_name LIKE 'granite worker%'") == "1";
-  }));
+  ASSERT_TRUE(setup.hold_a_request());
   std::this_thread::sleep_for(300ms);
   long before = load.sent();
   ASSERT_GT(before, 0);
@@ -105,8 +134,7 @@ TEST(Lifecycle, SigtermDrainsForTheLoadBalancerWithoutFailingARequest) {
   std::this_thread::sleep_until(t0 + 6500ms);
   EXPECT_EQ(waitpid(srv.pid(), nullptr, WNOHANG), 0) << "the leader did not wait for the in-flight request";
   EXPECT_TRUE(unused.closed_by_peer(0)) << "the idle connection was not closed when the delay ended";
-  lock.abort();
-  auto r = in_flight.get();
+  auto r = setup.release();
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.header("Connection"), "close");
 
@@ -117,6 +145,89 @@ TEST(Lifecycle, SigtermDrainsForTheLoadBalancerWithoutFailingARequest) {
   EXPECT_GE(clock_type::now() - t0, 6s);
   std::printf("drain: %ld requests sent, %ld failed, %ld closed by the server, slowest %.1f ms\n", load.sent(),
               load.failed(), load.closed_by_server(), load.slowest_ms());
+}
+
+namespace {
+
+// What became of one fresh connection sent a GET: answered, refused at
+// connect, or anything else (reset, closed unanswered, no answer in 3 s).
+enum class fate { answered, refused, failed };
+fate one_fresh_request(int port, std::string& why) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  timeval limit{3, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    int e = errno;
+    close(fd);
+    why = std::string("connect: ") + std::strerror(e);
+    return e == ECONNREFUSED ? fate::refused : fate::failed;
+  }
+  std::string request = "GET /api/users/1 HTTP/1.1\r\nHost: granite\r\nConnection: close\r\n\r\n";
+  std::string got;
+  int e = 0;
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) e = errno;
+  char buf[4096];
+  while (!e) {
+    auto n = recv(fd, buf, sizeof buf, 0);
+    if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+    if (n == 0) break;
+    if (n < 0) e = errno;
+  }
+  close(fd);
+  if (got.starts_with("HTTP/1.1 ")) return fate::answered;
+  why = e ? std::string("accepted, then ") + std::strerror(e) : "accepted, then closed unanswered";
+  return fate::failed;
+}
+
+}  // namespace
+
+// Once the workers stop accepting, the instance's listening sockets are
+// closed in every process: a new connection is refused at once (a load
+// balancer tries another target), never queued where nobody accepts it and
+// reset as the last process exits.
+TEST(Lifecycle, ConnectionsAfterAcceptingStopsAreRefusedNotReset) {
+  draining_setup setup(1);
+  auto& srv = setup.srv;
+  // A request in flight keeps the workers, and the leader, up past the
+  // moment they stop accepting.
+  ASSERT_TRUE(setup.hold_a_request());
+
+  std::atomic<bool> done{false};
+  int answered = 0, refused = 0;
+  std::vector<std::string> failures;
+  std::thread client([&] {
+    while (!done) {
+      std::string why;
+      switch (one_fresh_request(srv.port(), why)) {
+        case fate::answered: ++answered; break;
+        case fate::refused: ++refused; break;
+        case fate::failed: failures.push_back(why); break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  auto t0 = clock_type::now();
+  ASSERT_EQ(kill(srv.pid(), SIGTERM), 0);
+  // Accepting stops at 1 s; the in-flight request holds the processes up
+  // for 2 s more.
+  std::this_thread::sleep_until(t0 + 3s);
+  EXPECT_EQ(waitpid(srv.pid(), nullptr, WNOHANG), 0) << "the leader did not wait for the in-flight request";
+  EXPECT_EQ(setup.release().status, 200);
+  int status = srv.wait_exit(5s);
+  std::this_thread::sleep_for(200ms);
+  done = true;
+  client.join();
+  ASSERT_NE(status, -1) << events(srv);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_GT(answered, 10) << "served during the drain's delay";
+  EXPECT_GT(refused, 50) << "refused once accepting stopped";
+  EXPECT_TRUE(failures.empty()) << failures.size() << " connections failed otherwise, the first: " << failures.front();
+  std::printf("after SIGTERM: %d fresh connections answered, %d refused, %zu failed\n", answered, refused,
+              failures.size());
 }
 
 TEST(Lifecycle, ASecondSigtermSkipsTheDrainDelay) {

@@ -132,6 +132,41 @@ TEST_F(Limits, MaxRequestsPerConnectionClosesAfterTheLast) {
   EXPECT_TRUE(c.closed_by_peer());
 }
 
+// The last response a connection may carry is not cut short by a reset
+// when the client has already pipelined more requests behind it: closed with
+// those unread, the socket would send a reset at once and drop the part of
+// the responses still waiting in it for a slow reader. granite shuts its
+// sending side and reads what still comes until the client closes.
+TEST_F(Limits, TheLastResponseSurvivesRequestsPipelinedBeyondIt) {
+  db->query("UPDATE posts SET text = repeat('x', 200000) WHERE id = 1");
+  auto srv = start({"http.max_requests_per_connection=5"}, 1);
+  auto whole = testkit::get(srv.port(), "/api/posts/1");
+  ASSERT_EQ(whole.status, 200);
+  for (int round = 0; round < 2; ++round) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int small = 4096;  // a slow reader: most of the five answers wait in granite's socket
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(srv.port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    std::string requests;
+    for (int i = 0; i < 200; ++i) requests += "GET /api/posts/1 HTTP/1.1\r\nHost: granite\r\n\r\n";
+    ASSERT_EQ(send(fd, requests.data(), requests.size(), MSG_NOSIGNAL), static_cast<ssize_t>(requests.size()));
+    std::this_thread::sleep_for(300ms);  // granite answers five and closes meanwhile
+    auto got = read_until_closed(fd, 10s);
+    close(fd);
+    std::size_t answers = 0;
+    for (auto at = got.find("HTTP/1.1 200 OK"); at != std::string::npos; at = got.find("HTTP/1.1 200 OK", at + 1))
+      ++answers;
+    EXPECT_EQ(answers, 5u) << "round " << round;
+    EXPECT_GE(got.size(), 5 * whole.body.size()) << "round " << round;
+    EXPECT_TRUE(got.ends_with("<closed>")) << "round " << round << ": "
+                                           << got.substr(got.size() - std::min<std::size_t>(got.size(), 80));
+  }
+}
+
 TEST_F(Limits, ConnectionsBeyondTheMaximumAreClosedAtOnce) {
   auto srv = start({"http.max_connections=5"}, 1);
   std::vector<std::unique_ptr<testkit::http_client>> held;

@@ -132,6 +132,9 @@ TEST_F(WorkerTable, GracefulStopDrainsThenKillsAtTheDeadline) {
   table.stop(stop_mode::graceful);
   EXPECT_TRUE(table.stopping());
   EXPECT_EQ(ops.signals, (std::vector<std::pair<pid_t, int>>{{100, SIGTERM}, {101, SIGTERM}}));
+  // The leader's copies of the sockets go at once: each closes when its
+  // worker stops accepting, and later connections are refused.
+  EXPECT_EQ(ops.closed, (std::vector<int>{10, 11}));
   ops.exit(100, 0);
   table.reap_workers();
   EXPECT_FALSE(table.finished());

@@ -84,8 +84,13 @@ class read_cache {
 
   // Enabled, and the notices are being received.
   bool usable() const { return enabled_ && listening_; }
-  // The response kept for this target, or null; counts a hit or a miss.
+  // The response kept for this target, or null; counts a hit. Every read
+  // asks (before its route is known), so a miss is counted apart, by
+  // whoever knows that the route is cacheable.
   std::shared_ptr<const cached_response> find(std::string_view target);
+  void count_miss() {
+    if (usable()) ++counters_.misses;
+  }
   // Where the change notices stand: taken when a read starts, given to fill.
   std::uint64_t epoch() const { return epoch_; }
   // Keeps a response of `group` read since `since`, unless a notice for the

@@ -51,6 +51,7 @@ struct server_context {
   shm::gauge_cell* gauges;
   std::vector<ip_network> trusted_proxies;  // whose X-Forwarded-For names the client
   std::unordered_set<session*> sessions;  // open connections
+  std::size_t lingering = 0;  // answered for the last time, closing (see close_lingering)
   // Finish the current request, then close.
   std::atomic<bool> closing{false};
 

@@ -24,10 +24,13 @@ struct status_message {
   pid_t pid;
 };
 
-// The signals that stop a worker, and SIGUSR1 (reopen the access log). The
-// leader blocks them in a new worker until run() can handle them, so one
-// sent during boot waits instead of killing it with the default action.
+// The signals that stop a worker, and SIGUSR1 (reopen the access log). A
+// new worker is forked with every signal blocked (so that none runs a
+// leader's handler in it); once its handlers are the defaults it lets all
+// in but these, which wait until run() can handle them: one sent during
+// boot waits instead of killing it with the default action.
 void block_stop_signals(bool block);
+void block_only_stop_signals();
 
 // What a worker gets from its leader across the fork.
 struct inherited {
