@@ -4,6 +4,7 @@
 // writing into a session's request and head, whose strings keep their
 // capacity from one request to the next, so that reading a request
 // allocates nothing once they have grown. Private to http/: it brings Beast.
+#include <boost/asio/buffer.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <chrono>
@@ -26,11 +27,30 @@ struct request_head {
   bool expect_continue = false;
 };
 
+// Why a header that parsed is refused anyway, with the status to answer.
+struct refusal {
+  int status = 0;  // 0: none
+  std::string detail;
+};
+
 // The first of repeated fields counts, as with Beast's own fields (but
-// If-None-Match, whose lists add up).
+// If-None-Match, whose lists add up). Beyond Beast's grammar, at the end of
+// the header (RFC 9112, RFC 9110): an Expect other than 100-continue is
+// 417; an HTTP/1.1 request needs exactly one Host field, with a host in it;
+// a Transfer-Encoding must end in chunked, have it once, and come in
+// HTTP/1.1 (400), and granite decodes no other transfer coding (501). A
+// value folded over two lines (obs-fold) is refused when it comes (400).
+// Trailer fields are read and ignored.
 class request_reader final : public boost::beast::http::basic_parser<true> {
  public:
   request_reader(request& req, request_head& head);
+  const refusal& refused() const { return refused_; }
+  // put(), remembering where the bytes are: a value Beast unfolded from
+  // obs-fold lies elsewhere, and is refused (RFC 9112 §5.2).
+  std::size_t feed(boost::asio::const_buffer bytes, boost::beast::error_code& ec) {
+    input_ = bytes;
+    return put(bytes, ec);
+  }
 
  private:
   using string_view = boost::beast::string_view;
@@ -39,7 +59,7 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
                        error_code&) override;
   void on_response_impl(int, string_view, int, error_code&) override {}
   void on_field_impl(boost::beast::http::field name, string_view name_text, string_view value, error_code&) override;
-  void on_header_impl(error_code&) override {}
+  void on_header_impl(error_code& ec) override;
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override;
   std::size_t on_body_impl(string_view s, error_code&) override;
   void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
@@ -48,8 +68,18 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
 
   request& req_;
   request_head& head_;
+  void refuse(int status, std::string detail, error_code& ec);
+
   bool seen_content_type_ = false, seen_authorization_ = false, seen_request_id_ = false, seen_expect_ = false,
        seen_trace_id_ = false, seen_accept_ = false;
+  bool folded(string_view name, string_view value) const;
+
+  boost::asio::const_buffer input_;
+  bool header_done_ = false;  // what follows are trailer fields
+  int hosts_ = 0;
+  bool host_valid_ = true;
+  std::string transfer_encoding_;  // every Transfer-Encoding field, joined by ", "
+  refusal refused_;
 };
 
 // A client's X-Request-Id is kept when it is a plain token: letters, digits
@@ -57,8 +87,9 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
 bool plain_request_id(std::string_view given);
 
 // The answer to a request that could not be read: 408 when its deadline cut
-// it off (`late`, in the header or the body), 431 or 413 past a limit, 400
-// for anything else the parser refused.
-response unreadable(boost::beast::error_code ec, bool late, bool in_body, const limits& limit, const request& req);
+// it off (`late`, in the header or the body), 431 or 413 past a limit, the
+// reader's own refusal, 400 for anything else the parser refused.
+response unreadable(boost::beast::error_code ec, bool late, bool in_body, const limits& limit, const refusal& why,
+                    const request& req);
 
 }  // namespace granite::http

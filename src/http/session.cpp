@@ -124,7 +124,7 @@ class session : public std::enable_shared_from_this<session> {
   void parse() {
     while (buffer_.size() > 0) {
       beast::error_code ec;
-      auto used = reader_->put(buffer_.data(), ec);
+      auto used = reader_->feed(buffer_.data(), ec);
       buffer_.consume(used);
       if (ec == bhttp::error::need_more) break;
       if (ec) return refuse(ec);
@@ -234,7 +234,7 @@ class session : public std::enable_shared_from_this<session> {
     request req;
     req.request_id = obs::next_request_id();
     req_.request_id = req.request_id;
-    respond(unreadable(ec, late_, in_body, ctx_.limit, req));
+    respond(unreadable(ec, late_, in_body, ctx_.limit, reader_->refused(), req));
   }
 
   // --- writing ------------------------------------------------------------

@@ -26,8 +26,8 @@ inline constexpr std::size_t metric_routes = 64;
 // http::verb's values: get, head, post, put, patch, delete, options, other.
 inline constexpr std::size_t metric_methods = 8;
 // The statuses granite answers; any other is counted as the last entry.
-inline constexpr std::array<int, 23> metric_statuses = {200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409, 411,
-                                                        413, 414, 415, 422, 429, 431, 500, 501, 503, 504, 505};
+inline constexpr std::array<int, 24> metric_statuses = {200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409, 411,
+                                                        413, 414, 415, 417, 422, 429, 431, 500, 501, 503, 504, 505};
 inline constexpr std::size_t metric_status_slots = metric_statuses.size() + 1;
 // Upper bounds of the duration histogram's buckets, in microseconds (50 µs
 // to 10 s), then +Inf.
