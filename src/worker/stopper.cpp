@@ -14,9 +14,13 @@ stopper::stopper(boost::asio::io_context& ioc, acceptor_loop& acceptor, http::se
 
 void stopper::on_signal(int sig) {
   if (phase_ == phase::serving && sig == SIGTERM) return drain();
-  auto grace =
-      phase_ == phase::serving && sig == SIGQUIT ? std::chrono::seconds(drain_.timeout_s) : std::chrono::seconds(1);
-  stop_accepting(grace);
+  bool retire = phase_ == phase::serving && sig == SIGQUIT;
+  // A retiring worker (a reload, a resize, an upgrade: the other workers
+  // serve on) leaves its idle keep-alive connections a second: a client
+  // that sends on one meanwhile gets its answer with Connection: close
+  // instead of a connection closed under its request.
+  if (retire) close_idle_at_ = clock::now() + idle_grace;
+  stop_accepting(retire ? std::chrono::seconds(drain_.timeout_s) : std::chrono::seconds(1));
 }
 
 // The phase goes into the worker's gauge cell at once: a scrape during the
@@ -50,7 +54,8 @@ void stopper::stop_accepting(clock::duration grace) {
 }
 
 void stopper::wait_for_sessions() {
-  ctx_.close_connections();
+  ctx_.closing = true;  // every response closes its connection
+  if (clock::now() >= close_idle_at_) ctx_.close_connections();
   // Connections closing after their last answer count too: the client may
   // not have read all of it yet.
   if (ctx_.sessions.empty() && ctx_.lingering == 0) return ioc_.stop();

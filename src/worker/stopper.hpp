@@ -6,7 +6,8 @@
 // gives in-flight requests drain.timeout_s. Idle keep-alive connections stay
 // open through the delay: the load balancer may still send a request on one
 // until it has seen /health fail, and closing it under that request would
-// fail it. SIGQUIT (retire): the same without the delay. SIGINT, or any
+// fail it. SIGQUIT (retire): the same without the delay, idle connections
+// closed after a second (see idle_grace). SIGINT, or any
 // signal during a stop: stop accepting now, in-flight requests get one
 // second.
 #include <boost/asio/io_context.hpp>
@@ -42,8 +43,11 @@ class stopper {
   config::config::drain_t drain_;
   boost::asio::steady_timer delay_;
   boost::asio::steady_timer poll_;
+  static constexpr std::chrono::seconds idle_grace{1};
+
   phase phase_ = phase::serving;
   clock::time_point deadline_ = clock::time_point::max();
+  clock::time_point close_idle_at_;  // idle connections close from then on
 };
 
 }  // namespace granite::worker

@@ -406,6 +406,24 @@ TEST(Lifecycle, DatabaseOutageIs503WhileDownAndServiceReturnsWithinASecond) {
               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
 }
 
+// A worker that retires (here replaced by a reload) leaves its idle
+// keep-alive connections a second: a request sent on one meanwhile is
+// answered, with Connection: close, instead of finding its connection closed.
+TEST(Lifecycle, ARetiringWorkerAnswersARequestOnAnIdleConnectionBeforeClosingIt) {
+  testkit::scratch_database db;
+  testkit::server srv({.database_url = db.seeded(), .workers = 1});
+  auto old_worker = srv.workers().at(0);
+  testkit::http_client idle(srv.port());
+  ASSERT_EQ(idle.request("GET", "/api/users/1").status, 200);
+  ASSERT_EQ(kill(srv.pid(), SIGHUP), 0);
+  auto retiring = "[worker 0 " + std::to_string(old_worker) + "] stopped accepting";
+  ASSERT_TRUE(testkit::eventually([&] { return srv.log().find(retiring) != std::string::npos; }, 10s)) << events(srv);
+  auto r = idle.request("GET", "/api/users/2");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Connection"), "close");
+  EXPECT_TRUE(idle.closed_by_peer());
+}
+
 TEST(Lifecycle, SighupReloadsWorkerByWorkerWithoutFailingARequest) {
   testkit::scratch_database db;
   std::string file = "/tmp/granite-reload-" + std::to_string(getpid()) + ".json";
