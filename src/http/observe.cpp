@@ -46,13 +46,15 @@ ip_address address_of(const boost::asio::ip::address& a) {
   return out;
 }
 
-void find_client(std::string& out, const ip_address& peer, const std::string& peer_text,
+void find_client(ip_address& client, std::string& text, const ip_address& peer, const std::string& peer_text,
                  std::string_view forwarded_for, const std::vector<ip_network>& trusted) {
   if (trusted.empty() || forwarded_for.empty()) {
-    out = peer_text;
+    client = peer;
+    text = peer_text;
     return;
   }
-  out = forwarded_client(peer, forwarded_for, trusted).text();
+  client = forwarded_client(peer, forwarded_for, trusted);
+  text = client.text();
 }
 
 }  // namespace granite::http

@@ -54,9 +54,10 @@ void log_access(obs::access_log& log, const answered& a, const asked& who, obs::
 // An Asio address as granite's (IPv4 as IPv4-mapped IPv6).
 ip_address address_of(const boost::asio::ip::address& a);
 
-// Who sent a request, into `out` (whose capacity is reused): the peer, or
-// whom a trusted proxy names in X-Forwarded-For.
-void find_client(std::string& out, const ip_address& peer, const std::string& peer_text,
+// Who sent a request, into `client` and its text into `text` (whose
+// capacity is reused): the peer, or whom a trusted proxy names in
+// X-Forwarded-For.
+void find_client(ip_address& client, std::string& text, const ip_address& peer, const std::string& peer_text,
                  std::string_view forwarded_for, const std::vector<ip_network>& trusted);
 
 }  // namespace granite::http

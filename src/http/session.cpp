@@ -177,7 +177,7 @@ class session : public std::enable_shared_from_this<session> {
       ctx_.gauges->in_flight.fetch_add(1, std::memory_order_relaxed);
       in_flight_ = true;
     }
-    find_client(client_, peer_, peer_text_, head_.forwarded_for, ctx_.trusted_proxies);
+    find_client(req_.client, client_, peer_, peer_text_, head_.forwarded_for, ctx_.trusted_proxies);
     handle();
   }
 

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "granite/exit_codes.hpp"
+#include "granite/shm/client_buckets.hpp"
 #include "granite/shm/heartbeats.hpp"
 #include "granite/shm/metrics.hpp"
 #include "granite/shm/notice_ring.hpp"
@@ -56,6 +57,7 @@ int run_leader(const config::config& cfg, const config_source& source, std::vect
   shm::heartbeats beats(config::max_workers);
   shm::notice_ring notices;  // the workers' change notices
   shm::metrics_memory metrics(config::max_workers);
+  shm::client_buckets attempts;  // sign-in attempts per client
   int metrics_fd = open_metrics_socket(cfg, upgrade_from != 0);
 
   std::optional<worker_table> table;
@@ -67,7 +69,8 @@ int run_leader(const config::config& cfg, const config_source& source, std::vect
         // The child's copy of the leader's memory holds the configuration
         // current at the fork.
         return worker::run(the_leader->current(), slot,
-                           {fd, metrics_fd, io.status_writer(), &notices, metrics_fd >= 0 ? &metrics : nullptr, &beats},
+                           {fd, metrics_fd, io.status_writer(), &notices, metrics_fd >= 0 ? &metrics : nullptr, &beats,
+                            &attempts},
                            [&beats, slot] { beats.beat(slot); });
       },
       beats, {cfg.listen.host, cfg.listen.port, cfg.listen.backlog}, &metrics);

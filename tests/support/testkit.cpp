@@ -144,7 +144,11 @@ server::server(options o)
                                    "--set",
                                    "listen.host=127.0.0.1",
                                    "--set",
-                                   "metrics.listen=127.0.0.1:" + std::to_string(metrics_port_)};
+                                   "metrics.listen=127.0.0.1:" + std::to_string(metrics_port_),
+                                   // Every test client is 127.0.0.1: the attempts per client
+                                   // are off unless a test sets them (after this, so it wins).
+                                   "--set",
+                                   "auth.attempts_per_minute=0"};
   args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
   auto env = o.env;
   env.emplace("DATABASE_URL", o.database_url);

@@ -56,6 +56,8 @@ struct config {
     int argon2_ops_limit = 2;       // Argon2id passes over memory (t)
     int argon2_memory_kib = 19456;  // Argon2id memory per hash (m), 19 MiB
     int session_ttl_s = 7 * 24 * 3600;  // a sign-in's token lives this long
+    int attempts_per_minute = 10;  // sign-ins and sign-ups per client address, instance-wide; 0: no limit
+    int attempts_burst = 20;       // of which at once
   } auth;
   struct cache_t {
     bool enabled = true;  // the read cache; false: every read asks the database

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "granite/network.hpp"
+
 namespace granite::http {
 
 enum class verb { get, head, post, put, patch, delete_, options, other };
@@ -27,6 +29,7 @@ struct request {
   std::string authorization;  // the Authorization header, as sent
   std::string accept;         // the Accept header, as sent
   std::string body;
+  ip_address client;  // the peer, or whom a trusted proxy names (http.trusted_proxies)
 };
 
 struct response {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "granite/http/cache.hpp"
+#include "granite/http/attempts.hpp"
 #include "granite/http/message.hpp"
 #include "granite/task.hpp"
 
@@ -29,11 +30,12 @@ class params {
 
 class bulkhead;
 
-// What a handler that waits may use: the worker's database and its CPU
-// bulkhead (password hashing).
+// What a handler that waits may use: the worker's database, its CPU
+// bulkhead (password hashing), and the instance's limit on sign-in attempts.
 struct services {
   store::database& db;
   bulkhead& cpu;
+  attempt_limit attempts{};
 };
 
 // A handler that needs nothing but the request answers at once, on the event

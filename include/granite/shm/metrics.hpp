@@ -89,6 +89,7 @@ struct alignas(64) slot_metrics {
   counter db_batches, db_refused, db_retried, db_reconnects;
   counter cache_hits, cache_misses, cache_fills, cache_refused_fills, cache_evictions, cache_notices, cache_flushes;
   counter hashing_ran, hashing_busy_us, hashing_full, hashing_expired;
+  counter attempts_refused;  // sign-ins and sign-ups refused: their client's attempts were used up
   gauge_cell gauges[gauge_cells];
   // The leader's.
   alignas(64) counter restarts[3];  // by exit_cause

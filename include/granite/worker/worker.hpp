@@ -12,6 +12,7 @@ namespace granite::shm {
 class notice_ring;
 class metrics_memory;
 class heartbeats;
+class client_buckets;
 }
 
 namespace granite::worker {
@@ -40,6 +41,7 @@ struct inherited {
   shm::notice_ring* notices;     // the instance's change notices (see shm/notice_ring.hpp)
   shm::metrics_memory* metrics;  // the instance's metrics (see shm/metrics.hpp); null: none
   const shm::heartbeats* beats;  // every slot's heartbeat, for the metrics
+  shm::client_buckets* attempts;  // the instance's sign-in attempts per client
 };
 
 // Runs one worker in the forked child until it is told to stop. Everything it

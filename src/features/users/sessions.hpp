@@ -38,6 +38,10 @@ result<std::string> bearer_digest(const http::request& req);
 // For a write, before its body is parsed: a 401 when the request carries no
 // well-formed token, so anonymous requests learn nothing about their bodies.
 std::optional<http::response> refuse_anonymous(const http::request& req);
+// For a sign-in or a sign-up, before anything else: a 429 with Retry-After
+// when the client has used up its attempts (http/attempts.hpp). The same
+// whether the username exists or not: it is not even read.
+std::optional<http::response> refuse_too_many_attempts(const http::request& req, http::services& s);
 // The 401 of a well-formed token that is unknown, signed out or expired.
 error token_refused();
 // The signed-in user's id: 401 when the token is missing, malformed,

@@ -41,6 +41,7 @@ struct checked {
 
 // Read the account, check the password in the CPU bulkhead, record the session.
 task<http::response> sign_in(const http::request& req, argon2_cost cost, int ttl_s, http::services& s) {
+  if (auto refused = refuse_too_many_attempts(req, s)) co_return std::move(*refused);
   auto fields = read_sign_in(req);
   if (!fields) co_return http::problem(fields.err(), req);
   auto account = co_await s.db.read(select_credentials(fields->username));

@@ -71,6 +71,16 @@ std::optional<http::response> refuse_anonymous(const http::request& req) {
   return http::problem(digest.err(), req);
 }
 
+std::optional<http::response> refuse_too_many_attempts(const http::request& req, http::services& s) {
+  int wait = s.attempts.wait_s(req.client);
+  if (wait == 0) return std::nullopt;
+  auto r = http::problem(429, "too many sign-in and sign-up attempts from this address; retry in " +
+                                  std::to_string(wait) + " s",
+                         req);
+  r.headers.emplace_back("Retry-After", std::to_string(wait));
+  return r;
+}
+
 task<result<std::int64_t>> authenticate(store::database& db, const http::request& req) {
   auto digest = bearer_digest(req);
   if (!digest) co_return digest.err();

@@ -44,6 +44,7 @@ task<http::response> get_user(const http::request& req, const http::params& p, h
 }
 
 task<http::response> sign_up(const http::request& req, argon2_cost cost, http::services& s) {
+  if (auto refused = refuse_too_many_attempts(req, s)) co_return std::move(*refused);
   auto fields = read_account(req, true);
   if (!fields) co_return http::problem(fields.err(), req);
   auto hash = co_await s.cpu.run([&] { return hash_password(*fields->password, cost); });

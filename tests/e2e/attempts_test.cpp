@@ -1,0 +1,94 @@
+// Sign-in and sign-up attempts per client address, for the whole instance:
+// the budget is shared by every worker, refusals are 429 with Retry-After
+// whether the account exists or not, and the address is the one the
+// trusted proxies name, never one a client forges.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/forum.hpp"
+#include "support/http_client.hpp"
+#include "support/testkit.hpp"
+
+using namespace granite;
+
+namespace {
+
+class Attempts : public testkit::seeded_suite<Attempts> {
+ protected:
+  // 3 at once, then one every 10 s.
+  testkit::server start(std::vector<std::string> more = {}) {
+    std::vector<std::string> args = {"--set", "auth.attempts_per_minute=6", "--set", "auth.attempts_burst=3",
+                                     "--set", "auth.hash_priority=low",     "--set", "auth.hash_cpu_percent=100"};
+    args.insert(args.end(), more.begin(), more.end());
+    return testkit::server({.database_url = url, .workers = 2, .extra_args = args});
+  }
+
+  // A sign-in on a fresh connection (so both workers take some).
+  static testkit::http_response sign_in(int port, const std::string& username, const std::string& forwarded_for = "") {
+    testkit::http_client c(port);
+    std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"}};
+    if (!forwarded_for.empty()) headers.emplace_back("X-Forwarded-For", forwarded_for);
+    return c.request("POST", "/api/sessions", headers,
+                     nlohmann::json{{"username", username}, {"password", "not the password"}}.dump());
+  }
+};
+
+}  // namespace
+
+TEST_F(Attempts, AClientsBudgetIsSharedByEveryWorkerAndRefusalsAre429WithRetryAfter) {
+  auto srv = start();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(sign_in(srv.port(), "ada").status, 401) << "attempt " << i;
+  int refused = 0;
+  for (const char* who : {"ada", "no_such_user_at_all"}) {
+    auto r = sign_in(srv.port(), who);
+    ASSERT_EQ(r.status, 429) << who << ": " << r.body;
+    ++refused;
+    EXPECT_EQ(r.header("Content-Type"), "application/problem+json");
+    int wait = std::stoi(r.header("Retry-After"));
+    EXPECT_GE(wait, 1);
+    EXPECT_LE(wait, 10);
+    auto problem = nlohmann::json::parse(r.body);
+    EXPECT_EQ(problem["status"], 429);
+    EXPECT_NE(problem["detail"].get<std::string>().find("retry in"), std::string::npos);
+  }
+  // Sign-ups draw on the same budget.
+  testkit::http_client c(srv.port());
+  auto up = c.request("POST", "/api/users", {{"Content-Type", "application/json"}},
+                      R"({"username":"newcomer","password":"a long enough password"})");
+  EXPECT_EQ(up.status, 429);
+  ++refused;
+  // Other routes are not limited.
+  EXPECT_EQ(testkit::get(srv.port(), "/api/users/1").status, 200);
+  // Both workers answered some of the attempts: the budget is the instance's.
+  EXPECT_TRUE(testkit::eventually([&] {
+    auto log = srv.log();
+    return log.find("[worker 0 ") != std::string::npos && log.find("POST /api/sessions 429") != std::string::npos;
+  }));
+  std::string page;
+  EXPECT_TRUE(testkit::eventually([&] {
+    page = testkit::get(srv.metrics_port(), "/metrics").body;
+    return testkit::metric_value(page, "granite_sign_in_attempts_refused_total") == refused;
+  })) << page;
+}
+
+TEST_F(Attempts, TheAddressIsTheOneATrustedProxyNamesAndNoOtherwise) {
+  {
+    // No proxy is trusted: a forged X-Forwarded-For changes nothing.
+    auto srv = start();
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(sign_in(srv.port(), "ada", "198.51.100." + std::to_string(i)).status, 401);
+    EXPECT_EQ(sign_in(srv.port(), "ada", "198.51.100.99").status, 429);
+  }
+  {
+    // Behind a trusted proxy: each client has its own budget, and an IPv6
+    // client is counted by its /64.
+    auto srv = start({"--set", "http.trusted_proxies=127.0.0.0/8"});
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(sign_in(srv.port(), "ada", "198.51.100.1").status, 401);
+    EXPECT_EQ(sign_in(srv.port(), "ada", "198.51.100.1").status, 429);
+    EXPECT_EQ(sign_in(srv.port(), "ada", "198.51.100.2").status, 401) << "another client";
+    for (int i = 0; i < 3; ++i)
+      EXPECT_EQ(sign_in(srv.port(), "ada", "2001:db8:1:2::" + std::to_string(i + 1)).status, 401);
+    EXPECT_EQ(sign_in(srv.port(), "ada", "2001:db8:1:2:ffff::9").status, 429) << "the same /64";
+    EXPECT_EQ(sign_in(srv.port(), "ada", "2001:db8:1:3::1").status, 401) << "another /64";
+  }
+}
