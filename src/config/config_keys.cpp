@@ -57,6 +57,8 @@ const std::vector<key_spec>& keys() {
       {"auth.session_ttl_s", at(&config::auth, &config::auth_t::session_ttl_s), 1, 366 * 24 * 3600, {}},
       {"auth.attempts_per_minute", at(&config::auth, &config::auth_t::attempts_per_minute), 0, 100000, {}},
       {"auth.attempts_burst", at(&config::auth, &config::auth_t::attempts_burst), 1, 100000, {}},
+      {"auth.account_free_failures", at(&config::auth, &config::auth_t::account_free_failures), 0, 1000, {}},
+      {"auth.account_block_max_s", at(&config::auth, &config::auth_t::account_block_max_s), 1, 86400, {}},
       {"cache.enabled", at(&config::cache, &config::cache_t::enabled), 0, 0, {}},
       {"cache.size_mib", at(&config::cache, &config::cache_t::size_mib), 1, 64 * 1024, {}},
       {"log.level", at(&config::log, &config::log_t::level), 0, 0,

@@ -266,9 +266,12 @@ void hashing(writer& w, const metrics_view& v) {
   w.sample("granite_hashing_refused_total", "reason=\"expired\"",
            sum(m, [](const shm::slot_metrics& s) -> const shm::counter& { return s.hashing_expired; }));
   w.family("granite_sign_in_attempts_refused_total", "counter",
-           "Sign-ins and sign-ups refused with 429: their client had used up its attempts (auth.attempts_per_minute).");
-  w.sample("granite_sign_in_attempts_refused_total", "",
+           "Sign-ins and sign-ups refused with 429: their client had used up its attempts (auth.attempts_per_minute), "
+           "or the username was blocked for failed sign-ins (auth.account_free_failures).");
+  w.sample("granite_sign_in_attempts_refused_total", "reason=\"client\"",
            sum(m, [](const shm::slot_metrics& s) -> const shm::counter& { return s.attempts_refused; }));
+  w.sample("granite_sign_in_attempts_refused_total", "reason=\"username\"",
+           sum(m, [](const shm::slot_metrics& s) -> const shm::counter& { return s.sign_ins_blocked; }));
   w.family("granite_hashing_duration_seconds", "summary", "Time password hashing jobs ran on the bulkhead's threads.");
   auto us = sum(m, [](const shm::slot_metrics& s) -> const shm::counter& { return s.hashing_busy_us; });
   w.sample("granite_hashing_duration_seconds_sum", "", static_cast<double>(us) / 1e6);

@@ -345,7 +345,8 @@ int run(const config::config& cfg, int slot, const inherited& from, std::functio
   http::server_context ctx{routes,   {*db, hashing},       cache, limits_of(cfg), access_log.get(),
                            counters, gauges, trusted_proxies(cfg), {}};
   ctx.svc.attempts = http::attempt_limit(from.attempts, cfg.auth.attempts_per_minute, cfg.auth.attempts_burst,
-                                         counters ? &counters->attempts_refused : nullptr);
+                                         counters ? &counters->attempts_refused : nullptr,
+                                         counters ? &counters->sign_ins_blocked : nullptr);
   features::register_routes(routes, features::deps{cfg});
   add_service_routes(routes, ctx.closing, cache, *db);
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "support/forum.hpp"
 #include "support/http_client.hpp"
@@ -68,7 +69,7 @@ TEST_F(Attempts, AClientsBudgetIsSharedByEveryWorkerAndRefusalsAre429WithRetryAf
   std::string page;
   EXPECT_TRUE(testkit::eventually([&] {
     page = testkit::get(srv.metrics_port(), "/metrics").body;
-    return testkit::metric_value(page, "granite_sign_in_attempts_refused_total") == refused;
+    return testkit::metric_value(page, R"(granite_sign_in_attempts_refused_total{reason="client"})") == refused;
   })) << page;
 }
 
@@ -90,5 +91,59 @@ TEST_F(Attempts, TheAddressIsTheOneATrustedProxyNamesAndNoOtherwise) {
       EXPECT_EQ(sign_in(srv.port(), "ada", "2001:db8:1:2::" + std::to_string(i + 1)).status, 401);
     EXPECT_EQ(sign_in(srv.port(), "ada", "2001:db8:1:2:ffff::9").status, 429) << "the same /64";
     EXPECT_EQ(sign_in(srv.port(), "ada", "2001:db8:1:3::1").status, 401) << "another /64";
+  }
+}
+
+// Failed sign-ins are counted per username in PostgreSQL: the limit holds
+// across instances, for usernames that exist and for those that do not,
+// and never keeps the owner out of a network they signed in from.
+TEST_F(Attempts, FailedSignInsBlockAUsernameFleetWideButNeverTheOwnersNetwork) {
+  std::vector<std::string> rules = {"--set", "auth.attempts_per_minute=0",        "--set",
+                                    "auth.account_free_failures=2", "--set", "http.trusted_proxies=127.0.0.0/8"};
+  auto one = start(rules);
+  auto two = start(rules);  // another instance of the fleet, the same database
+  auto try_password = [](int port, const std::string& username, const std::string& password, const std::string& from) {
+    testkit::http_client c(port);
+    return c.request("POST", "/api/sessions", {{"Content-Type", "application/json"}, {"X-Forwarded-For", from}},
+                     nlohmann::json{{"username", username}, {"password", password}}.dump());
+  };
+  const std::string home = "198.51.100.7", attacker = "203.0.113.5", elsewhere = "192.0.2.44";
+  const std::string password = "the owner's own password";
+  {
+    testkit::http_client c(one.port());
+    ASSERT_EQ(c.request("POST", "/api/users", {{"Content-Type", "application/json"}},
+                        nlohmann::json{{"username", "owner"}, {"password", password}}.dump())
+                  .status,
+              201);
+  }
+  ASSERT_EQ(try_password(one.port(), "owner", password, home).status, 201);  // home is a known network now
+
+  for (const char* name : {"owner", "ghost"}) {  // an account, and a username nobody has
+    EXPECT_EQ(try_password(one.port(), name, "guess one", attacker).status, 401) << name;
+    EXPECT_EQ(try_password(two.port(), name, "guess two", attacker).status, 401) << name;
+    EXPECT_EQ(try_password(one.port(), name, "guess three", attacker).status, 401) << name << ": counted, blocks 1 s";
+    auto r = try_password(two.port(), name, "guess four", attacker);
+    EXPECT_EQ(r.status, 429) << name << ": " << r.body;
+    EXPECT_EQ(r.header("Retry-After"), "1") << name;
+  }
+  // The right password from an unknown network waits too; from the owner's
+  // network (another address of the same /24) it goes through.
+  EXPECT_EQ(try_password(one.port(), "owner", password, elsewhere).status, 429);
+  EXPECT_EQ(try_password(two.port(), "owner", password, "198.51.100.200").status, 201);
+  // A success forgets the failures.
+  EXPECT_EQ(try_password(one.port(), "owner", "guess five", attacker).status, 401);
+  // The block doubles with each failure beyond the free ones.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(try_password(one.port(), "ghost", "guess five", attacker).status, 401);
+  auto longer = try_password(one.port(), "ghost", "guess six", attacker);
+  EXPECT_EQ(longer.status, 429);
+  EXPECT_EQ(longer.header("Retry-After"), "2");
+  // Each instance counts the refusals it answered: two each.
+  for (auto* srv : {&one, &two}) {
+    std::string page;
+    EXPECT_TRUE(testkit::eventually([&] {
+      page = testkit::get(srv->metrics_port(), "/metrics").body;
+      return testkit::metric_value(page, R"(granite_sign_in_attempts_refused_total{reason="username"})") == 2;
+    })) << page;
   }
 }

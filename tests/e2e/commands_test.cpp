@@ -80,9 +80,13 @@ TEST_F(Commands, SeedModes) {
   auto if_empty = testkit::run_granite({"seed", "--file", demo, "--if-empty"}, env);
   EXPECT_EQ(if_empty.exit_code, 0);
   EXPECT_NE(if_empty.err.find("already holds data"), std::string::npos) << if_empty.err;
+  // What the sign-in limits keep goes with the users it is about.
+  db.query("INSERT INTO sign_in_failures VALUES ('someone', 3, now(), NULL)");
+  db.query("INSERT INTO sign_in_networks SELECT id, '192.0.2.0/24', now() FROM users ORDER BY id LIMIT 1");
   auto replace = testkit::run_granite({"seed", "--file", testkit::source_path("tests/data/forum.json"), "--replace"}, env);
   EXPECT_EQ(replace.exit_code, 0) << replace.err;
   EXPECT_EQ(counts(), "4/3/5");
+  EXPECT_EQ(db.query("SELECT (SELECT count(*) FROM sign_in_failures) + (SELECT count(*) FROM sign_in_networks)"), "0");
 }
 
 TEST_F(Commands, CheckConfigNamesTheBadKeyInOneLine) {

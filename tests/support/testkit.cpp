@@ -145,10 +145,13 @@ server::server(options o)
                                    "listen.host=127.0.0.1",
                                    "--set",
                                    "metrics.listen=127.0.0.1:" + std::to_string(metrics_port_),
-                                   // Every test client is 127.0.0.1: the attempts per client
-                                   // are off unless a test sets them (after this, so it wins).
+                                   // Every test client is 127.0.0.1, and tests try wrong
+                                   // passwords on purpose: the sign-in limits are off unless a
+                                   // test sets them (after this, so that it wins).
                                    "--set",
-                                   "auth.attempts_per_minute=0"};
+                                   "auth.attempts_per_minute=0",
+                                   "--set",
+                                   "auth.account_free_failures=0"};
   args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
   auto env = o.env;
   env.emplace("DATABASE_URL", o.database_url);

@@ -58,6 +58,8 @@ struct config {
     int session_ttl_s = 7 * 24 * 3600;  // a sign-in's token lives this long
     int attempts_per_minute = 10;  // sign-ins and sign-ups per client address, instance-wide; 0: no limit
     int attempts_burst = 20;       // of which at once
+    int account_free_failures = 5;  // failed sign-ins per username before each further one blocks it; 0: no limit
+    int account_block_max_s = 900;  // the longest such block
   } auth;
   struct cache_t {
     bool enabled = true;  // the read cache; false: every read asks the database

@@ -20,19 +20,26 @@ namespace granite::http {
 class attempt_limit {
  public:
   attempt_limit() = default;  // no limit
-  // `refused` (null: not counted) counts the refusals, for the metrics.
-  attempt_limit(shm::client_buckets* buckets, int per_minute, int burst, std::atomic<std::uint64_t>* refused)
-      : buckets_(buckets), per_minute_(per_minute), burst_(burst), refused_(refused) {}
+  // `refused` and `blocked` (null: not counted) count the refusals, for the
+  // metrics: this limit's, and those of the failed sign-ins per username.
+  attempt_limit(shm::client_buckets* buckets, int per_minute, int burst, std::atomic<std::uint64_t>* refused,
+                std::atomic<std::uint64_t>* blocked)
+      : buckets_(buckets), per_minute_(per_minute), burst_(burst), refused_(refused), blocked_(blocked) {}
 
   // Zero when `client` may try now (the attempt is counted); else the whole
   // seconds, at least 1, until it may.
   int wait_s(const ip_address& client);
+  // A sign-in refused because its username is blocked.
+  void count_blocked() {
+    if (blocked_) blocked_->fetch_add(1, std::memory_order_relaxed);
+  }
 
  private:
   shm::client_buckets* buckets_ = nullptr;
   int per_minute_ = 0;
   int burst_ = 0;
   std::atomic<std::uint64_t>* refused_ = nullptr;
+  std::atomic<std::uint64_t>* blocked_ = nullptr;
 };
 
 }  // namespace granite::http

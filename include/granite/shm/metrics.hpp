@@ -90,6 +90,7 @@ struct alignas(64) slot_metrics {
   counter cache_hits, cache_misses, cache_fills, cache_refused_fills, cache_evictions, cache_notices, cache_flushes;
   counter hashing_ran, hashing_busy_us, hashing_full, hashing_expired;
   counter attempts_refused;  // sign-ins and sign-ups refused: their client's attempts were used up
+  counter sign_ins_blocked;  // sign-ins refused: their username was blocked for failed sign-ins
   gauge_cell gauges[gauge_cells];
   // The leader's.
   alignas(64) counter restarts[3];  // by exit_cause

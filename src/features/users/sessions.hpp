@@ -42,6 +42,8 @@ std::optional<http::response> refuse_anonymous(const http::request& req);
 // when the client has used up its attempts (http/attempts.hpp). The same
 // whether the username exists or not: it is not even read.
 std::optional<http::response> refuse_too_many_attempts(const http::request& req, http::services& s);
+// 429 with Retry-After: wait_s.
+http::response too_many(int wait_s, const std::string& what, const http::request& req);
 // The 401 of a well-formed token that is unknown, signed out or expired.
 error token_refused();
 // The signed-in user's id: 401 when the token is missing, malformed,

@@ -39,14 +39,39 @@ struct checked {
   std::optional<std::string> rehash;
 };
 
-// Read the account, check the password in the CPU bulkhead, record the session.
-task<http::response> sign_in(const http::request& req, argon2_cost cost, int ttl_s, http::services& s) {
+// The network a client signs in from: its IPv4 /24, its IPv6 /64.
+std::string network_of(ip_address a) {
+  if (a.is_v4()) {
+    a.bytes[15] = 0;
+    return a.text() + "/24";
+  }
+  std::fill(a.bytes.begin() + 8, a.bytes.end(), std::uint8_t{0});
+  return a.text() + "/64";
+}
+
+struct sign_in_rules {
+  argon2_cost cost;
+  int ttl_s;
+  account_limit limit;
+};
+
+// Read the account, check the password in the CPU bulkhead, record the
+// session, or the failure.
+task<http::response> sign_in(const http::request& req, const sign_in_rules& rules, http::services& s) {
   if (auto refused = refuse_too_many_attempts(req, s)) co_return std::move(*refused);
   auto fields = read_sign_in(req);
   if (!fields) co_return http::problem(fields.err(), req);
-  auto account = co_await s.db.read(select_credentials(fields->username));
+  auto network = network_of(req.client);
+  auto account = co_await s.db.read(select_credentials(fields->username, network));
   if (!account.ok()) co_return http::problem(account.as_error(), req);
+  bool blocked = rules.limit.free_failures > 0 && account[1].size() > 0 && account[2].size() == 0;
+  if (blocked) {
+    s.attempts.count_blocked();
+    co_return too_many(static_cast<int>(account[1].integer(0, 0)),
+                       "too many failed sign-ins for this username", req);
+  }
   const store::rows& found = account[0];
+  auto cost = rules.cost;
   std::optional<std::string> stored;
   if (found.size() > 0 && !found.null(0, 1)) stored = std::string(found.text(0, 1));
   auto result = co_await s.cpu.run([&]() -> checked {
@@ -59,11 +84,18 @@ task<http::response> sign_in(const http::request& req, argon2_cost cost, int ttl
                                                                        : "waited too long for ";
     co_return http::problem(unavailable(what + s.cpu.name() + "; retry shortly"), req);
   }
-  if (result.value->check == password_check::wrong)
+  if (result.value->check == password_check::wrong) {
+    if (rules.limit.free_failures > 0) {
+      auto counted = co_await s.db.write(count_failed_sign_in(fields->username, rules.limit));
+      if (!counted.ok()) co_return http::problem(counted.as_error(), req);
+    }
     co_return http::problem(unauthenticated("wrong username or password"), req);
+  }
   auto token = new_token();
   // A rehash moves the account to the configured cost.
-  auto recorded = co_await s.db.write(record_sign_in(token.digest, found.integer(0, 0), ttl_s, result.value->rehash));
+  auto batch = record_sign_in(token.digest, found.integer(0, 0), rules.ttl_s, result.value->rehash);
+  add_successful_sign_in(batch, fields->username, found.integer(0, 0), network);
+  auto recorded = co_await s.db.write(std::move(batch));
   if (!recorded.ok() && recorded.failed().what == store::failure::kind::foreign_key)  // the account was deleted meanwhile
     co_return http::problem(unauthenticated("wrong username or password"), req);
   if (!recorded.ok()) co_return http::problem(recorded.as_error(), req);
@@ -106,11 +138,11 @@ task<http::response> sign_out(const http::request& req, const http::params&, htt
 }  // namespace
 
 void register_session_routes(http::router& router, const features::deps& d) {
-  auto cost = cost_of(d.config);
-  int ttl_s = d.config.auth.session_ttl_s;
+  sign_in_rules rules{cost_of(d.config), d.config.auth.session_ttl_s,
+                      {d.config.auth.account_free_failures, d.config.auth.account_block_max_s}};
   router.add(http::verb::post, "/api/sessions",
-             http::async_handler([cost, ttl_s](const http::request& req, const http::params&, http::services& s) {
-               return sign_in(req, cost, ttl_s, s);
+             http::async_handler([rules](const http::request& req, const http::params&, http::services& s) {
+               return sign_in(req, rules, s);
              }));
   router.add(http::verb::get, "/api/sessions/current", http::async_handler(current));
   router.add(http::verb::delete_, "/api/sessions/current", http::async_handler(sign_out));

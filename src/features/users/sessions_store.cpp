@@ -71,14 +71,17 @@ std::optional<http::response> refuse_anonymous(const http::request& req) {
   return http::problem(digest.err(), req);
 }
 
+http::response too_many(int wait_s, const std::string& what, const http::request& req) {
+  wait_s = std::max(1, wait_s);
+  auto r = http::problem(429, what + "; retry in " + std::to_string(wait_s) + " s", req);
+  r.headers.emplace_back("Retry-After", std::to_string(wait_s));
+  return r;
+}
+
 std::optional<http::response> refuse_too_many_attempts(const http::request& req, http::services& s) {
   int wait = s.attempts.wait_s(req.client);
   if (wait == 0) return std::nullopt;
-  auto r = http::problem(429, "too many sign-in and sign-up attempts from this address; retry in " +
-                                  std::to_string(wait) + " s",
-                         req);
-  r.headers.emplace_back("Retry-After", std::to_string(wait));
-  return r;
+  return too_many(wait, "too many sign-in and sign-up attempts from this address", req);
 }
 
 task<result<std::int64_t>> authenticate(store::database& db, const http::request& req) {

@@ -77,8 +77,23 @@ store::batch update(std::int64_t id, const account_fields& f, const std::optiona
                     const std::string& keep_digest);
 // Touches one row when the user existed.
 store::batch remove(std::int64_t id);
-// Its row, when the username exists: (id, password_hash or NULL).
-store::batch select_credentials(const std::string& username);
+// Failed sign-ins per username, for the whole fleet: auth.account_free_failures
+// are free, each one beyond blocks the username twice as long as the one
+// before, at most auth.account_block_max_s; never for a network the account
+// signed in from. free_failures 0: no limit.
+struct account_limit {
+  int free_failures;
+  int block_max_s;
+};
+// Three statements: the account's row when the username exists (id,
+// password_hash or NULL); the seconds the username is blocked for, when it
+// is; a row when `network` is one the account signed in from.
+store::batch select_credentials(const std::string& username, const std::string& network);
+// A wrong password for `username` (whether it exists or not).
+store::batch count_failed_sign_in(const std::string& username, const account_limit& limit);
+// Into a sign-in's batch: its failures forgotten, its network remembered.
+void add_successful_sign_in(store::batch& b, const std::string& username, std::int64_t user_id,
+                            const std::string& network);
 // A row of users as JSON.
 void write_row(features::json_text& out, const store::rows& r, std::size_t row);
 
