@@ -252,8 +252,8 @@ TEST(Database, ReadsCompleteWhileWritesWaitOnARowLock) {
     }));
   ASSERT_TRUE(testkit::eventually(
       [&] {
-        return db.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
-                        "application_name LIKE 'granite worker%'") == "1";
+        return db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                        "wait_event_type = 'Lock' AND application_name LIKE 'granite worker%'") == "1";
       },
       5s))
       << "the edits never began to wait on the lock";

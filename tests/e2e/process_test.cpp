@@ -191,8 +191,8 @@ TEST(Process, ASlowQueryDoesNotHoldUpOtherRequestsOnTheSameWorker) {
   auto slow = std::async(std::launch::async, [&] { return testkit::get(srv.port(), "/api/users/1"); });
   ASSERT_TRUE(testkit::eventually(
       [&] {
-        return db.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
-                        "application_name LIKE 'granite worker%'") == "1";
+        return db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                        "wait_event_type = 'Lock' AND application_name LIKE 'granite worker%'") == "1";
       },
       5s))
       << "the user query never started waiting";
