@@ -187,7 +187,7 @@ TEST(Database, TerminatingEachOfGranitesConnectionsUnderLoadFailsNothing) {
   // Twelve times, one of granite's connections (reads, writes and the one
   // that listens, of either worker) is cut off by the server.
   std::set<std::string> cut;
-  long terminated = 0;
+  long terminated = 0, writes_cut = 0;
   for (int i = 0; i < 12; ++i) {
     auto name = db.query("SELECT application_name || ' ' || pg_terminate_backend(pid) FROM pg_stat_activity "
                          "WHERE datname = current_database() AND application_name LIKE 'granite worker%' "
@@ -195,6 +195,7 @@ TEST(Database, TerminatingEachOfGranitesConnectionsUnderLoadFailsNothing) {
     if (name.ends_with(" true")) {
       cut.insert(name.substr(0, name.size() - 5));
       ++terminated;
+      if (name.find(" writes ") != std::string::npos) ++writes_cut;
     }
     std::this_thread::sleep_for(150ms);
   }
@@ -206,9 +207,12 @@ TEST(Database, TerminatingEachOfGranitesConnectionsUnderLoadFailsNothing) {
   EXPECT_EQ(load.unavailable(), 0) << "a read was refused instead of retried";
   EXPECT_TRUE(writer.failures().empty()) << joined(writer.failures());
   // The server ends each session with a FATAL error in place of the next
-  // result: the write it cut off committed nothing, and is sent again.
-  EXPECT_EQ(writer.refused(), 0) << "a write cut off by the server was refused instead of sent again:"
-                                 << joined(writer.refusals());
+  // result: a write it cut off there committed nothing, and is sent again.
+  // One it cut off at its commit (every statement answered, the commit not
+  // confirmed) may or may not have committed, and is answered 503 rather
+  // than risk writing it twice: at most one per write connection cut.
+  EXPECT_LE(writer.refused(), writes_cut) << "a write cut off by the server was refused instead of sent again:"
+                                          << joined(writer.refusals());
   pqxx::connection c(db.url());
   expect_written_once(c, "terminate", writer);
   // Nothing waited on a connection that was gone.
@@ -218,15 +222,15 @@ TEST(Database, TerminatingEachOfGranitesConnectionsUnderLoadFailsNothing) {
   // Each worker noticed each of its connections go, at once, and took it up again.
   auto stats = database_stats(srv.port(), 2);
   EXPECT_EQ(total(stats, "reconnects"), terminated);
-  EXPECT_EQ(total(stats, "refused"), 0);
+  EXPECT_EQ(total(stats, "refused"), writer.refused());
   EXPECT_EQ(total(stats, "connections"), 4);
   EXPECT_EQ(total(stats, "waiting"), 0);
   std::string names;
   for (const auto& n : cut) names += " [" + n + "]";
   std::printf("%ld connections terminated under load (%s): %ld batches sent again; %ld reads, %ld writes, %zu "
-              "created; slowest read %.0f ms, slowest write %.0f ms\n",
+              "created, %ld refused at their commit; slowest read %.0f ms, slowest write %.0f ms\n",
               terminated, names.c_str(), total(stats, "retried"), load.sent(), writer.sent(), writer.created().size(),
-              load.slowest_ms(), writer.slowest_ms());
+              writer.refused(), load.slowest_ms(), writer.slowest_ms());
 }
 
 TEST(Database, ReadsCompleteWhileWritesWaitOnARowLock) {
