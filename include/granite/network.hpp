@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "granite/text.hpp"
+
 namespace granite {
 
 struct ip_address {
@@ -24,6 +26,15 @@ struct ip_address {
     return std::memcmp(bytes.data(), prefix, sizeof prefix) == 0;
   }
   bool operator==(const ip_address&) const = default;
+
+  // The first `prefix` bits of the 128-bit form, the rest cleared: the
+  // network's address (an IPv4 /24 is masked(120)).
+  ip_address masked(int prefix) const {
+    ip_address out = *this;
+    for (int bit = prefix; bit < 128; ++bit)
+      out.bytes[static_cast<std::size_t>(bit / 8)] &= static_cast<std::uint8_t>(~(0x80 >> (bit % 8)));
+    return out;
+  }
 
   // "192.0.2.1", "2001:db8::1" (a mapped IPv4 address is written as IPv4).
   std::string text() const {
@@ -82,8 +93,7 @@ struct ip_network {
       if (bits > width) return std::nullopt;
     }
     ip_network n{*address, bits + (128 - width)};
-    for (int bit = n.prefix; bit < 128; ++bit)
-      if (address->bytes[static_cast<std::size_t>(bit / 8)] & (0x80 >> (bit % 8))) return std::nullopt;
+    if (address->masked(n.prefix) != *address) return std::nullopt;  // host bits set
     return n;
   }
 };
@@ -125,9 +135,8 @@ inline bool in_any(const std::vector<ip_network>& networks, const ip_address& a)
 // proxies add it ("192.0.2.1:5050", "[2001:db8::1]:5050"); nullopt for
 // anything else ("unknown", an obfuscated name).
 inline std::optional<ip_address> forwarded_entry(std::string_view entry) {
-  auto first = entry.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return std::nullopt;
-  entry = entry.substr(first, entry.find_last_not_of(" \t") - first + 1);
+  entry = trim_ows(entry);
+  if (entry.empty()) return std::nullopt;
   if (auto a = ip_address::parse(entry)) return a;
   if (entry.front() == '[') {
     auto close = entry.find(']');

@@ -15,4 +15,11 @@ inline std::string ascii_lower(std::string_view text) {
   return out;
 }
 
+// Without the spaces and tabs around it (HTTP's optional whitespace, OWS).
+inline std::string_view trim_ows(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
 }  // namespace granite

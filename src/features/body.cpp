@@ -12,12 +12,6 @@ namespace {
 
 constexpr int max_depth = 32;
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 // application/json, optionally with charset=utf-8; merge-patch+json is the
 // same thing for PATCH.
 std::optional<error> check_media_type(std::string_view header) {
@@ -26,19 +20,19 @@ std::optional<error> check_media_type(std::string_view header) {
   };
   if (header.empty()) return refuse("the body must be application/json; the request has no Content-Type");
   auto semi = header.find(';');
-  auto type = ascii_lower(trim(header.substr(0, semi)));
+  auto type = ascii_lower(trim_ows(header.substr(0, semi)));
   if (type != "application/json" && type != "application/merge-patch+json")
-    return refuse("the body must be application/json, not " + std::string(trim(header.substr(0, semi))));
+    return refuse("the body must be application/json, not " + std::string(trim_ows(header.substr(0, semi))));
   while (semi != std::string_view::npos) {
     header.remove_prefix(semi + 1);
     semi = header.find(';');
-    auto param = trim(header.substr(0, semi));
+    auto param = trim_ows(header.substr(0, semi));
     auto eq = param.find('=');
-    if (eq == std::string_view::npos || ascii_lower(trim(param.substr(0, eq))) != "charset") continue;
-    auto charset = ascii_lower(trim(param.substr(eq + 1)));
+    if (eq == std::string_view::npos || ascii_lower(trim_ows(param.substr(0, eq))) != "charset") continue;
+    auto charset = ascii_lower(trim_ows(param.substr(eq + 1)));
     if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') charset = charset.substr(1, charset.size() - 2);
     if (charset != "utf-8" && charset != "utf8")
-      return refuse("JSON bodies must be UTF-8, not charset=" + std::string(trim(param.substr(eq + 1))));
+      return refuse("JSON bodies must be UTF-8, not charset=" + std::string(trim_ows(param.substr(eq + 1))));
   }
   return std::nullopt;
 }

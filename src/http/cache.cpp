@@ -1,6 +1,7 @@
 #include "granite/http/cache.hpp"
 
 #include "granite/shm/notice_ring.hpp"
+#include "granite/text.hpp"
 
 namespace granite::http {
 
@@ -9,12 +10,6 @@ namespace {
 // What an entry costs beyond its strings, estimated: the map node with its
 // links, the shared response's control block, allocator headers.
 constexpr std::size_t entry_overhead = 200;
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 
@@ -36,7 +31,7 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   std::string_view rest = if_none_match;
   while (!rest.empty()) {
     auto comma = rest.find(',');
-    auto tag = trim(rest.substr(0, comma));
+    auto tag = trim_ows(rest.substr(0, comma));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     if (tag == "*") return true;
     if (tag.starts_with("W/")) tag.remove_prefix(2);

@@ -8,6 +8,7 @@
 
 #include "granite/http/problem.hpp"
 #include "granite/http/session.hpp"
+#include "granite/text.hpp"
 
 namespace granite::http {
 
@@ -33,9 +34,7 @@ std::vector<std::string_view> codings(std::string_view list) {
   std::vector<std::string_view> out;
   while (!list.empty()) {
     auto comma = list.find(',');
-    auto item = list.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    auto item = trim_ows(list.substr(0, comma));
     if (!item.empty()) out.push_back(item);
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
   }

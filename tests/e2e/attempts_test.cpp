@@ -26,12 +26,17 @@ class Attempts : public testkit::seeded_suite<Attempts> {
   }
 
   // A sign-in on a fresh connection (so both workers take some).
-  static testkit::http_response sign_in(int port, const std::string& username, const std::string& forwarded_for = "") {
+  static testkit::http_response try_password(int port, const std::string& username, const std::string& password,
+                                             const std::string& forwarded_for = "") {
     testkit::http_client c(port);
     std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"}};
     if (!forwarded_for.empty()) headers.emplace_back("X-Forwarded-For", forwarded_for);
     return c.request("POST", "/api/sessions", headers,
-                     nlohmann::json{{"username", username}, {"password", "not the password"}}.dump());
+                     nlohmann::json{{"username", username}, {"password", password}}.dump());
+  }
+  // A wrong password.
+  static testkit::http_response sign_in(int port, const std::string& username, const std::string& forwarded_for = "") {
+    return try_password(port, username, "not the password", forwarded_for);
   }
 };
 
@@ -102,11 +107,6 @@ TEST_F(Attempts, FailedSignInsBlockAUsernameFleetWideButNeverTheOwnersNetwork) {
                                     "auth.account_free_failures=2", "--set", "http.trusted_proxies=127.0.0.0/8"};
   auto one = start(rules);
   auto two = start(rules);  // another instance of the fleet, the same database
-  auto try_password = [](int port, const std::string& username, const std::string& password, const std::string& from) {
-    testkit::http_client c(port);
-    return c.request("POST", "/api/sessions", {{"Content-Type", "application/json"}, {"X-Forwarded-For", from}},
-                     nlohmann::json{{"username", username}, {"password", password}}.dump());
-  };
   const std::string home = "198.51.100.7", attacker = "203.0.113.5", elsewhere = "192.0.2.44";
   const std::string password = "the owner's own password";
   {

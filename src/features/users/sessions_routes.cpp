@@ -40,13 +40,8 @@ struct checked {
 };
 
 // The network a client signs in from: its IPv4 /24, its IPv6 /64.
-std::string network_of(ip_address a) {
-  if (a.is_v4()) {
-    a.bytes[15] = 0;
-    return a.text() + "/24";
-  }
-  std::fill(a.bytes.begin() + 8, a.bytes.end(), std::uint8_t{0});
-  return a.text() + "/64";
+std::string network_of(const ip_address& a) {
+  return a.is_v4() ? a.masked(120).text() + "/24" : a.masked(64).text() + "/64";
 }
 
 struct sign_in_rules {
@@ -71,12 +66,11 @@ task<http::response> sign_in(const http::request& req, const sign_in_rules& rule
                        "too many failed sign-ins for this username", req);
   }
   const store::rows& found = account[0];
-  auto cost = rules.cost;
   std::optional<std::string> stored;
   if (found.size() > 0 && !found.null(0, 1)) stored = std::string(found.text(0, 1));
   auto result = co_await s.cpu.run([&]() -> checked {
-    auto check = check_password(stored, fields->password, cost);
-    if (check == password_check::right_but_rehash) return {check, hash_password(fields->password, cost)};
+    auto check = check_password(stored, fields->password, rules.cost);
+    if (check == password_check::right_but_rehash) return {check, hash_password(fields->password, rules.cost)};
     return {check, std::nullopt};
   });
   if (!result.value) {
