@@ -20,16 +20,14 @@ task<http::response> refused_write(const owned_kind& kind, std::int64_t id, cons
   co_return http::problem(not_found("no " + what + " with id " + std::to_string(id)), req);
 }
 
-task<http::response> patch_owned_text(const owned_kind& kind, std::string_view field, const text_rule& rule,
+task<http::response> patch_owned_text(const owned_kind& kind, result<std::string> (*read)(const http::request&),
                                       const store::statement& update, const http::request& req,
                                       const http::params& p, http::services& s) {
   if (auto refused = users::refuse_anonymous(req)) co_return std::move(*refused);
   auto id = http::parse_id(p.get("id"), std::string(kind.what) + " id");
   if (!id) co_return http::problem(id.err(), req);
-  auto body = json_body::parse(req);
-  if (!body) co_return http::problem(body.err(), req);
-  auto value = body->text(field, rule, true);
-  if (auto refused = body->finish()) co_return http::problem(*refused, req);
+  auto value = read(req);
+  if (!value) co_return http::problem(value.err(), req);
   auto me = co_await users::authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
   auto a = co_await s.db.write(store::batch().add(update, *id, *me, *value));

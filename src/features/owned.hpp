@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "body.hpp"
+#include "granite/error.hpp"
 #include "json_text.hpp"
 #include "granite/http/ids.hpp"
 #include "granite/http/problem.hpp"
@@ -34,9 +34,9 @@ task<http::response> refused_write(const owned_kind& kind, std::int64_t id, cons
                                    http::services& s);
 
 // PATCH /api/<records>/{id} of the record's one text field, for its owner:
-// `update` ($1 id, $2 owner, $3 the text) changes only the owner's row and
-// returns it.
-task<http::response> patch_owned_text(const owned_kind& kind, std::string_view field, const text_rule& rule,
+// `read` takes the text from the body, and `update` ($1 id, $2 owner, $3 the
+// text) changes only the owner's row and returns it.
+task<http::response> patch_owned_text(const owned_kind& kind, result<std::string> (*read)(const http::request&),
                                       const store::statement& update, const http::request& req,
                                       const http::params& p, http::services& s);
 

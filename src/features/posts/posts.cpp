@@ -1,6 +1,29 @@
 #include "posts.hpp"
 
+#include "../body.hpp"
+
 namespace granite::posts {
+
+namespace {
+constexpr features::text_rule text_rule{1, 10000, true};
+}  // namespace
+
+result<new_post> read_new_post(const http::request& req) {
+  auto body = features::json_body::parse(req);
+  if (!body) return body.err();
+  auto thread = body->id("thread", true);
+  auto text = body->text("text", text_rule, true);
+  if (auto refused = body->finish()) return *refused;
+  return new_post{*thread, std::move(*text)};
+}
+
+result<std::string> read_text(const http::request& req) {
+  auto body = features::json_body::parse(req);
+  if (!body) return body.err();
+  auto text = body->text("text", text_rule, true);
+  if (auto refused = body->finish()) return *refused;
+  return std::move(*text);
+}
 
 void write_post(features::json_text& out, std::string_view id, std::string_view thread, std::string_view text,
                 std::string_view user, std::string_view created_at) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../json_text.hpp"
+#include "granite/http/message.hpp"
 #include "../page.hpp"
 #include "granite/error.hpp"
 #include "granite/features/features.hpp"
@@ -29,6 +30,15 @@ void write_post(features::json_text& out, std::string_view id, std::string_view 
                 std::string_view user, std::string_view created_at);
 std::string to_json(const post& p);
 std::string to_json(const std::vector<post>& posts);
+// The body of POST /api/posts: {"thread", "text"}, the text 1 to 10000
+// characters, not blank. The author is whoever signed in.
+struct new_post {
+  std::int64_t thread;
+  std::string text;
+};
+result<new_post> read_new_post(const http::request& req);
+// The body of PATCH /api/posts/{id}: {"text"}, as above.
+result<std::string> read_text(const http::request& req);
 
 // SQL (posts_store.cpp). Rows of posts are (id, thread, text, user,
 // created_at).

@@ -6,8 +6,6 @@ namespace granite::posts {
 
 namespace {
 
-constexpr features::text_rule text_rule{1, 10000, true};
-
 const features::owned_kind kind{"post", select_owner(), write_row, notice_of};
 
 // A page of the posts under a parent ({threadId} or {userId}).
@@ -42,17 +40,14 @@ task<http::response> get_post(const http::request& req, const http::params& p, h
 // The author is whoever signed in; the body names only the thread and text.
 task<http::response> create_post(const http::request& req, const http::params&, http::services& s) {
   if (auto refused = users::refuse_anonymous(req)) co_return std::move(*refused);
-  auto body = features::json_body::parse(req);
-  if (!body) co_return http::problem(body.err(), req);
-  auto thread = body->id("thread", true);
-  auto text = body->text("text", text_rule, true);
-  if (auto refused = body->finish()) co_return http::problem(*refused, req);
+  auto fields = read_new_post(req);
+  if (!fields) co_return http::problem(fields.err(), req);
   auto me = co_await users::authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
-  auto a = co_await s.db.write(insert(*thread, *me, *text));
+  auto a = co_await s.db.write(insert(fields->thread, *me, fields->text));
   if (!a.ok() && a.failed().what == store::failure::kind::foreign_key) {
     if (a.failed().constraint == "posts_thread_id_fkey")
-      co_return http::problem(invalid_fields({{"thread", "no thread with id " + std::to_string(*thread)}}), req);
+      co_return http::problem(invalid_fields({{"thread", "no thread with id " + std::to_string(fields->thread)}}), req);
     co_return http::problem(unauthenticated("the signed-in account no longer exists"), req);
   }
   if (!a.ok()) co_return http::problem(a.as_error(), req);
@@ -64,7 +59,7 @@ task<http::response> create_post(const http::request& req, const http::params&, 
 }
 
 task<http::response> edit_post(const http::request& req, const http::params& p, http::services& s) {
-  return features::patch_owned_text(kind, "text", text_rule, update_owned(), req, p, s);
+  return features::patch_owned_text(kind, read_text, update_owned(), req, p, s);
 }
 
 task<http::response> delete_post(const http::request& req, const http::params& p, http::services& s) {

@@ -1,6 +1,16 @@
 #include "threads.hpp"
 
+#include "../body.hpp"
+
 namespace granite::threads {
+
+result<std::string> read_title(const http::request& req) {
+  auto body = features::json_body::parse(req);
+  if (!body) return body.err();
+  auto title = body->text("title", {1, 200, true}, true);
+  if (auto refused = body->finish()) return *refused;
+  return std::move(*title);
+}
 
 void write_thread(features::json_text& out, std::string_view id, std::string_view title, std::string_view created_by) {
   out.begin_object();

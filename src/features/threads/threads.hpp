@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "../json_text.hpp"
+#include "granite/http/message.hpp"
 #include "../page.hpp"
 #include "granite/error.hpp"
 #include "granite/features/features.hpp"
@@ -23,6 +24,9 @@ struct thread {
 // one place that knows them.
 void write_thread(features::json_text& out, std::string_view id, std::string_view title, std::string_view created_by);
 std::string to_json(const thread& t);
+// The body of POST /api/threads and of PATCH /api/threads/{id}: {"title"},
+// 1 to 200 characters, not blank.
+result<std::string> read_title(const http::request& req);
 
 // SQL (threads_store.cpp). Rows of threads are (id, title, created_by).
 std::span<const store::statement> statements();

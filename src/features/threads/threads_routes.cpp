@@ -6,8 +6,6 @@ namespace granite::threads {
 
 namespace {
 
-constexpr features::text_rule title_rule{1, 200, true};
-
 store::change notice_of(const store::rows& r, std::size_t row) { return store::thread_changed(r.integer(row, 0)); }
 // Its posts go with it: this worker's cache is flushed.
 store::change deleted(const store::rows&, std::size_t) { return store::anything_changed(); }
@@ -24,10 +22,8 @@ task<http::response> get_thread(const http::request& req, const http::params& p,
 
 task<http::response> start_thread(const http::request& req, const http::params&, http::services& s) {
   if (auto refused = users::refuse_anonymous(req)) co_return std::move(*refused);
-  auto body = features::json_body::parse(req);
-  if (!body) co_return http::problem(body.err(), req);
-  auto title = body->text("title", title_rule, true);
-  if (auto refused = body->finish()) co_return http::problem(*refused, req);
+  auto title = read_title(req);
+  if (!title) co_return http::problem(title.err(), req);
   auto me = co_await users::authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
   auto a = co_await s.db.write(insert(*title, *me));
@@ -43,7 +39,7 @@ task<http::response> start_thread(const http::request& req, const http::params&,
 }
 
 task<http::response> retitle(const http::request& req, const http::params& p, http::services& s) {
-  return features::patch_owned_text(kind, "title", title_rule, update_owned(), req, p, s);
+  return features::patch_owned_text(kind, read_title, update_owned(), req, p, s);
 }
 
 task<http::response> delete_thread(const http::request& req, const http::params& p, http::services& s) {

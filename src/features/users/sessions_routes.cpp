@@ -1,4 +1,3 @@
-#include "../body.hpp"
 #include "../json_text.hpp"
 #include "granite/config/config.hpp"
 #include "granite/http/bulkhead.hpp"
@@ -8,25 +7,6 @@
 namespace granite::users {
 
 namespace {
-
-// Shape only: a username that cannot exist is not refused here, it fails
-// like a wrong password (and as slowly), so that no answer tells which
-// usernames exist.
-constexpr features::text_rule sign_in_username_rule{1, 256};
-constexpr features::text_rule sign_in_password_rule{1, 256};
-
-struct sign_in_fields {
-  std::string username, password;
-};
-
-result<sign_in_fields> read_sign_in(const http::request& req) {
-  auto body = features::json_body::parse(req);
-  if (!body) return body.err();
-  auto username = body->text("username", sign_in_username_rule, true);
-  auto password = body->text("password", sign_in_password_rule, true);
-  if (auto refused = body->finish()) return *refused;
-  return sign_in_fields{std::move(*username), std::move(*password)};
-}
 
 http::response no_store(http::response r) {
   r.headers.emplace_back("Cache-Control", "no-store");

@@ -10,6 +10,7 @@ constexpr features::text_rule username_rule{3, 32};
 constexpr features::text_rule name_rule{0, 100};
 constexpr features::text_rule bio_rule{0, 1000};
 constexpr features::text_rule password_rule{10, 256};
+constexpr features::text_rule sign_in_rule{1, 256};
 
 bool plain_username(const std::string& name) {
   for (char ch : name)
@@ -33,6 +34,15 @@ result<account_fields> read_account(const http::request& req, bool creating) {
   f.password = body->text("password", password_rule, creating);
   if (auto refused = body->finish()) return *refused;
   return f;
+}
+
+result<sign_in_fields> read_sign_in(const http::request& req) {
+  auto body = features::json_body::parse(req);
+  if (!body) return body.err();
+  auto username = body->text("username", sign_in_rule, true);
+  auto password = body->text("password", sign_in_rule, true);
+  if (auto refused = body->finish()) return *refused;
+  return sign_in_fields{std::move(*username), std::move(*password)};
 }
 
 void write_user(features::json_text& out, std::string_view id, std::string_view username, std::string_view name,

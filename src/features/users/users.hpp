@@ -33,6 +33,14 @@ struct account_fields {
 // Usernames: 3 to 32 of a-z, 0-9 and _; unique regardless of case. Names
 // up to 100 characters, bios up to 1000, passwords 10 to 256.
 result<account_fields> read_account(const http::request& req, bool creating);
+// The body of POST /api/sessions: {"username", "password"}, each 1 to 256
+// characters. Shape only: a username that cannot exist is not refused here,
+// it fails like a wrong password (and as slowly), so that no answer tells
+// which usernames exist.
+struct sign_in_fields {
+  std::string username, password;
+};
+result<sign_in_fields> read_sign_in(const http::request& req);
 // {"id","username","name","bio"}: the original API's fields, in its order.
 // Never the password or its hash. The one place that knows them.
 void write_user(features::json_text& out, std::string_view id, std::string_view username, std::string_view name,
