@@ -13,6 +13,9 @@ GRANITE_DEPLOY_PACKAGES=(
   packer haproxy iproute2 openssh-client awscli debootstrap systemd-container
 )
 
+# What scripts/fuzz uses: clang and its libFuzzer runtime.
+GRANITE_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

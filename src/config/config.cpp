@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -12,6 +13,7 @@
 
 #include "config_keys.hpp"
 #include "granite/network.hpp"
+#include "granite/text.hpp"
 
 extern char** environ;
 
@@ -26,6 +28,8 @@ template <class... F>
 struct overloaded : F... {
   using F::operator()...;
 };
+template <class... F>
+overloaded(F...) -> overloaded<F...>;  // clang 14 deduces no aggregate's arguments
 
 [[noreturn]] void fail(const std::string& message) { throw config_error("config: " + message); }
 
@@ -60,6 +64,10 @@ void assign(config& c, const key_spec& k, const json& v, const std::string& from
                    if (!v.is_string())
                      fail(std::string(k.name) + " must be a string, got " + type_name(v) + " (" + from + ")");
                    auto s = v.get<std::string>();
+                   // libpq and the system calls read C strings: text that goes
+                   // on past a NUL would not mean what it says.
+                   if (!valid_utf8(s) || s.find('\0') != std::string::npos)
+                     fail(std::string(k.name) + " is not UTF-8 text without NUL (" + from + ")");
                    if (!k.choices.empty()) {
                      bool known = false;
                      std::string list;
@@ -88,6 +96,8 @@ void assign(config& c, const key_spec& k, const json& v, const std::string& from
                        fail(std::string(k.name) + " must be a list of strings, and holds " + type_name(entry) +
                             " (" + from + ")");
                      auto text = entry.get<std::string>();
+                     if (!valid_utf8(text) || text.find('\0') != std::string::npos)
+                       fail(std::string(k.name) + " holds text that is not UTF-8 without NUL (" + from + ")");
                      if (k.check_entry) {
                        if (auto why = k.check_entry(text); !why.empty())
                          fail(std::string(k.name) + ": " + why + " (" + from + ")");
@@ -152,7 +162,7 @@ json read_file(const std::string& path) {
   text << in.rdbuf();
   try {
     return json::parse(text.str());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // syntax, or a number beyond a double's range (1e400)
     fail(path + " is not valid JSON: " + e.what());
   }
 }
@@ -206,35 +216,70 @@ void validate(const config& c) {
   }
 }
 
-// Hides the password of a libpq URI (scheme://user:password@host) or
-// keyword string (password=... or password='...').
-std::string mask_password(std::string url) {
-  if (auto scheme = url.find("://"); scheme != std::string::npos) {
-    auto authority = scheme + 3;
-    auto end = url.find_first_of("/?", authority);
-    auto at = url.rfind('@', end == std::string::npos ? url.size() : end);
-    if (at != std::string::npos && at >= authority) {
-      auto colon = url.find(':', authority);
-      if (colon != std::string::npos && colon < at) url.replace(colon + 1, at - colon - 1, "***");
+// Hides the passwords of a libpq connection string, reading it as libpq
+// does: a URI's (the user info's, and a password= parameter's, whose name
+// may be percent-encoded), or a keyword string's password values, quoted
+// or not.
+std::string mask_uri(std::string url) {
+  // libpq ends the user info at the first '@' before any '/'; a password
+  // with an unescaped '@' of its own is hidden up to the last one.
+  auto authority = url.find("://") + 3;
+  auto at = url.rfind('@', url.find('/', authority));
+  std::size_t params_from = authority;
+  if (at != std::string::npos && at >= authority) {
+    if (auto colon = url.find(':', authority); colon < at) {
+      url.replace(colon + 1, at - colon - 1, "***");
+      at = colon + 4;
     }
-    return url;
+    params_from = at;
   }
-  for (auto key = url.find("password"); key != std::string::npos; key = url.find("password", key + 1)) {
-    auto eq = url.find_first_not_of(' ', key + 8);
-    if (eq == std::string::npos || url[eq] != '=') continue;
-    auto start = url.find_first_not_of(' ', eq + 1);
-    if (start == std::string::npos) break;
-    auto stop = start;
-    if (url[start] == '\'') {
-      for (stop = start + 1; stop < url.size() && url[stop] != '\''; ++stop)
-        if (url[stop] == '\\') ++stop;
-      stop = std::min(stop + 1, url.size());
-    } else {
-      stop = std::min(url.find(' ', start), url.size());
-    }
-    url.replace(start, stop - start, "***");
+  for (auto amp = url.find('?', params_from); amp != std::string::npos; amp = url.find('&', amp + 1)) {
+    auto eq = url.find('=', amp + 1);
+    auto end = url.find('&', amp + 1);
+    if (eq == std::string::npos || eq > end) continue;
+    std::string name;
+    if (!percent_decode(std::string_view(url).substr(amp + 1, eq - amp - 1), name) || name != "password") continue;
+    url.replace(eq + 1, (end == std::string::npos ? url.size() : end) - eq - 1, "***");
   }
   return url;
+}
+
+std::string mask_keywords(std::string_view text) {
+  auto space = [](char ch) { return std::isspace(static_cast<unsigned char>(ch)) != 0; };
+  std::string out;
+  std::size_t i = 0;
+  auto copy_while = [&](auto keep) {
+    auto from = i;
+    while (i < text.size() && keep(text[i])) ++i;
+    out.append(text.substr(from, i - from));
+    return text.substr(from, i - from);
+  };
+  while (true) {
+    copy_while(space);
+    if (i == text.size()) return out;
+    auto name = copy_while([&](char ch) { return ch != '=' && !space(ch); });
+    copy_while(space);
+    if (i == text.size() || text[i] != '=') return "***";  // not a connection string: show nothing of it
+    out += text[i++];
+    copy_while(space);
+    auto from = i;
+    if (i < text.size() && text[i] == '\'') {
+      for (++i; i < text.size() && text[i] != '\''; ++i)
+        if (text[i] == '\\') ++i;
+      if (i >= text.size()) return "***";
+      ++i;
+    } else {
+      for (; i < text.size() && !space(text[i]); ++i)
+        if (text[i] == '\\') ++i;
+      i = std::min(i, text.size());
+    }
+    out.append(name == "password" ? std::string_view("***") : text.substr(from, i - from));
+  }
+}
+
+std::string mask_password(const std::string& url) {
+  bool uri = url.starts_with("postgresql://") || url.starts_with("postgres://");
+  return uri ? mask_uri(url) : mask_keywords(url);
 }
 
 }  // namespace

@@ -1,17 +1,18 @@
 #include "page.hpp"
 
+#include <charconv>
 #include <string>
 
 namespace granite::features {
 
 namespace {
+// Decimal digits for 0 to 2^63-1 (an id: the Link after the last one may
+// name any).
 std::optional<std::int64_t> parse_count(const std::string& text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
   std::int64_t value = 0;
-  for (char ch : text) {
-    if (ch < '0' || ch > '9') return std::nullopt;
-    value = value * 10 + (ch - '0');
-  }
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
 }
 }  // namespace

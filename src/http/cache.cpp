@@ -28,16 +28,29 @@ std::string etag_of(std::string_view body) {
 }
 
 bool etag_matches(std::string_view if_none_match, std::string_view etag) {
-  std::string_view rest = if_none_match;
-  while (!rest.empty()) {
-    auto comma = rest.find(',');
-    auto tag = trim_ows(rest.substr(0, comma));
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    if (tag == "*") return true;
-    if (tag.starts_with("W/")) tag.remove_prefix(2);
-    if (tag == etag) return true;
+  auto value = trim_ows(if_none_match);
+  if (value == "*") return true;
+  auto etagc = [](unsigned char ch) { return ch == 0x21 || (ch >= 0x23 && ch != 0x7f); };
+  auto skip_ows = [&](std::size_t& i) {
+    while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
+  };
+  bool found = false;
+  std::size_t i = 0;
+  while (true) {  // one element of the list: OWS [ entity-tag ] OWS, then ',' or the end
+    skip_ows(i);
+    if (i < value.size() && value[i] != ',') {
+      if (value.substr(i).starts_with("W/")) i += 2;
+      if (i == value.size() || value[i] != '"') return false;
+      auto open = i++;
+      while (i < value.size() && etagc(static_cast<unsigned char>(value[i]))) ++i;
+      if (i == value.size() || value[i] != '"') return false;
+      ++i;
+      if (value.substr(open, i - open) == etag) found = true;
+      skip_ows(i);
+    }
+    if (i == value.size()) return found;
+    if (value[i++] != ',') return false;
   }
-  return false;
 }
 
 read_cache::read_cache(std::size_t limit_bytes, bool enabled, notice_reader reader)

@@ -67,6 +67,22 @@ request_reader::request_reader(request& req, request_head& head) : req_(req), he
   head_.expect_continue = false;
 }
 
+std::size_t request_reader::feed(boost::asio::const_buffer bytes, error_code& ec) {
+  if (is_header_done()) {
+    input_ = bytes;
+    return put(bytes, ec);
+  }
+  bool eager_body = eager();
+  eager(false);  // stop at the header's end, to count it
+  input_ = boost::asio::buffer(bytes, header_room_);
+  auto used = put(input_, ec);
+  bool filled = input_.size() == header_room_;
+  header_room_ -= used;
+  eager(eager_body);
+  if (ec == bhttp::error::need_more && filled) ec = bhttp::error::header_limit;
+  return used;
+}
+
 void request_reader::on_request_impl(bhttp::verb, string_view method, string_view target, int version, error_code&) {
   req_.method = parse_verb(view(method));
   head_.method.assign(method.data(), method.size());

@@ -45,12 +45,19 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
  public:
   request_reader(request& req, request_head& head);
   const refusal& refused() const { return refused_; }
-  // put(), remembering where the bytes are: a value Beast unfolded from
-  // obs-fold lies elsewhere, and is refused (RFC 9112 §5.2).
-  std::size_t feed(boost::asio::const_buffer bytes, boost::beast::error_code& ec) {
-    input_ = bytes;
-    return put(bytes, ec);
+  // The most bytes the header may have, its start line included. Beast's
+  // own limit bounds the start line and the fields each when they arrive
+  // together, the whole header when they arrive in pieces; this one bounds
+  // the whole header however it arrives.
+  void limit_header(std::size_t bytes) {
+    header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(bytes, UINT32_MAX)));
+    header_room_ = bytes;
   }
+  // put(), remembering where the bytes are: a value Beast unfolded from
+  // obs-fold lies elsewhere, and is refused (RFC 9112 §5.2). Until the
+  // header is in, Beast sees no more of the bytes than the header has room
+  // for.
+  std::size_t feed(boost::asio::const_buffer bytes, boost::beast::error_code& ec);
 
  private:
   using string_view = boost::beast::string_view;
@@ -75,6 +82,7 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
   bool folded(string_view name, string_view value) const;
 
   boost::asio::const_buffer input_;
+  std::size_t header_room_ = SIZE_MAX;
   bool header_done_ = false;  // what follows are trailer fields
   int hosts_ = 0;
   bool host_valid_ = true;

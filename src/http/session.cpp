@@ -91,7 +91,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void next_request() {
     reader_.emplace(req_, head_);
-    reader_->header_limit(static_cast<std::uint32_t>(ctx_.limit.header_bytes));
+    reader_->limit_header(ctx_.limit.header_bytes);
     reader_->body_limit(ctx_.limit.body_bytes);
     reader_->eager(true);
     phase_ = phase::waiting;

@@ -101,6 +101,10 @@ seed_data parse_seed(std::string_view text) {
     std::string why = e.what();
     if (auto colon = why.rfind(": "); colon != std::string::npos) why = why.substr(colon + 2);
     throw seed_error("not valid JSON at " + line_and_column(text, e.byte) + ": " + why);
+  } catch (const json::exception& e) {  // a number beyond a double's range (1e400)
+    std::string why = e.what();
+    if (auto bracket = why.find("] "); bracket != std::string::npos) why = why.substr(bracket + 2);
+    throw seed_error("not valid JSON: " + why);
   }
   if (!doc.is_object()) throw seed_error("the file must hold a JSON object with users, threads and posts");
   for (const auto& [key, _] : doc.items())

@@ -206,6 +206,21 @@ TEST(Etag, IfNoneMatchTakesListsWeakTagsAndTheStar) {
   EXPECT_FALSE(etag_matches("", tag));
 }
 
+// The grammar of RFC 9110 §13.1.2, as tests/fuzz/etags.cpp checks it at
+// large: commas inside an entity-tag, empty list elements, and a value that
+// breaks the grammar matching nothing (the full response is always safe).
+TEST(Etag, IfNoneMatchFollowsTheGrammar) {
+  using granite::http::etag_matches;
+  std::string tag = "\"0123456789abcdef\"";
+  EXPECT_TRUE(etag_matches(" , \"a,b\" ,," + tag + ", ", tag));
+  EXPECT_TRUE(etag_matches("\"a\", W/" + tag + " ,\"b\"", tag));  // found, then more of the list
+  EXPECT_FALSE(etag_matches("\"a," + tag, tag));                   // one unterminated tag
+  EXPECT_FALSE(etag_matches("\"a\" junk, " + tag, tag));
+  EXPECT_FALSE(etag_matches("w/" + tag, tag));  // W/ is case-sensitive
+  EXPECT_FALSE(etag_matches("*, " + tag, tag));  // "*" stands alone
+  EXPECT_FALSE(etag_matches("\"a b\", " + tag, tag));  // no space inside a tag
+}
+
 }  // namespace
 
 namespace {

@@ -128,8 +128,28 @@ TEST(Config, JsonMasksThePassword) {
   EXPECT_NE(text.find("password = *** host=db"), std::string::npos) << text;
   text = granite::config::to_json(load({}, {{"DATABASE_URL", "postgresql://app:p@ss:w@db:5432/forum?sslmode=require"}}));
   EXPECT_NE(text.find("postgresql://app:***@db:5432/forum?sslmode=require"), std::string::npos) << text;
+  // Found by tests/fuzz/config.cpp: a quoted value that holds "password=",
+  // a password parameter of a URI, a '?' in a URI's password.
+  text = granite::config::to_json(load({}, {{"DATABASE_URL", "application_name='password=x' dbname=forum"}}));
+  EXPECT_NE(text.find("application_name='password=x' dbname=forum"), std::string::npos) << text;
+  text = granite::config::to_json(load({}, {{"DATABASE_URL", "postgresql://app@db/forum?pass%77ord=s3cret&sslmode=disable"}}));
+  EXPECT_NE(text.find("postgresql://app@db/forum?pass%77ord=***&sslmode=disable"), std::string::npos) << text;
+  text = granite::config::to_json(load({}, {{"DATABASE_URL", "postgresql://app:s3?cret@db/forum"}}));
+  EXPECT_NE(text.find("postgresql://app:***@db/forum"), std::string::npos) << text;
   text = granite::config::to_json(load({}, {{"DATABASE_URL", "postgresql://app@db/forum"}}));
   EXPECT_NE(text.find("postgresql://app@db/forum"), std::string::npos) << text;
+}
+
+// Found by tests/fuzz/config.cpp: text that is not UTF-8 made check-config
+// abort while showing it.
+TEST(Config, TextMustBeUtf8) {
+  EXPECT_NE(error_of({.set = {{"database.url", "dbname=\xff", "--set"}}}).find("database.url is not UTF-8 text"),
+            std::string::npos);
+  EXPECT_NE(error_of({.file = write_temp("{\"database\":{\"url\":\"dbname=a\\u0000 password=x\"}}")})
+                .find("without NUL"),
+            std::string::npos);
+  EXPECT_NE(error_of({}, {{"GRANITE_HTTP_TRUSTED_PROXIES", "10.0.0.0/8,\xc3"}}).find("not UTF-8"), std::string::npos);
+  EXPECT_EQ(error_of({.set = {{"database.url", "application_name=caf\xc3\xa9", "--set"}}}), "");
 }
 
 TEST(Config, EveryKeyHasAnEnvironmentName) {

@@ -65,7 +65,10 @@ struct cached_response {
 // A strong validator for a response body: a quoted 64-bit hash.
 std::string etag_of(std::string_view body);
 // Whether an If-None-Match header value names `etag` (or is "*"); weak
-// comparison, as RFC 9110 asks for If-None-Match.
+// comparison, as RFC 9110 asks for If-None-Match. The value is "*" or a
+// list of entity-tags ([W/] DQUOTE *etagc DQUOTE, commas allowed inside the
+// quotes); one that is neither matches nothing, so that the full response,
+// always a safe answer, is sent.
 bool etag_matches(std::string_view if_none_match, std::string_view etag);
 
 class read_cache {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "granite/network.hpp"
+#include "granite/text.hpp"
 
 namespace granite::http {
 
@@ -56,9 +57,7 @@ response no_content();
 // The standard reason phrase ("Not Found"), or "Unknown".
 std::string_view reason(int status);
 
-// Percent-decodes `in` into `out` ('+' becomes a space in a query); false
-// when an escape is malformed.
-bool percent_decode(std::string_view in, std::string& out, bool plus_is_space = false);
+using granite::percent_decode;  // granite/text.hpp
 
 // The name=value pairs of a query string, decoded, in order; nullopt when an
 // escape is malformed.

@@ -1,0 +1,63 @@
+// If-None-Match against the ETag of a cached response (http::etag_matches).
+//
+// Input: a flag byte, then the field value; with the flag's low bit set,
+// each '@' in the value becomes the response's ETag, so that lists that
+// hold it are common.
+// Property: the value matches exactly when the grammar of RFC 9110 §13.1.2
+// says so, read here by a regular expression: "*", or a list (§5.6.1, empty
+// elements allowed) of entity-tags, [W/] DQUOTE *etagc DQUOTE, one of which
+// is the ETag (weak comparison: W/ is ignored). A value that breaks the
+// grammar matches nothing: the full response is always a safe answer.
+#include <regex>
+#include <string>
+
+#include "fuzz.hpp"
+#include "granite/http/cache.hpp"
+
+namespace {
+
+using namespace granite;
+
+// Bytes from 0x80 (obs-text, allowed in an entity-tag) as 'o', so that the
+// expression sees ASCII only; the positions stay the same.
+std::string ascii(std::string_view value) {
+  std::string out(value);
+  for (auto& ch : out)
+    if (static_cast<unsigned char>(ch) >= 0x80) ch = 'o';
+  return out;
+}
+
+bool grammar_matches(std::string_view value, std::string_view etag) {
+  // One element: OWS, then optionally an entity-tag and OWS; each space has
+  // one place in the expression, so that it never backtracks far.
+#define ELEMENT R"([ \t]*(?:(?:W/)?"[!#-~]*"[ \t]*)?)"
+  static const std::regex list("^(?:" ELEMENT ",)*" ELEMENT "$");
+#undef ELEMENT
+  static const std::regex star(R"(^[ \t]*\*[ \t]*$)");
+  static const std::regex tag(R"("[!#-~]*")");
+  auto mapped = ascii(value);
+  if (std::regex_match(mapped, star)) return true;
+  if (!std::regex_match(mapped, list)) return false;
+  for (std::sregex_iterator it(mapped.begin(), mapped.end(), tag), end; it != end; ++it)
+    if (value.substr(static_cast<std::size_t>(it->position()), static_cast<std::size_t>(it->length())) == etag)
+      return true;
+  return false;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  // Longer values only repeat the grammar; std::regex recurses per character.
+  if (size > 512) return 0;
+  static const std::string etag = http::etag_of("granite");
+  granite::fuzz::input in(data, size);
+  bool substitute = in.byte() & 1;
+  std::string value(in.rest());
+  if (substitute)
+    for (auto at = value.find('@'); at != std::string::npos; at = value.find('@', at + etag.size()))
+      value.replace(at, 1, etag);
+  bool expected = grammar_matches(value, etag);
+  GRANITE_FUZZ_CHECK(http::etag_matches(value, etag) == expected,
+                     granite::fuzz::shown(value) + (expected ? " should match " : " should not match ") + etag);
+  return 0;
+}

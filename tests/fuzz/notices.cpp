@@ -1,0 +1,126 @@
+// Change notices (store/notices.hpp) on their way into a worker's read
+// cache: from PostgreSQL's LISTEN straight to the cache, or from another
+// worker of the instance through the shared ring.
+//
+// Input: lines, each a notice; one that starts with '>' comes through the
+// ring (the rest of the line), the others from PostgreSQL.
+// Properties:
+// - a notice that parses, formatted and parsed again, is the same change;
+//   the features' reader takes exactly the notices that parse;
+// - the ring hands every notice on as it was published (one too long for a
+//   slot as "*");
+// - the cache, filled with an entry of each group, drops exactly what the
+//   notice names (features/cached.hpp): a user, the user lists and the
+//   user's posts; a thread, the thread lists and the thread's posts; a
+//   post, its thread's posts and its author's posts; "*" everything. A
+//   malformed notice from PostgreSQL drops nothing, one from the ring
+//   everything (the reader cannot know what it missed).
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "fuzz.hpp"
+#include "granite/features/cached.hpp"
+#include "granite/shm/notice_ring.hpp"
+#include "granite/store/notices.hpp"
+
+namespace {
+
+using namespace granite;
+namespace cached = features::cached;
+
+constexpr int most_notices = 64;
+
+struct model {
+  std::map<std::string, http::cache_group> live;  // target -> group
+};
+
+std::string target_of(http::cache_group g) {
+  return "/" + std::to_string(static_cast<int>(g.kind)) + "/" + std::to_string(g.id);
+}
+
+// An entry of each group of records 1 to 3 (and of each list).
+void fill(http::read_cache& cache, model& m) {
+  const http::cache_kind by_id[] = {cached::user, cached::thread, cached::post, cached::posts_in_thread,
+                                    cached::posts_by_user};
+  std::vector<http::cache_group> groups{{cached::users, 0}, {cached::threads, 0}};
+  for (auto kind : by_id)
+    for (std::int64_t id = 1; id <= 3; ++id) groups.push_back({kind, id});
+  for (auto g : groups) {
+    auto value = std::make_shared<http::cached_response>();
+    value->body = "[]";
+    value->etag = http::etag_of(value->body);
+    cache.fill(target_of(g), g, value, cache.epoch());
+    m.live.emplace(target_of(g), g);
+  }
+}
+
+// What a change drops, as features/cached.hpp documents it.
+bool drops(const store::change& c, http::cache_group g) {
+  using of = store::change::of;
+  auto is = [&](http::cache_kind k, std::int64_t id) { return g == http::cache_group{k, id}; };
+  switch (c.kind) {
+    case of::everything: return true;
+    case of::user: return is(cached::user, c.id) || is(cached::users, 0) || is(cached::posts_by_user, c.id);
+    case of::thread: return is(cached::thread, c.id) || is(cached::threads, 0) || is(cached::posts_in_thread, c.id);
+    case of::post:
+      return is(cached::post, c.id) || is(cached::posts_in_thread, c.thread) || is(cached::posts_by_user, c.user);
+  }
+  return true;
+}
+
+void check_parse(std::string_view notice, const std::optional<store::change>& c) {
+  auto shown = granite::fuzz::shown(notice);
+  http::invalidation inv;
+  GRANITE_FUZZ_CHECK(features::read_notice(notice, inv) == c.has_value(), shown);
+  GRANITE_FUZZ_CHECK(inv.count <= http::invalidation::most, shown);
+  if (!c) return;
+  auto text = store::format_notice(*c);
+  auto again = store::parse_notice(text);
+  GRANITE_FUZZ_CHECK(again && *again == *c, shown + " -> " + text);
+  GRANITE_FUZZ_CHECK(text.size() <= shm::notice_ring::longest, text);  // the ring carries every real notice
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static shm::notice_ring ring;
+  granite::fuzz::input in(data, size);
+  http::read_cache cache(1 << 20, true, features::read_notice);
+  cache.attach(&ring);
+  cache.set_listening(true);
+  model m;
+  fill(cache, m);
+  GRANITE_FUZZ_CHECK(cache.snapshot().entries == m.live.size(), "fill");
+
+  for (int n = 0; n < most_notices && !in.empty(); ++n) {
+    auto line = in.until("\n");
+    bool through_ring = line.starts_with('>');
+    auto notice = through_ring ? line.substr(1) : line;
+    auto c = store::parse_notice(notice);
+    check_parse(notice, c);
+
+    if (through_ring) {
+      auto next = ring.head();
+      ring.publish(notice);
+      std::string carried;
+      GRANITE_FUZZ_CHECK(ring.read(next, [&](std::string_view s) { carried = s; }), "ring");
+      auto expected = notice.size() > shm::notice_ring::longest ? std::string_view("*") : notice;
+      GRANITE_FUZZ_CHECK(carried == expected, granite::fuzz::shown(carried) + " for " + granite::fuzz::shown(notice));
+      c = store::parse_notice(carried);
+      if (!c) c = store::anything_changed();  // the reader flushes
+    } else {
+      GRANITE_FUZZ_CHECK(cache.apply_notice(notice) == c.has_value(), granite::fuzz::shown(notice));
+    }
+    if (c) std::erase_if(m.live, [&](const auto& entry) { return drops(*c, entry.second); });
+
+    // find() reads the ring first, as a worker does before it answers.
+    GRANITE_FUZZ_CHECK(cache.find("/none") == nullptr, "an entry never filled");
+    for (const auto& [target, group] : m.live)
+      GRANITE_FUZZ_CHECK(cache.find(target) != nullptr, target + " dropped by " + granite::fuzz::shown(line));
+    GRANITE_FUZZ_CHECK(cache.snapshot().entries == m.live.size(),
+                       std::to_string(cache.snapshot().entries) + " entries after " + granite::fuzz::shown(line));
+  }
+  return 0;
+}
