@@ -263,7 +263,8 @@ std::string mask_keywords(std::string_view text) {
     out += text[i++];
     copy_while(space);
     auto from = i;
-    if (i < text.size() && text[i] == '\'') {
+    bool quoted = i < text.size() && text[i] == '\'';
+    if (quoted) {
       for (++i; i < text.size() && text[i] != '\''; ++i)
         if (text[i] == '\\') ++i;
       if (i >= text.size()) return "***";
@@ -273,7 +274,8 @@ std::string mask_keywords(std::string_view text) {
         if (text[i] == '\\') ++i;
       i = std::min(i, text.size());
     }
-    out.append(name == "password" ? std::string_view("***") : text.substr(from, i - from));
+    // A quoted value may have the next keyword right after it: it stays quoted.
+    out.append(name != "password" ? text.substr(from, i - from) : quoted ? "'***'" : "***");
   }
 }
 
