@@ -1,6 +1,9 @@
 #pragma once
 
 // Small text helpers shared across modules.
+#include <charconv>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,6 +23,16 @@ inline std::string_view trim_ows(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
   return text;
+}
+
+// The number that `text`, decimal digits and nothing else, stands for, if
+// it is one from 0 to 2^63-1 (leading zeros allowed).
+inline std::optional<std::int64_t> parse_decimal(std::string_view text) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
 }
 
 // Whether `text` is UTF-8 (RFC 3629: no overlong forms, no surrogates,

@@ -43,6 +43,10 @@ std::string type_name(const json& v) {
   return "an object";
 }
 
+// UTF-8 without NUL: libpq and the system calls read C strings, and text
+// that goes on past a NUL would not mean what it says.
+bool plain_text(const std::string& s) { return valid_utf8(s) && s.find('\0') == std::string::npos; }
+
 void assign(config& c, const key_spec& k, const json& v, const std::string& from) {
   auto integer = [&]() -> std::int64_t {
     if (!v.is_number_integer())
@@ -64,9 +68,7 @@ void assign(config& c, const key_spec& k, const json& v, const std::string& from
                    if (!v.is_string())
                      fail(std::string(k.name) + " must be a string, got " + type_name(v) + " (" + from + ")");
                    auto s = v.get<std::string>();
-                   // libpq and the system calls read C strings: text that goes
-                   // on past a NUL would not mean what it says.
-                   if (!valid_utf8(s) || s.find('\0') != std::string::npos)
+                   if (!plain_text(s))
                      fail(std::string(k.name) + " is not UTF-8 text without NUL (" + from + ")");
                    if (!k.choices.empty()) {
                      bool known = false;
@@ -96,7 +98,7 @@ void assign(config& c, const key_spec& k, const json& v, const std::string& from
                        fail(std::string(k.name) + " must be a list of strings, and holds " + type_name(entry) +
                             " (" + from + ")");
                      auto text = entry.get<std::string>();
-                     if (!valid_utf8(text) || text.find('\0') != std::string::npos)
+                     if (!plain_text(text))
                        fail(std::string(k.name) + " holds text that is not UTF-8 without NUL (" + from + ")");
                      if (k.check_entry) {
                        if (auto why = k.check_entry(text); !why.empty())
@@ -121,18 +123,15 @@ json from_text(config& scratch, const key_spec& k, const std::string& text, cons
             // "a, b,c": entries separated by commas, spaces around them
             // dropped; blank text is the empty list.
             json list = json::array();
-            if (text.find_first_not_of(" \t") == std::string::npos) return list;
-            std::size_t start = 0;
+            if (trim_ows(text).empty()) return list;
+            std::string_view rest = text;
             while (true) {
-              auto comma = text.find(',', start);
-              auto entry = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-              auto first = entry.find_first_not_of(" \t");
-              if (first == std::string::npos)
-                fail(std::string(k.name) + " has an empty entry in \"" + text + "\" (" + from + ")");
-              entry = entry.substr(first, entry.find_last_not_of(" \t") - first + 1);
-              list.push_back(entry);
-              if (comma == std::string::npos) return list;
-              start = comma + 1;
+              auto comma = rest.find(',');
+              auto entry = trim_ows(rest.substr(0, comma));
+              if (entry.empty()) fail(std::string(k.name) + " has an empty entry in \"" + text + "\" (" + from + ")");
+              list.push_back(std::string(entry));
+              if (comma == std::string_view::npos) return list;
+              rest.remove_prefix(comma + 1);
             }
           },
           [&](bool*) -> json {

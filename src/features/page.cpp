@@ -1,21 +1,11 @@
 #include "page.hpp"
 
-#include <charconv>
 #include <string>
+
+#include "granite/text.hpp"
 
 namespace granite::features {
 
-namespace {
-// Decimal digits for 0 to 2^63-1 (an id: the Link after the last one may
-// name any).
-std::optional<std::int64_t> parse_count(const std::string& text) {
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  std::int64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-}  // namespace
 
 result<page> parse_page(const http::request& req) {
   auto params = http::parse_query(req.query);
@@ -32,7 +22,8 @@ result<page> parse_page(const http::request& req) {
       continue;
     }
     seen = true;
-    auto n = parse_count(value);
+    // 0 to 2^63-1: `after` is an id, and the Link after the last one may name any.
+    auto n = parse_decimal(value);
     std::string shown = value.substr(0, 40);
     if (is_limit) {
       if (n && *n >= 1 && *n <= max_page_limit)

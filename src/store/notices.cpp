@@ -1,6 +1,6 @@
 #include "granite/store/notices.hpp"
 
-#include <charconv>
+#include "granite/text.hpp"
 
 namespace granite::store {
 
@@ -11,9 +11,10 @@ bool next_id(std::string_view& rest, std::int64_t& out) {
   auto colon = rest.find(':');
   auto text = rest.substr(0, colon);
   rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
-  if (text.empty() || text.front() < '0' || text.front() > '9') return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size() && out > 0;
+  auto id = parse_decimal(text);
+  if (!id || *id == 0) return false;
+  out = *id;
+  return true;
 }
 
 char letter(change::of kind) {

@@ -50,6 +50,11 @@ json account(const users::account_fields& f) {
   return out;
 }
 
+// POST and PATCH of a thread take the same body.
+taken title(const http::request& r) {
+  return take(threads::read_title(r), [](const std::string& t) { return json{{"title", t}}; });
+}
+
 struct route {
   const char* method;
   const char* path;
@@ -64,10 +69,8 @@ const route routes[] = {
        return take(users::read_sign_in(r),
                    [](const users::sign_in_fields& f) { return json{{"username", f.username}, {"password", f.password}}; });
      }},
-    {"post", "/api/threads",
-     [](const http::request& r) { return take(threads::read_title(r), [](const std::string& t) { return json{{"title", t}}; }); }},
-    {"patch", "/api/threads/{id}",
-     [](const http::request& r) { return take(threads::read_title(r), [](const std::string& t) { return json{{"title", t}}; }); }},
+    {"post", "/api/threads", title},
+    {"patch", "/api/threads/{id}", title},
     {"post", "/api/posts",
      [](const http::request& r) {
        return take(posts::read_new_post(r),
