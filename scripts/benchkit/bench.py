@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from access_log import access_log  # noqa: E402
 from forum import forum  # noqa: E402
+from forum import SCENARIOS as FORUM_SCENARIOS  # noqa: E402
 from login_storm import login_storm  # noqa: E402
 from systems import ROOT, die  # noqa: E402
 
@@ -27,7 +28,12 @@ def main():
                    help="a granite setting for every granite run")
     p.add_argument("--baseline", type=Path, metavar="BINARY",
                    help="forum: also run this granite build, alternating with the current one")
+    p.add_argument("--only", metavar="NAMES", help="forum: only these scenarios, e.g. mix,thread-posts")
     args = p.parse_args()
+    forum_scenarios = list(FORUM_SCENARIOS)
+    args.only = args.only.split(",") if args.only else forum_scenarios
+    if unknown := [s for s in args.only if s not in forum_scenarios]:
+        p.error(f"--only: no scenario {', '.join(unknown)} (there are {', '.join(forum_scenarios)})")
     try:
         args.connections = [int(c) for c in args.connections.split()]
     except ValueError:

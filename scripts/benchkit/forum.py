@@ -24,7 +24,13 @@ READS = {
                      [("posts_in_thread", [":k", "0", "101"])], ["\\set k random(1, 100)"]),
     "user-posts": ("GET /api/posts/by-user/{id}", "/api/posts/by-user/%d", range(1, 1001),
                    [("posts_by_user", [":k", "0", "101"])], ["\\set k random(1, 1000)"]),
+    # The thread pages again, asked for with Accept-Encoding: gzip (nginx:
+    # gzip_static, the very bytes granite sends, precompressed).
+    "thread-posts-gzip": ("the same, Accept-Encoding: gzip", "/api/posts/in-thread/%d?limit=100", range(1, 101),
+                          [("posts_in_thread", [":k", "0", "101"])], ["\\set k random(1, 100)"]),
 }
+GZIP = {"Accept-Encoding": "gzip"}
+SCENARIOS = list(READS) + ["create-post", "mix"]
 CREATE_POST = [("sessions_user", [":digest"]), ("posts_insert", [":k", ":uid", "'bench post'"])]
 # Create post against write connections per worker (1 is granite's default).
 WRITE_CONNECTIONS = (2, 3, 4)
@@ -84,6 +90,11 @@ def write_bodies(port, www, work):
             if status != 200:
                 die(f"fetching {path % k} for nginx: {status}")
             (www / name / str(k)).write_bytes(body)
+            if name.endswith("-gzip"):
+                status, gz = http(port, path % k, headers=GZIP, timeout=10)
+                if status != 200 or not gz.startswith(b"\x1f\x8b"):
+                    die(f"fetching {path % k} with Accept-Encoding: gzip: {status}, not gzip")
+                (www / name / f"{k}.gz").write_bytes(gz)
             paths.append(path % k)
         (work / f"{name}-granite.paths").write_text("\n".join(paths) + "\n")
         (work / f"{name}-nginx.paths").write_text("\n".join(f"/{name}/{k}" for k in keys) + "\n")
@@ -109,8 +120,13 @@ def forum(args, work, url):
                                  work / "granite-nocache-nolog.log")
     if args.baseline:
         g["baseline"] = Granite(args.baseline, url, args.workers, settings, work / "baseline.log")
+    # The write-connection curve's instances keep no cache: each cached
+    # instance LISTENs on a connection per worker, and every write of every
+    # run would wake them all on this one machine (on a fleet, each instance
+    # has cores of its own).
     for n in WRITE_CONNECTIONS:
-        g[f"writes-{n}"] = Granite(binary, url, args.workers, ["--set", f"database.write_connections={n}", *settings],
+        g[f"writes-{n}"] = Granite(binary, url, args.workers, ["--set", f"database.write_connections={n}",
+                                                               "--set", "cache.enabled=false", *settings],
                                    work / f"granite-writes-{n}.log")
     try:
         for x in g.values():
@@ -157,7 +173,8 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
         target = g.get(system) or nginx[system]
         paths = work / f"{s}-{'nginx' if system.startswith('nginx') else 'granite'}.paths"
         out = work / f"{key or s}-{c}-{system}-{r}.txt"
-        keep(key or s, c, system, wrk(target.url(), c, args.seconds, "requests.lua", ["paths", str(paths)], out, during))
+        mode = "paths-gzip" if s.endswith("-gzip") else "paths"
+        keep(key or s, c, system, wrk(target.url(), c, args.seconds, "requests.lua", [mode, str(paths)], out, during))
         target.empty_log()
 
     def locked_run(c, r):
@@ -173,15 +190,17 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
 
     patches = {}  # the PATCHes' answers during the locked runs, by status
 
+    reads = [s for s in READS if s in args.only]
     say("warming up")
-    for s in READS:
+    for s in reads:
         for system in readers:
-            wrk(g[system].url(), 16, args.seconds, "requests.lua", ["paths", str(work / f"{s}-granite.paths")], "/dev/null")
+            mode = "paths-gzip" if s.endswith("-gzip") else "paths"
+            wrk(g[system].url(), 16, args.seconds, "requests.lua", [mode, str(work / f"{s}-granite.paths")], "/dev/null")
     for x in list(g.values()) + list(nginx.values()):
         x.empty_log()
 
     for r in range(1, args.rounds + 1):
-        for s in READS:
+        for s in reads:
             for c in args.connections:
                 say(f"round {r}/{args.rounds}: {s}, {c} connections")
                 read_run("granite", c, s, r, sample_rss)
@@ -191,17 +210,22 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
                     locked_run(c, r)
                 keep(s, c, "pgbench", pg.run(c, [work / f"{s}.sql"], work / f"{s}-{c}-pgbench-{r}.txt"))
         for c in args.connections:
+            if "create-post" not in args.only and "mix" not in args.only:
+                break
             say(f"round {r}/{args.rounds}: create-post and mix, {c} connections")
-            for system in writers:
+            for system in writers if "create-post" in args.only else []:
                 out = work / f"create-post-{c}-{system}-{r}.txt"
                 keep("create-post", c, system, wrk(g[system].url(), c, args.seconds, "requests.lua", ["posts", token], out,
                                                    sample_rss if system == "granite" else None))
-            keep("create-post", c, "pgbench", pg.run(c, [work / "create-post.sql"], work / f"create-post-{c}-pgbench-{r}.txt"))
-            for system in [n for n in writers if not n.startswith("writes-")] + ["nocache"]:
+            if "create-post" in args.only:
+                keep("create-post", c, "pgbench", pg.run(c, [work / "create-post.sql"],
+                                                         work / f"create-post-{c}-pgbench-{r}.txt"))
+            for system in [n for n in writers if not n.startswith("writes-")] + ["nocache"] if "mix" in args.only else []:
                 out = work / f"mix-{c}-{system}-{r}.txt"
                 keep("mix", c, system, wrk(g[system].url(), c, args.seconds, "requests.lua", ["mix", token], out))
-            keep("mix", c, "pgbench", pg.run(c, [f"{work / 'thread-posts.sql'}@95", f"{work / 'create-post.sql'}@5"],
-                                             work / f"mix-{c}-pgbench-{r}.txt"))
+            if "mix" in args.only:
+                keep("mix", c, "pgbench", pg.run(c, [f"{work / 'thread-posts.sql'}@95", f"{work / 'create-post.sql'}@5"],
+                                                 work / f"mix-{c}-pgbench-{r}.txt"))
             for x in g.values():
                 x.empty_log()
     sample_rss()
@@ -222,7 +246,7 @@ def forum_report(args, work, results, rss, pg, load_ms, starts, patches):
     titles.update({"create-post": "POST /api/posts (signed in)", "mix": "95 % thread pages, 5 % new posts"})
     cs = args.connections
     headline, nolog, baseline = [], [], []
-    for s in list(READS) + ["create-post", "mix"]:
+    for s in [s for s in SCENARIOS if s in args.only]:
         for c in cs:
             gr, nc, ng, pb = rate(s, c, "granite"), rate(s, c, "nocache"), rate(s, c, "nginx"), tps(s, c)
             if s == "create-post":

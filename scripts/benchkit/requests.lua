@@ -1,5 +1,6 @@
 -- The benchmarks' requests, each prepared once and sent in turn:
 --   wrk -s requests.lua URL -- paths FILE    GET each path listed in FILE
+--   wrk -s requests.lua URL -- paths-gzip FILE   the same with Accept-Encoding: gzip
 --   wrk -s requests.lua URL -- posts TOKEN   POST /api/posts into threads 1 to 100, as TOKEN's account
 --   wrk -s requests.lua URL -- mix TOKEN     19 of 20: the first page of threads 1 to 100; 1 of 20: a
 --                                            new post into them (every write drops pages being read)
@@ -19,6 +20,9 @@ end
 local modes = {
   paths = function(file)
     for line in io.lines(file) do reqs[#reqs + 1] = wrk.format("GET", line) end
+  end,
+  ["paths-gzip"] = function(file)
+    for line in io.lines(file) do reqs[#reqs + 1] = wrk.format("GET", line, {["Accept-Encoding"] = "gzip"}) end
   end,
   posts = function(token)
     for i = 1, 100 do reqs[i] = new_post(token, i) end

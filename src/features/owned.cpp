@@ -7,7 +7,7 @@ http::response changed(const owned_kind& kind, const store::rows& r, int status)
   std::string body;
   json_text out(body);
   kind.write_json(out, r, 0);
-  return with_notice(http::json(status, std::move(body)), kind.notice_of(r, 0));
+  return with_notice(http::json(status, std::move(body)), store::made_as(kind.notice_of(r, 0), store::change::op::update));
 }
 }  // namespace
 
@@ -46,7 +46,8 @@ task<http::response> delete_owned_record(const owned_kind& kind, const store::st
   if (!me) co_return http::problem(me.err(), req);
   auto a = co_await s.db.write(store::batch().add(remove, *id, *me));
   if (!a.ok()) co_return http::problem(a.as_error(), req);
-  if (a[0].size() > 0) co_return with_notice(http::no_content(), notice_of(a[0], 0));
+  if (a[0].size() > 0)
+    co_return with_notice(http::no_content(), store::made_as(notice_of(a[0], 0), store::change::op::remove));
   co_return co_await refused_write(kind, *id, req, s);
 }
 

@@ -33,7 +33,8 @@ std::string next_link(const http::request& req, const page& p, std::int64_t last
 
 // The JSON array of a page of `count` rows, write(out, i) writing row i;
 // the extra row, when there, is not written and becomes the Link header,
-// after the id of the last row written (id_of(i)).
+// after the id of the last row written (id_of(i)). The response carries its
+// span (http::page_span) for the read cache.
 template <class Write, class IdOf>
 http::response json_page(std::size_t count, const page& p, const http::request& req, Write write, IdOf id_of) {
   bool more = count > static_cast<std::size_t>(p.limit);
@@ -45,7 +46,19 @@ http::response json_page(std::size_t count, const page& p, const http::request& 
   for (std::size_t i = 0; i < count; ++i) write(out, i);
   out.end_array();
   auto res = http::json(200, std::move(body));
-  if (more) res.headers.emplace_back("Link", next_link(req, p, id_of(count - 1)));
+  http::page_span span{p.after, count > 0 ? id_of(count - 1) : p.after, 0};
+  if (more) {
+    span.next = id_of(count);
+    res.headers.emplace_back("Link", next_link(req, p, span.last));
+  }
+  res.page = span;
+  return res;
+}
+
+// A page without records: "[]".
+inline http::response empty_page(const page& p) {
+  auto res = http::json(200, "[]");
+  res.page = http::page_span{p.after, p.after, 0};
   return res;
 }
 

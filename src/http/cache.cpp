@@ -1,5 +1,6 @@
 #include "granite/http/cache.hpp"
 
+#include "encoding.hpp"
 #include "granite/shm/notice_ring.hpp"
 #include "granite/text.hpp"
 
@@ -13,18 +14,31 @@ constexpr std::size_t entry_overhead = 200;
 
 }  // namespace
 
-std::string etag_of(std::string_view body) {
+std::string etag_of(std::string_view body, std::string_view headers) {
   // FNV-1a, 64 bits: stable across builds and processes, so every worker of
-  // every instance gives the same body the same tag.
+  // every instance gives the same response the same tag.
   std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char ch : body) {
-    h ^= ch;
-    h *= 0x100000001b3ULL;
-  }
+  for (auto part : {body, headers})
+    for (unsigned char ch : part) {
+      h ^= ch;
+      h *= 0x100000001b3ULL;
+    }
   static constexpr char hex[] = "0123456789abcdef";
   std::string out(18, '"');
   for (int i = 0; i < 16; ++i) out[static_cast<std::size_t>(1 + i)] = hex[(h >> (60 - 4 * i)) & 0xf];
   return out;
+}
+
+std::shared_ptr<const cached_response> kept_response(response&& r, const route* from, bool compress) {
+  auto kept = std::make_shared<cached_response>();
+  for (const auto& [name, value] : r.headers) kept->headers.append(name).append(": ").append(value).append("\r\n");
+  kept->etag = etag_of(r.body, kept->headers);
+  if (compress) kept->gzip = gzip_of(r.body);
+  if (!kept->gzip.empty()) kept->gzip_etag = etag_of(kept->gzip, kept->headers);
+  kept->body = std::move(r.body);
+  kept->from = from;
+  kept->page = r.page;
+  return kept;
 }
 
 bool etag_matches(std::string_view if_none_match, std::string_view etag) {
@@ -53,8 +67,20 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   }
 }
 
+bool touches(const page_span* span, list_change how, std::int64_t id) {
+  if (!span || how == list_change::any) return true;
+  if (id <= span->after) return false;
+  switch (how) {
+    case list_change::insert: return id <= span->last || span->next == 0;
+    case list_change::update: return id <= span->last;
+    case list_change::remove: return id <= span->last || id == span->next;
+    case list_change::any: break;
+  }
+  return true;
+}
+
 read_cache::read_cache(std::size_t limit_bytes, bool enabled, notice_reader reader)
-    : limit_(limit_bytes), enabled_(enabled), read_notice_(reader), recent_(new cache_group[recent_size]) {}
+    : limit_(limit_bytes), enabled_(enabled), read_notice_(reader), recent_(new cache_drop[recent_size]) {}
 
 read_cache::~read_cache() = default;
 
@@ -100,9 +126,9 @@ void read_cache::fill(std::string_view target, cache_group group, std::shared_pt
                       std::uint64_t since) {
   if (!usable()) return;
   sync();
-  std::size_t bytes =
-      entry_overhead + target.size() + value->body.size() + value->etag.size() + value->headers.size();
-  if (bytes > limit_ / 4 || changed_since(group, since)) {
+  std::size_t bytes = entry_overhead + target.size() + value->body.size() + value->etag.size() +
+                      value->headers.size() + value->gzip.size() + value->gzip_etag.size();
+  if (bytes > limit_ / 4 || changed_since(group, value->page ? &*value->page : nullptr, since)) {
     ++counters_.refused_fills;
     return;
   }
@@ -146,26 +172,30 @@ void read_cache::erase(entry& e) {
   entries_.erase(*e.key);
 }
 
-void read_cache::record(cache_group g) {
+void read_cache::record(const cache_drop& d) {
   ++epoch_;
-  recent_[epoch_ % recent_size] = g;
+  recent_[epoch_ % recent_size] = d;
 }
 
-bool read_cache::changed_since(cache_group g, std::uint64_t since) const {
+bool read_cache::changed_since(cache_group g, const page_span* span, std::uint64_t since) const {
   if (since < flushed_at_ || epoch_ - since >= recent_size) return true;
-  for (std::uint64_t e = since + 1; e <= epoch_; ++e)
-    if (recent_[e % recent_size] == g) return true;
+  for (std::uint64_t e = since + 1; e <= epoch_; ++e) {
+    const cache_drop& d = recent_[e % recent_size];
+    if (d.group == g && touches(span, d.how, d.id)) return true;
+  }
   return false;
 }
 
-void read_cache::invalidate(cache_group g) {
-  record(g);
-  auto it = groups_.find(g);
+void read_cache::invalidate(const cache_drop& d) {
+  record(d);
+  auto it = groups_.find(d.group);
   if (it == groups_.end()) return;
   entry* e = it->second;
   while (e) {
     entry* next = e->group_next;
-    erase(*e);
+    const auto& page = e->value->page;
+    if (touches(page ? &*page : nullptr, d.how, d.id)) erase(*e);
+    else ++counters_.spared;
     e = next;
   }
 }

@@ -28,15 +28,15 @@ std::string_view verb_name(verb v) {
   return "OTHER";
 }
 
-response text(int status, std::string body) { return {status, std::string(text_type), std::move(body), {}, {}}; }
-response json(int status, std::string body) { return {status, std::string(json_type), std::move(body), {}, {}}; }
+response text(int status, std::string body) { return {status, std::string(text_type), std::move(body), {}, {}, {}}; }
+response json(int status, std::string body) { return {status, std::string(json_type), std::move(body), {}, {}, {}}; }
 
 response created(std::string location, std::string json_body) {
   auto out = json(201, std::move(json_body));
   out.headers.emplace_back("Location", std::move(location));
   return out;
 }
-response no_content() { return {204, {}, {}, {}, {}}; }
+response no_content() { return {204, {}, {}, {}, {}, {}}; }
 
 std::string_view reason(int status) {
   switch (status) {

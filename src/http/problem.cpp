@@ -25,7 +25,7 @@ response with_body(int status, const nlohmann::ordered_json& body) {
   // byte: invalid UTF-8 is replaced (U+FFFD) so that the problem itself
   // always serializes.
   return {status, std::string(problem_type), body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
-          {}, {}};
+          {}, {}, {}};
 }
 
 int status_of(error::code kind) {

@@ -62,6 +62,7 @@ request_reader::request_reader(request& req, request_head& head) : req_(req), he
   req_.request_id.clear();
   req_.body.clear();
   head_.if_none_match.clear();
+  head_.accept_encoding.clear();
   head_.forwarded_for.clear();
   head_.trace_id.clear();
   head_.expect_continue = false;
@@ -109,14 +110,17 @@ void request_reader::on_field_impl(bhttp::field name, string_view name_text, str
     if (!seen) into.assign(value.data(), value.size());
     seen = true;
   };
+  // A list field sent more than once is one list (RFC 9110 §5.3).
+  auto join = [](std::string& into, string_view more) {
+    if (!into.empty()) into += ", ";
+    into.append(more.data(), more.size());
+  };
   switch (name) {
     case bhttp::field::content_type: return keep_first(req_.content_type, seen_content_type_);
     case bhttp::field::authorization: return keep_first(req_.authorization, seen_authorization_);
     case bhttp::field::accept: return keep_first(req_.accept, seen_accept_);
-    case bhttp::field::if_none_match:
-      if (!head_.if_none_match.empty()) head_.if_none_match += ", ";
-      head_.if_none_match.append(value.data(), value.size());
-      return;
+    case bhttp::field::if_none_match: return join(head_.if_none_match, value);
+    case bhttp::field::accept_encoding: return join(head_.accept_encoding, value);
     case bhttp::field::expect:
       if (!seen_expect_) head_.expect_continue = beast::iequals(value, "100-continue");
       seen_expect_ = true;
@@ -131,11 +135,7 @@ void request_reader::on_field_impl(bhttp::field name, string_view name_text, str
       return;
     default:
       if (beast::iequals(name_text, "x-request-id")) return keep_first(req_.request_id, seen_request_id_);
-      if (beast::iequals(name_text, "x-forwarded-for")) {
-        if (!head_.forwarded_for.empty()) head_.forwarded_for += ", ";
-        head_.forwarded_for.append(value.data(), value.size());
-        return;
-      }
+      if (beast::iequals(name_text, "x-forwarded-for")) return join(head_.forwarded_for, value);
       if (beast::iequals(name_text, "x-amzn-trace-id")) keep_first(head_.trace_id, seen_trace_id_);
   }
 }

@@ -22,6 +22,7 @@ struct request_head {
   int version = 11;
   std::string method;  // as sent, for the access log
   std::string if_none_match;  // every If-None-Match field, joined by ", "
+  std::string accept_encoding;  // every Accept-Encoding field, joined by ", "
   std::string forwarded_for;  // every X-Forwarded-For field, joined by ", "
   std::string trace_id;       // X-Amzn-Trace-Id (the load balancer's), for the access log
   bool expect_continue = false;
@@ -34,7 +35,7 @@ struct refusal {
 };
 
 // The first of repeated fields counts, as with Beast's own fields (but
-// If-None-Match, whose lists add up). Beyond Beast's grammar, at the end of
+// If-None-Match, Accept-Encoding and X-Forwarded-For, whose lists add up). Beyond Beast's grammar, at the end of
 // the header (RFC 9112, RFC 9110): an Expect other than 100-continue is
 // 417; an HTTP/1.1 request needs exactly one Host field, with a host in it;
 // a Transfer-Encoding must end in chunked, have it once, and come in

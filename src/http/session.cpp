@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "dispatch.hpp"
+#include "encoding.hpp"
 #include "granite/http/cache.hpp"
 #include "granite/http/ids.hpp"
 #include "granite/obs/access_log.hpp"
@@ -242,11 +243,9 @@ class session : public std::enable_shared_from_this<session> {
   void respond(response r) {
     for (const auto& notice : r.invalidate) ctx_.cache.apply_own_notice(notice);
     if (fill_ && r.status == 200) {
-      auto kept = std::make_shared<cached_response>();
-      for (const auto& [name, value] : r.headers) kept->headers.append(name).append(": ").append(value).append("\r\n");
-      kept->etag = etag_of(r.body);
-      kept->body = std::move(r.body);
-      kept->from = route_;
+      // Compressed only when it is to be kept: never per request.
+      bool compress = ctx_.cache.may_keep(r.body.size());
+      auto kept = kept_response(std::move(r), route_, compress);
       ctx_.cache.fill(req_.target, fill_->group, kept, fill_->since);
       return send_cached(std::move(kept));
     }
@@ -261,19 +260,23 @@ class session : public std::enable_shared_from_this<session> {
     do_write(body_);
   }
 
-  // A kept response, or one about to be kept: 304 when the client has it.
+  // A kept response, or one about to be kept, in the variant the client
+  // takes: 304 when it has that one.
   void send_cached(std::shared_ptr<const cached_response> kept) {
-    bool not_modified = !head_.if_none_match.empty() && etag_matches(head_.if_none_match, kept->etag);
+    auto v = choose_variant(*kept, head_.accept_encoding);
+    bool not_modified = !head_.if_none_match.empty() && etag_matches(head_.if_none_match, v.etag);
     out_.start(not_modified ? 304 : 200);
     if (!not_modified) {
       out_.header("Content-Type", json_type);
-      out_.content_length(kept->body.size());
+      if (v.gzip) out_.header("Content-Encoding", "gzip");
+      out_.content_length(v.body.size());
       out_.raw(kept->headers);
     }
-    out_.header("ETag", kept->etag);
+    out_.header("ETag", v.etag);
+    if (!kept->gzip.empty()) out_.header("Vary", "Accept-Encoding");
     finish_head();
     cached_ = std::move(kept);
-    do_write(not_modified || head_only_ ? std::string_view() : std::string_view(cached_->body));
+    do_write(not_modified || head_only_ ? std::string_view() : v.body);
   }
 
   void finish_head() {

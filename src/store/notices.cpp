@@ -27,11 +27,23 @@ char letter(change::of kind) {
   return '*';
 }
 
+char op_letter(change::op how) {
+  switch (how) {
+    case change::op::insert: return '+';
+    case change::op::update: return '=';
+    case change::op::remove: return '-';
+    case change::op::any: break;
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::string format_notice(const change& c) {
   if (c.kind == change::of::everything) return "*";
-  std::string out{letter(c.kind), ':'};
+  std::string out(1, letter(c.kind));
+  if (char op = op_letter(c.how)) out += op;
+  out += ':';
   out += std::to_string(c.id);
   if (c.kind == change::of::post) out += ":" + std::to_string(c.thread) + ":" + std::to_string(c.user);
   return out;
@@ -39,9 +51,15 @@ std::string format_notice(const change& c) {
 
 std::optional<change> parse_notice(std::string_view text) {
   if (text == "*") return anything_changed();
-  if (text.size() < 3 || text[1] != ':' || text.back() == ':') return std::nullopt;
-  std::string_view rest = text.substr(2);
   change c;
+  if (text.size() > 1) {
+    if (text[1] == '+') c.how = change::op::insert;
+    else if (text[1] == '=') c.how = change::op::update;
+    else if (text[1] == '-') c.how = change::op::remove;
+  }
+  std::size_t colon = c.how == change::op::any ? 1 : 2;
+  if (text.size() < colon + 2 || text[colon] != ':' || text.back() == ':') return std::nullopt;
+  std::string_view rest = text.substr(colon + 1);
   switch (text[0]) {
     case 'u': c.kind = change::of::user; break;
     case 't': c.kind = change::of::thread; break;

@@ -236,6 +236,8 @@ const counter_family worker_counters[] = {
      [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_notices; }},
     {"granite_cache_flushes_total", "Times the read cache was emptied whole.",
      [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_flushes; }},
+    {"granite_cache_spared_total", "Cached pages a change of their list could not touch, kept.",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_spared; }},
 };
 const gauge_family worker_gauges[] = {
     {"granite_database_connections", "Database connections open.",

@@ -41,6 +41,7 @@ class metrics_copier {
     add(slot_->cache_evictions, c.evictions, last_cache_.evictions);
     add(slot_->cache_notices, c.notices, last_cache_.notices);
     add(slot_->cache_flushes, c.flushes, last_cache_.flushes);
+    add(slot_->cache_spared, c.spared, last_cache_.spared);
     add(slot_->hashing_ran, h.ran, last_hashing_.ran);
     add(slot_->hashing_busy_us, h.busy_us, last_hashing_.busy_us);
     add(slot_->hashing_full, h.full, last_hashing_.full);

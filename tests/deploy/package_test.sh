@@ -21,7 +21,7 @@ field() { dpkg-deb --field "$deb" "$1"; }
 [ "$(field Version)" = "$version" ] || fail "Version: $(field Version)"
 [ "$(field Architecture)" = amd64 ] || fail "Architecture: $(field Architecture)"
 depends=$(field Depends)
-for dep in adduser init-system-helpers libc6 libpq5 libpqxx-6.4 libsodium23 libstdc++6 'libspdlog1.10'; do
+for dep in adduser init-system-helpers libc6 libdeflate0 libpq5 libpqxx-6.4 libsodium23 libstdc++6 'libspdlog1.10'; do
   [[ ", $depends" == *", $dep"* ]] || fail "Depends lacks $dep: $depends"
 done
 pass "Depends: $depends"

@@ -23,25 +23,8 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-json stats(http_client& c) {
-  auto r = c.request("GET", "/health/cache");
-  EXPECT_EQ(r.status, 200) << r.body;
-  return json::parse(r.body);
-}
-
-// One kept-alive connection to each of a server's workers (the kernel spreads
-// new connections over their listening sockets).
-std::vector<std::unique_ptr<http_client>> one_per_worker(int port, std::size_t workers) {
-  std::vector<std::unique_ptr<http_client>> out;
-  std::set<long> seen;
-  for (int attempt = 0; attempt < 200 && out.size() < workers; ++attempt) {
-    auto c = std::make_unique<http_client>(port);
-    long pid = stats(*c)["worker"];
-    if (seen.insert(pid).second) out.push_back(std::move(c));
-  }
-  EXPECT_EQ(out.size(), workers) << "could not reach every worker";
-  return out;
-}
+json stats(http_client& c) { return testkit::cache_stats(c); }
+using testkit::one_per_worker;
 
 std::string name_of(const testkit::http_response& r) {
   if (r.status != 200) return "status " + std::to_string(r.status);

@@ -9,14 +9,18 @@
 //   the features' reader takes exactly the notices that parse;
 // - the ring hands every notice on as it was published (one too long for a
 //   slot as "*");
-// - the cache, filled with an entry of each group, drops exactly what the
-//   notice names (features/cached.hpp): a user, the user lists and the
-//   user's posts; a thread, the thread lists and the thread's posts; a
-//   post, its thread's posts and its author's posts; "*" everything. A
-//   malformed notice from PostgreSQL drops nothing, one from the ring
-//   everything (the reader cannot know what it missed).
+// - the cache, filled with an entry of each group (the lists with pages of
+//   several spans), drops exactly what the notice names
+//   (features/cached.hpp): a user, the pages of the user lists it touches
+//   and (unless changed in place) the user's posts; a thread likewise; a
+//   post, the pages of its thread's posts and of its author's posts that it
+//   touches; "*" everything. A page is touched as http::touches() says
+//   (a notice without its op touches every page). A malformed notice from
+//   PostgreSQL drops nothing, one from the ring everything (the reader
+//   cannot know what it missed).
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -32,40 +36,70 @@ namespace cached = features::cached;
 
 constexpr int most_notices = 64;
 
-struct model {
-  std::map<std::string, http::cache_group> live;  // target -> group
+struct kept {
+  http::cache_group group;
+  std::optional<http::page_span> page;
 };
 
-std::string target_of(http::cache_group g) {
-  return "/" + std::to_string(static_cast<int>(g.kind)) + "/" + std::to_string(g.id);
-}
+struct model {
+  std::map<std::string, kept> live;  // target -> what it is
+};
 
-// An entry of each group of records 1 to 3 (and of each list).
+// Pages of a list of ids 1 to 9, by 3: full with a next, the last one
+// exactly full, and an empty page after it; and one that is not full.
+constexpr http::page_span spans[] = {{0, 3, 4}, {3, 6, 7}, {6, 9, 0}, {9, 9, 0}, {2, 5, 0}};
+
+// Entries of each group of records 1 to 3 and of each list: the lists' with
+// pages of every span above.
 void fill(http::read_cache& cache, model& m) {
-  const http::cache_kind by_id[] = {cached::user, cached::thread, cached::post, cached::posts_in_thread,
-                                    cached::posts_by_user};
-  std::vector<http::cache_group> groups{{cached::users, 0}, {cached::threads, 0}};
-  for (auto kind : by_id)
-    for (std::int64_t id = 1; id <= 3; ++id) groups.push_back({kind, id});
-  for (auto g : groups) {
+  const http::cache_kind by_id[] = {cached::user, cached::thread, cached::post};
+  const http::cache_kind lists_by_id[] = {cached::posts_in_thread, cached::posts_by_user};
+  std::vector<http::cache_group> records, lists{{cached::users, 0}, {cached::threads, 0}};
+  for (std::int64_t id = 1; id <= 3; ++id) {
+    for (auto kind : by_id) records.push_back({kind, id});
+    for (auto kind : lists_by_id) lists.push_back({kind, id});
+  }
+  auto put = [&](http::cache_group g, std::optional<http::page_span> page) {
     auto value = std::make_shared<http::cached_response>();
     value->body = "[]";
     value->etag = http::etag_of(value->body);
-    cache.fill(target_of(g), g, value, cache.epoch());
-    m.live.emplace(target_of(g), g);
-  }
+    value->page = page;
+    auto target = "/" + std::to_string(static_cast<int>(g.kind)) + "/" + std::to_string(g.id) + "?" +
+                  (page ? std::to_string(page->after) + "-" + std::to_string(page->last) : "");
+    cache.fill(target, g, value, cache.epoch());
+    m.live.emplace(target, kept{g, page});
+  };
+  for (auto g : records) put(g, std::nullopt);
+  for (auto g : lists)
+    for (auto s : spans) put(g, s);
+}
+
+// Whether a change of record `id` changes a page of a keyset list: it is on
+// the page, or it joins a page without a next one, or it was the next one.
+bool page_changes(const std::optional<http::page_span>& page, store::change::op how, std::int64_t id) {
+  using op = store::change::op;
+  if (!page || how == op::any) return true;
+  bool on_page = page->after < id && id <= page->last;
+  bool beyond = id > page->last;
+  if (how == op::insert) return on_page || (beyond && page->next == 0);
+  if (how == op::remove) return on_page || id == page->next;
+  return on_page;
 }
 
 // What a change drops, as features/cached.hpp documents it.
-bool drops(const store::change& c, http::cache_group g) {
+bool drops(const store::change& c, const kept& k) {
   using of = store::change::of;
-  auto is = [&](http::cache_kind k, std::int64_t id) { return g == http::cache_group{k, id}; };
+  auto is = [&](http::cache_kind kind, std::int64_t id) { return k.group == http::cache_group{kind, id}; };
+  bool in_place = c.how == store::change::op::update;
+  auto list = [&](http::cache_kind kind, std::int64_t id) { return is(kind, id) && page_changes(k.page, c.how, c.id); };
   switch (c.kind) {
     case of::everything: return true;
-    case of::user: return is(cached::user, c.id) || is(cached::users, 0) || is(cached::posts_by_user, c.id);
-    case of::thread: return is(cached::thread, c.id) || is(cached::threads, 0) || is(cached::posts_in_thread, c.id);
+    case of::user:
+      return is(cached::user, c.id) || list(cached::users, 0) || (!in_place && is(cached::posts_by_user, c.id));
+    case of::thread:
+      return is(cached::thread, c.id) || list(cached::threads, 0) || (!in_place && is(cached::posts_in_thread, c.id));
     case of::post:
-      return is(cached::post, c.id) || is(cached::posts_in_thread, c.thread) || is(cached::posts_by_user, c.user);
+      return is(cached::post, c.id) || list(cached::posts_in_thread, c.thread) || list(cached::posts_by_user, c.user);
   }
   return true;
 }

@@ -1,5 +1,5 @@
 // The change notices, one format on both sides: what the triggers of
-// migration 0003 actually send parses into the change that was made, and the
+// migration 0005 actually send parses into the change that was made, and the
 // text a writing worker builds for its own write is the text the trigger
 // sends for it. Received through the store's own listening connection.
 #include <gtest/gtest.h>
@@ -60,33 +60,45 @@ struct Notices : ::testing::Test {
 
 TEST_F(Notices, EachTriggerSendsTheChangeItMade) {
   using store::change;
+  constexpr auto insert = change::op::insert, update = change::op::update, remove = change::op::remove;
   auto new_user = std::stoll(db.query("SELECT nextval(pg_get_serial_sequence('users', 'id'))")) + 1;
   EXPECT_EQ(changes_of("INSERT INTO users (username) VALUES ('nova')"),
-            std::vector<change>{store::user_changed(new_user)});
-  EXPECT_EQ(changes_of("UPDATE users SET bio = 'b' WHERE id = 2"), std::vector<change>{store::user_changed(2)});
-  EXPECT_EQ(changes_of("UPDATE threads SET title = 't' WHERE id = 5"), std::vector<change>{store::thread_changed(5)});
+            std::vector<change>{store::user_changed(new_user, insert)});
+  EXPECT_EQ(changes_of("UPDATE users SET bio = 'b' WHERE id = 2"), std::vector<change>{store::user_changed(2, update)});
+  EXPECT_EQ(changes_of("UPDATE threads SET title = 't' WHERE id = 5"),
+            std::vector<change>{store::thread_changed(5, update)});
+  // A record given a new id by hand leaves its old place and takes a new one.
+  EXPECT_EQ(changes_of("INSERT INTO threads (id, title, created_by) VALUES (8000, 'by hand', 1)"),
+            std::vector<change>{store::thread_changed(8000, insert)});
+  EXPECT_EQ(changes_of("UPDATE threads SET id = 9000 WHERE id = 8000"),
+            (std::vector<change>{store::thread_changed(8000, remove), store::thread_changed(9000, insert)}));
   auto post = db.query("SELECT id FROM posts WHERE thread_id = 2 AND user_id = 3");
+  auto id = std::stoll(post);
   EXPECT_EQ(changes_of("UPDATE posts SET text = 'x' WHERE id = " + post),
-            std::vector<change>{store::post_changed(std::stoll(post), 2, 3)});
-  // A post moved to another thread by hand: both of its places are named.
-  EXPECT_EQ(changes_of("UPDATE posts SET thread_id = 5 WHERE id = " + post),
-            (std::vector<change>{store::post_changed(std::stoll(post), 5, 3), store::post_changed(std::stoll(post), 2, 3)}));
-  EXPECT_EQ(changes_of("DELETE FROM posts WHERE id = " + post), std::vector<change>{store::post_changed(std::stoll(post), 5, 3)});
+            std::vector<change>{store::post_changed(id, 2, 3, update)});
+  // A post moved to another thread by hand: it leaves the one, joins the other.
+  EXPECT_EQ(changes_of("UPDATE posts SET thread_id = 9000 WHERE id = " + post),
+            (std::vector<change>{store::post_changed(id, 2, 3, remove), store::post_changed(id, 9000, 3, insert)}));
+  EXPECT_EQ(changes_of("DELETE FROM posts WHERE id = " + post),
+            std::vector<change>{store::post_changed(id, 9000, 3, remove)});
   EXPECT_EQ(changes_of("TRUNCATE sessions, posts"), std::vector<change>{store::anything_changed()});
 }
 
+// The routes build their own notices as made_as(notice_of(row), op) (posts,
+// threads and users); this holds them to the triggers' text.
 TEST_F(Notices, AWritersOwnNoticeIsTheOneItsTriggerSends) {
   testkit::async_db a(db.url());
   store::answer created;
   auto sent = sent_by([&] { created = a.write(posts::insert(1, 2, "hello")); });
   ASSERT_TRUE(created.ok());
-  EXPECT_EQ(sent, std::vector<std::string>{store::format_notice(posts::notice_of(created[0], 0))});
+  EXPECT_EQ(sent, std::vector<std::string>{
+                      store::format_notice(store::made_as(posts::notice_of(created[0], 0), store::change::op::insert))});
   EXPECT_EQ(posts::notice_of(created[0], 0), store::post_changed(created[0].integer(0, 0), 1, 2));
   store::answer retitled;
   sent = sent_by([&] { retitled = a.write(store::batch().add(threads::update_owned(), 1, 1, "Welcome!")); });
   ASSERT_TRUE(retitled.ok());
   ASSERT_EQ(retitled[0].size(), 1u);
-  EXPECT_EQ(sent, std::vector<std::string>{store::format_notice(store::thread_changed(1))});
+  EXPECT_EQ(sent, std::vector<std::string>{store::format_notice(store::thread_changed(1, store::change::op::update))});
 }
 
 TEST_F(Notices, ABulkLoadSendsNoPerRowNotices) {

@@ -172,9 +172,9 @@ TEST_F(Seed, LoadsSendOneNoticeInsteadOfOnePerRow) {
   EXPECT_EQ(synthetic, std::vector<std::string>{"*"});  // TRUNCATE and the load: the same notice, sent once
   // An ordinary write, by anyone, names what it touched.
   auto row = notices_during(listener->raw(), [&] { db.query("UPDATE posts SET text = 'edited' WHERE id = 3"); });
-  EXPECT_EQ(row, std::vector<std::string>{"p:3:" + db.query("SELECT thread_id FROM posts WHERE id = 3") + ":" +
+  EXPECT_EQ(row, std::vector<std::string>{"p=:3:" + db.query("SELECT thread_id FROM posts WHERE id = 3") + ":" +
                                           db.query("SELECT user_id FROM posts WHERE id = 3")});
   auto cascade = notices_during(listener->raw(), [&] { db.query("DELETE FROM threads WHERE id = 2"); });
-  EXPECT_NE(std::find(cascade.begin(), cascade.end(), "t:2"), cascade.end());
+  EXPECT_NE(std::find(cascade.begin(), cascade.end(), "t-:2"), cascade.end());
   EXPECT_EQ(cascade.size(), 1 + std::stoul(db.query("SELECT 10 - count(*) FROM posts")));
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <vector>
 
 namespace granite::testkit {
@@ -61,6 +62,24 @@ std::string field_errors(const http_response& r) {
   std::sort(lines.begin(), lines.end());
   std::string out;
   for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+nlohmann::json cache_stats(http_client& c) {
+  auto r = c.request("GET", "/health/cache");
+  EXPECT_EQ(r.status, 200) << r.body;
+  return nlohmann::json::parse(r.body);
+}
+
+std::vector<std::unique_ptr<http_client>> one_per_worker(int port, std::size_t workers) {
+  std::vector<std::unique_ptr<http_client>> out;
+  std::set<long> seen;
+  for (int attempt = 0; attempt < 200 && out.size() < workers; ++attempt) {
+    auto c = std::make_unique<http_client>(port);
+    long pid = cache_stats(*c)["worker"];
+    if (seen.insert(pid).second) out.push_back(std::move(c));
+  }
+  EXPECT_EQ(out.size(), workers) << "could not reach every worker";
   return out;
 }
 

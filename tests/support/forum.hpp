@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "support/http_client.hpp"
 #include "support/testkit.hpp"
@@ -85,5 +86,14 @@ struct seeded_suite : ::testing::Test {
 
 // The "errors" of a 400 problem as "field: message" lines, sorted by field.
 std::string field_errors(const http_response& r);
+
+// GET /health/cache on this connection: the answering worker's read cache.
+// Fails the test unless it is a 200.
+nlohmann::json cache_stats(http_client& c);
+
+// One kept-alive connection to each of a server's workers (the kernel spreads
+// new connections over their listening sockets); fails the test unless it
+// reaches them all.
+std::vector<std::unique_ptr<http_client>> one_per_worker(int port, std::size_t workers);
 
 }  // namespace granite::testkit

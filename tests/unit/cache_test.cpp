@@ -117,6 +117,103 @@ TEST(ReadCache, ThreadAndPostNoticesDropWhatShowsThem) {
   EXPECT_EQ(c.snapshot().entries, 0u);
 }
 
+// touches(): which pages a change of one record of their list can touch.
+TEST(ReadCache, AChangeTouchesOnlyThePagesItCanChange) {
+  using granite::http::list_change;
+  using granite::http::page_span;
+  using granite::http::touches;
+  const page_span full{0, 100, 101};       // ids 1..100 of more
+  const page_span last{100, 150, 0};       // the rest: 101..150
+  const page_span exactly_full{150, 200, 0};  // full and last: no rel="next" yet
+  const page_span empty{200, 200, 0};
+  // A new record: beyond a page that has a next one, nothing changes.
+  EXPECT_FALSE(touches(&full, list_change::insert, 151));
+  EXPECT_FALSE(touches(&full, list_change::insert, 101));  // it does not show its next
+  EXPECT_TRUE(touches(&full, list_change::insert, 50));    // an id given by hand, among its own
+  EXPECT_TRUE(touches(&last, list_change::insert, 151));   // it joins a page that has room
+  EXPECT_TRUE(touches(&exactly_full, list_change::insert, 201));  // it gives the page its rel="next"
+  EXPECT_TRUE(touches(&empty, list_change::insert, 201));
+  EXPECT_FALSE(touches(&last, list_change::insert, 100));  // below the page
+  // An edit: only the page that shows it.
+  EXPECT_TRUE(touches(&full, list_change::update, 1));
+  EXPECT_TRUE(touches(&full, list_change::update, 100));
+  EXPECT_FALSE(touches(&full, list_change::update, 101));
+  EXPECT_FALSE(touches(&last, list_change::update, 100));
+  EXPECT_FALSE(touches(&empty, list_change::update, 201));
+  // A delete: the page that shows it, and the page whose next it was.
+  EXPECT_TRUE(touches(&full, list_change::remove, 7));
+  EXPECT_TRUE(touches(&full, list_change::remove, 101));
+  EXPECT_FALSE(touches(&full, list_change::remove, 102));
+  EXPECT_FALSE(touches(&last, list_change::remove, 151));
+  EXPECT_FALSE(touches(&last, list_change::remove, 99));
+  // A change of unknown kind, or a response that is no page: every one.
+  EXPECT_TRUE(touches(&full, list_change::any, 5000));
+  EXPECT_TRUE(touches(nullptr, list_change::update, 5000));
+}
+
+std::shared_ptr<const cached_response> page(const std::string& text, granite::http::page_span span) {
+  auto r = std::make_shared<cached_response>(*body(text));
+  r->page = span;
+  return r;
+}
+
+TEST(ReadCache, ANewPostDropsOnlyTheLastPagesOfItsThreadAndAuthor) {
+  listening_cache c;
+  c.fill("/api/posts/in-thread/7", {cache_kind::posts_in_thread, 7}, page("a", {0, 100, 101}), c.epoch());
+  c.fill("/api/posts/in-thread/7?after=100", {cache_kind::posts_in_thread, 7}, page("b", {100, 150, 0}), c.epoch());
+  c.fill("/api/posts/by-user/3?limit=2", {cache_kind::posts_by_user, 3}, page("c", {0, 20, 40}), c.epoch());
+  c.fill("/api/posts/by-user/3?limit=2&after=40", {cache_kind::posts_by_user, 3}, page("d", {40, 90, 0}), c.epoch());
+  ASSERT_TRUE(c.apply_notice("p+:151:7:3"));
+  EXPECT_TRUE(c.has("/api/posts/in-thread/7"));
+  EXPECT_FALSE(c.has("/api/posts/in-thread/7?after=100"));
+  EXPECT_TRUE(c.has("/api/posts/by-user/3?limit=2"));
+  EXPECT_FALSE(c.has("/api/posts/by-user/3?limit=2&after=40"));
+  EXPECT_EQ(c.snapshot().spared, 2u);
+  // An edit of a post on the first page drops that page and no other.
+  c.fill("/api/posts/in-thread/7?after=100", {cache_kind::posts_in_thread, 7}, page("b", {100, 151, 0}), c.epoch());
+  ASSERT_TRUE(c.apply_notice("p=:20:7:3"));
+  EXPECT_FALSE(c.has("/api/posts/in-thread/7"));
+  EXPECT_TRUE(c.has("/api/posts/in-thread/7?after=100"));
+  EXPECT_FALSE(c.has("/api/posts/by-user/3?limit=2"));
+  // Without its op, a notice drops every page of the lists it names.
+  ASSERT_TRUE(c.apply_notice("p:900:7:4"));
+  EXPECT_FALSE(c.has("/api/posts/in-thread/7?after=100"));
+}
+
+TEST(ReadCache, AUserOrThreadChangedInPlaceKeepsItsPosts) {
+  listening_cache c;
+  c.put("/api/posts/by-user/5", {cache_kind::posts_by_user, 5});
+  c.put("/api/posts/in-thread/4", {cache_kind::posts_in_thread, 4});
+  c.fill("/api/users?limit=2", {cache_kind::users, 0}, page("u", {0, 2, 3}), c.epoch());
+  c.put("/api/users/5", {cache_kind::user, 5});
+  ASSERT_TRUE(c.apply_notice("u=:5"));
+  ASSERT_TRUE(c.apply_notice("t=:4"));
+  EXPECT_FALSE(c.has("/api/users/5"));
+  EXPECT_TRUE(c.has("/api/users?limit=2"));  // 5 is not on it
+  EXPECT_TRUE(c.has("/api/posts/by-user/5"));
+  EXPECT_TRUE(c.has("/api/posts/in-thread/4"));
+  // Gone, its pages of posts are 404s now.
+  ASSERT_TRUE(c.apply_notice("u-:5"));
+  ASSERT_TRUE(c.apply_notice("t-:4"));
+  EXPECT_FALSE(c.has("/api/posts/by-user/5"));
+  EXPECT_FALSE(c.has("/api/posts/in-thread/4"));
+  EXPECT_TRUE(c.has("/api/users?limit=2"));
+}
+
+TEST(ReadCache, AReadOvertakenByAChangeThatCannotTouchItIsKept) {
+  listening_cache c;
+  auto since = c.epoch();
+  ASSERT_TRUE(c.apply_notice("p+:500:7:3"));  // beyond the page being read, which has a next one
+  c.fill("/api/posts/in-thread/7", {cache_kind::posts_in_thread, 7}, page("a", {0, 100, 101}), since);
+  EXPECT_TRUE(c.has("/api/posts/in-thread/7"));
+  ASSERT_TRUE(c.apply_notice("p-:101:7:3"));  // its next one: the Link may be gone
+  EXPECT_FALSE(c.has("/api/posts/in-thread/7"));
+  since = c.epoch();
+  ASSERT_TRUE(c.apply_notice("p=:5:7:3"));  // on the page being read
+  c.fill("/api/posts/in-thread/7", {cache_kind::posts_in_thread, 7}, page("a", {0, 100, 102}), since);
+  EXPECT_FALSE(c.has("/api/posts/in-thread/7"));
+}
+
 TEST(ReadCache, MalformedNoticesAreRefusedAndDropNothing) {
   listening_cache c;
   c.put("/api/users/1", {cache_kind::user, 1});
@@ -184,7 +281,7 @@ TEST(ReadCache, ReplacingAnEntryKeepsTheAccountsStraight) {
   EXPECT_EQ(c.snapshot().bytes, 0u);
 }
 
-TEST(Etag, IsAQuotedStableHashOfTheBody) {
+TEST(Etag, IsAQuotedStableHashOfTheBodyAndItsLink) {
   auto a = granite::http::etag_of("{\"id\":1}");
   EXPECT_EQ(a.size(), 18u);
   EXPECT_EQ(a.front(), '"');
@@ -192,6 +289,10 @@ TEST(Etag, IsAQuotedStableHashOfTheBody) {
   EXPECT_EQ(a, granite::http::etag_of("{\"id\":1}"));
   EXPECT_NE(a, granite::http::etag_of("{\"id\":2}"));
   EXPECT_EQ(granite::http::etag_of(""), "\"cbf29ce484222325\"");  // FNV-1a's offset basis
+  // The same records with a next page are another response.
+  const std::string link = "Link: </api/users?limit=1&after=1>; rel=\"next\"\r\n";
+  EXPECT_NE(granite::http::etag_of("[{\"id\":1}]", link), granite::http::etag_of("[{\"id\":1}]"));
+  EXPECT_EQ(granite::http::etag_of("[{\"id\":1}]", ""), granite::http::etag_of("[{\"id\":1}]"));
 }
 
 TEST(Etag, IfNoneMatchTakesListsWeakTagsAndTheStar) {

@@ -18,9 +18,13 @@ inline constexpr http::cache_kind posts_in_thread{6};  // GET /api/posts/in-thre
 inline constexpr http::cache_kind posts_by_user{7};    // GET /api/posts/by-user/{userId}, by user
 }  // namespace cached
 
-// A user: that user, the user lists and their posts. A thread: it, the
-// thread lists and its posts. A post: it, its thread's posts and its
-// author's posts. "*": everything. An http::notice_reader.
+// A user: that user, the pages of the user lists it can touch, and (unless
+// it was changed in place, when its posts stay as they were) its posts. A
+// thread: it, the pages of the thread lists it can touch and (unless changed
+// in place) its posts. A post: it, and the pages of its thread's posts and
+// of its author's posts that it can touch. Which pages a change can touch is
+// http::touches(); a notice without its op touches every page. "*":
+// everything. An http::notice_reader.
 bool read_notice(std::string_view notice, http::invalidation& out);
 
 }  // namespace granite::features

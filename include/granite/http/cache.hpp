@@ -8,18 +8,26 @@
 // sends a notice (store/notices.hpp) that every worker of every instance
 // receives and applies here; what each notice drops is the features' to say
 // (a notice_reader). The writing worker applies the notice of its own write
-// before it answers. While the notices
-// are not being received (the listening connection is down) the cache is
-// empty and bypassed. A read that was in flight when a notice for its record
-// arrived is answered but not kept: what it read may be the old record.
+// before it answers. While the notices are not being received (the listening
+// connection is down) the cache is empty and bypassed.
+//
+// A change of a record in a list drops only the pages of the list it can
+// touch (touches(), below): a page keeps its span (http::page_span), and an
+// edit outside it, or a new record beyond a page that has a next one,
+// leaves the page as it was. A read that was in flight when such a change
+// arrived is answered, and kept only if the change cannot touch what it
+// read.
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "granite/http/message.hpp"
 
 namespace granite::shm {
 class notice_ring;
@@ -37,15 +45,39 @@ struct cache_group {
   bool operator==(const cache_group&) const = default;
 };
 
-// What one change notice drops: everything, or the entries of a few groups.
+// What a change did to one record of a list.
+enum class list_change : std::uint8_t { any, insert, update, remove };
+
+// One group's part of a change: every entry of the group (any), or the pages
+// that the change of record `id` can touch.
+struct cache_drop {
+  cache_group group;
+  list_change how = list_change::any;
+  std::int64_t id = 0;
+  bool operator==(const cache_drop&) const = default;
+};
+
+// Whether a change can touch a page spanning `span` (null: not a page, or a
+// page of unknown span, which any change touches). A page holds the first
+// records above `after`, so for record `id`:
+//   insert: id > after, and id <= last (among them) or the page has no next
+//           (it joins a page that is not full, or gives a full last page its
+//           rel="next"); a new record beyond a page that has a next one
+//           changes nothing on it, whatever its id;
+//   update: after < id <= last (the page shows it);
+//   remove: id > after, and id <= last or id == next (the next one may have
+//           been the only one).
+bool touches(const page_span* span, list_change how, std::int64_t id);
+
+// What one change notice drops: everything, or parts of a few groups.
 struct invalidation {
   static constexpr std::size_t most = 4;
   bool everything = false;
-  std::array<cache_group, most> groups{};
+  std::array<cache_drop, most> groups{};
   std::size_t count = 0;
   // More groups than fit drop everything: never serve stale.
-  void add(cache_group g) {
-    if (count < most) groups[count++] = g;
+  void add(cache_drop d) {
+    if (count < most) groups[count++] = d;
     else everything = true;
   }
 };
@@ -60,10 +92,21 @@ struct cached_response {
   std::string etag;     // with its quotes
   std::string headers;  // further header lines, each ending in CRLF ("Link: <...>\r\n")
   const route* from = nullptr;  // the route that answered (for the access log)
+  std::optional<page_span> page;  // a list's page: what it spans
+  // The gzip variant (http/encoding.hpp), made when the response is kept,
+  // with its own ETag; empty when the body is too small to be worth it.
+  std::string gzip;
+  std::string gzip_etag;
 };
 
-// A strong validator for a response body: a quoted 64-bit hash.
-std::string etag_of(std::string_view body);
+// A 200 of a cacheable read as it is kept: its further headers as lines,
+// its ETag, and when `compress`, its gzip variant (http/encoding.hpp).
+std::shared_ptr<const cached_response> kept_response(response&& r, const route* from, bool compress);
+
+// A strong validator for a response: a quoted 64-bit hash of its body and
+// of the header lines it carries beyond the standard ones (a page's Link:
+// the same records with a next page are another response).
+std::string etag_of(std::string_view body, std::string_view headers = {});
 // Whether an If-None-Match header value names `etag` (or is "*"); weak
 // comparison, as RFC 9110 asks for If-None-Match. The value is "*" or a
 // list of entity-tags ([W/] DQUOTE *etagc DQUOTE, commas allowed inside the
@@ -78,6 +121,7 @@ class read_cache {
     bool listening = false;  // change notices are being received
     std::size_t entries = 0, bytes = 0, limit_bytes = 0;
     std::uint64_t hits = 0, misses = 0, fills = 0, refused_fills = 0, evictions = 0, notices = 0, flushes = 0;
+    std::uint64_t spared = 0;  // pages a change of their list could not touch, kept
   };
 
   read_cache(std::size_t limit_bytes, bool enabled, notice_reader reader);
@@ -87,6 +131,9 @@ class read_cache {
 
   // Enabled, and the notices are being received.
   bool usable() const { return enabled_ && listening_; }
+  // Whether a response with a body of this size may be kept (fill() may
+  // still refuse it): what is worth compressing.
+  bool may_keep(std::size_t body_bytes) const { return usable() && body_bytes <= limit_ / 4; }
   // The response kept for this target, or null; counts a hit. Every read
   // asks (before its route is known), so a miss is counted apart, by
   // whoever knows that the route is cacheable.
@@ -96,9 +143,9 @@ class read_cache {
   }
   // Where the change notices stand: taken when a read starts, given to fill.
   std::uint64_t epoch() const { return epoch_; }
-  // Keeps a response of `group` read since `since`, unless a notice for the
-  // group (or a flush) arrived meanwhile, the cache is not usable, or the
-  // response is larger than a quarter of the limit.
+  // Keeps a response of `group` read since `since`, unless a notice that
+  // touches it (or a flush) arrived meanwhile, the cache is not usable, or
+  // the response is larger than a quarter of the limit.
   void fill(std::string_view target, cache_group group, std::shared_ptr<const cached_response> value,
             std::uint64_t since);
   // Applies a change notice; false (and nothing dropped) when it is malformed.
@@ -136,10 +183,10 @@ class read_cache {
     }
   };
   void sync();  // applies what the ring has that this worker has not seen
-  void invalidate(cache_group g);
+  void invalidate(const cache_drop& d);
   void erase(entry& e);
-  void record(cache_group g);
-  bool changed_since(cache_group g, std::uint64_t since) const;
+  void record(const cache_drop& d);
+  bool changed_since(cache_group g, const page_span* span, std::uint64_t since) const;
 
   std::size_t limit_;
   bool enabled_;
@@ -150,10 +197,10 @@ class read_cache {
   entry* newest_ = nullptr;
   entry* oldest_ = nullptr;
   std::size_t bytes_ = 0;
-  // The groups of the most recent invalidations, by epoch, for fills that
-  // started before them.
+  // The most recent invalidations, by epoch, for fills that started before
+  // them.
   static constexpr std::size_t recent_size = 1024;
-  std::unique_ptr<cache_group[]> recent_;
+  std::unique_ptr<cache_drop[]> recent_;
   std::uint64_t epoch_ = 0;
   std::uint64_t flushed_at_ = 0;
   stats counters_;

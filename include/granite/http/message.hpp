@@ -33,6 +33,18 @@ struct request {
   ip_address client;  // the peer, or whom a trusted proxy names (http.trusted_proxies)
 };
 
+// What a page of a list route (keyset pagination, features/page.hpp) holds:
+// the first records above `after`, the last of them `last` (`after` when the
+// page is empty), and `next` the first record after the page, 0 when there
+// is none (no Link rel="next"). The read cache keeps a page until a change
+// can touch it (http/cache.hpp).
+struct page_span {
+  std::int64_t after = 0;
+  std::int64_t last = 0;
+  std::int64_t next = 0;
+  bool operator==(const page_span&) const = default;
+};
+
 struct response {
   int status = 200;
   std::string content_type;
@@ -41,6 +53,9 @@ struct response {
   // The change notices of a write (see http/cache.hpp), applied to this
   // worker's read cache before the response leaves: read-your-writes.
   std::vector<std::string> invalidate;
+  // A page of a list: what it spans. A cached page without one is dropped
+  // by any change of its group.
+  std::optional<page_span> page;
 };
 
 inline constexpr std::string_view json_type = "application/json; charset=utf-8";

@@ -88,6 +88,7 @@ struct alignas(64) slot_metrics {
   // counted since the last time).
   counter db_batches, db_refused, db_retried, db_reconnects;
   counter cache_hits, cache_misses, cache_fills, cache_refused_fills, cache_evictions, cache_notices, cache_flushes;
+  counter cache_spared;
   counter hashing_ran, hashing_busy_us, hashing_full, hashing_expired;
   counter attempts_refused;  // sign-ins and sign-ups refused: their client's attempts were used up
   counter sign_ins_blocked;  // sign-ins refused: their username was blocked for failed sign-ins

@@ -21,7 +21,7 @@ task<http::response> children(const http::request& req, const http::params& p, h
   const store::rows& r = a[0];
   if (r.size() == 0)
     co_return http::problem(not_found("no " + std::string(parent) + " with id " + std::to_string(*id)), req);
-  if (r.null(0, 0)) co_return http::json(200, "[]");  // the parent, without posts (on this page)
+  if (r.null(0, 0)) co_return features::empty_page(*page);  // the parent, without posts (on this page)
   co_return features::json_page(r, *page, req, write_row);
 }
 
@@ -55,7 +55,7 @@ task<http::response> create_post(const http::request& req, const http::params&, 
   features::json_text out(json);
   write_row(out, a[0], 0);
   co_return features::with_notice(http::created("/api/posts/" + std::string(a[0].text(0, 0)), std::move(json)),
-                                  notice_of(a[0], 0));
+                                  store::made_as(notice_of(a[0], 0), store::change::op::insert));
 }
 
 task<http::response> edit_post(const http::request& req, const http::params& p, http::services& s) {

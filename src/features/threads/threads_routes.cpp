@@ -35,7 +35,7 @@ task<http::response> start_thread(const http::request& req, const http::params&,
   write_row(out, a[0], 0);
   auto id = a[0].integer(0, 0);
   co_return features::with_notice(http::created("/api/threads/" + std::to_string(id), std::move(json)),
-                                  store::thread_changed(id));
+                                  store::thread_changed(id, store::change::op::insert));
 }
 
 task<http::response> retitle(const http::request& req, const http::params& p, http::services& s) {

@@ -24,7 +24,8 @@ http::response user_changed(const store::rows& r, std::int64_t id, int status) {
   write_row(out, r, 0);
   auto res = status == 201 ? http::created("/api/users/" + std::to_string(id), std::move(body))
                            : http::json(status, std::move(body));
-  return features::with_notice(std::move(res), store::user_changed(id));
+  return features::with_notice(std::move(res),
+                               store::user_changed(id, status == 201 ? store::change::op::insert : store::change::op::update));
 }
 
 // Someone else's account, or none: which one.

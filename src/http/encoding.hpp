@@ -1,0 +1,38 @@
+#pragma once
+
+// Content codings of kept responses (RFC 9110 §8.4, §12.5.3): a gzip
+// variant made once, when a response is kept in the read cache, and which
+// variant a request takes. Nothing is compressed per request.
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace granite::http {
+
+struct cached_response;
+
+// Bodies smaller than this go as they are: gzip's 18 bytes of framing and a
+// saving within one packet are not worth a second copy.
+inline constexpr std::size_t smallest_gzip_body = 1024;
+
+// The gzip of `body` (libdeflate, level 6), or "" when the body is smaller
+// than smallest_gzip_body or would not shrink by at least an eighth.
+std::string gzip_of(std::string_view body);
+
+// Whether an Accept-Encoding value (every field, joined by ", ") takes gzip
+// over the identity: "gzip" or "x-gzip" (or "*" when neither is named) with
+// a weight above 0 and at least the identity's, when "identity" (or "*")
+// gives it one; unnamed, the identity ranks below any coding named (RFC
+// 9110 §12.5.3). Names and "q" are case-insensitive; an element that breaks
+// the grammar is skipped. No value at all: the identity.
+bool prefers_gzip(std::string_view accept_encoding);
+
+// The variant of a kept response a request gets.
+struct variant {
+  std::string_view body;
+  std::string_view etag;
+  bool gzip = false;
+};
+variant choose_variant(const cached_response& kept, std::string_view accept_encoding);
+
+}  // namespace granite::http

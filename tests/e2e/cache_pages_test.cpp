@@ -1,0 +1,485 @@
+// The read cache's pages of lists, end to end: a change drops only the pages
+// it can touch (http::touches), nothing stale is ever served, and a long
+// random walk of writes reads the same through a cached instance as through
+// one without a cache on the same database.
+#include <gtest/gtest.h>
+#include <libdeflate.h>
+
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "support/forum.hpp"
+#include "support/testkit.hpp"
+
+using namespace granite;
+using nlohmann::json;
+using testkit::http_client;
+using testkit::http_response;
+
+namespace {
+
+struct CachePages : testkit::seeded_suite<CachePages> {};
+
+long hits(http_client& c) { return testkit::cache_stats(c)["hits"]; }
+
+// One granite of one worker, listening for notices, and a connection to it.
+struct one_worker {
+  testkit::server srv;
+  testkit::forum_client api{srv.port()};
+  http_client c{srv.port()};
+  explicit one_worker(const std::string& url)
+      : srv({.database_url = url, .workers = 1, .extra_args = testkit::brisk_hashing()}) {
+    EXPECT_TRUE(testkit::eventually([&] { return testkit::cache_stats(c)["listening"] == true; }));
+  }
+  // Makes a write through this worker and waits for both of its notices:
+  // the worker's own, applied before the answer, and the one PostgreSQL
+  // sends when it commits, which drops the same pages again if they were
+  // read in between (a refill, never a stale page). The tests of what a
+  // change drops read after both.
+  template <class Write>
+  auto write(Write w) {
+    long before = testkit::cache_stats(c)["notices"];
+    auto out = w();
+    EXPECT_TRUE(testkit::eventually([&] { return testkit::cache_stats(c)["notices"].get<long>() >= before + 2; }));
+    return out;
+  }
+  std::int64_t post(const std::string& token, std::int64_t thread, const std::string& text) {
+    return write([&] { return api.write_post(token, thread, text); });
+  }
+  // Reads `target` and says whether the cache answered.
+  std::pair<http_response, bool> read(const std::string& target) {
+    long before = hits(c);
+    auto r = c.request("GET", target);
+    return {r, hits(c) == before + 1};
+  }
+};
+
+std::string posts_in(std::int64_t thread, int limit, std::int64_t after = 0) {
+  return "/api/posts/in-thread/" + std::to_string(thread) + "?limit=" + std::to_string(limit) +
+         (after ? "&after=" + std::to_string(after) : "");
+}
+
+}  // namespace
+
+TEST_F(CachePages, FullPagesSurviveANewPostAndTheLastPageChanges) {
+  one_worker g(url);
+  auto m = g.api.member("long_thread_writer");
+  auto thread = g.api.start_thread(m.token, "a long thread");
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(g.api.write_post(m.token, thread, "post " + std::to_string(i)));
+  const std::vector<std::string> pages{posts_in(thread, 2), posts_in(thread, 2, ids[1]), posts_in(thread, 2, ids[3])};
+  std::vector<http_response> before;
+  for (const auto& p : pages) {
+    before.push_back(g.c.request("GET", p));
+    ASSERT_TRUE(g.read(p).second) << p;
+  }
+  ASSERT_NE(before[1].header("link"), "");
+  ASSERT_EQ(before[2].header("link"), "");  // the last page, one post on it
+
+  g.post(m.token, thread, "one more");
+  for (int i = 0; i < 2; ++i) {
+    auto [r, hit] = g.read(pages[static_cast<std::size_t>(i)]);
+    EXPECT_TRUE(hit) << pages[static_cast<std::size_t>(i)] << " was dropped by a post beyond it";
+    EXPECT_EQ(r.body, before[static_cast<std::size_t>(i)].body);
+    EXPECT_EQ(r.header("etag"), before[static_cast<std::size_t>(i)].header("etag"));
+    EXPECT_EQ(r.header("link"), before[static_cast<std::size_t>(i)].header("link"));
+  }
+  auto [last, hit] = g.read(pages[2]);
+  EXPECT_FALSE(hit);
+  EXPECT_EQ(json::parse(last.body).size(), 2u);
+  EXPECT_EQ(last.header("link"), "");  // exactly full now, and still the last
+
+  // A post written by someone else, straight into the database: the
+  // trigger's notice reaches the worker, and the page gains its Link.
+  db->query("INSERT INTO posts (thread_id, user_id, text) VALUES (" + std::to_string(thread) + ", " +
+            std::to_string(m.id) + ", 'by hand')");
+  EXPECT_TRUE(testkit::eventually([&] { return g.c.request("GET", pages[2]).header("link") != ""; }));
+  auto [first, first_hit] = g.read(pages[0]);
+  EXPECT_TRUE(first_hit);
+  EXPECT_EQ(first.body, before[0].body);
+  EXPECT_GT(testkit::cache_stats(g.c)["spared"].get<long>(), 0);
+}
+
+TEST_F(CachePages, AnExactlyFullLastPageGainsItsNextLinkAndANewEtag) {
+  one_worker g(url);
+  auto m = g.api.member("exact_writer");
+  auto thread = g.api.start_thread(m.token, "two posts");
+  g.api.write_post(m.token, thread, "one");
+  auto second = g.api.write_post(m.token, thread, "two");
+  auto page = posts_in(thread, 2);
+  auto before = g.c.request("GET", page);
+  ASSERT_EQ(before.header("link"), "");
+  ASSERT_TRUE(g.read(page).second);
+
+  g.post(m.token, thread, "three");
+  auto [after, hit] = g.read(page);
+  EXPECT_FALSE(hit);
+  EXPECT_EQ(after.body, before.body);  // the same two posts...
+  EXPECT_EQ(after.header("link"), "<" + std::string("/api/posts/in-thread/") + std::to_string(thread) +
+                                      "?limit=2&after=" + std::to_string(second) + ">; rel=\"next\"");
+  EXPECT_NE(after.header("etag"), before.header("etag"));  // ...but another response
+  EXPECT_EQ(g.c.request("GET", page, {{"If-None-Match", before.header("etag")}}).status, 200);
+  EXPECT_EQ(g.c.request("GET", page, {{"If-None-Match", after.header("etag")}}).status, 304);
+}
+
+TEST_F(CachePages, EditsAndDeletesDropOnlyThePagesThatHoldTheRecord) {
+  one_worker g(url);
+  auto m = g.api.member("editor");
+  auto thread = g.api.start_thread(m.token, "six posts");
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(g.api.write_post(m.token, thread, "post " + std::to_string(i)));
+  // [0 1] [2 3] [4 5]
+  const std::vector<std::string> pages{posts_in(thread, 2), posts_in(thread, 2, ids[1]), posts_in(thread, 2, ids[3])};
+  auto fill = [&] {
+    for (const auto& p : pages) g.c.request("GET", p);
+  };
+  auto kept = [&] {
+    std::vector<bool> out;
+    for (const auto& p : pages) out.push_back(g.read(p).second);
+    return out;
+  };
+  auto edit = [&](std::int64_t id) {
+    auto r = g.write([&] { return g.api.call("PATCH", "/api/posts/" + std::to_string(id), json{{"text", "edited"}}.dump(), m.token); });
+    EXPECT_EQ(r.status, 200) << r.body;
+  };
+  auto remove = [&](std::int64_t id) {
+    EXPECT_EQ(g.write([&] { return g.api.call("DELETE", "/api/posts/" + std::to_string(id), "", m.token); }).status, 204);
+  };
+  fill();
+  edit(ids[1]);
+  EXPECT_EQ(kept(), (std::vector<bool>{false, true, true}));
+  edit(ids[4]);
+  EXPECT_EQ(kept(), (std::vector<bool>{true, true, false}));
+  remove(ids[5]);  // on the last page, and the next of none
+  EXPECT_EQ(kept(), (std::vector<bool>{true, true, false}));
+  remove(ids[3]);  // its page holds it; the page after it starts after it
+  EXPECT_EQ(kept(), (std::vector<bool>{true, false, true}));
+  remove(ids[2]);  // the first page's next: its Link may have gone
+  EXPECT_EQ(kept(), (std::vector<bool>{false, false, true}));
+
+  // A user renamed: the user and the user pages that show it, not its posts.
+  auto user_page = "/api/users?limit=1&after=" + std::to_string(m.id - 1);
+  auto other_page = "/api/users?limit=1&after=" + std::to_string(m.id);
+  auto by_user = "/api/posts/by-user/" + std::to_string(m.id);
+  for (const auto& t : {user_page, other_page, by_user}) g.c.request("GET", t);
+  auto r = g.write([&] { return g.api.call("PATCH", "/api/users/" + std::to_string(m.id), json{{"name", "Renamed"}}.dump(), m.token); });
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(g.read(user_page).second);
+  EXPECT_TRUE(g.read(other_page).second);
+  EXPECT_TRUE(g.read(by_user).second);
+}
+
+namespace {
+
+std::string gunzip(const std::string& gz) {
+  auto* d = libdeflate_alloc_decompressor();
+  std::string out(1 << 20, '\0');
+  std::size_t n = 0;
+  auto result = libdeflate_gzip_decompress(d, gz.data(), gz.size(), out.data(), out.size(), &n);
+  libdeflate_free_decompressor(d);
+  EXPECT_EQ(result, LIBDEFLATE_SUCCESS);
+  out.resize(n);
+  return out;
+}
+
+}  // namespace
+
+// A page over 1 KiB is kept with a gzip variant: a client that asks for it
+// gets it, with its own ETag, Vary, and 304s of its own.
+TEST_F(CachePages, AGzipVariantInflatesToThePageWithItsOwnEtag) {
+  one_worker g(url);
+  auto m = g.api.member("gzip_writer");
+  auto thread = g.api.start_thread(m.token, "a thread worth compressing");
+  for (int i = 0; i < 30; ++i) g.api.write_post(m.token, thread, "a post of some length, number " + std::to_string(i));
+  auto page = posts_in(thread, 20);
+  const std::pair<std::string, std::string> gzip{"Accept-Encoding", "gzip, deflate, br"};
+  auto plain = g.c.request("GET", page);
+  auto gz = g.c.request("GET", page, {gzip});
+  ASSERT_EQ(gz.status, 200);
+  EXPECT_EQ(gz.header("content-encoding"), "gzip");
+  EXPECT_EQ(gz.header("vary"), "Accept-Encoding");
+  EXPECT_EQ(plain.header("vary"), "Accept-Encoding");
+  EXPECT_EQ(plain.header("content-encoding"), "");
+  EXPECT_LT(gz.body.size(), plain.body.size() / 2);
+  EXPECT_EQ(gunzip(gz.body), plain.body);
+  EXPECT_EQ(gz.header("link"), plain.header("link"));
+  EXPECT_NE(gz.header("etag"), plain.header("etag"));
+  auto [again, hit] = g.read(page);
+  EXPECT_TRUE(hit);
+  EXPECT_EQ(g.c.request("GET", page, {gzip}).body, gz.body);  // the same bytes every time
+
+  // A 304 for the variant the client has, and only for it.
+  auto nm = g.c.request("GET", page, {gzip, {"If-None-Match", gz.header("etag")}});
+  EXPECT_EQ(nm.status, 304);
+  EXPECT_EQ(nm.header("etag"), gz.header("etag"));
+  EXPECT_EQ(nm.header("vary"), "Accept-Encoding");
+  EXPECT_EQ(g.c.request("GET", page, {gzip, {"If-None-Match", plain.header("etag")}}).status, 200);
+  EXPECT_EQ(g.c.request("GET", page, {{"If-None-Match", gz.header("etag")}}).status, 200);
+  EXPECT_EQ(g.c.request("GET", page, {{"If-None-Match", plain.header("etag")}}).status, 304);
+  // Weights: gzip refused, or the identity preferred.
+  EXPECT_EQ(g.c.request("GET", page, {{"Accept-Encoding", "gzip;q=0"}}).body, plain.body);
+  EXPECT_EQ(g.c.request("GET", page, {{"Accept-Encoding", "gzip;q=0.5, identity"}}).body, plain.body);
+  auto head = g.c.request("HEAD", page, {gzip});
+  EXPECT_EQ(head.header("content-length"), std::to_string(gz.body.size()));
+  EXPECT_EQ(head.header("content-encoding"), "gzip");
+
+  // A small body goes as it is, and says nothing of encodings.
+  auto user = g.c.request("GET", "/api/users/" + std::to_string(m.id), {gzip});
+  EXPECT_EQ(user.header("content-encoding"), "");
+  EXPECT_EQ(user.header("vary"), "");
+  // A new post beyond the page leaves both variants as they were.
+  g.post(m.token, thread, "one more");
+  auto [after, kept] = g.read(page);
+  EXPECT_TRUE(kept);
+  EXPECT_EQ(g.c.request("GET", page, {gzip}).header("etag"), gz.header("etag"));
+}
+
+namespace {
+
+// A random walk of writes through the forum's API, as the members it signs
+// up: posts, threads and users created, edited and deleted, with ids and
+// owners remembered so that most edits and deletes are real ones.
+class random_writer {
+ public:
+  random_writer(int port, std::uint64_t seed) : api_(port), rng_(seed) {
+    for (int i = 0; i < 3; ++i) sign_up();
+  }
+
+  // One write; returns what it was, for the failure messages.
+  std::string step() {
+    int dice = pick(0, 99);
+    auto& me = members_[static_cast<std::size_t>(pick(0, static_cast<int>(members_.size()) - 1))];
+    if (dice < 30 && !threads_.empty()) return create_post(me);
+    if (dice < 45) return edit(me, "/api/posts/", posts_, json{{"text", "edited " + std::to_string(++n_)}});
+    if (dice < 57) return remove(me, "/api/posts/", posts_);
+    if (dice < 67) return create_thread(me);
+    if (dice < 75) return edit(me, "/api/threads/", threads_, json{{"title", "retitled " + std::to_string(++n_)}});
+    if (dice < 79) return remove(me, "/api/threads/", threads_);
+    if (dice < 92) return rename(me);
+    if (dice < 96 && members_.size() < 7) return sign_up();
+    if (members_.size() > 2) return leave(me);
+    return create_thread(me);
+  }
+
+  // A read of a random page or record; the ids of the walk, those gone
+  // included, and a few that never were.
+  std::string random_read() {
+    static const char* lists[] = {"/api/users", "/api/threads", "/api/posts/in-thread/", "/api/posts/by-user/"};
+    int what = pick(0, 6);
+    if (what >= 4) {
+      static const char* records[] = {"/api/users/", "/api/threads/", "/api/posts/"};
+      return records[what - 4] + std::to_string(any_id());
+    }
+    std::string target = lists[what];
+    if (what == 2) target += std::to_string(any_id(thread_ids_));
+    if (what == 3) target += std::to_string(any_id(user_ids_));
+    int shape = pick(0, 3);
+    if (shape == 0) return target;  // the default page
+    target += "?limit=" + std::to_string(pick(1, 4));
+    if (shape >= 2) target += "&after=" + std::to_string(shape == 2 ? any_id() : 0);
+    return target;
+  }
+
+ private:
+  struct owned {
+    std::int64_t id;
+    std::int64_t owner;
+  };
+
+  int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  std::int64_t any_id(const std::vector<std::int64_t>& ids) {
+    if (ids.empty() || pick(0, 9) == 0) return pick(1, static_cast<int>(max_id_) + 2);
+    return ids[static_cast<std::size_t>(pick(0, static_cast<int>(ids.size()) - 1))];
+  }
+  std::int64_t any_id() { return any_id(pick(0, 1) ? post_ids_ : user_ids_); }
+  void seen(std::vector<std::int64_t>& ids, std::int64_t id) {
+    ids.push_back(id);
+    max_id_ = std::max(max_id_, id);
+  }
+
+  std::string sign_up() {
+    auto name = "walker_" + std::to_string(++n_);
+    auto m = api_.member(name);
+    members_.push_back(m);
+    seen(user_ids_, m.id);
+    return "sign up " + std::to_string(m.id);
+  }
+  std::string create_post(const testkit::forum_client::account& me) {
+    auto thread = threads_[static_cast<std::size_t>(pick(0, static_cast<int>(threads_.size()) - 1))].id;
+    auto r = api_.call("POST", "/api/posts", json{{"thread", thread}, {"text", "post " + std::to_string(++n_)}}.dump(),
+                       me.token);
+    if (r.status != 201) return "post into " + std::to_string(thread) + ": " + std::to_string(r.status);
+    auto id = json::parse(r.body)["id"].get<std::int64_t>();
+    posts_.push_back({id, me.id});
+    seen(post_ids_, id);
+    return "post " + std::to_string(id) + " into " + std::to_string(thread);
+  }
+  std::string create_thread(const testkit::forum_client::account& me) {
+    auto id = api_.start_thread(me.token, "thread " + std::to_string(++n_));
+    threads_.push_back({id, me.id});
+    seen(thread_ids_, id);
+    return "thread " + std::to_string(id);
+  }
+  // PATCH of one of my records, or (one time in five) of anyone's.
+  std::string edit(const testkit::forum_client::account& me, const std::string& path, std::vector<owned>& records,
+                   const json& body) {
+    if (records.empty()) return "nothing to edit";
+    auto& r = records[static_cast<std::size_t>(pick(0, static_cast<int>(records.size()) - 1))];
+    auto status = api_.call("PATCH", path + std::to_string(r.id), body.dump(), mine(me, r)).status;
+    return "PATCH " + path + std::to_string(r.id) + ": " + std::to_string(status);
+  }
+  std::string remove(const testkit::forum_client::account& me, const std::string& path, std::vector<owned>& records) {
+    if (records.empty()) return "nothing to delete";
+    auto i = static_cast<std::size_t>(pick(0, static_cast<int>(records.size()) - 1));
+    auto id = records[i].id;
+    auto status = api_.call("DELETE", path + std::to_string(id), "", mine(me, records[i])).status;
+    // A thread's posts go with it; the walk keeps their ids (a write to a
+    // gone post is a 404, a fine step too).
+    if (status == 204) records.erase(records.begin() + static_cast<std::ptrdiff_t>(i));
+    return "DELETE " + path + std::to_string(id) + ": " + std::to_string(status);
+  }
+  std::string rename(const testkit::forum_client::account& me) {
+    auto body = json{{"name", "name " + std::to_string(++n_)}, {"bio", "bio " + std::to_string(n_)}};
+    auto status = api_.call("PATCH", "/api/users/" + std::to_string(me.id), body.dump(), me.token).status;
+    return "PATCH /api/users/" + std::to_string(me.id) + ": " + std::to_string(status);
+  }
+  // A member deletes their account: their threads and posts go with it.
+  std::string leave(const testkit::forum_client::account& me) {
+    auto id = me.id;
+    auto status = api_.call("DELETE", "/api/users/" + std::to_string(id), "", me.token).status;
+    if (status != 204) return "DELETE /api/users/" + std::to_string(id) + ": " + std::to_string(status);
+    std::erase_if(members_, [&](const auto& m) { return m.id == id; });
+    std::erase_if(threads_, [&](const owned& t) { return t.owner == id; });
+    std::erase_if(posts_, [&](const owned& p) { return p.owner == id; });
+    return "DELETE /api/users/" + std::to_string(id);
+  }
+  // The owner's token one time in five is not used: a 403 is a step too.
+  std::string mine(const testkit::forum_client::account& me, const owned& r) {
+    if (r.owner == me.id || pick(0, 4) == 0) return me.token;
+    for (const auto& m : members_)
+      if (m.id == r.owner) return m.token;
+    return me.token;
+  }
+
+  testkit::forum_client api_;
+  std::mt19937_64 rng_;
+  std::vector<testkit::forum_client::account> members_;
+  std::vector<owned> threads_, posts_;
+  std::vector<std::int64_t> user_ids_, thread_ids_, post_ids_;  // every id the walk made, gone ones too
+  std::int64_t max_id_ = 10;
+  int n_ = 0;
+};
+
+// What a reader is told, in full: the status, the body, the Link and the
+// ETag. A problem's requestId is the request's own, not the answer's.
+std::string shown(const http_response& r) {
+  auto body = r.body;
+  if (r.header("content-type") == "application/problem+json") {
+    auto problem = json::parse(body);
+    problem.erase("requestId");
+    body = problem.dump();
+  }
+  return std::to_string(r.status) + " link=" + r.header("link") + " etag=" + r.header("etag") + "\n" + body;
+}
+
+struct walk_result {
+  int steps = 0, reads = 0, mismatches = 0, late = 0;
+};
+
+// `steps` writes through `writer`'s port; after each, the targets read so
+// far (up to 400) in part and a few new ones, through every connection in
+// `cached` and through `reference`, which must agree. `settle` is how long a
+// connection of another instance than the writer's may take to agree (its
+// notices come through PostgreSQL); 0: at once.
+walk_result random_walk(int writer, std::vector<std::unique_ptr<http_client>>& cached, http_client& reference,
+                        std::size_t same_instance, int steps, std::chrono::milliseconds settle) {
+  std::uint64_t seed = std::random_device{}();
+  std::cout << "[ walk     ] seed " << seed << "\n";
+  random_writer w(writer, seed);
+  std::mt19937_64 rng(seed ^ 0x5eed);
+  std::vector<std::string> hot;
+  walk_result out;
+  for (int step = 0; step < steps && out.mismatches < 5; ++step) {
+    auto what = w.step();
+    std::vector<std::string> reads;
+    for (int i = 0; i < 6 && !hot.empty(); ++i)
+      reads.push_back(hot[std::uniform_int_distribution<std::size_t>(0, hot.size() - 1)(rng)]);
+    for (int i = 0; i < 3; ++i) {
+      reads.push_back(w.random_read());
+      if (hot.size() < 400) hot.push_back(reads.back());
+    }
+    for (const auto& target : reads) {
+      auto expected = shown(reference.request("GET", target));
+      for (std::size_t i = 0; i < cached.size(); ++i) {
+        ++out.reads;
+        auto got = shown(cached[i]->request("GET", target));
+        if (got != expected && i >= same_instance) {
+          ++out.late;
+          testkit::eventually([&] { return shown(cached[i]->request("GET", target)) == expected; }, settle);
+          got = shown(cached[i]->request("GET", target));
+        }
+        if (got == expected) continue;
+        ++out.mismatches;
+        ADD_FAILURE() << "step " << step << " (" << what << "), connection " << i << ", GET " << target
+                      << "\ncached:\n" << got << "\nwithout a cache:\n" << expected;
+      }
+    }
+    out.steps = step + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+// A cached instance of two workers (the writes go through it, to either
+// worker) against an instance with cache.enabled=false on the same
+// database: every read agrees, byte for byte, at once.
+TEST_F(CachePages, ARandomWalkReadsTheSameAsWithoutACache) {
+  auto args = testkit::brisk_hashing();
+  args.insert(args.end(), {"--set", "http.max_requests_per_connection=0"});
+  testkit::server cached({.database_url = url, .workers = 2, .extra_args = args});
+  auto off_args = args;
+  off_args.insert(off_args.end(), {"--set", "cache.enabled=false"});
+  testkit::server plain({.database_url = url, .workers = 1, .extra_args = off_args});
+  auto conns = testkit::one_per_worker(cached.port(), 2);
+  ASSERT_EQ(conns.size(), 2u);
+  for (auto& c : conns) ASSERT_TRUE(testkit::eventually([&] { return testkit::cache_stats(*c)["listening"] == true; }));
+  http_client reference(plain.port());
+  auto r = random_walk(cached.port(), conns, reference, conns.size(), 400, std::chrono::milliseconds(0));
+  json s0 = testkit::cache_stats(*conns[0]), s1 = testkit::cache_stats(*conns[1]);
+  std::cout << "[ walk     ] " << r.steps << " writes, " << r.reads << " cached reads, " << r.mismatches
+            << " mismatches; hits " << s0["hits"] << " + " << s1["hits"] << ", pages spared " << s0["spared"] << " + "
+            << s1["spared"] << "\n";
+  EXPECT_EQ(r.mismatches, 0);
+  EXPECT_EQ(r.steps, 400);
+  EXPECT_GT(s0["hits"].get<long>() + s1["hits"].get<long>(), 0);
+  EXPECT_GT(s0["spared"].get<long>() + s1["spared"].get<long>(), 0);
+}
+
+// Two cached instances of one worker each, the writes through the first:
+// the second learns of them through PostgreSQL's notices, within a moment,
+// and never serves a stale page once it has.
+TEST_F(CachePages, ARandomWalkReadsTheSameOnTwoCachedInstances) {
+  auto args = testkit::brisk_hashing();
+  args.insert(args.end(), {"--set", "http.max_requests_per_connection=0"});
+  testkit::server a({.database_url = url, .workers = 1, .extra_args = args});
+  testkit::server b({.database_url = url, .workers = 1, .extra_args = args});
+  auto off_args = args;
+  off_args.insert(off_args.end(), {"--set", "cache.enabled=false"});
+  testkit::server plain({.database_url = url, .workers = 1, .extra_args = off_args});
+  std::vector<std::unique_ptr<http_client>> conns;
+  conns.push_back(std::make_unique<http_client>(a.port()));
+  conns.push_back(std::make_unique<http_client>(b.port()));
+  for (auto& c : conns) ASSERT_TRUE(testkit::eventually([&] { return testkit::cache_stats(*c)["listening"] == true; }));
+  http_client reference(plain.port());
+  auto r = random_walk(a.port(), conns, reference, 1, 300, std::chrono::seconds(5));
+  std::cout << "[ walk     ] " << r.steps << " writes, " << r.reads << " cached reads, " << r.late
+            << " read on the other instance before its notice came, " << r.mismatches << " mismatches\n";
+  EXPECT_EQ(r.mismatches, 0);
+  EXPECT_EQ(r.steps, 300);
+  EXPECT_GT(testkit::cache_stats(*conns[1])["hits"].get<long>(), 0);
+}
