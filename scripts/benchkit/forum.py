@@ -229,10 +229,13 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
             for x in g.values():
                 x.empty_log()
     sample_rss()
-    return forum_report(args, work, results, rss, pg, load_ms, starts, patches)
+    # What the read cache holds now, on the worker that answers (the hot
+    # sets of every scenario that ran, both variants of the large pages).
+    cache = json.loads(http(g["granite"].port, "/health/cache")[1])
+    return forum_report(args, work, results, rss, pg, load_ms, starts, patches, cache)
 
 
-def forum_report(args, work, results, rss, pg, load_ms, starts, patches):
+def forum_report(args, work, results, rss, pg, load_ms, starts, patches, cache):
     def rate(s, c, system):
         return stats.median([x and x["rate"] for x in results.get((s, c, system), [])])
 
@@ -308,6 +311,10 @@ def forum_report(args, work, results, rss, pg, load_ms, starts, patches):
             f"{stats.median(starts)} ms of {len(starts)} ({' '.join(map(str, starts))} ms).",
             f"- Worker RSS (largest worker, cache.size_mib default): idle {mib(rss['idle'])} MiB, peak under load "
             f"{mib(rss['peak'])} MiB.",
+            f"- Read cache of the worker that answered at the end: {cache['entries']} entries, {cache['bytes']} bytes, "
+            f"{cache['bytes'] // max(cache['entries'], 1)} bytes per entry (bodies, gzip variants, targets, headers "
+            f"and the bookkeeping); {cache['hits']} hits, {cache['misses']} misses, {cache['spared']} pages spared "
+            f"by a change of their list.",
             f"- Non-2xx responses and socket errors from granite over every run: {bad}; wrk or pgbench runs that "
             f"failed: {failed_runs}. pgbench clients capped below max_connections ({pg.max_connections}): "
             f"{' '.join(sorted(pg.capped)) or 'none'}.",
