@@ -49,15 +49,20 @@ std::string_view next_part(std::string_view& rest, char separator) {
   return part;
 }
 
-// The weight of one element's parameters ("q=0.5"; 1000 without one), -1
-// when one of them breaks the grammar.
+// The weight that an element's parameters (what follows its coding: "" or
+// ";q=0.5;...") give it: 1000 without "q", -1 when one of them is not
+// `name=value`.
 int weight_of(std::string_view params) {
   int q = 1000;
-  while (!params.empty()) {
-    auto param = next_part(params, ';');
+  while (!params.empty()) {  // it starts with ';'
+    auto end = params.find(';', 1);
+    auto param = trim_ows(params.substr(1, end == std::string_view::npos ? end : end - 1));
+    params = end == std::string_view::npos ? std::string_view() : params.substr(end);
     auto eq = param.find('=');
-    if (eq == std::string_view::npos || !token(trim_ows(param.substr(0, eq)))) return -1;
-    if (iequals(trim_ows(param.substr(0, eq)), "q") && (q = weight(trim_ows(param.substr(eq + 1)))) < 0) return -1;
+    if (eq == std::string_view::npos) return -1;
+    auto name = trim_ows(param.substr(0, eq));
+    if (!token(name)) return -1;
+    if (iequals(name, "q") && (q = weight(trim_ows(param.substr(eq + 1)))) < 0) return -1;
   }
   return q;
 }
@@ -83,7 +88,7 @@ bool prefers_gzip(std::string_view accept_encoding) {
     auto semicolon = element.find(';');
     auto coding = trim_ows(element.substr(0, semicolon));
     if (!token(coding)) continue;
-    int q = weight_of(semicolon == std::string_view::npos ? std::string_view() : element.substr(semicolon + 1));
+    int q = weight_of(semicolon == std::string_view::npos ? std::string_view() : element.substr(semicolon));
     if (q < 0) continue;
     int* slot = iequals(coding, "gzip") || iequals(coding, "x-gzip") ? &gzip
                 : iequals(coding, "identity")                         ? &identity

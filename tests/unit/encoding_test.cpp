@@ -42,7 +42,7 @@ TEST(Encoding, GzipIsTakenWhenTheClientWantsItAtLeastAsMuchAsTheIdentity) {
   for (const char* no : {"", "identity", "br", "deflate, br", "gzip;q=0", "gzip;q=0.000", "*;q=0",
                          "gzip;q=0.5, identity", "*, gzip;q=0", "gzip;q=1.5", "gzip;q=2", "gzip;q=0.5000",
                          "gzip;q=", "gzip;q", "gzip;=1", "gzip;q=.5", "gzip;q=0,5x", "gz ip", "\"gzip\"",
-                         "gzip;q=0.5, identity;q=0.9", "identity;q=1, *;q=0.5", "identity, *;q=0.9"})
+                         "gzip;q=0.5, identity;q=0.9", "identity;q=1, *;q=0.5", "identity, *;q=0.9", "gzip;", "gzip; ;q=1", "gzip;q=1;"})
     EXPECT_FALSE(prefers_gzip(no)) << no;
 }
 
