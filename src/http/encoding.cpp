@@ -3,6 +3,7 @@
 #include <libdeflate.h>
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <memory>
 
 #include "granite/http/cache.hpp"
@@ -16,7 +17,7 @@ struct free_compressor {
   void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
 };
 
-bool iequals(std::string_view a, std::string_view b) { return ascii_lower(a) == b; }
+using boost::beast::iequals;
 
 bool token(std::string_view s) {
   static constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
@@ -41,7 +42,7 @@ int weight(std::string_view v) {
   return q > 1000 ? -1 : q;
 }
 
-// The next element of a comma- or semicolon-separated list, trimmed.
+// The next element of a comma-separated list, trimmed.
 std::string_view next_part(std::string_view& rest, char separator) {
   auto at = rest.find(separator);
   auto part = trim_ows(rest.substr(0, at));

@@ -3,7 +3,6 @@
 // random walk of writes reads the same through a cached instance as through
 // one without a cache on the same database.
 #include <gtest/gtest.h>
-#include <libdeflate.h>
 
 #include <iostream>
 #include <memory>
@@ -50,6 +49,18 @@ struct one_worker {
   std::int64_t post(const std::string& token, std::int64_t thread, const std::string& text) {
     return write([&] { return api.write_post(token, thread, text); });
   }
+  // A new member's thread with `n` posts ("<text> 0", "<text> 1", ...).
+  struct thread_of_posts {
+    testkit::forum_client::account author;
+    std::int64_t id;
+    std::vector<std::int64_t> posts;
+  };
+  thread_of_posts thread_with(const std::string& author, int n, const std::string& text = "post") {
+    thread_of_posts t{api.member(author), 0, {}};
+    t.id = api.start_thread(t.author.token, "a thread of " + std::to_string(n) + " posts");
+    for (int i = 0; i < n; ++i) t.posts.push_back(api.write_post(t.author.token, t.id, text + " " + std::to_string(i)));
+    return t;
+  }
   // Reads `target` and says whether the cache answered.
   std::pair<http_response, bool> read(const std::string& target) {
     long before = hits(c);
@@ -67,10 +78,10 @@ std::string posts_in(std::int64_t thread, int limit, std::int64_t after = 0) {
 
 TEST_F(CachePages, FullPagesSurviveANewPostAndTheLastPageChanges) {
   one_worker g(url);
-  auto m = g.api.member("long_thread_writer");
-  auto thread = g.api.start_thread(m.token, "a long thread");
-  std::vector<std::int64_t> ids;
-  for (int i = 0; i < 5; ++i) ids.push_back(g.api.write_post(m.token, thread, "post " + std::to_string(i)));
+  auto t = g.thread_with("long_thread_writer", 5);
+  const auto& m = t.author;
+  const auto thread = t.id;
+  const auto& ids = t.posts;
   const std::vector<std::string> pages{posts_in(thread, 2), posts_in(thread, 2, ids[1]), posts_in(thread, 2, ids[3])};
   std::vector<http_response> before;
   for (const auto& p : pages) {
@@ -106,10 +117,10 @@ TEST_F(CachePages, FullPagesSurviveANewPostAndTheLastPageChanges) {
 
 TEST_F(CachePages, AnExactlyFullLastPageGainsItsNextLinkAndANewEtag) {
   one_worker g(url);
-  auto m = g.api.member("exact_writer");
-  auto thread = g.api.start_thread(m.token, "two posts");
-  g.api.write_post(m.token, thread, "one");
-  auto second = g.api.write_post(m.token, thread, "two");
+  auto t = g.thread_with("exact_writer", 2);
+  const auto& m = t.author;
+  const auto thread = t.id;
+  const auto second = t.posts[1];
   auto page = posts_in(thread, 2);
   auto before = g.c.request("GET", page);
   ASSERT_EQ(before.header("link"), "");
@@ -128,10 +139,10 @@ TEST_F(CachePages, AnExactlyFullLastPageGainsItsNextLinkAndANewEtag) {
 
 TEST_F(CachePages, EditsAndDeletesDropOnlyThePagesThatHoldTheRecord) {
   one_worker g(url);
-  auto m = g.api.member("editor");
-  auto thread = g.api.start_thread(m.token, "six posts");
-  std::vector<std::int64_t> ids;
-  for (int i = 0; i < 6; ++i) ids.push_back(g.api.write_post(m.token, thread, "post " + std::to_string(i)));
+  auto t = g.thread_with("editor", 6);
+  const auto& m = t.author;
+  const auto thread = t.id;
+  const auto& ids = t.posts;
   // [0 1] [2 3] [4 5]
   const std::vector<std::string> pages{posts_in(thread, 2), posts_in(thread, 2, ids[1]), posts_in(thread, 2, ids[3])};
   auto fill = [&] {
@@ -173,28 +184,13 @@ TEST_F(CachePages, EditsAndDeletesDropOnlyThePagesThatHoldTheRecord) {
   EXPECT_TRUE(g.read(by_user).second);
 }
 
-namespace {
-
-std::string gunzip(const std::string& gz) {
-  auto* d = libdeflate_alloc_decompressor();
-  std::string out(1 << 20, '\0');
-  std::size_t n = 0;
-  auto result = libdeflate_gzip_decompress(d, gz.data(), gz.size(), out.data(), out.size(), &n);
-  libdeflate_free_decompressor(d);
-  EXPECT_EQ(result, LIBDEFLATE_SUCCESS);
-  out.resize(n);
-  return out;
-}
-
-}  // namespace
-
 // A page over 1 KiB is kept with a gzip variant: a client that asks for it
 // gets it, with its own ETag, Vary, and 304s of its own.
 TEST_F(CachePages, AGzipVariantInflatesToThePageWithItsOwnEtag) {
   one_worker g(url);
-  auto m = g.api.member("gzip_writer");
-  auto thread = g.api.start_thread(m.token, "a thread worth compressing");
-  for (int i = 0; i < 30; ++i) g.api.write_post(m.token, thread, "a post of some length, number " + std::to_string(i));
+  auto t = g.thread_with("gzip_writer", 30, "a post of some length, number");
+  const auto& m = t.author;
+  const auto thread = t.id;
   auto page = posts_in(thread, 20);
   const std::pair<std::string, std::string> gzip{"Accept-Encoding", "gzip, deflate, br"};
   auto plain = g.c.request("GET", page);
@@ -205,7 +201,7 @@ TEST_F(CachePages, AGzipVariantInflatesToThePageWithItsOwnEtag) {
   EXPECT_EQ(plain.header("vary"), "Accept-Encoding");
   EXPECT_EQ(plain.header("content-encoding"), "");
   EXPECT_LT(gz.body.size(), plain.body.size() / 2);
-  EXPECT_EQ(gunzip(gz.body), plain.body);
+  EXPECT_EQ(testkit::gunzip(gz.body), plain.body);
   EXPECT_EQ(gz.header("link"), plain.header("link"));
   EXPECT_NE(gz.header("etag"), plain.header("etag"));
   auto [again, hit] = g.read(page);

@@ -17,17 +17,12 @@
 
 #include "fuzz.hpp"
 #include "granite/http/cache.hpp"
+#include "granite/text.hpp"
 #include "http/encoding.hpp"
 
 namespace {
 
 using namespace granite;
-
-std::string lower(std::string s) {
-  for (auto& ch : s)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return s;
-}
 
 // The weight an element gives its coding (thousandths), or -1 when the
 // element breaks the grammar; `coding` is set to its name, lower-cased.
@@ -39,7 +34,7 @@ int element_weight(const std::string& element, std::string& coding) {
   static const std::regex weight("^(0(\\.[0-9]{0,3})?|1(\\.0{0,3})?)$");
   std::smatch m;
   if (!std::regex_match(element, m, whole)) return -1;
-  coding = lower(m[1]);
+  coding = ascii_lower(m[1].str());
   std::string params = m[2];
   int q = 1000;
   std::size_t at = 0;
@@ -49,7 +44,7 @@ int element_weight(const std::string& element, std::string& coding) {
     at = next == std::string::npos ? params.size() : next;
     std::smatch p;
     if (!std::regex_match(one, p, param)) return -1;
-    if (lower(p[1]) != "q") continue;
+    if (ascii_lower(p[1].str()) != "q") continue;
     std::string v = p[2];
     if (!std::regex_match(v, weight)) return -1;
     q = (v[0] - '0') * 1000;

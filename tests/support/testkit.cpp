@@ -1,6 +1,7 @@
 #include "support/testkit.hpp"
 
 #include <arpa/inet.h>
+#include <libdeflate.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -132,6 +133,20 @@ std::vector<pid_t> live_group_members(pid_t pgid) {
 }
 
 std::string source_path(const std::string& relative) { return std::string(GRANITE_SOURCE_DIR) + "/" + relative; }
+
+std::string gunzip(const std::string& gz) {
+  std::size_t size = 0;  // ISIZE: the last 4 bytes, little-endian
+  for (std::size_t i = 0; i < 4 && gz.size() >= 4; ++i)
+    size |= static_cast<std::size_t>(static_cast<unsigned char>(gz[gz.size() - 4 + i])) << (8 * i);
+  auto* d = libdeflate_alloc_decompressor();
+  std::string out(size, '\0');
+  std::size_t n = 0;
+  auto result = libdeflate_gzip_decompress(d, gz.data(), gz.size(), out.data(), out.size(), &n);
+  libdeflate_free_decompressor(d);
+  EXPECT_EQ(result, LIBDEFLATE_SUCCESS);
+  out.resize(n);
+  return out;
+}
 
 server::server(options o)
     : port_(free_port()), metrics_port_(free_port()), workers_(o.workers), log_path_(temp_path("server.log")) {

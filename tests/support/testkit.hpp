@@ -112,6 +112,10 @@ std::vector<pid_t> live_group_members(pid_t pgid);
 // The path of a file in the source tree.
 std::string source_path(const std::string& relative);
 
+// The bytes a gzip member inflates to (its trailer gives their size); fails
+// the test when it does not inflate.
+std::string gunzip(const std::string& gz);
+
 }  // namespace granite::testkit
 
 namespace granite::testkit {

@@ -26,9 +26,19 @@ std::shared_ptr<const cached_response> body(const std::string& text) {
   return r;
 }
 
+// A page of a list, spanning `span`.
+std::shared_ptr<const cached_response> page(granite::http::page_span span) {
+  auto r = std::make_shared<cached_response>(*body("[]"));
+  r->page = span;
+  return r;
+}
+
 struct listening_cache : read_cache {
   explicit listening_cache(std::size_t limit = 1 << 20) : read_cache(limit, true, read_notice) { set_listening(true); }
   void put(const std::string& target, cache_group g, const std::string& text = "x") { fill(target, g, body(text), epoch()); }
+  void put_page(const std::string& target, cache_group g, granite::http::page_span span) {
+    fill(target, g, page(span), epoch());
+  }
   bool has(const std::string& target) { return find(target) != nullptr; }
 };
 
@@ -151,18 +161,13 @@ TEST(ReadCache, AChangeTouchesOnlyThePagesItCanChange) {
   EXPECT_TRUE(touches(nullptr, list_change::update, 5000));
 }
 
-std::shared_ptr<const cached_response> page(const std::string& text, granite::http::page_span span) {
-  auto r = std::make_shared<cached_response>(*body(text));
-  r->page = span;
-  return r;
-}
 
 TEST(ReadCache, ANewPostDropsOnlyTheLastPagesOfItsThreadAndAuthor) {
   listening_cache c;
-  c.fill("/api/posts/in-thread/7", {cache_kind::posts_in_thread, 7}, page("a", {0, 100, 101}), c.epoch());
-  c.fill("/api/posts/in-thread/7?after=100", {cache_kind::posts_in_thread, 7}, page("b", {100, 150, 0}), c.epoch());
-  c.fill("/api/posts/by-user/3?limit=2", {cache_kind::posts_by_user, 3}, page("c", {0, 20, 40}), c.epoch());
-  c.fill("/api/posts/by-user/3?limit=2&after=40", {cache_kind::posts_by_user, 3}, page("d", {40, 90, 0}), c.epoch());
+  c.put_page("/api/posts/in-thread/7", {cache_kind::posts_in_thread, 7}, {0, 100, 101});
+  c.put_page("/api/posts/in-thread/7?after=100", {cache_kind::posts_in_thread, 7}, {100, 150, 0});
+  c.put_page("/api/posts/by-user/3?limit=2", {cache_kind::posts_by_user, 3}, {0, 20, 40});
+  c.put_page("/api/posts/by-user/3?limit=2&after=40", {cache_kind::posts_by_user, 3}, {40, 90, 0});
   ASSERT_TRUE(c.apply_notice("p+:151:7:3"));
   EXPECT_TRUE(c.has("/api/posts/in-thread/7"));
   EXPECT_FALSE(c.has("/api/posts/in-thread/7?after=100"));
@@ -170,7 +175,7 @@ TEST(ReadCache, ANewPostDropsOnlyTheLastPagesOfItsThreadAndAuthor) {
   EXPECT_FALSE(c.has("/api/posts/by-user/3?limit=2&after=40"));
   EXPECT_EQ(c.snapshot().spared, 2u);
   // An edit of a post on the first page drops that page and no other.
-  c.fill("/api/posts/in-thread/7?after=100", {cache_kind::posts_in_thread, 7}, page("b", {100, 151, 0}), c.epoch());
+  c.put_page("/api/posts/in-thread/7?after=100", {cache_kind::posts_in_thread, 7}, {100, 151, 0});
   ASSERT_TRUE(c.apply_notice("p=:20:7:3"));
   EXPECT_FALSE(c.has("/api/posts/in-thread/7"));
   EXPECT_TRUE(c.has("/api/posts/in-thread/7?after=100"));
@@ -184,7 +189,7 @@ TEST(ReadCache, AUserOrThreadChangedInPlaceKeepsItsPosts) {
   listening_cache c;
   c.put("/api/posts/by-user/5", {cache_kind::posts_by_user, 5});
   c.put("/api/posts/in-thread/4", {cache_kind::posts_in_thread, 4});
-  c.fill("/api/users?limit=2", {cache_kind::users, 0}, page("u", {0, 2, 3}), c.epoch());
+  c.put_page("/api/users?limit=2", {cache_kind::users, 0}, {0, 2, 3});
   c.put("/api/users/5", {cache_kind::user, 5});
   ASSERT_TRUE(c.apply_notice("u=:5"));
   ASSERT_TRUE(c.apply_notice("t=:4"));
@@ -204,13 +209,13 @@ TEST(ReadCache, AReadOvertakenByAChangeThatCannotTouchItIsKept) {
   listening_cache c;
   auto since = c.epoch();
   ASSERT_TRUE(c.apply_notice("p+:500:7:3"));  // beyond the page being read, which has a next one
-  c.fill("/api/posts/in-thread/7", {cache_kind::posts_in_thread, 7}, page("a", {0, 100, 101}), since);
+  c.fill("/api/posts/in-thread/7", {cache_kind::posts_in_thread, 7}, page({0, 100, 101}), since);
   EXPECT_TRUE(c.has("/api/posts/in-thread/7"));
   ASSERT_TRUE(c.apply_notice("p-:101:7:3"));  // its next one: the Link may be gone
   EXPECT_FALSE(c.has("/api/posts/in-thread/7"));
   since = c.epoch();
   ASSERT_TRUE(c.apply_notice("p=:5:7:3"));  // on the page being read
-  c.fill("/api/posts/in-thread/7", {cache_kind::posts_in_thread, 7}, page("a", {0, 100, 102}), since);
+  c.fill("/api/posts/in-thread/7", {cache_kind::posts_in_thread, 7}, page({0, 100, 102}), since);
   EXPECT_FALSE(c.has("/api/posts/in-thread/7"));
 }
 

@@ -3,26 +3,15 @@
 #include "http/encoding.hpp"
 
 #include <gtest/gtest.h>
-#include <libdeflate.h>
 
 #include <string>
 
 #include "granite/http/cache.hpp"
+#include "support/testkit.hpp"
 
 using namespace granite::http;
 
 namespace {
-
-std::string gunzip(const std::string& gz, std::size_t size) {
-  auto* d = libdeflate_alloc_decompressor();
-  std::string out(size, '\0');
-  std::size_t n = 0;
-  auto result = libdeflate_gzip_decompress(d, gz.data(), gz.size(), out.data(), out.size(), &n);
-  libdeflate_free_decompressor(d);
-  EXPECT_EQ(result, LIBDEFLATE_SUCCESS);
-  out.resize(n);
-  return out;
-}
 
 std::string page_of(int rows) {
   std::string body = "[";
@@ -51,7 +40,7 @@ TEST(Encoding, AGzipVariantInflatesToTheBodyAndOnlyWhenItIsWorthIt) {
   auto gz = gzip_of(body);
   ASSERT_FALSE(gz.empty());
   EXPECT_LT(gz.size(), body.size() / 3) << "a page of posts shrinks to well under a third";
-  EXPECT_EQ(gunzip(gz, body.size()), body);
+  EXPECT_EQ(granite::testkit::gunzip(gz), body);
   EXPECT_EQ(gz.substr(0, 2), "\x1f\x8b");
   EXPECT_TRUE(gzip_of(page_of(1)).empty()) << "under 1 KiB: sent as it is";
   std::string noise;
