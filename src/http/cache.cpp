@@ -99,8 +99,12 @@ void read_cache::sync() {
 
 void read_cache::apply_own_notice(std::string_view notice) {
   if (!enabled_) return;
+  sync();
   if (!apply_notice(notice)) flush();
-  if (ring_) ring_->publish(notice);
+  if (!ring_) return;
+  // Applied already: this worker skips its own notice in the ring unless
+  // another worker's came in between (then it is read again, harmlessly).
+  if (auto at = ring_->publish(notice); at == ring_next_) ring_next_ = at + 1;
 }
 
 std::shared_ptr<const cached_response> read_cache::find(std::string_view target) {

@@ -28,7 +28,7 @@ notice_ring::notice_ring() {
 
 notice_ring::~notice_ring() { munmap(mem_, sizeof(shared)); }
 
-void notice_ring::publish(std::string_view notice) {
+std::uint64_t notice_ring::publish(std::string_view notice) {
   if (notice.size() > longest) notice = "*";
   if (pthread_mutex_lock(&mem_->lock) == EOWNERDEAD) {
     // Its holder died mid-write: that slot's stamp is 0, and readers flush
@@ -44,6 +44,7 @@ void notice_ring::publish(std::string_view notice) {
   s.stamp.store(index + 1, std::memory_order_release);
   mem_->head.store(index + 1, std::memory_order_release);
   pthread_mutex_unlock(&mem_->lock);
+  return index;
 }
 
 std::uint64_t notice_ring::head() const { return mem_->head.load(std::memory_order_acquire); }

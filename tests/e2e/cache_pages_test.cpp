@@ -49,16 +49,18 @@ struct one_worker {
   std::int64_t post(const std::string& token, std::int64_t thread, const std::string& text) {
     return write([&] { return api.write_post(token, thread, text); });
   }
-  // A new member's thread with `n` posts ("<text> 0", "<text> 1", ...).
+  // A new member's thread with `n` posts ("<text> 0", "<text> 1", ...),
+  // each write's notices awaited, so that none of them arrives after the
+  // test has begun to read and drops a page it expects to be kept.
   struct thread_of_posts {
     testkit::forum_client::account author;
     std::int64_t id;
     std::vector<std::int64_t> posts;
   };
   thread_of_posts thread_with(const std::string& author, int n, const std::string& text = "post") {
-    thread_of_posts t{api.member(author), 0, {}};
-    t.id = api.start_thread(t.author.token, "a thread of " + std::to_string(n) + " posts");
-    for (int i = 0; i < n; ++i) t.posts.push_back(api.write_post(t.author.token, t.id, text + " " + std::to_string(i)));
+    thread_of_posts t{write([&] { return api.member(author); }), 0, {}};
+    t.id = write([&] { return api.start_thread(t.author.token, "a thread of " + std::to_string(n) + " posts"); });
+    for (int i = 0; i < n; ++i) t.posts.push_back(post(t.author.token, t.id, text + " " + std::to_string(i)));
     return t;
   }
   // Reads `target` and says whether the cache answered.

@@ -392,3 +392,27 @@ TEST(ReadCache, AnotherWorkersWriteIsAppliedBeforeTheNextHit) {
   reader.fill("/api/users/6", {cache_kind::user, 6}, body("old"), since);
   EXPECT_FALSE(reader.has("/api/users/6"));
 }
+
+// A worker applies its own write's notice before it answers; reading it
+// back from the ring would drop, a second time, the pages it has refilled
+// since. Another worker's notice published before it is still applied.
+TEST(ReadCache, AWorkersOwnNoticeIsNotAppliedAgainFromTheRing) {
+  granite::shm::notice_ring ring;
+  listening_cache writer, other;
+  writer.attach(&ring);
+  other.attach(&ring);
+  writer.put("/api/users/5", {cache_kind::user, 5});
+  writer.put("/api/users/6", {cache_kind::user, 6});
+  other.apply_own_notice("u=:6");
+  writer.apply_own_notice("u=:5");
+  EXPECT_FALSE(writer.has("/api/users/5"));
+  EXPECT_FALSE(writer.has("/api/users/6"));
+  EXPECT_EQ(writer.snapshot().notices, 2u);
+  writer.put("/api/users/5", {cache_kind::user, 5});  // read again after the write
+  EXPECT_TRUE(writer.has("/api/users/5"));
+  EXPECT_EQ(writer.snapshot().notices, 2u);
+  // The other worker reads the writer's notice, once.
+  other.put("/api/users/5", {cache_kind::user, 5});
+  EXPECT_FALSE(other.has("/api/users/5"));
+  EXPECT_EQ(other.snapshot().notices, 2u);
+}

@@ -26,7 +26,8 @@ class notice_ring {
   notice_ring(const notice_ring&) = delete;
   notice_ring& operator=(const notice_ring&) = delete;
 
-  void publish(std::string_view notice);
+  // Appends a notice; returns its index (what head() was just before).
+  std::uint64_t publish(std::string_view notice);
   // How many notices were ever published: a reader starts from here.
   std::uint64_t head() const;
   // Gives every notice from `next` on to apply(std::string_view) and moves
