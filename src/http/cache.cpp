@@ -35,6 +35,7 @@ std::shared_ptr<const cached_response> kept_response(response&& r, const route* 
   kept->etag = etag_of(r.body, kept->headers);
   if (compress) kept->gzip = gzip_of(r.body);
   if (!kept->gzip.empty()) kept->gzip_etag = etag_of(kept->gzip, kept->headers);
+  kept->varies = !kept->gzip.empty() || (!compress && r.body.size() >= smallest_gzip_body);
   kept->body = std::move(r.body);
   kept->from = from;
   kept->page = r.page;

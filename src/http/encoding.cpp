@@ -72,7 +72,7 @@ int weight_of(std::string_view params) {
 
 std::string gzip_of(std::string_view body) {
   if (body.size() < smallest_gzip_body) return {};
-  thread_local std::unique_ptr<libdeflate_compressor, free_compressor> compressor(libdeflate_alloc_compressor(6));
+  thread_local std::unique_ptr<libdeflate_compressor, free_compressor> compressor(libdeflate_alloc_compressor(1));
   if (!compressor) return {};
   std::string out(libdeflate_gzip_compress_bound(compressor.get(), body.size()), '\0');
   auto n = libdeflate_gzip_compress(compressor.get(), body.data(), body.size(), out.data(), out.size());

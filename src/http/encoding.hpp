@@ -1,8 +1,9 @@
 #pragma once
 
-// Content codings of kept responses (RFC 9110 §8.4, §12.5.3): a gzip
-// variant made once, when a response is kept in the read cache, and which
-// variant a request takes. Nothing is compressed per request.
+// Content codings of cacheable responses (RFC 9110 §8.4, §12.5.3): a gzip
+// variant made once, when a response is kept in the read cache, or for the
+// one request that takes it when the response is not kept; and which
+// variant a request takes.
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -15,7 +16,9 @@ struct cached_response;
 // saving within one packet are not worth a second copy.
 inline constexpr std::size_t smallest_gzip_body = 1024;
 
-// The gzip of `body` (libdeflate, level 6), or "" when the body is smaller
+// The gzip of `body` (libdeflate, level 1: a third to a fifth of level 6's
+// time for 3 to 11 % more bytes on the forum's pages; nginx's default for
+// answers it compresses as it sends them), or "" when the body is smaller
 // than smallest_gzip_body or would not shrink by at least an eighth.
 std::string gzip_of(std::string_view body);
 

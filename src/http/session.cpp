@@ -243,8 +243,9 @@ class session : public std::enable_shared_from_this<session> {
   void respond(response r) {
     for (const auto& notice : r.invalidate) ctx_.cache.apply_own_notice(notice);
     if (fill_ && r.status == 200) {
-      // Compressed only when it is to be kept: never per request.
-      bool compress = ctx_.cache.may_keep(r.body.size());
+      // Compressed when it may be kept (once, for every later hit), or for
+      // this client when it takes gzip.
+      bool compress = ctx_.cache.may_keep(r.body.size()) || prefers_gzip(head_.accept_encoding);
       auto kept = kept_response(std::move(r), route_, compress);
       ctx_.cache.fill(req_.target, fill_->group, kept, fill_->since);
       return send_cached(std::move(kept));
@@ -273,7 +274,7 @@ class session : public std::enable_shared_from_this<session> {
       out_.raw(kept->headers);
     }
     out_.header("ETag", v.etag);
-    if (!kept->gzip.empty()) out_.header("Vary", "Accept-Encoding");
+    if (kept->varies) out_.header("Vary", "Accept-Encoding");
     finish_head();
     cached_ = std::move(kept);
     do_write(not_modified || head_only_ ? std::string_view() : v.body);

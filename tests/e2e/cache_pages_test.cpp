@@ -236,6 +236,40 @@ TEST_F(CachePages, AGzipVariantInflatesToThePageWithItsOwnEtag) {
   EXPECT_EQ(g.c.request("GET", page, {gzip}).header("etag"), gz.header("etag"));
 }
 
+// Without a cache, a client that takes gzip gets it all the same, made for
+// its request: the same bytes as a kept variant would be, with the same
+// ETag, Vary and 304s.
+TEST_F(CachePages, AnAnswerThatIsNotKeptIsCompressedForAClientThatTakesGzip) {
+  one_worker g(url);
+  auto t = g.thread_with("unkept_gzip_writer", 30, "a post of some length, number");
+  auto page = posts_in(t.id, 20);
+  const std::pair<std::string, std::string> gzip{"Accept-Encoding", "gzip"};
+  auto kept_plain = g.c.request("GET", page);
+  auto kept_gz = g.c.request("GET", page, {gzip});
+
+  auto off_args = testkit::brisk_hashing();
+  off_args.insert(off_args.end(), {"--set", "cache.enabled=false"});
+  testkit::server off({.database_url = url, .workers = 1, .extra_args = off_args});
+  http_client c(off.port());
+  auto plain = c.request("GET", page);
+  auto gz = c.request("GET", page, {gzip});
+  ASSERT_EQ(gz.status, 200);
+  EXPECT_EQ(gz.header("content-encoding"), "gzip");
+  EXPECT_EQ(gz.header("vary"), "Accept-Encoding");
+  EXPECT_EQ(plain.header("content-encoding"), "");
+  EXPECT_EQ(plain.header("vary"), "Accept-Encoding");  // another client may get gzip
+  EXPECT_EQ(testkit::gunzip(gz.body), plain.body);
+  EXPECT_EQ(plain.body, kept_plain.body);
+  EXPECT_EQ(gz.body, kept_gz.body);
+  EXPECT_EQ(gz.header("etag"), kept_gz.header("etag"));
+  EXPECT_EQ(plain.header("etag"), kept_plain.header("etag"));
+  EXPECT_EQ(c.request("GET", page, {gzip, {"If-None-Match", gz.header("etag")}}).status, 304);
+  EXPECT_EQ(c.request("GET", page, {gzip, {"If-None-Match", plain.header("etag")}}).status, 200);
+  EXPECT_EQ(c.request("GET", page, {{"If-None-Match", gz.header("etag")}}).status, 200);
+  EXPECT_EQ(c.request("GET", page, {{"Accept-Encoding", "gzip;q=0"}}).header("content-encoding"), "");
+  EXPECT_EQ(testkit::cache_stats(c)["fills"], 0);
+}
+
 namespace {
 
 // A random walk of writes through the forum's API, as the members it signs

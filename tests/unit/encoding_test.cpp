@@ -66,6 +66,12 @@ TEST(Encoding, AKeptResponseCarriesBothVariantsWithTheirOwnEtags) {
   EXPECT_FALSE(plain.gzip);
   EXPECT_EQ(plain.body, kept->body);
   EXPECT_EQ(plain.etag, kept->etag);
-  // Not to be kept: not compressed.
-  EXPECT_TRUE(kept_response(json(200, page_of(50)), nullptr, false)->gzip.empty());
+  EXPECT_TRUE(kept->varies);
+  // Not compressed (not to be kept, and the client takes no gzip): another
+  // client may get gzip, so it varies; a small body never does.
+  auto unkept = kept_response(json(200, page_of(50)), nullptr, false);
+  EXPECT_TRUE(unkept->gzip.empty());
+  EXPECT_TRUE(unkept->varies);
+  EXPECT_FALSE(kept_response(json(200, page_of(1)), nullptr, true)->varies);
+  EXPECT_FALSE(kept_response(json(200, page_of(1)), nullptr, false)->varies);
 }

@@ -93,14 +93,20 @@ struct cached_response {
   std::string headers;  // further header lines, each ending in CRLF ("Link: <...>\r\n")
   const route* from = nullptr;  // the route that answered (for the access log)
   std::optional<page_span> page;  // a list's page: what it spans
-  // The gzip variant (http/encoding.hpp), made when the response is kept,
-  // with its own ETag; empty when the body is too small to be worth it.
+  // The gzip variant (http/encoding.hpp), made when the response is kept
+  // or for a client that takes it, with its own ETag; empty when the body
+  // is too small to be worth it, or when nobody asked for it.
   std::string gzip;
   std::string gzip_etag;
+  // Whether a client that asks otherwise may get another variant: sent as
+  // Vary: Accept-Encoding.
+  bool varies = false;
 };
 
 // A 200 of a cacheable read as it is kept: its further headers as lines,
 // its ETag, and when `compress`, its gzip variant (http/encoding.hpp).
+// Uncompressed, a body large enough to be compressed for another client
+// `varies`.
 std::shared_ptr<const cached_response> kept_response(response&& r, const route* from, bool compress);
 
 // A strong validator for a response: a quoted 64-bit hash of its body and
