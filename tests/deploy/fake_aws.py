@@ -1,7 +1,8 @@
 """A small fake of the AWS Query APIs that scripts/rollout calls (EC2,
 Auto Scaling, Elastic Load Balancing v2), served on loopback for the AWS CLI
 given --endpoint-url. It records every call with its parameters, answers from
-a scenario, and can throttle a call a number of times first."""
+a scenario, and can throttle a call a number of times first. A cancel or a
+rollback of the refresh moves it to the states they lead to."""
 import http.server
 import threading
 import urllib.parse
@@ -11,12 +12,15 @@ EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 ASG_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 ELB_NS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
 # EC2 speaks its own dialect: its errors and its throttling code differ.
-EC2_ACTIONS = {"DescribeImages", "DescribeLaunchTemplateVersions", "CreateLaunchTemplateVersion"}
+EC2_ACTIONS = {"DescribeImages", "DescribeLaunchTemplateVersions", "CreateLaunchTemplateVersion", "DescribeInstances"}
+CANCELLED = [("Cancelling", 50, 1, ""), ("Cancelled", 50, 1, "Cancelled by the user")]
+ROLLED_BACK = [("RollbackInProgress", 50, 1, "Rollback started by the user"),
+               ("RollbackSuccessful", 100, 0, "Rollback completed")]
 
 
 class Scenario:
     def __init__(self, refresh_states, throttle=None, ami_state="available", asg_template_version="3",
-                 health_interval=5):
+                 health_interval=5, instances=(), ami_name="granite-0.1.0-20261126", refuse_rollback=False):
         # What DescribeInstanceRefreshes answers, call after call (the last
         # one repeats): (Status, PercentageComplete, InstancesToUpdate, StatusReason).
         self.refresh_states = list(refresh_states)
@@ -24,6 +28,10 @@ class Scenario:
         self.ami_state = ami_state
         self.asg_template_version = asg_template_version
         self.health_interval = health_interval  # the target group's HealthCheckIntervalSeconds
+        # The group's instances: (InstanceId, PrivateIpAddress, launch template Version, LifecycleState).
+        self.instances = list(instances)
+        self.ami_name = ami_name
+        self.refuse_rollback = refuse_rollback  # as AWS does for a group on $Latest
         self.calls = []  # (Action, {param: value}) in order, throttled ones too
         self.lock = threading.Lock()
 
@@ -42,8 +50,8 @@ def _ec2(action, body):
 def _answer(s, action, p):
     if action == "DescribeImages":
         return 200, _ec2(action, "<imagesSet><item><imageId>{}</imageId><imageState>{}</imageState>"
-                                 "<name>granite-0.1.0-20261126</name></item></imagesSet>".format(
-                                     p.get("ImageId.1", ""), s.ami_state))
+                                 "<name>{}</name></item></imagesSet>".format(
+                                     p.get("ImageId.1", ""), s.ami_state, s.ami_name))
     if action == "DescribeAutoScalingGroups":
         return 200, _query(ASG_NS, action, (
             "<AutoScalingGroups><member><AutoScalingGroupName>{}</AutoScalingGroupName>"
@@ -53,8 +61,28 @@ def _answer(s, action, p):
             "<DefaultCooldown>300</DefaultCooldown><AvailabilityZones><member>eu-west-1a</member></AvailabilityZones>"
             "<HealthCheckType>ELB</HealthCheckType><HealthCheckGracePeriod>90</HealthCheckGracePeriod>"
             "<TargetGroupARNs><member>arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/granite/0123456789abcdef</member></TargetGroupARNs>"
+            "<Instances>{}</Instances>"
             "<CreatedTime>2026-11-01T00:00:00Z</CreatedTime></member></AutoScalingGroups>").format(
-                p.get("AutoScalingGroupNames.member.1", ""), s.asg_template_version))
+                p.get("AutoScalingGroupNames.member.1", ""), s.asg_template_version, "".join(
+                    "<member><InstanceId>{}</InstanceId><InstanceType>t3.small</InstanceType>"
+                    "<AvailabilityZone>eu-west-1a</AvailabilityZone><LifecycleState>{}</LifecycleState>"
+                    "<HealthStatus>Healthy</HealthStatus><LaunchTemplate><LaunchTemplateId>lt-0123456789abcdef0"
+                    "</LaunchTemplateId><LaunchTemplateName>granite</LaunchTemplateName><Version>{}</Version>"
+                    "</LaunchTemplate><ProtectedFromScaleIn>false</ProtectedFromScaleIn></member>".format(
+                        i, state, version) for i, _, version, state in s.instances)))
+    if action == "DescribeInstances":
+        wanted = [v for k, v in sorted(p.items()) if k.startswith("InstanceId.")]
+        return 200, _ec2(action, "<reservationSet><item><reservationId>r-0123456789abcdef0</reservationId>"
+                                 "<ownerId>123456789012</ownerId><instancesSet>{}</instancesSet></item>"
+                                 "</reservationSet>".format("".join(
+                                     "<item><instanceId>{}</instanceId><privateIpAddress>{}</privateIpAddress></item>".format(
+                                         i, ip) for i, ip, _, _ in s.instances if i in wanted)))
+    if action in ("CancelInstanceRefresh", "RollbackInstanceRefresh"):
+        if action == "RollbackInstanceRefresh" and s.refuse_rollback:
+            return 400, _error(action, "ValidationError", "Rollback is not supported for this instance refresh")
+        with s.lock:
+            s.refresh_states = list(ROLLED_BACK if action == "RollbackInstanceRefresh" else CANCELLED)
+        return 200, _query(ASG_NS, action, "<InstanceRefreshId>0f6d2d5e-6a43-4f4e-9b7e-4d1f0c3a2b1c</InstanceRefreshId>")
     if action == "DescribeLaunchTemplateVersions":
         return 200, _ec2(action, "<launchTemplateVersionSet><item><launchTemplateId>lt-0123456789abcdef0</launchTemplateId>"
                                  "<versionNumber>7</versionNumber></item></launchTemplateVersionSet>")

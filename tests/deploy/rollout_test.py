@@ -19,7 +19,9 @@ DONE = [("Pending", 0, 3, ""), ("InProgress", 33, 2, ""),
         ("Successful", 100, 0, "")]
 
 
-class Rollout(unittest.TestCase):
+class RolloutCase(unittest.TestCase):
+    """Runs scripts/rollout against a fake of its own, as an operator would."""
+
     def setUp(self):
         self.home = tempfile.TemporaryDirectory()
         self.manifest = os.path.join(self.home.name, "manifest.json")
@@ -35,13 +37,13 @@ class Rollout(unittest.TestCase):
     def tearDown(self):
         self.home.cleanup()
 
-    def run_rollout(self, scenario, *args, endpoint=True):
+    def run_rollout(self, scenario, *args, endpoint=True, path_first=None):
         server, url = fake_aws.serve(scenario)
         self.addCleanup(server.server_close)
         self.addCleanup(server.shutdown)
         env = {
             # Debian's AWS CLI (scripts/test installs it) before any other.
-            "PATH": "/usr/bin:/bin:" + os.environ.get("PATH", ""),
+            "PATH": (path_first + ":" if path_first else "") + "/usr/bin:/bin:" + os.environ.get("PATH", ""),
             "HOME": self.home.name, "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKEFAKE",
             "AWS_SECRET_ACCESS_KEY": "fake/secret", "AWS_CONFIG_FILE": "/nonexistent",
             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
@@ -61,6 +63,8 @@ class Rollout(unittest.TestCase):
         self.assertTrue(found, "no %s call in %s" % (action, self.actions(scenario)))
         return found[-1]
 
+
+class Rollout(RolloutCase):
     def test_a_successful_refresh_from_the_manifest_makes_exactly_these_calls(self):
         s = fake_aws.Scenario(DONE)
         rc = self.run_rollout(s, "--manifest", self.manifest, "--asg", "forum-api", "--region", "eu-west-1",
