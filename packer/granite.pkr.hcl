@@ -45,6 +45,11 @@ variable "manifest" {
   description = "Where the manifest with the AMI id goes; empty: packer/manifest.json."
 }
 
+variable "extra_packages" {
+  type        = list(string)
+  default     = []
+  description = "Debian packages to add to the image: [\"awscli\"] for settings from SSM Parameter Store (packer/user-data-ssm.yaml)."
+}
 variable "ssh_host" {
   type        = string
   default     = "127.0.0.1"
@@ -133,9 +138,9 @@ build {
 
   provisioner "shell" {
     script = "${path.root}/provision.sh"
-    # provision.sh takes the package path; it runs itself with sudo when
-    # the user is not root.
-    execute_command = "chmod +x {{ .Path }}; {{ .Vars }} {{ .Path }} /tmp/granite.deb"
+    # provision.sh takes the package path and any extra packages; it runs
+    # itself with sudo when the user is not root.
+    execute_command = "chmod +x {{ .Path }}; {{ .Vars }} {{ .Path }} /tmp/granite.deb ${join(" ", var.extra_packages)}"
   }
 
   post-processor "manifest" {

@@ -3,16 +3,24 @@
 # dependencies and applies the kernel and limits tuning a busy server needs.
 # Run by Packer on the instance being baked (as the AMI's sudo user) and by
 # the bake test on a booted local Debian 12 root (as root).
-# Usage: provision.sh PATH_OF_GRANITE_DEB
+# Usage: provision.sh PATH_OF_GRANITE_DEB [DEBIAN_PACKAGE...]
+# (extra packages: awscli for settings from SSM Parameter Store)
 set -eu
 [ "$(id -u)" -eq 0 ] || exec sudo -n sh "$0" "$@"
-deb=${1:?usage: provision.sh PATH_OF_GRANITE_DEB}
+deb=${1:?usage: provision.sh PATH_OF_GRANITE_DEB [DEBIAN_PACKAGE...]}
+shift
 [ -f "$deb" ] || { echo "provision: no package at $deb" >&2; exit 1; }
+for p in "$@"; do
+  case $p in
+    [a-z0-9]*) case $p in *[!a-z0-9+.-]*) echo "provision: '$p' is not a Debian package name" >&2; exit 1 ;; esac ;;
+    *) echo "provision: '$p' is not a Debian package name" >&2; exit 1 ;;
+  esac
+done
 
-echo "provision: installing $deb"
+echo "provision: installing $deb${1:+ and $*}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends "$(readlink -f "$deb")"
+apt-get install -y -q --no-install-recommends "$(readlink -f "$deb")" "$@"
 
 echo "provision: kernel tuning (/etc/sysctl.d/60-granite.conf)"
 cat >/etc/sysctl.d/60-granite.conf <<'CONF'

@@ -170,6 +170,24 @@ ssh_in cmp -s /etc/granite/cloudwatch-agent.json "$agent/etc/amazon-cloudwatch-a
 grep -q "provision: CloudWatch agent found" "$work/packer.log" || fail "provisioning did not report the agent"
 pass "CloudWatch agent: granite's configuration in its .d directory, enabled"
 
+# The SSM variant's bootcmd (packer/user-data-ssm.yaml) on an image without
+# the AWS CLI, as this one is: the fetch fails, no settings file is left, and
+# granite does not start. Both say why in the journal. (The fetch itself is
+# deploy.settings, against the fake SSM API.)
+grep -q "^  - \[/usr/lib/granite/settings-from-ssm, --name, " "$source_dir/packer/user-data-ssm.yaml" ||
+  fail "user-data-ssm.yaml does not run settings-from-ssm from bootcmd"
+! ssh_in /usr/lib/granite/settings-from-ssm --name /forum/test/granite.env --region eu-west-1 2>/dev/null ||
+  fail "settings-from-ssm succeeded without the AWS CLI"
+ssh_in test ! -e /etc/granite/granite.env || fail "a failed fetch left a settings file"
+ssh_in journalctl -t granite-settings --no-pager -o cat | grep -q "the AWS CLI is not installed" ||
+  fail "settings-from-ssm did not say why in the journal"
+! ssh_in systemctl start granite.service 2>/dev/null || fail "granite started without its settings"
+ssh_in journalctl -u granite.service --no-pager -o cat | grep -q "Failed to load environment files" ||
+  fail "the journal does not say why granite did not start"
+ssh_in systemctl stop granite.service
+ssh_in systemctl reset-failed granite.service
+pass "SSM settings that cannot be fetched: no settings file, granite not started, both in the journal"
+
 # This instance's settings, written as the user data's write_files does
 # (path and mode from packer/user-data.yaml), against the test PostgreSQL.
 grep -q "path: /etc/granite/granite.env" "$source_dir/packer/user-data.yaml" || fail "user-data.yaml writes no granite.env"

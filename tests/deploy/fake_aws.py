@@ -1,9 +1,11 @@
 """A small fake of the AWS Query APIs that scripts/rollout calls (EC2,
-Auto Scaling, Elastic Load Balancing v2), served on loopback for the AWS CLI
+Auto Scaling, Elastic Load Balancing v2), and of SSM's GetParameter (a JSON
+API) that packer/settings-from-ssm calls, served on loopback for the AWS CLI
 given --endpoint-url. It records every call with its parameters, answers from
 a scenario, and can throttle a call a number of times first. A cancel or a
 rollback of the refresh moves it to the states they lead to."""
 import http.server
+import json
 import threading
 import urllib.parse
 import uuid
@@ -20,7 +22,8 @@ ROLLED_BACK = [("RollbackInProgress", 50, 1, "Rollback started by the user"),
 
 class Scenario:
     def __init__(self, refresh_states, throttle=None, ami_state="available", asg_template_version="3",
-                 health_interval=5, instances=(), ami_name="granite-0.1.0-20261126", refuse_rollback=False):
+                 health_interval=5, instances=(), ami_name="granite-0.1.0-20261126", refuse_rollback=False,
+                 parameters=None):
         # What DescribeInstanceRefreshes answers, call after call (the last
         # one repeats): (Status, PercentageComplete, InstancesToUpdate, StatusReason).
         self.refresh_states = list(refresh_states)
@@ -32,6 +35,7 @@ class Scenario:
         self.instances = list(instances)
         self.ami_name = ami_name
         self.refuse_rollback = refuse_rollback  # as AWS does for a group on $Latest
+        self.parameters = dict(parameters or {})  # SSM: Name -> the SecureString's value
         self.calls = []  # (Action, {param: value}) in order, throttled ones too
         self.lock = threading.Lock()
 
@@ -119,13 +123,30 @@ def _error(action, code, message):
             "<RequestId>{}</RequestId></ErrorResponse>").format(code, message, uuid.uuid4())
 
 
+def _ssm(s, action, p):
+    """SSM speaks JSON: X-Amz-Target names the action; errors carry __type."""
+    if action != "GetParameter":
+        return 400, json.dumps({"__type": "InvalidAction", "message": "the fake does not know " + action})
+    value = s.parameters.get(p.get("Name"))
+    if value is None:
+        return 400, json.dumps({"__type": "ParameterNotFound"})
+    return 200, json.dumps({"Parameter": {
+        "Name": p["Name"], "Type": "SecureString", "Version": 1, "DataType": "text",
+        "Value": value if p.get("WithDecryption") else "AQICAHg-encrypted-blob",
+        "ARN": "arn:aws:ssm:eu-west-1:123456789012:parameter" + p["Name"]}})
+
+
 def serve(scenario):
     """Starts the fake on a free loopback port; returns (server, url)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
             length = int(self.headers.get("Content-Length", 0))
-            params = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+            body = self.rfile.read(length).decode()
+            target = self.headers.get("X-Amz-Target", "")
+            if target.startswith("AmazonSSM."):
+                return self.json_call(target.split(".", 1)[1], json.loads(body or "{}"))
+            params = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
             action = params.pop("Action", "")
             params.pop("Version", None)
             with scenario.lock:
@@ -140,9 +161,24 @@ def serve(scenario):
                     status, body = 400, _error(action, "Throttling", "Rate exceeded")
             else:
                 status, body = _answer(scenario, action, params)
+            self.answer(status, body, "text/xml")
+
+        def json_call(self, action, params):
+            with scenario.lock:
+                scenario.calls.append((action, params))
+                throttled = scenario.throttle.get(action, 0) > 0
+                if throttled:
+                    scenario.throttle[action] -= 1
+            if throttled:
+                status, body = 400, json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+            else:
+                status, body = _ssm(scenario, action, params)
+            self.answer(status, body, "application/x-amz-json-1.1")
+
+        def answer(self, status, body, content_type):
             data = body.encode()
             self.send_response(status)
-            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

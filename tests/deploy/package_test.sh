@@ -45,9 +45,12 @@ grep -q 'adduser --system --group' "$control/postinst" || fail "postinst does no
 for path in usr/bin/granite etc/granite/granite.json etc/logrotate.d/granite lib/systemd/system/granite.service \
   etc/granite/cloudwatch-agent.json etc/granite/cloudwatch-prometheus.yaml \
   usr/share/granite/migrations/0001_forum.sql usr/share/doc/granite/user-data.yaml \
-  usr/share/doc/granite/granite.env.example; do
+  usr/share/doc/granite/granite.env.example usr/share/doc/granite/user-data-ssm.yaml; do
   [ -e "$root/$path" ] || fail "/$path is not in the package"
 done
+[ -x "$root/usr/lib/granite/settings-from-ssm" ] || fail "/usr/lib/granite/settings-from-ssm is not in the package, executable"
+grep -q "\[/usr/lib/granite/settings-from-ssm, --name" "$root/usr/share/doc/granite/user-data-ssm.yaml" ||
+  fail "user-data-ssm.yaml does not run /usr/lib/granite/settings-from-ssm"
 pass "binary, configuration, unit, migrations and examples are in the package"
 [ -z "$(find "$root" -name granite.env)" ] || fail "an instance environment file is in the package"
 grep -q '"url": ""' "$root/etc/granite/granite.json" || fail "the packaged configuration names a database"

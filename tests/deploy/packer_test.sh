@@ -29,6 +29,8 @@ ssh-keygen -q -t ed25519 -N "" -f "$work/id_test" >/dev/null
 check "packer validate with test variables" packer validate -var-file="$work/test.pkrvars.hcl" "$packer_dir/granite.pkr.hcl"
 check "packer validate with only the version (the package path from path.root)" \
   packer validate -var version="$version" "$packer_dir/granite.pkr.hcl"
+check "packer validate with extra packages (awscli, for settings from SSM)" \
+  packer validate -var version="$version" -var 'extra_packages=["awscli"]' "$packer_dir/granite.pkr.hcl"
 # Run from elsewhere: paths go through path.root, not the working directory.
 check "packer validate from another directory" \
   bash -c "cd / && packer validate -var-file='$work/test.pkrvars.hcl' '$packer_dir/granite.pkr.hcl'"
