@@ -88,5 +88,11 @@ fi
 rm -f /etc/granite/granite.env "$deb"
 apt-get clean
 rm -rf /var/lib/apt/lists/*
+# Nor cloud-init's record of the build instance: an instance of the image
+# starts as a first boot, its user data applied.
+if command -v cloud-init >/dev/null 2>&1; then
+  echo "provision: cloud-init clean: the image's next boot is a first boot"
+  cloud-init clean --logs
+fi
 systemctl is-enabled granite.service
 echo "provision: done: $(granite version)"

@@ -23,18 +23,20 @@ deb=$(ls "$build"/package/granite_*_amd64.deb 2>/dev/null | head -n1)
 version=$(basename "$deb" | sed 's/^granite_\(.*\)_amd64\.deb$/\1/')
 
 # The base image: Debian 12 as debootstrap makes it, with what a booted
-# cloud image has and the bake relies on (systemd, sshd, sudo), kept between
-# runs. GRANITE_IMAGE_CACHE moves it.
+# cloud image has and the bake relies on (systemd, sshd, sudo, cloud-init),
+# kept between runs. GRANITE_IMAGE_CACHE moves it.
 cache=${GRANITE_IMAGE_CACHE:-/var/cache/granite/debian12-root}
 mirror=${GRANITE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 mkdir -p "$(dirname "$cache")"
 exec 9>"$cache.lock"
 flock 9
-if [ ! -x "$cache/lib/systemd/systemd" ]; then
+if [ ! -x "$cache/lib/systemd/systemd" ] || [ ! -x "$cache/usr/bin/cloud-init" ]; then
   echo "building the cached Debian 12 root in $cache (once; minutes)"
-  rm -rf "$cache.new"
+  rm -rf "$cache.new" "$cache"
+  # python3-cffi-backend: cloud-init's python3-cryptography needs the virtual
+  # package it provides, which debootstrap's resolver does not follow.
   debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,dbus,openssh-server,sudo,adduser,init-system-helpers,ca-certificates,curl \
+    --include=systemd,systemd-sysv,dbus,openssh-server,sudo,adduser,init-system-helpers,ca-certificates,curl,cloud-init,python3-cffi-backend \
     bookworm "$cache.new" "$mirror" >"$cache.log" 2>&1 || { tail -n 30 "$cache.log" >&2; fail "debootstrap failed"; }
   mv "$cache.new" "$cache"
 fi
@@ -52,6 +54,7 @@ cleanup() {
     kill -KILL "$nspawn_pid" 2>/dev/null || true
     wait "$nspawn_pid" 2>/dev/null || true
   fi
+  [ -z "${fake_pid:-}" ] || kill "$fake_pid" 2>/dev/null || true
   [ -n "${db:-}" ] && psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
   rm -rf "$work"
 }
@@ -90,9 +93,45 @@ ExecStart=/bin/true
 WantedBy=multi-user.target
 UNIT
 
-systemd-nspawn --quiet --register=no --keep-unit --boot --directory="$root" --machine="$machine" \
-  >"$work/console.log" 2>&1 </dev/null &
-nspawn_pid=$!
+# What EC2 gives an instance and a container on the host's network cannot
+# have, for cloud-init: the datasource (NoCloud, a seed directory, instead of
+# EC2's metadata service), no network configuration of its own (it would
+# configure the host's interfaces), and SSH left as the test set it up.
+cat >"$root/etc/cloud/cloud.cfg.d/99-bake-test.cfg" <<CFG
+datasource_list: [ NoCloud, None ]
+network: {config: disabled}
+disable_root: false
+ssh_deletekeys: false
+ssh_genkeytypes: []
+preserve_hostname: true
+CFG
+
+boot() {
+  systemd-nspawn --quiet --register=no --keep-unit --boot --directory="$root" --machine="$machine" \
+    >>"$work/console.log" 2>&1 </dev/null &
+  nspawn_pid=$!
+  local up=0
+  for _ in $(seq 600); do
+    if ! kill -0 "$nspawn_pid" 2>/dev/null; then
+      cat "$work/console.log" >&2
+      if grep -qiE "cgroup|Operation not permitted|not supported" "$work/console.log"; then
+        skip "systemd-nspawn cannot boot a container on this machine (console above)"
+      fi
+      fail "the container exited while booting"
+    fi
+    if ssh_in true 2>/dev/null; then up=1; break; fi
+    sleep 0.1
+  done
+  [ $up -eq 1 ] || { cat "$work/console.log" >&2; fail "no SSH into the booted container within 60 s"; }
+  boot_state=$(ssh_in systemctl is-system-running --wait || true)
+}
+shut_down() {
+  ssh_in systemctl poweroff >/dev/null 2>&1 || true
+  for _ in $(seq 300); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+  ! kill -0 "$nspawn_pid" 2>/dev/null || fail "the container did not power off within 30 s"
+  wait "$nspawn_pid" 2>/dev/null || true
+  nspawn_pid=""
+}
 ssh_in() {
   ssh -i "$work/id" -p "$ssh_port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
     -o LogLevel=ERROR -o ConnectTimeout=5 root@127.0.0.1 "$@"
@@ -112,20 +151,7 @@ wait_new_leader() {
   echo "$now"
 }
 
-booted=0
-for _ in $(seq 600); do
-  if ! kill -0 "$nspawn_pid" 2>/dev/null; then
-    cat "$work/console.log" >&2
-    if grep -qiE "cgroup|Operation not permitted|not supported" "$work/console.log"; then
-      skip "systemd-nspawn cannot boot a container on this machine (console above)"
-    fi
-    fail "the container exited while booting"
-  fi
-  if ssh_in true 2>/dev/null; then booted=1; break; fi
-  sleep 0.1
-done
-[ $booted -eq 1 ] || { cat "$work/console.log" >&2; fail "no SSH into the booted container within 60 s"; }
-boot_state=$(ssh_in systemctl is-system-running --wait || true)
+boot
 pass "booted Debian 12 under systemd-nspawn ($boot_state) in $((SECONDS - started)) s"
 
 # The bake: the template's provisioners through its null source.
@@ -137,6 +163,7 @@ ssh_host             = "127.0.0.1"
 ssh_port             = $ssh_port
 ssh_username         = "root"
 ssh_private_key_file = "$work/id"
+extra_packages       = ["awscli"]
 VARS
 bake_started=$SECONDS
 HOME=$work PACKER_CACHE_DIR=$work/packer-cache CHECKPOINT_DISABLE=1 \
@@ -163,30 +190,14 @@ ssh_in grep -qx "'net.core.somaxconn = 4096'" /etc/sysctl.d/60-granite.conf || f
 ssh_in test -f /etc/security/limits.d/60-granite.conf || fail "no limits"
 ssh_in test ! -e /tmp/granite.deb || fail "the package file stayed in the image"
 pass "image: granite $version installed, user, unit enabled and stopped, tuning, no settings, no package file"
+ssh_in aws --version >/dev/null 2>&1 || fail "extra_packages did not put the AWS CLI in the image"
+pass "extra_packages: $(ssh_in aws --version 2>&1 | cut -d' ' -f1) in the image"
 ssh_in cmp -s /etc/granite/cloudwatch-agent.json "$agent/etc/amazon-cloudwatch-agent.d/granite.json" ||
   fail "the CloudWatch agent did not get granite's configuration"
 [ "$(ssh_in systemctl is-enabled amazon-cloudwatch-agent.service)" = enabled ] ||
   fail "the CloudWatch agent is not enabled"
 grep -q "provision: CloudWatch agent found" "$work/packer.log" || fail "provisioning did not report the agent"
 pass "CloudWatch agent: granite's configuration in its .d directory, enabled"
-
-# The SSM variant's bootcmd (packer/user-data-ssm.yaml) on an image without
-# the AWS CLI, as this one is: the fetch fails, no settings file is left, and
-# granite does not start. Both say why in the journal. (The fetch itself is
-# deploy.settings, against the fake SSM API.)
-grep -q "^  - \[/usr/lib/granite/settings-from-ssm, --name, " "$source_dir/packer/user-data-ssm.yaml" ||
-  fail "user-data-ssm.yaml does not run settings-from-ssm from bootcmd"
-! ssh_in /usr/lib/granite/settings-from-ssm --name /forum/test/granite.env --region eu-west-1 2>/dev/null ||
-  fail "settings-from-ssm succeeded without the AWS CLI"
-ssh_in test ! -e /etc/granite/granite.env || fail "a failed fetch left a settings file"
-ssh_in journalctl -t granite-settings --no-pager -o cat | grep -q "the AWS CLI is not installed" ||
-  fail "settings-from-ssm did not say why in the journal"
-! ssh_in systemctl start granite.service 2>/dev/null || fail "granite started without its settings"
-ssh_in journalctl -u granite.service --no-pager -o cat | grep -q "Failed to load environment files" ||
-  fail "the journal does not say why granite did not start"
-ssh_in systemctl stop granite.service
-ssh_in systemctl reset-failed granite.service
-pass "SSM settings that cannot be fetched: no settings file, granite not started, both in the journal"
 
 # This instance's settings, written as the user data's write_files does
 # (path and mode from packer/user-data.yaml), against the test PostgreSQL.
@@ -324,5 +335,123 @@ grep -q "SIGTERM: draining" <<<"$journal" || { echo "$journal" | tail -n 20 >&2;
 grep -q "granite leader exiting with status 0" <<<"$journal" || fail "the leader did not exit 0"
 [ "$stop_ms" -ge 2000 ] || fail "stopped in $stop_ms ms, shorter than the 2 s drain delay"
 pass "systemctl stop: /health 503 at once, drained and exited 0 in $stop_ms ms (drain.delay_s 2)"
+
+# The image's first boot on EC2, for real: cloud-init, given the launch
+# template's user data (packer/user-data.yaml with this test's database URL
+# and ports) through its NoCloud seed, writes granite.env in its first stage,
+# and granite.service starts after it, on its own, at boot.
+for data in user-data.yaml user-data-ssm.yaml; do
+  ssh_in "cat >/tmp/$data" <"$source_dir/packer/$data"
+  ssh_in cloud-init schema --config-file "/tmp/$data" 2>&1 | grep -q "Valid cloud-config" ||
+    fail "cloud-init schema: $(ssh_in cloud-init schema --config-file "/tmp/$data" 2>&1)"
+done
+pass "cloud-init schema: packer/user-data.yaml and packer/user-data-ssm.yaml are valid cloud-config"
+ssh_in test ! -e /var/lib/cloud/instance || fail "the image holds cloud-init state: its first boot would not be one"
+ssh_in rm -f /etc/granite/granite.env  # the settings this test wrote by hand above
+shut_down
+seed=$root/var/lib/cloud/seed/nocloud
+mkdir -p "$seed"
+printf 'instance-id: i-0bake%08d\nlocal-hostname: %s\n' $$ "$machine" >"$seed/meta-data"
+python3 - "$source_dir/packer/user-data.yaml" "$url" "$http_port" "$metrics_port" >"$seed/user-data" <<'PY'
+import sys
+path, url, http_port, metrics_port = sys.argv[1:]
+replaced = {"DATABASE_URL": url, "GRANITE_DRAIN_DELAY_S": "2"}
+added = {"GRANITE_LISTEN_PORT": http_port, "GRANITE_METRICS_LISTEN": "127.0.0.1:" + metrics_port,
+         "GRANITE_WORKERS": "2"}
+for line in open(path):
+    key = line.strip().split("=", 1)[0]
+    if key in replaced:
+        indent = line[:len(line) - len(line.lstrip())]
+        print(indent + key + "=" + replaced.pop(key))
+        if key == "DATABASE_URL":
+            for k, v in added.items():
+                print(indent + k + "=" + v)
+    else:
+        print(line, end="")
+assert not replaced, "packer/user-data.yaml has no line for %s" % ", ".join(replaced)
+PY
+boot_started=$SECONDS
+boot
+for _ in $(seq 100); do [ "$(http_status /health)" = 200 ] && break; sleep 0.1; done
+[ "$(http_status /health)" = 200 ] || { ssh_in journalctl -b --no-pager | tail -n 40 >&2; fail "granite does not serve after the first boot"; }
+[ "$(ssh_in "stat -c '%U:%G %a' /etc/granite/granite.env")" = "root:root 600" ] ||
+  fail "cloud-init wrote granite.env as $(ssh_in "stat -c '%U:%G %a' /etc/granite/granite.env")"
+ssh_in grep -qx "DATABASE_URL=$url" /etc/granite/granite.env || fail "granite.env does not hold the user data's URL"
+ssh_in grep -q "Writing to /etc/granite/granite.env" /var/log/cloud-init.log || fail "cloud-init's log has no write of granite.env"
+# The order, from this boot's journal: cloud-init's network stage (where
+# write_files runs) finished before granite.service started.
+order=$(ssh_in journalctl -b -o short-monotonic --no-pager | grep -E "(Finished|Started) cloud-init.service|Starting granite.service|Started granite.service")
+echo "$order" | sed 's/^/   /'
+ci_at=$(grep -E "(Finished|Started) cloud-init.service" <<<"$order" | head -n 1 | sed 's/^\[ *\([0-9.]*\)\].*/\1/')
+granite_at=$(grep "Starting granite.service" <<<"$order" | head -n 1 | sed 's/^\[ *\([0-9.]*\)\].*/\1/')
+[ -n "$ci_at" ] && [ -n "$granite_at" ] || fail "the journal does not show both cloud-init.service and granite.service"
+python3 -c "import sys; sys.exit(0 if float('$ci_at') <= float('$granite_at') else 1)" ||
+  fail "granite.service started ($granite_at) before cloud-init.service finished ($ci_at)"
+[ "$(ssh_in journalctl -b -u granite.service --no-pager -o cat | grep -c 'Started granite.service')" = 1 ] ||
+  fail "granite.service started more than once on the first boot"
+pass "first boot through cloud-init (NoCloud): granite.env root:root 600 from the user data, granite started after cloud-init.service ($ci_at s < $granite_at s) and serves, in $((SECONDS - boot_started)) s"
+
+# A second boot: the same instance; nothing is written again, granite starts once.
+written=$(ssh_in "stat -c '%i %Y' /etc/granite/granite.env")
+writes=$(ssh_in grep -c "'Writing to /etc/granite/granite.env'" /var/log/cloud-init.log)
+shut_down
+boot
+for _ in $(seq 100); do [ "$(http_status /health)" = 200 ] && break; sleep 0.1; done
+[ "$(http_status /health)" = 200 ] || fail "granite does not serve after the second boot"
+[ "$(ssh_in "stat -c '%i %Y' /etc/granite/granite.env")" = "$written" ] || fail "the second boot rewrote granite.env"
+[ "$(ssh_in grep -c "'Writing to /etc/granite/granite.env'" /var/log/cloud-init.log)" = "$writes" ] ||
+  fail "cloud-init wrote granite.env again on the second boot: $(ssh_in grep "'Writing to /etc/granite/granite.env'" /var/log/cloud-init.log)"
+[ "$(ssh_in journalctl -b -u granite.service --no-pager -o cat | grep -c 'Started granite.service')" = 1 ] ||
+  fail "granite.service started more than once on the second boot"
+pass "second boot: granite.env untouched, granite started once and serves"
+
+# New instances with packer/user-data-ssm.yaml: bootcmd's settings-from-ssm
+# reads the settings from SSM Parameter Store (the fake, on the host's
+# loopback; its credentials in root's AWS files, where an instance has its
+# profile's) before granite starts. Then an instance whose parameter does
+# not exist: no settings, granite stopped, both saying why.
+printf 'DATABASE_URL=%s\nGRANITE_LISTEN_PORT=%s\nGRANITE_METRICS_LISTEN=127.0.0.1:%s\nGRANITE_WORKERS=2\nGRANITE_DRAIN_DELAY_S=2\n' \
+  "$url" "$http_port" "$metrics_port" >"$work/ssm-settings"
+python3 "$source_dir/tests/deploy/fake_aws.py" "/forum/test/granite.env=$work/ssm-settings" >"$work/fake-aws.url" &
+fake_pid=$!
+for _ in $(seq 100); do [ -s "$work/fake-aws.url" ] && break; sleep 0.1; done
+fake_url=$(cat "$work/fake-aws.url")
+[ -n "$fake_url" ] || fail "the fake AWS API did not start"
+install -d -m 700 "$root/root/.aws"
+printf '[default]\naws_access_key_id = AKIAFAKEFAKEFAKEFAKE\naws_secret_access_key = fake/secret\n' >"$root/root/.aws/credentials"
+ssm_boot() {  # instance id, parameter name
+  shut_down
+  rm -f "$root/etc/granite/granite.env"
+  printf 'instance-id: %s\nlocal-hostname: %s\n' "$1" "$machine" >"$seed/meta-data"
+  sed "s|\(settings-from-ssm, --name, \)[^,]*, --region, eu-west-1\]|\1$2, --region, eu-west-1, --attempts, 2, --endpoint-url, $fake_url]|" \
+    "$source_dir/packer/user-data-ssm.yaml" >"$seed/user-data"
+  grep -q -- "--endpoint-url, $fake_url" "$seed/user-data" || fail "could not point user-data-ssm.yaml at the fake"
+  boot
+}
+ssm_boot "i-0bakessm$$" /forum/test/granite.env
+for _ in $(seq 100); do [ "$(http_status /health)" = 200 ] && break; sleep 0.1; done
+[ "$(http_status /health)" = 200 ] || { ssh_in journalctl -b --no-pager | tail -n 40 >&2; fail "granite does not serve with its settings from SSM"; }
+ssh_in cmp -s /etc/granite/granite.env - <"$work/ssm-settings" || fail "granite.env is not the SSM parameter's value"
+[ "$(ssh_in "stat -c '%U:%G %a' /etc/granite/granite.env")" = "root:root 600" ] || fail "granite.env from SSM is not root:root 600"
+order=$(ssh_in journalctl -b -o short-monotonic --no-pager | grep -E "granite-settings.*wrote|Starting granite.service")
+echo "$order" | sed 's/^/   /'
+wrote_at=$(grep "granite-settings" <<<"$order" | head -n 1 | sed 's/^\[ *\([0-9.]*\)\].*/\1/')
+granite_at=$(grep "Starting granite.service" <<<"$order" | head -n 1 | sed 's/^\[ *\([0-9.]*\)\].*/\1/')
+[ -n "$wrote_at" ] && [ -n "$granite_at" ] && python3 -c "import sys; sys.exit(0 if $wrote_at <= $granite_at else 1)" ||
+  fail "granite.service did not start after the settings were written"
+pass "settings from SSM (user-data-ssm.yaml): written by bootcmd ($wrote_at s) before granite started ($granite_at s); serving"
+
+ssm_boot "i-0bakenossm$$" /forum/test/missing
+ssh_in test ! -e /etc/granite/granite.env || fail "a failed fetch left a settings file"
+[ "$(unit_state)" != active ] || fail "granite started without its settings"
+[ "$(http_status /health)" = 000 ] || fail "something answers on granite's port without its settings"
+why=$(ssh_in journalctl -b -t granite-settings --no-pager -o cat | tail -n 1)
+grep -q "cannot read SSM parameter /forum/test/missing after 2 attempts: .*ParameterNotFound" <<<"$why" ||
+  fail "settings-from-ssm did not say why in the journal: $why"
+ssh_in journalctl -b -u granite.service --no-pager -o cat | grep -q "Failed to load environment files" ||
+  fail "the journal does not say why granite did not start"
+echo "   $why"
+pass "a parameter that cannot be read: no settings file, granite not started, both in the journal"
+kill "$fake_pid" 2>/dev/null || true
 
 echo "bake test: ${bake_seconds} s provisioning, $((SECONDS - started)) s in all, security exposure $score"

@@ -189,3 +189,19 @@ def serve(scenario):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, "http://127.0.0.1:%d" % server.server_address[1]
+
+
+if __name__ == "__main__":
+    # For shell tests: python3 fake_aws.py NAME=FILE...: serves SSM parameters
+    # (each the content of FILE) until killed; prints its URL first.
+    import sys
+    import time
+    parameters = {}
+    for arg in sys.argv[1:]:
+        name, _, path = arg.partition("=")
+        with open(path) as f:
+            parameters[name] = f.read()
+    _, url = serve(Scenario([], parameters=parameters))
+    print(url, flush=True)
+    while True:
+        time.sleep(3600)

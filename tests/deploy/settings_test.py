@@ -21,7 +21,7 @@ SETTINGS = ("DATABASE_URL=postgresql://granite:%s@forum-db.internal.example:5432
             "# the load balancer's subnets\n"
             "GRANITE_HTTP_TRUSTED_PROXIES=10.0.0.0/24,10.0.1.0/24\n"
             "\n"
-            "GRANITE_DRAIN_DELAY_S=15" % SECRET)
+            "GRANITE_DRAIN_DELAY_S=15\n" % SECRET)
 
 
 class SettingsFromSsm(unittest.TestCase):
@@ -56,7 +56,7 @@ class SettingsFromSsm(unittest.TestCase):
         self.stale()
         self.assertEqual(self.fetch(s, "--name", NAME), 0, self.output)
         with open(self.file) as f:
-            self.assertEqual(f.read(), SETTINGS + "\n")
+            self.assertEqual(f.read(), SETTINGS)
         mode = os.stat(self.file)
         self.assertEqual(stat.S_IMODE(mode.st_mode), 0o600)
         if os.getuid() == 0:
