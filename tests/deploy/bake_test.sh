@@ -7,7 +7,10 @@
 # `systemctl start` returns with granite serving against the test
 # PostgreSQL; the sandbox holds (unprivileged, no capabilities, security
 # exposure 2.0 or better, verify clean); a crash is restarted; reload and
-# `systemctl stop` drain and exit cleanly.
+# `systemctl stop` drain and exit cleanly. Then the image boots as new
+# instances do: cloud-init applies the launch template's user data (NoCloud
+# seed) and granite starts after it; a second boot changes nothing; the SSM
+# variant fetches the settings from the fake API, or leaves granite stopped.
 # Usage: bake_test.sh BUILD_DIR   (PostgreSQL from the libpq environment)
 . "$(dirname "$0")/lib.sh"
 build=$(cd "$1" && pwd)
