@@ -16,7 +16,7 @@ struct cached_response;
 // saving within one packet are not worth a second copy.
 inline constexpr std::size_t smallest_gzip_body = 1024;
 
-// The gzip of `body` (libdeflate, level 1: a third to a fifth of level 6's
+// The gzip of `body` (libdeflate, level 1: a fifth to a half of level 6's
 // time for 3 to 11 % more bytes on the forum's pages; nginx's default for
 // answers it compresses as it sends them), or "" when the body is smaller
 // than smallest_gzip_body or would not shrink by at least an eighth.
