@@ -34,7 +34,15 @@ void acceptor_loop::close() {
 }
 
 void acceptor_loop::on_accept(boost::system::error_code ec, tcp::socket socket) {
-  if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+  if (ec == asio::error::operation_aborted) return;
+  if (!acceptor_.is_open()) {
+    // Accepted in the same turn of the loop as close(), which could no
+    // longer cancel it: the connection is ours, and answered like those
+    // close() took from the queue. Dropping it would reset a client whose
+    // connect succeeded.
+    if (!ec) http::start_session(std::move(socket), ctx_);
+    return;
+  }
   if (ec) {
     // Out of descriptors or memory: leave the connection queued and retry
     // shortly instead of spinning.
