@@ -140,6 +140,22 @@ ssh_in() {
     -o LogLevel=ERROR -o ConnectTimeout=5 root@127.0.0.1 "$@"
 }
 http_status() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port$1"; }
+# serving WHEN: granite answers /health 200 within 10 s, or the test fails
+# with the boot's journal.
+serving() {
+  for _ in $(seq 100); do [ "$(http_status /health)" = 200 ] && return 0; sleep 0.1; done
+  ssh_in journalctl -b --no-pager | tail -n 40 >&2
+  fail "granite does not serve $1"
+}
+# This boot's journal lines matching the extended regex $1, shown; then
+# at REGEX prints the monotonic time of the first of them matching REGEX,
+# and earlier A B says whether time A is at most time B.
+journal_order() {
+  order=$(ssh_in journalctl -b -o short-monotonic --no-pager | grep -E "$1")
+  echo "$order" | sed 's/^/   /'
+}
+at() { grep -E -m 1 "$1" <<<"$order" | sed 's/^\[ *\([0-9.]*\)\].*/\1/'; }
+earlier() { [ -n "$1" ] && [ -n "$2" ] && python3 -c 'import sys; sys.exit(float(sys.argv[1]) > float(sys.argv[2]))' "$1" "$2"; }
 main_pid() { ssh_in systemctl show -p MainPID --value granite.service; }
 unit_state() { ssh_in systemctl is-active granite.service || true; }
 # wait_new_leader OLD: until systemd's MainPID names another process and OLD
@@ -375,21 +391,18 @@ assert not replaced, "packer/user-data.yaml has no line for %s" % ", ".join(repl
 PY
 boot_started=$SECONDS
 boot
-for _ in $(seq 100); do [ "$(http_status /health)" = 200 ] && break; sleep 0.1; done
-[ "$(http_status /health)" = 200 ] || { ssh_in journalctl -b --no-pager | tail -n 40 >&2; fail "granite does not serve after the first boot"; }
+serving "after the first boot"
 [ "$(ssh_in "stat -c '%U:%G %a' /etc/granite/granite.env")" = "root:root 600" ] ||
   fail "cloud-init wrote granite.env as $(ssh_in "stat -c '%U:%G %a' /etc/granite/granite.env")"
 ssh_in grep -qx "DATABASE_URL=$url" /etc/granite/granite.env || fail "granite.env does not hold the user data's URL"
 ssh_in grep -q "Writing to /etc/granite/granite.env" /var/log/cloud-init.log || fail "cloud-init's log has no write of granite.env"
 # The order, from this boot's journal: cloud-init's network stage (where
 # write_files runs) finished before granite.service started.
-order=$(ssh_in journalctl -b -o short-monotonic --no-pager | grep -E "(Finished|Started) cloud-init.service|Starting granite.service|Started granite.service")
-echo "$order" | sed 's/^/   /'
-ci_at=$(grep -E "(Finished|Started) cloud-init.service" <<<"$order" | head -n 1 | sed 's/^\[ *\([0-9.]*\)\].*/\1/')
-granite_at=$(grep "Starting granite.service" <<<"$order" | head -n 1 | sed 's/^\[ *\([0-9.]*\)\].*/\1/')
+journal_order "(Finished|Started) cloud-init.service|Starting granite.service|Started granite.service"
+ci_at=$(at "(Finished|Started) cloud-init.service")
+granite_at=$(at "Starting granite.service")
 [ -n "$ci_at" ] && [ -n "$granite_at" ] || fail "the journal does not show both cloud-init.service and granite.service"
-python3 -c "import sys; sys.exit(0 if float('$ci_at') <= float('$granite_at') else 1)" ||
-  fail "granite.service started ($granite_at) before cloud-init.service finished ($ci_at)"
+earlier "$ci_at" "$granite_at" || fail "granite.service started ($granite_at) before cloud-init.service finished ($ci_at)"
 [ "$(ssh_in journalctl -b -u granite.service --no-pager -o cat | grep -c 'Started granite.service')" = 1 ] ||
   fail "granite.service started more than once on the first boot"
 pass "first boot through cloud-init (NoCloud): granite.env root:root 600 from the user data, granite started after cloud-init.service ($ci_at s < $granite_at s) and serves, in $((SECONDS - boot_started)) s"
@@ -399,8 +412,7 @@ written=$(ssh_in "stat -c '%i %Y' /etc/granite/granite.env")
 writes=$(ssh_in grep -c "'Writing to /etc/granite/granite.env'" /var/log/cloud-init.log)
 shut_down
 boot
-for _ in $(seq 100); do [ "$(http_status /health)" = 200 ] && break; sleep 0.1; done
-[ "$(http_status /health)" = 200 ] || fail "granite does not serve after the second boot"
+serving "after the second boot"
 [ "$(ssh_in "stat -c '%i %Y' /etc/granite/granite.env")" = "$written" ] || fail "the second boot rewrote granite.env"
 [ "$(ssh_in grep -c "'Writing to /etc/granite/granite.env'" /var/log/cloud-init.log)" = "$writes" ] ||
   fail "cloud-init wrote granite.env again on the second boot: $(ssh_in grep "'Writing to /etc/granite/granite.env'" /var/log/cloud-init.log)"
@@ -432,16 +444,13 @@ ssm_boot() {  # instance id, parameter name
   boot
 }
 ssm_boot "i-0bakessm$$" /forum/test/granite.env
-for _ in $(seq 100); do [ "$(http_status /health)" = 200 ] && break; sleep 0.1; done
-[ "$(http_status /health)" = 200 ] || { ssh_in journalctl -b --no-pager | tail -n 40 >&2; fail "granite does not serve with its settings from SSM"; }
+serving "with its settings from SSM"
 ssh_in cmp -s /etc/granite/granite.env - <"$work/ssm-settings" || fail "granite.env is not the SSM parameter's value"
 [ "$(ssh_in "stat -c '%U:%G %a' /etc/granite/granite.env")" = "root:root 600" ] || fail "granite.env from SSM is not root:root 600"
-order=$(ssh_in journalctl -b -o short-monotonic --no-pager | grep -E "granite-settings.*wrote|Starting granite.service")
-echo "$order" | sed 's/^/   /'
-wrote_at=$(grep "granite-settings" <<<"$order" | head -n 1 | sed 's/^\[ *\([0-9.]*\)\].*/\1/')
-granite_at=$(grep "Starting granite.service" <<<"$order" | head -n 1 | sed 's/^\[ *\([0-9.]*\)\].*/\1/')
-[ -n "$wrote_at" ] && [ -n "$granite_at" ] && python3 -c "import sys; sys.exit(0 if $wrote_at <= $granite_at else 1)" ||
-  fail "granite.service did not start after the settings were written"
+journal_order "granite-settings.*wrote|Starting granite.service"
+wrote_at=$(at "granite-settings")
+granite_at=$(at "Starting granite.service")
+earlier "$wrote_at" "$granite_at" || fail "granite.service did not start after the settings were written"
 pass "settings from SSM (user-data-ssm.yaml): written by bootcmd ($wrote_at s) before granite started ($granite_at s); serving"
 
 ssm_boot "i-0bakenossm$$" /forum/test/missing

@@ -6,6 +6,7 @@ a scenario, and can throttle a call a number of times first. A cancel or a
 rollback of the refresh moves it to the states they lead to."""
 import http.server
 import json
+import os
 import threading
 import urllib.parse
 import uuid
@@ -149,12 +150,7 @@ def serve(scenario):
             params = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
             action = params.pop("Action", "")
             params.pop("Version", None)
-            with scenario.lock:
-                scenario.calls.append((action, params))
-                throttled = scenario.throttle.get(action, 0) > 0
-                if throttled:
-                    scenario.throttle[action] -= 1
-            if throttled:
+            if self.recorded_and_throttled(action, params):
                 if action in EC2_ACTIONS:
                     status, body = 503, _error(action, "RequestLimitExceeded", "Rate exceeded")
                 else:
@@ -164,16 +160,20 @@ def serve(scenario):
             self.answer(status, body, "text/xml")
 
         def json_call(self, action, params):
+            if self.recorded_and_throttled(action, params):
+                status, body = 400, json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+            else:
+                status, body = _ssm(scenario, action, params)
+            self.answer(status, body, "application/x-amz-json-1.1")
+
+        def recorded_and_throttled(self, action, params):
+            """Records the call; true when the scenario throttles it this time."""
             with scenario.lock:
                 scenario.calls.append((action, params))
                 throttled = scenario.throttle.get(action, 0) > 0
                 if throttled:
                     scenario.throttle[action] -= 1
-            if throttled:
-                status, body = 400, json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
-            else:
-                status, body = _ssm(scenario, action, params)
-            self.answer(status, body, "application/x-amz-json-1.1")
+            return throttled
 
         def answer(self, status, body, content_type):
             data = body.encode()
@@ -189,6 +189,24 @@ def serve(scenario):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, "http://127.0.0.1:%d" % server.server_address[1]
+
+
+def serve_for(test, scenario):
+    """serve(), stopped when the unittest `test` ends; returns the URL."""
+    server, url = serve(scenario)
+    test.addCleanup(server.server_close)
+    test.addCleanup(server.shutdown)
+    return url
+
+
+def cli_env(home, path_first=None):
+    """The environment an AWS CLI run against the fake gets: Debian's CLI
+    (scripts/test installs it) before any other, dummy credentials, no
+    configuration files and no instance metadata."""
+    return {"PATH": (path_first + ":" if path_first else "") + "/usr/bin:/bin:" + os.environ.get("PATH", ""),
+            "HOME": home, "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKEFAKE", "AWS_SECRET_ACCESS_KEY": "fake/secret",
+            "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+            "AWS_EC2_METADATA_DISABLED": "true", "LANG": "C.UTF-8"}
 
 
 if __name__ == "__main__":

@@ -38,19 +38,10 @@ class RolloutCase(unittest.TestCase):
         self.home.cleanup()
 
     def run_rollout(self, scenario, *args, endpoint=True, path_first=None):
-        server, url = fake_aws.serve(scenario)
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        env = {
-            # Debian's AWS CLI (scripts/test installs it) before any other.
-            "PATH": (path_first + ":" if path_first else "") + "/usr/bin:/bin:" + os.environ.get("PATH", ""),
-            "HOME": self.home.name, "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKEFAKE",
-            "AWS_SECRET_ACCESS_KEY": "fake/secret", "AWS_CONFIG_FILE": "/nonexistent",
-            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
-            "LANG": "C.UTF-8",
-        }
+        url = fake_aws.serve_for(self, scenario)
         cmd = [ROLLOUT] + list(args) + (["--endpoint-url", url] if endpoint else [])
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        p = subprocess.run(cmd, env=fake_aws.cli_env(self.home.name, path_first), capture_output=True, text=True,
+                           timeout=120)
         self.output = p.stdout + p.stderr
         print("\n$ rollout " + " ".join(args) + "\n" + self.output, file=sys.stderr)
         return p.returncode

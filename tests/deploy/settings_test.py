@@ -31,13 +31,8 @@ class SettingsFromSsm(unittest.TestCase):
         self.file = os.path.join(self.home.name, "granite.env")
 
     def fetch(self, scenario, *args, endpoint=True):
-        server, url = fake_aws.serve(scenario)
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        env = {"PATH": "/usr/bin:/bin:" + os.environ.get("PATH", ""), "HOME": self.home.name,
-               "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKEFAKE", "AWS_SECRET_ACCESS_KEY": "fake/secret",
-               "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-               "AWS_EC2_METADATA_DISABLED": "true", "LANG": "C.UTF-8"}
+        url = fake_aws.serve_for(self, scenario)
+        env = fake_aws.cli_env(self.home.name)
         cmd = [SCRIPT, "--file", self.file, "--region", "eu-west-1"] + list(args) + (
             ["--endpoint-url", url] if endpoint else [])
         # A permissive umask, as a careless caller might have: the file must still be 0600.
