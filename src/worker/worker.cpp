@@ -261,6 +261,7 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inh
   block_stop_signals(false);  // the handlers are in place: let them in
 
   asio::steady_timer beat_timer(ioc);
+  bool stopped = false;
   std::function<void()> beat = [&] {
     heartbeat();
     ctx.sweep();
@@ -268,7 +269,7 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inh
     copier.tick();
     beat_timer.expires_after(std::chrono::milliseconds(250));
     beat_timer.async_wait([&](boost::system::error_code ec) {
-      if (!ec) beat();
+      if (!ec && !stopped) beat();
     });
   };
   beat();
@@ -285,6 +286,16 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inh
   // instead of finding no handler and cutting short what is left: the
   // database's last answers, the access log's last lines.
   block_stop_signals(true);
+  // A beat or a signal whose wait completed in the loop's last turn is
+  // still queued, and holds this function's locals: it runs now, while
+  // they live, not in close_database()'s last runs of the loop.
+  stopped = true;
+  beat_timer.cancel();
+  signals.cancel();
+  for (int round = 0; round < 2; ++round) {  // a second, should a handler have stopped the first
+    ioc.restart();
+    ioc.poll();
+  }
   if (listener) listener->stop();
 }
 
