@@ -250,6 +250,68 @@ TEST_F(Accounts, AnOlderHashCostIsUpgradedAtSignIn) {
   EXPECT_FALSE(api->sign_in("old_hash").empty());
 }
 
+// A password change that lands while a sign-in with the old password is
+// being checked: the sign-in checks at the configured cost (slow), the
+// change is made through an instance that hashes cheaply (fast), so that it
+// commits while the check runs. Whatever the order, once the change is
+// answered no session made with the old password is valid, the old password
+// signs in no more and the new one does: the session and any rehash are
+// written only if the hash checked is still the account's.
+struct PasswordRace : Accounts {
+  static inline std::unique_ptr<testkit::server> cheap;
+  static void SetUpTestSuite() {
+    Accounts::SetUpTestSuite();
+    auto args = testkit::brisk_hashing();
+    args.insert(args.end(), {"--set", "auth.argon2_ops_limit=1", "--set", "auth.argon2_memory_kib=8"});
+    cheap = std::make_unique<testkit::server>(
+        testkit::server::options{.database_url = db->url(), .workers = 1, .extra_args = args});
+  }
+  static void TearDownTestSuite() {
+    cheap.reset();
+    Accounts::TearDownTestSuite();
+  }
+
+  // Signs in with the old password on the slow instance while the owner
+  // changes it on the cheap one; checks what is true afterwards.
+  static void race(const std::string& username, std::int64_t id, const std::string& owner_token) {
+    const std::string fresh = "the password after the change";
+    testkit::http_response signed_in;
+    std::thread old_password([&] { signed_in = sign_in_raw(username, testkit::test_password); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    testkit::forum_client fast(cheap->port());
+    auto changed = fast.call("PATCH", "/api/users/" + std::to_string(id), json{{"password", fresh}}.dump(), owner_token);
+    old_password.join();
+    ASSERT_EQ(changed.status, 200) << changed.body;
+    ASSERT_TRUE(signed_in.status == 201 || signed_in.status == 401) << signed_in.body;
+    if (signed_in.status == 201) {
+      auto token = json::parse(signed_in.body)["token"].get<std::string>();
+      EXPECT_EQ(api->call("GET", "/api/sessions/current", "", token).status, 401)
+          << username << ": a session made with the old password outlived the change";
+    }
+    EXPECT_EQ(sign_in_raw(username, testkit::test_password).status, 401) << username << ": the old password";
+    EXPECT_EQ(sign_in_raw(username, fresh).status, 201) << username << ": the new password";
+  }
+};
+
+TEST_F(PasswordRace, ASignInRacingAPasswordChangeLeavesNoSessionOfTheOldPassword) {
+  for (int trial = 0; trial < 5; ++trial) {
+    auto name = "race_session_" + std::to_string(trial);
+    auto member = api->member(name);
+    race(name, member.id, member.token);
+  }
+}
+
+TEST_F(PasswordRace, TheRehashOfARacingSignInNeverOverwritesTheNewPassword) {
+  for (int trial = 0; trial < 5; ++trial) {
+    auto name = "race_rehash_" + std::to_string(trial);
+    testkit::forum_client fast(cheap->port());
+    auto member = fast.member(name);  // hashed at a cost below the configured one: the slow sign-in rehashes it
+    ASSERT_FALSE(db->query("SELECT password_hash FROM users WHERE id = " + std::to_string(member.id))
+                     .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    race(name, member.id, member.token);
+  }
+}
+
 TEST_F(Accounts, ChangingAndDeletingAnAccountIsForItsOwnerOnly) {
   auto owner = api->member("acct_owner");
   auto other = api->member("acct_other");

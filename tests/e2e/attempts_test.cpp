@@ -4,6 +4,7 @@
 // trusted proxies name, never one a client forges.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -150,5 +151,43 @@ TEST_F(Attempts, FailedSignInsBlockAUsernameFleetWideButNeverTheOwnersNetwork) {
       page = testkit::get(srv->metrics_port(), "/metrics").body;
       return testkit::metric_value(page, R"(granite_sign_in_attempts_refused_total{reason="username"})") == 2;
     })) << page;
+  }
+}
+
+// Attempts in flight together are each counted before their password is
+// checked, in one statement that also decides whether the username is
+// blocked: however many arrive at once, on however many instances and from
+// however many addresses, no more are checked than the rule allows.
+TEST_F(Attempts, ParallelGuessesAreCheckedNoMoreOftenThanTheLimitAllows) {
+  std::vector<std::string> rules = {"--set", "auth.attempts_per_minute=0", "--set", "auth.account_free_failures=5",
+                                    "--set", "http.trusted_proxies=127.0.0.0/8"};
+  auto one = start(rules);
+  auto two = start(rules);
+  // 40 guesses at once from 40 addresses, over both instances: how many
+  // were checked (401) and how many refused for the block (429).
+  auto burst = [&](const std::string& name) {
+    constexpr int guesses = 40;
+    std::vector<int> status(guesses);
+    std::vector<std::thread> attackers;
+    for (int i = 0; i < guesses; ++i)
+      attackers.emplace_back([&, i] {
+        auto port = (i % 2 ? one : two).port();
+        status[i] = try_password(port, name, "guess " + std::to_string(i), "203.0.113." + std::to_string(i + 1)).status;
+      });
+    for (auto& t : attackers) t.join();
+    auto checked = std::count(status.begin(), status.end(), 401);
+    EXPECT_EQ(checked + std::count(status.begin(), status.end(), 429), guesses) << name;
+    return checked;
+  };
+  // A username whose free failures are spent and whose last block has
+  // expired: the next guess blocks it for 16 s, and it is the only one.
+  db->query("INSERT INTO sign_in_failures VALUES ('ada', 9, now(), now() - interval '1 second')");
+  EXPECT_EQ(burst("ada"), 1);
+  // A username with nothing against it: its 5 free failures, and the guess
+  // that blocks it for 1 s (all 40 arrive well within it).
+  for (const char* name : {"nobody_at_all", "ada_l"}) {
+    auto checked = burst(name);
+    EXPECT_GE(checked, 1) << name;
+    EXPECT_LE(checked, 6) << name;
   }
 }

@@ -20,10 +20,17 @@ std::span<const store::statement> session_statements();
 // A new session, in one transaction with the account's password rehash
 // (when its cost changed) and the removal of its expired sessions, committed
 // without waiting for the WAL flush (a session lost in a crash only means
-// signing in again). Its first row: when the session expires (RFC 3339);
-// foreign_key when the account was deleted meanwhile.
-store::batch record_sign_in(const std::string& digest, std::int64_t user_id, int ttl_s,
+// signing in again). Both the session and the rehash are written only while
+// the account's hash is still `checked`, the one the password was checked
+// against. Its statement `session_row` has one row, when the session
+// expires (RFC 3339), or none when the password changed or the account was
+// deleted meanwhile.
+store::batch record_sign_in(const std::string& digest, std::int64_t user_id, int ttl_s, const std::string& checked,
                             const std::optional<std::string>& rehash);
+inline std::size_t session_row(const std::optional<std::string>& rehash) { return rehash ? 1 : 0; }
+// For a batch whose loss in a crash costs nothing worse than a retry: its
+// commit does not wait for the WAL flush (for this transaction only).
+const store::statement& commit_without_flush_wait();
 // Its one row: the user's id and when the session expires (RFC 3339); none
 // when the token is unknown, signed out or expired.
 store::batch select_session(const std::string& digest);

@@ -30,20 +30,28 @@ struct sign_in_rules {
   account_limit limit;
 };
 
-// Read the account, check the password in the CPU bulkhead, record the
-// session, or the failure.
+// Read the account and count the attempt (refused when the username is
+// blocked), check the password in the CPU bulkhead, then record the session,
+// only if the hash checked is still the account's.
 task<http::response> sign_in(const http::request& req, const sign_in_rules& rules, http::services& s) {
   if (auto refused = refuse_too_many_attempts(req, s)) co_return std::move(*refused);
   auto fields = read_sign_in(req);
   if (!fields) co_return http::problem(fields.err(), req);
   auto network = network_of(req.client);
-  auto account = co_await s.db.read(select_credentials(fields->username, network));
+  bool limited = rules.limit.free_failures > 0;
+  auto start = start_sign_in(fields->username, network, rules.limit);
+  // Statements, not a conditional expression: with a co_await in each arm
+  // of one, the build of GCC 12 here freed the awaiter's batch twice.
+  store::answer account;
+  if (limited)
+    account = co_await s.db.write(std::move(start));
+  else
+    account = co_await s.db.read(std::move(start));
   if (!account.ok()) co_return http::problem(account.as_error(), req);
-  bool blocked = rules.limit.free_failures > 0 && account[1].size() > 0 && account[2].size() == 0;
-  if (blocked) {
+  if (limited && account[1].size() == 0) {
     s.attempts.count_blocked();
-    co_return too_many(static_cast<int>(account[1].integer(0, 0)),
-                       "too many failed sign-ins for this username", req);
+    co_return too_many(static_cast<int>(account[2].integer(0, 0)), "too many failed sign-ins for this username",
+                       req);
   }
   const store::rows& found = account[0];
   std::optional<std::string> stored;
@@ -58,24 +66,25 @@ task<http::response> sign_in(const http::request& req, const sign_in_rules& rule
                                                                        : "waited too long for ";
     co_return http::problem(unavailable(what + s.cpu.name() + "; retry shortly"), req);
   }
-  if (result.value->check == password_check::wrong) {
-    if (rules.limit.free_failures > 0) {
-      auto counted = co_await s.db.write(count_failed_sign_in(fields->username, rules.limit));
-      if (!counted.ok()) co_return http::problem(counted.as_error(), req);
-    }
+  // A wrong password was counted before the check.
+  if (result.value->check == password_check::wrong)
     co_return http::problem(unauthenticated("wrong username or password"), req);
-  }
   auto token = new_token();
   // A rehash moves the account to the configured cost.
-  auto batch = record_sign_in(token.digest, found.integer(0, 0), rules.ttl_s, result.value->rehash);
-  add_successful_sign_in(batch, fields->username, found.integer(0, 0), network);
+  const auto& rehash = result.value->rehash;
+  auto batch = record_sign_in(token.digest, found.integer(0, 0), rules.ttl_s, *stored, rehash);
+  add_successful_sign_in(batch, fields->username, found.integer(0, 0), network, token.digest);
   auto recorded = co_await s.db.write(std::move(batch));
-  if (!recorded.ok() && recorded.failed().what == store::failure::kind::foreign_key)  // the account was deleted meanwhile
+  bool deleted = !recorded.ok() && recorded.failed().what == store::failure::kind::foreign_key;
+  if (!recorded.ok() && !deleted) co_return http::problem(recorded.as_error(), req);
+  // The password was changed, or the account deleted, since it was read:
+  // the password checked is no longer the account's.
+  if (deleted || recorded[session_row(rehash)].size() == 0)
     co_return http::problem(unauthenticated("wrong username or password"), req);
-  if (!recorded.ok()) co_return http::problem(recorded.as_error(), req);
   std::string body;
   features::json_text out(body);
-  out.begin_object().key("token").string(token.text).key("expiresAt").string(recorded[0].text(0, 0)).end_object();
+  out.begin_object().key("token").string(token.text);
+  out.key("expiresAt").string(recorded[session_row(rehash)].text(0, 0)).end_object();
   auto res = no_store(http::json(201, std::move(body)));
   res.headers.emplace_back("Location", "/api/sessions/current");
   co_return res;

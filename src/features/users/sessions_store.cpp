@@ -6,10 +6,16 @@ namespace granite::users {
 
 namespace {
 
+// Only while the account's hash is still $4, the one the password was
+// checked against: a password changed meanwhile leaves no session made with
+// the old one. FOR SHARE holds the row until the commit, so a change that
+// comes later waits for it, and then ends this session with the others
+// (users_store.cpp, update).
 constexpr store::statement insert_session{
     "sessions_insert",
     "INSERT INTO sessions (token_sha256, user_id, expires_at) "
-    "VALUES (decode($1, 'hex'), $2, now() + make_interval(secs => $3)) RETURNING rfc3339(expires_at)"};
+    "SELECT decode($1, 'hex'), id, now() + make_interval(secs => $3) FROM users WHERE id = $2 AND password_hash = $4 "
+    "FOR SHARE RETURNING rfc3339(expires_at)"};
 constexpr store::statement session_of{
     "sessions_user",
     "SELECT user_id, rfc3339(expires_at) FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()"};
@@ -19,7 +25,9 @@ constexpr store::statement delete_others{"sessions_delete_others",
                                          "DELETE FROM sessions WHERE user_id = $1 AND token_sha256 <> decode($2, 'hex')"};
 constexpr store::statement delete_expired{"sessions_delete_expired",
                                           "DELETE FROM sessions WHERE user_id = $1 AND expires_at <= now()"};
-constexpr store::statement rehash_password{"sessions_rehash", "UPDATE users SET password_hash = $2 WHERE id = $1"};
+// Compare and set: a password changed since the check keeps its new hash.
+constexpr store::statement rehash_password{"sessions_rehash",
+                                           "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2"};
 // For this transaction only: the batch is one.
 constexpr store::statement no_flush_wait{"sessions_no_flush_wait",
                                          "SELECT set_config('synchronous_commit', 'off', true)"};
@@ -33,15 +41,19 @@ std::span<const store::statement> session_statements() { return all; }
 // A sign-in lost in a database crash only means signing in again: its commit
 // need not wait for the WAL flush, which keeps a sign-in storm from holding
 // up the writes behind it.
-store::batch record_sign_in(const std::string& digest, std::int64_t user_id, int ttl_s,
+store::batch record_sign_in(const std::string& digest, std::int64_t user_id, int ttl_s, const std::string& checked,
                             const std::optional<std::string>& rehash) {
   store::batch b;
-  b.add(insert_session, digest, user_id, ttl_s);
-  if (rehash) b.add(rehash_password, user_id, *rehash);
+  // The rehash first: it takes the row's lock that the session's FOR SHARE
+  // would otherwise have to upgrade, behind a password change waiting for it.
+  if (rehash) b.add(rehash_password, user_id, checked, *rehash);
+  b.add(insert_session, digest, user_id, ttl_s, rehash ? *rehash : checked);
   b.add(delete_expired, user_id);
   b.add(no_flush_wait);
   return b;
 }
+
+const store::statement& commit_without_flush_wait() { return no_flush_wait; }
 
 store::batch select_session(const std::string& digest) { return store::batch().add(session_of, digest); }
 

@@ -93,15 +93,19 @@ struct account_limit {
   int free_failures;
   int block_max_s;
 };
-// Three statements: the account's row when the username exists (id,
-// password_hash or NULL); the seconds the username is blocked for, when it
-// is; a row when `network` is one the account signed in from.
-store::batch select_credentials(const std::string& username, const std::string& network);
-// A wrong password for `username` (whether it exists or not).
-store::batch count_failed_sign_in(const std::string& username, const account_limit& limit);
-// Into a sign-in's batch: its failures forgotten, its network remembered.
+// What a sign-in asks before checking the password. Its first statement:
+// the account's row when the username exists (id, password_hash or NULL).
+// With a limit (free_failures > 0) the attempt is also counted as a failure
+// before the check, atomically with deciding whether the username is
+// blocked, and the batch is a write: its second statement has no row when
+// the username is blocked for this network, and its third then holds the
+// seconds left.
+store::batch start_sign_in(const std::string& username, const std::string& network, const account_limit& limit);
+// Into a sign-in's batch, after its session (token digest `digest`): when
+// that session was written, its failures (this attempt's included) are
+// forgotten and its network remembered.
 void add_successful_sign_in(store::batch& b, const std::string& username, std::int64_t user_id,
-                            const std::string& network);
+                            const std::string& network, const std::string& digest);
 // A row of users as JSON.
 void write_row(features::json_text& out, const store::rows& r, std::size_t row);
 
