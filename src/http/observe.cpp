@@ -22,7 +22,7 @@ void log_access(obs::access_log& log, const answered& a, const asked& who, obs::
   r.request_id = who.request_id;
   r.client = who.client;
   if (who.req && who.head) {
-    r.method = who.head->method;
+    r.method = who.req->method_name;
     r.target = who.req->target;
     r.trace_id = who.head->trace_id;
   }

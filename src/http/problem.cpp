@@ -52,7 +52,7 @@ response problem(const error& e, const request& req) {
   int status = status_of(e.kind);
   if (e.kind == error::code::internal) {
     // A bug: what went wrong is for the log, which the request id finds.
-    spdlog::error("{} {} rid={} failed: {}", verb_name(req.method), req.target, req.request_id, e.message);
+    spdlog::error("{} {} rid={} failed: {}", method_of(req), req.target, req.request_id, e.message);
     return with_body(status,
                      problem_body(status, "an internal error occurred; the request id identifies it in granite's log", req));
   }

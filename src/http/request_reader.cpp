@@ -28,9 +28,9 @@ bool valid_host(std::string_view v) {
   return true;
 }
 
-// The transfer codings of a Transfer-Encoding list, in order (empty
-// elements skipped, as the list syntax allows).
-std::vector<std::string_view> codings(std::string_view list) {
+// The members of a list field's value, in order (empty elements skipped,
+// as the list syntax allows, RFC 9110 §5.6.1).
+std::vector<std::string_view> list_members(std::string_view list) {
   std::vector<std::string_view> out;
   while (!list.empty()) {
     auto comma = list.find(',');
@@ -44,7 +44,7 @@ std::vector<std::string_view> codings(std::string_view list) {
 // What is wrong with a request's Transfer-Encoding, if anything.
 refusal check_transfer_encoding(std::string_view list, int version) {
   if (version < 11) return {400, "an HTTP/1.0 request cannot have a Transfer-Encoding"};
-  auto all = codings(list);
+  auto all = list_members(list);
   auto chunked = [](std::string_view c) { return beast::iequals(c, "chunked"); };
   if (all.empty() || !chunked(all.back()))
     return {400, "the request's Transfer-Encoding does not end in chunked: its length is unknown"};
@@ -71,7 +71,10 @@ request_reader::request_reader(request& req, request_head& head) : req_(req), he
 std::size_t request_reader::feed(boost::asio::const_buffer bytes, error_code& ec) {
   if (is_header_done()) {
     input_ = bytes;
-    return put(bytes, ec);
+    auto used = put(bytes, ec);
+    if (ec == bhttp::error::need_more && chunked())
+      check_held({static_cast<const char*>(bytes.data()) + used, bytes.size() - used}, ec);
+    return used;
   }
   bool eager_body = eager();
   eager(false);  // stop at the header's end, to count it
@@ -86,7 +89,7 @@ std::size_t request_reader::feed(boost::asio::const_buffer bytes, error_code& ec
 
 void request_reader::on_request_impl(bhttp::verb, string_view method, string_view target, int version, error_code&) {
   req_.method = parse_verb(view(method));
-  head_.method.assign(method.data(), method.size());
+  req_.method_name.assign(method.data(), method.size());
   req_.target.assign(target.data(), target.size());
   head_.version = version;
 }
@@ -105,7 +108,12 @@ bool request_reader::folded(string_view name, string_view value) const {
 
 void request_reader::on_field_impl(bhttp::field name, string_view name_text, string_view value, error_code& ec) {
   if (folded(name_text, value)) return refuse(400, "a field value is folded over two lines (obs-fold)", ec);
-  if (header_done_) return;  // a trailer field: nothing granite reads may come that late
+  if (header_done_) {  // a trailer field: nothing granite reads may come that late, but it is counted
+    auto end = static_cast<const char*>(input_.data()) + input_.size();
+    auto eol = std::find(value.data() + value.size(), end, '\r');
+    trailer_bytes_ += static_cast<std::size_t>(eol - name_text.data()) + 2;
+    return;
+  }
   auto keep_first = [&](std::string& into, bool& seen) {
     if (!seen) into.assign(value.data(), value.size());
     seen = true;
@@ -122,16 +130,20 @@ void request_reader::on_field_impl(bhttp::field name, string_view name_text, str
     case bhttp::field::if_none_match: return join(head_.if_none_match, value);
     case bhttp::field::accept_encoding: return join(head_.accept_encoding, value);
     case bhttp::field::expect:
-      if (!seen_expect_) head_.expect_continue = beast::iequals(value, "100-continue");
+      // Every member of every Expect field counts: one granite cannot meet
+      // is 417, wherever it stands.
       seen_expect_ = true;
+      for (auto member : list_members(view(value)))
+        (beast::iequals(member, "100-continue") ? head_.expect_continue : unmet_expectation_) = true;
       return;
     case bhttp::field::host:
       ++hosts_;
       host_valid_ = host_valid_ && valid_host(view(value));
       return;
     case bhttp::field::transfer_encoding:
-      if (!transfer_encoding_.empty()) transfer_encoding_ += ", ";
+      if (seen_transfer_encoding_) transfer_encoding_ += ", ";
       transfer_encoding_.append(value.data(), value.size());
+      seen_transfer_encoding_ = true;
       return;
     default:
       if (beast::iequals(name_text, "x-request-id")) return keep_first(req_.request_id, seen_request_id_);
@@ -144,15 +156,62 @@ void request_reader::on_field_impl(bhttp::field name, string_view name_text, str
 // expectation first (RFC 9110 §10.1.1), then the host and the framing.
 void request_reader::on_header_impl(error_code& ec) {
   header_done_ = true;
-  if (seen_expect_ && !head_.expect_continue)
+  if (seen_expect_ && (unmet_expectation_ || !head_.expect_continue))
     return refuse(417, "granite meets no expectation but 100-continue", ec);
   if (hosts_ > 1) return refuse(400, "the request has more than one Host field", ec);
   if (head_.version >= 11 && hosts_ == 0) return refuse(400, "an HTTP/1.1 request needs a Host field", ec);
   if (!host_valid_) return refuse(400, "the Host field holds no host", ec);
-  if (!transfer_encoding_.empty()) {
+  // Present, even empty: a Transfer-Encoding frames the message or refuses it.
+  if (seen_transfer_encoding_) {
     auto why = check_transfer_encoding(transfer_encoding_, head_.version);
     if (why.status) return refuse(why.status, std::move(why.detail), ec);
   }
+}
+
+// What Beast holds back of a chunked body until more comes: a chunk-size
+// line it takes only whole, or the last chunk's line with the trailer
+// section, which it takes only whole. Unbounded, one endless line would
+// grow the buffer for as long as the body timeout allows. The same limits
+// apply to what arrives whole (on_chunk_header_impl, on_finish_impl), so
+// that bytes read the same however they arrive.
+void request_reader::check_held(std::string_view held, error_code& ec) {
+  auto line = held.starts_with("\r\n") ? held.substr(2) : held;  // the end of the previous chunk's data
+  auto eol = line.find("\r\n");
+  if (eol == std::string_view::npos && line.size() > chunk_line_limit) return refuse_chunk_line(ec);
+  // A complete line still held is the last chunk's: the trailer follows.
+  if (eol != std::string_view::npos && line.size() > header_room_) return refuse_trailer(ec);
+}
+
+void request_reader::refuse_chunk_line(error_code& ec) {
+  refuse(400, "a chunk-size line is longer than " + std::to_string(chunk_line_limit) + " bytes, its extensions included",
+         ec);
+}
+
+void request_reader::refuse_trailer(error_code& ec) {
+  refuse(431, "the header and the trailer section are larger than " + std::to_string(header_limit_bytes_) +
+                  " bytes together (http.header_limit_bytes)", ec);
+}
+
+// The length of the line of the input that ends at `end` (its CRLF left out).
+std::size_t request_reader::line_ending_at(const char* end) const {
+  auto begin = static_cast<const char*>(input_.data());
+  auto start = end;
+  while (start > begin && start[-1] != '\n') --start;
+  return static_cast<std::size_t>(end - start);
+}
+
+void request_reader::on_chunk_header_impl(std::uint64_t size, string_view extensions, error_code& ec) {
+  auto line = line_ending_at(extensions.data() + extensions.size());
+  if (line > chunk_line_limit) return refuse_chunk_line(ec);
+  if (size == 0) trailer_bytes_ = line + 2;  // the last chunk's line begins the trailer section
+  extension_bytes_ += extensions.size();
+  if (req_.body.size() + size + extension_bytes_ > body_limit_bytes_)
+    refuse(413, "the request body, its chunk extensions included, is larger than " +
+                    std::to_string(body_limit_bytes_) + " bytes (http.body_limit_bytes)", ec);
+}
+
+void request_reader::on_finish_impl(error_code& ec) {
+  if (trailer_bytes_ > 0 && trailer_bytes_ + 2 > header_room_) refuse_trailer(ec);  // + the final CRLF
 }
 
 void request_reader::refuse(int status, std::string detail, error_code& ec) {

@@ -17,10 +17,14 @@ namespace granite::http {
 
 struct limits;
 
+// The longest chunk-size line of a chunked body, its extensions included
+// (400 beyond). The extensions also count against the body's limit, and
+// the trailer section against the header's.
+inline constexpr std::size_t chunk_line_limit = 4096;
+
 // What a session keeps of a request's header beyond the `request` itself.
 struct request_head {
   int version = 11;
-  std::string method;  // as sent, for the access log
   std::string if_none_match;  // every If-None-Match field, joined by ", "
   std::string accept_encoding;  // every Accept-Encoding field, joined by ", "
   std::string forwarded_for;  // every X-Forwarded-For field, joined by ", "
@@ -41,7 +45,8 @@ struct refusal {
 // a Transfer-Encoding must end in chunked, have it once, and come in
 // HTTP/1.1 (400), and granite decodes no other transfer coding (501). A
 // value folded over two lines (obs-fold) is refused when it comes (400).
-// Trailer fields are read and ignored.
+// Trailer fields are read and ignored. A chunked body's framing is bounded
+// too (chunk_line_limit).
 class request_reader final : public boost::beast::http::basic_parser<true> {
  public:
   request_reader(request& req, request_head& head);
@@ -53,6 +58,13 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
   void limit_header(std::size_t bytes) {
     header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(bytes, UINT32_MAX)));
     header_room_ = bytes;
+    header_limit_bytes_ = bytes;
+  }
+  // The most bytes the body may have: its data, and the extensions of its
+  // chunks when it is chunked.
+  void limit_body(std::uint64_t bytes) {
+    body_limit(bytes);
+    body_limit_bytes_ = bytes;
   }
   // put(), remembering where the bytes are: a value Beast unfolded from
   // obs-fold lies elsewhere, and is refused (RFC 9112 §5.2). Until the
@@ -70,20 +82,29 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
   void on_header_impl(error_code& ec) override;
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override;
   std::size_t on_body_impl(string_view s, error_code&) override;
-  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
+  void on_chunk_header_impl(std::uint64_t size, string_view extensions, error_code& ec) override;
   std::size_t on_chunk_body_impl(std::uint64_t, string_view s, error_code& ec) override { return on_body_impl(s, ec); }
-  void on_finish_impl(error_code&) override {}
+  void on_finish_impl(error_code& ec) override;
 
   request& req_;
   request_head& head_;
   void refuse(int status, std::string detail, error_code& ec);
+  void check_held(std::string_view held, error_code& ec);
+  void refuse_chunk_line(error_code& ec);
+  void refuse_trailer(error_code& ec);
+  std::size_t line_ending_at(const char* end) const;
 
   bool seen_content_type_ = false, seen_authorization_ = false, seen_request_id_ = false, seen_expect_ = false,
-       seen_trace_id_ = false, seen_accept_ = false;
+       seen_trace_id_ = false, seen_accept_ = false, seen_transfer_encoding_ = false;
+  bool unmet_expectation_ = false;  // an Expect member other than 100-continue
   bool folded(string_view name, string_view value) const;
 
   boost::asio::const_buffer input_;
-  std::size_t header_room_ = SIZE_MAX;
+  std::size_t header_room_ = SIZE_MAX;  // what the header left of its limit, for the trailer section
+  std::size_t header_limit_bytes_ = SIZE_MAX;
+  std::uint64_t body_limit_bytes_ = UINT64_MAX;
+  std::uint64_t extension_bytes_ = 0;  // of every chunk so far
+  std::size_t trailer_bytes_ = 0;      // the last chunk's line and the trailer fields, CRLFs included
   bool header_done_ = false;  // what follows are trailer fields
   int hosts_ = 0;
   bool host_valid_ = true;

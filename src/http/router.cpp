@@ -86,7 +86,7 @@ match router::find(const request& req) const {
     if (r.method == verb::get) allowed.push_back(verb::head);
   }
   if (allowed.empty()) {
-    out.refusal = problem(404, "no route for " + std::string(verb_name(req.method)) + " " + req.path +
+    out.refusal = problem(404, "no route for " + std::string(method_of(req)) + " " + req.path +
                                    "; see the API table in the README",
                           req);
     return out;
@@ -95,7 +95,7 @@ match router::find(const request& req) const {
   allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
   std::string allow;
   for (verb v : allowed) allow += (allow.empty() ? "" : ", ") + std::string(verb_name(v));
-  out.refusal = problem(405, std::string(verb_name(req.method)) + " is not allowed on " + req.path + "; allowed: " + allow,
+  out.refusal = problem(405, std::string(method_of(req)) + " is not allowed on " + req.path + "; allowed: " + allow,
                         req);
   out.refusal.headers.emplace_back("Allow", allow);
   return out;

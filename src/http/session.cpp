@@ -93,7 +93,7 @@ class session : public std::enable_shared_from_this<session> {
   void next_request() {
     reader_.emplace(req_, head_);
     reader_->limit_header(ctx_.limit.header_bytes);
-    reader_->body_limit(ctx_.limit.body_bytes);
+    reader_->limit_body(ctx_.limit.body_bytes);
     reader_->eager(true);
     phase_ = phase::waiting;
     late_ = false;
@@ -387,7 +387,10 @@ void server_context::sweep() {
 }
 
 bool start_session(asio::ip::tcp::socket socket, server_context& ctx) {
-  if (ctx.sessions.size() >= ctx.limit.max_connections) {
+  // A connection answered for the last time still holds its descriptor
+  // while it lingers: it counts, or clients that never close could take
+  // every descriptor the worker has.
+  if (ctx.sessions.size() + ctx.lingering >= ctx.limit.max_connections) {
     beast::error_code ec;
     socket.close(ec);
     return false;

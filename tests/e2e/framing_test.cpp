@@ -69,6 +69,12 @@ TEST_F(Framing, TransferEncodingsGraniteCannotFrameAreRefusedAndTheConnectionClo
             400},
            {"9112 6.1: Transfer-Encoding in HTTP/1.0",
             "POST /api/sessions HTTP/1.0\r\nHost: granite\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+           {"9112 6.3: an empty Transfer-Encoding is no chunked",
+            "POST /api/sessions HTTP/1.1\r\nHost: granite\r\nTransfer-Encoding: \r\n\r\n0\r\n\r\n", 400},
+           {"9112 6.3: an empty Transfer-Encoding with a Content-Length",
+            "POST /api/sessions HTTP/1.1\r\nHost: granite\r\nTransfer-Encoding: \r\nContent-Length: 5\r\n\r\n"
+            "0\r\n\r\n",
+            400},
            {"9112 6.3: Transfer-Encoding and Content-Length",
             "POST /api/sessions HTTP/1.1\r\nHost: granite\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
             "0\r\n\r\n",
@@ -190,6 +196,10 @@ TEST_F(Framing, AnExpectationOtherThan100ContinueIs417BeforeAnythingElse) {
            {"9110 10.1.1: before any other check",
             "POST /api/threads HTTP/1.1\r\nHost: granite\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n{}", 417},
            {"9110 10.1.1: before the Host check", "GET /api/users/1 HTTP/1.1\r\nExpect: nothing\r\n\r\n", 417},
+           {"9110 10.1.1: a second Expect field after 100-continue",
+            "GET /api/users/1 HTTP/1.1\r\nHost: granite\r\nExpect: 100-continue\r\nExpect: x\r\n\r\n", 417},
+           {"9110 10.1.1: a list with a member granite cannot meet",
+            "GET /api/users/1 HTTP/1.1\r\nHost: granite\r\nExpect: 100-continue, x\r\n\r\n", 417},
        })
     expect_refused(srv->port(), c);
   // 100-continue is met: the client is told to send its body.

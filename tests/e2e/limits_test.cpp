@@ -192,6 +192,84 @@ TEST_F(Limits, ConnectionsBeyondTheMaximumAreClosedAtOnce) {
   for (auto& c : held) EXPECT_EQ(c->request("GET", "/api/users/1").status, 200);
 }
 
+// A connection answered for the last time (Connection: close) lingers
+// until the client closes it, reading what still comes: it holds a
+// descriptor all that while, so it counts against http.max_connections.
+// Clients that read their answers and never close cannot take more
+// descriptors than the limit: the excess is closed at once, unanswered.
+TEST_F(Limits, LingeringClosesCountAgainstTheMaximum) {
+  auto srv = start({"http.max_connections=5"}, 1);
+  std::vector<int> held;
+  int answered = 0, closed_unanswered = 0;
+  for (int i = 0; i < 12; ++i) {
+    int fd = connect_to(srv.port());
+    ASSERT_GE(fd, 0);
+    held.push_back(fd);  // never closed by the client until the end
+    const std::string req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    auto got = read_until_closed(fd, 2s);  // the server shuts its side after the answer
+    if (got.rfind("HTTP/1.1 200 ", 0) == 0)
+      ++answered;
+    else if (got == "<closed>" || got == "<reset>")
+      ++closed_unanswered;
+  }
+  EXPECT_EQ(answered, 5) << "lingering connections were not counted";
+  EXPECT_EQ(closed_unanswered, 7);
+  for (int fd : held) close(fd);
+  // Once their clients close them, new connections are served again.
+  EXPECT_TRUE(testkit::eventually([&] {
+    try {
+      return testkit::get(srv.port(), "/").status == 200;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }, 3s));
+}
+
+// What a chunked body's framing makes the worker hold is bounded, not just
+// timed: a chunk-size line that never ends (an endless extension) is 400 past
+// chunk_line_limit, a trailer section that never ends is 431 past what the
+// header left of http.header_limit_bytes, and chunk extensions count against
+// http.body_limit_bytes. Each answer comes at once, long before the body
+// timeout, and the connection closes.
+TEST_F(Limits, AChunkedBodysFramingIsBoundedNotJustTimed) {
+  auto srv = start({"http.body_timeout_s=30", "http.body_limit_bytes=65536"}, 1);
+  const std::string head =
+      "POST /api/threads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  struct endless_case {
+    const char* what;
+    std::string start;  // then the filler, 4 KiB at a time, up to 256 KiB
+    std::string filler;
+    int status;
+    const char* detail;
+  };
+  std::string extension(4000, 'e');
+  for (const auto& c : std::vector<endless_case>{
+           {"an endless chunk extension", head + "5;name=", std::string(4096, 'v'), 400, "chunk-size line"},
+           {"an endless trailer field", head + "2\r\nhi\r\n0\r\nX-Trailer: ", std::string(4096, 't'), 431,
+            "trailer section"},
+           {"endless trailer fields", head + "2\r\nhi\r\n0\r\n", "X-Trailer: " + std::string(100, 't') + "\r\n", 431,
+            "trailer section"},
+           {"chunk extensions past the body limit", head, "1;" + extension + "\r\nx\r\n", 413, "chunk extensions"},
+       }) {
+    int fd = connect_to(srv.port());
+    ASSERT_GE(fd, 0);
+    auto t0 = clock_type::now();
+    send(fd, c.start.data(), c.start.size(), MSG_NOSIGNAL);
+    std::size_t sent = 0;
+    while (sent < 256 * 1024) {
+      if (send(fd, c.filler.data(), c.filler.size(), MSG_NOSIGNAL) < 0) break;  // the server closed: answered
+      sent += c.filler.size();
+    }
+    auto got = read_until_closed(fd, 5s);
+    close(fd);
+    EXPECT_EQ(got.rfind("HTTP/1.1 " + std::to_string(c.status) + " ", 0), 0u) << c.what << ": " << got;
+    EXPECT_NE(got.find(c.detail), std::string::npos) << c.what << ": " << got;
+    EXPECT_NE(got.find("<closed>"), std::string::npos) << c.what << ": " << got;
+    EXPECT_LT(clock_type::now() - t0, 10s) << c.what << ": answered by the body timeout, not by a limit";
+  }
+}
+
 TEST_F(Limits, AThousandSlowClientsDoNotCrowdOutTheOthers) {
   auto srv = start({"http.header_timeout_s=3"});
   // 500 connections that say nothing, 500 that send a header a byte at a time.

@@ -166,6 +166,21 @@ TEST_F(Routes, WrongMethodIs405WithAllow) {
   EXPECT_EQ(c.request("POST", "/health").header("Allow"), "GET, HEAD");
 }
 
+// A refusal names the method as the client sent it, whether granite knows
+// it or not (methods are case-sensitive: "get" is not GET).
+TEST_F(Routes, RefusalsNameTheMethodAsSent) {
+  testkit::http_client c(srv->port());
+  for (const char* method : {"TRACE", "CONNECT", "get", "PROPFIND"}) {
+    auto r = c.request(method, "/api/users/1");
+    EXPECT_EQ(r.status, 405) << method;
+    auto detail = nlohmann::json::parse(r.body)["detail"].get<std::string>();
+    EXPECT_EQ(detail.rfind(std::string(method) + " is not allowed on /api/users/1", 0), 0u) << detail;
+  }
+  auto missing = c.request("TRACE", "/api/comments");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find("no route for TRACE /api/comments"), std::string::npos) << missing.body;
+}
+
 TEST_F(Routes, HeadHasTheHeadersOfGetAndNoBody) {
   testkit::http_client c(srv->port());
   auto got = c.request("GET", "/api/users");

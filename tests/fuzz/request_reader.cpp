@@ -12,9 +12,12 @@
 //   so a bad line ending seen at once (400) is, in pieces, refused at the
 //   header limit (431) or the end of the stream (400);
 // - a request's body is within the body limit;
+// - what a chunked body's framing holds back (a chunk-size line, the
+//   trailer section) stays within the chunk-line and header limits;
 // - a refusal answers 400, 413, 417, 431 or 501;
 // - what the session makes of a request (its path and query, the client
 //   behind trusted proxies, its request id, If-None-Match) never fails.
+#include <algorithm>
 #include <boost/beast/http/error.hpp>
 #include <optional>
 #include <string>
@@ -53,7 +56,7 @@ class arrivals {
 
 // One request as the session would see it, or the refusal.
 std::string describe(const http::request& req, const http::request_head& head, bool keep_alive) {
-  std::string out = head.method + " " + req.target + " HTTP/" + std::to_string(head.version) +
+  std::string out = req.method_name + " " + req.target + " HTTP/" + std::to_string(head.version) +
                     (keep_alive ? " keep-alive" : " close") + (head.expect_continue ? " expect" : "") + "\n";
   out += "type=" + req.content_type + "\nauth=" + req.authorization + "\naccept=" + req.accept +
          "\nid=" + req.request_id + "\ninm=" + head.if_none_match + "\nxff=" + head.forwarded_for +
@@ -95,7 +98,7 @@ std::string read_connection(std::string_view bytes, const setup& how, bool in_pi
   auto next_request = [&] {
     reader.emplace(req, head);
     reader->limit_header(how.limit.header_bytes);
-    reader->body_limit(how.limit.body_bytes);
+    reader->limit_body(how.limit.body_bytes);
     reader->eager(true);
   };
   next_request();
@@ -105,7 +108,13 @@ std::string read_connection(std::string_view bytes, const setup& how, bool in_pi
       boost::beast::error_code ec;
       auto used = reader->feed(boost::asio::buffer(buffer.data(), buffer.size()), ec);
       buffer.erase(0, used);
-      if (ec == bhttp::error::need_more) break;
+      if (ec == bhttp::error::need_more) {
+        // A chunked body's framing is held within its limits, never more.
+        if (reader->is_header_done() && reader->chunked())
+          GRANITE_FUZZ_CHECK(buffer.size() <= 2 + std::max<std::size_t>(http::chunk_line_limit, how.limit.header_bytes),
+                             "held " + std::to_string(buffer.size()) + " bytes of a chunked body");
+        break;
+      }
       if (ec) return out + refusal(ec, reader->refused(), how.limit, req);
       if (reader->is_done()) {
         GRANITE_FUZZ_CHECK(req.body.size() <= how.limit.body_bytes, std::to_string(req.body.size()));

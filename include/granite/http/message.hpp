@@ -22,6 +22,7 @@ std::string_view verb_name(verb v);
 
 struct request {
   verb method = verb::get;
+  std::string method_name;  // as sent: what a refusal names, verb::other's too
   std::string target;  // as sent, e.g. "/api/users?limit=5"
   std::string path;    // target without the query, still percent-encoded
   std::string query;   // after '?', without it
@@ -61,6 +62,11 @@ struct response {
 inline constexpr std::string_view json_type = "application/json; charset=utf-8";
 inline constexpr std::string_view text_type = "text/plain; charset=utf-8";
 inline constexpr std::string_view problem_type = "application/problem+json";
+
+// The request's method as sent, or its verb's name when none was kept.
+inline std::string_view method_of(const request& r) {
+  return r.method_name.empty() ? verb_name(r.method) : std::string_view(r.method_name);
+}
 
 response text(int status, std::string body);
 response json(int status, std::string body);

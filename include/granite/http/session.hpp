@@ -31,7 +31,7 @@ struct limits {
   std::chrono::seconds idle_timeout;    // between requests on a kept-alive connection
   std::chrono::seconds header_timeout;  // a header from its first byte; a new connection's first byte
   std::chrono::seconds body_timeout;    // a body after its header
-  std::size_t max_connections;          // open at once; beyond, new ones are closed
+  std::size_t max_connections;          // open at once, lingering ones included; beyond, new ones are closed
   std::uint64_t max_requests;           // per connection; 0: no limit
 };
 
@@ -65,7 +65,8 @@ struct server_context {
 };
 
 // Serves HTTP/1.1 on an accepted connection until it closes. Beyond
-// limit.max_connections the connection is closed at once (false).
+// limit.max_connections (sessions and lingering closes together) the
+// connection is closed at once (false).
 bool start_session(boost::asio::ip::tcp::socket socket, server_context& ctx);
 
 }  // namespace granite::http
