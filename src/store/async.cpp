@@ -157,7 +157,11 @@ struct database::impl {
       return answer_later(std::move(j),
                           answer(unavailable_because("too many requests are waiting for the database; retry shortly")));
     j->queued_at = clock::now();
-    lane.waiting.push_back(std::move(j));
+    // In the order of their deadlines: a batch sent again after its
+    // connection was lost goes before those asked after it.
+    auto at = std::upper_bound(lane.waiting.begin(), lane.waiting.end(), j->deadline,
+                               [](clock::time_point d, const std::shared_ptr<job>& w) { return d < w->deadline; });
+    lane.waiting.insert(at, std::move(j));
     arm_deadline(lane);
     if (!any_ready(lane)) attempt_soon(lane);
   }
@@ -170,18 +174,19 @@ struct database::impl {
     }
   }
 
-  // A batch waits for a connection at most database.statement_timeout_ms
-  // (none when that is 0): then it is answered as a statement that ran out
-  // of time would be.
+  // A batch is answered at the latest database.statement_timeout_ms after
+  // it was asked (none when that is 0): one still waiting for a connection
+  // then is answered as a statement that ran out of time would be (one
+  // already sent is cancelled by its connection, pipeline.cpp).
   void arm_deadline(lane_state& lane) {
     if (lane.waiting.empty() || wait_limit.count() == 0) return;
-    auto due = lane.waiting.front()->queued_at + wait_limit;
+    auto due = lane.waiting.front()->deadline;
     if (lane.deadline.expiry() == due) return;
     lane.deadline.expires_at(due);
     lane.deadline.async_wait([this, &lane](boost::system::error_code ec) {
       if (ec || stopped) return;
       auto now = clock::now();
-      while (!lane.waiting.empty() && lane.waiting.front()->queued_at + wait_limit <= now) {
+      while (!lane.waiting.empty() && lane.waiting.front()->deadline <= now) {
         auto j = std::move(lane.waiting.front());
         lane.waiting.pop_front();
         answer_later(std::move(j), answer(failure{failure::kind::timeout, {},
@@ -338,6 +343,7 @@ void database::stop() {
 void database::submit(lane l, batch b, std::function<void(answer)> done) {
   ++impl_->counters.batches;
   auto j = std::make_shared<job>();
+  if (impl_->wait_limit.count() > 0) j->deadline = clock::now() + impl_->wait_limit;
   j->lane = l;
   j->work = std::move(b);
   j->done = std::move(done);

@@ -68,7 +68,7 @@ bool readable_now(int fd) {
 }  // namespace
 
 pipeline::pipeline(asio::io_context& loop, connection_setup setup, hooks h)
-    : loop_(loop), setup_(std::move(setup)), hooks_(std::move(h)) {}
+    : loop_(loop), setup_(std::move(setup)), hooks_(std::move(h)), overdue_(loop) {}
 
 pipeline::~pipeline() {
   *alive_ = false;
@@ -111,8 +111,10 @@ void pipeline::send(std::shared_ptr<job> j) {
   ++j->sends;
   j->synced = false;
   j->ended_by_server = false;
-  if (in_flight_.empty()) progress_ = clock::now();
+  bool first = in_flight_.empty();
+  if (first) progress_ = clock::now();
   in_flight_.push_back(j);
+  if (first) watch_deadline();
   for (std::size_t i = 0; i < j->work.size(); ++i) {
     auto values = j->work.parameters(i);
     const auto& s = j->work.at(i);
@@ -212,11 +214,56 @@ void pipeline::finish_front() {
   auto j = std::move(in_flight_.front());
   in_flight_.pop_front();
   in_query_ = false;
-  progress_ = clock::now();
+  if (!j->failed || j->failed->what != failure::kind::timeout) progress_ = clock::now();
+  watch_deadline();
   answer a = j->failed ? answer(std::move(*j->failed)) : answer(std::move(j->results));
   // On the loop, after this read: the answer may send more.
   asio::post(loop_, [j, a = std::move(a)]() mutable { j->done(std::move(a)); });
   if (hooks_.answered) hooks_.answered(*this);
+}
+
+// One timer per connection, for the batch at the front: the server works
+// through a pipeline in order, so only the front's statement can be running.
+void pipeline::watch_deadline() {
+  if (in_flight_.empty() || in_flight_.front()->deadline == clock::time_point::max()) {
+    overdue_.cancel();
+    return;
+  }
+  overdue_.expires_at(in_flight_.front()->deadline);
+  overdue_.async_wait([this, alive = alive_, gen = generation_](boost::system::error_code ec) {
+    if (ec || !*alive || gen != generation_ || !conn_ || in_flight_.empty()) return;
+    if (clock::now() < in_flight_.front()->deadline) return;  // the front changed meanwhile
+    cancel_overdue();
+  });
+}
+
+void pipeline::cancel_overdue() {
+  auto now = clock::now();
+  if (now - last_cancel_log_ >= std::chrono::seconds(1)) {
+    last_cancel_log_ = now;
+    spdlog::warn("a batch ran past its deadline (database.statement_timeout_ms, counted from when it was asked); "
+                 "cancelling its statement");
+  }
+  // libpq's cancel request opens a connection of its own and waits for it:
+  // on a thread, one at a time. Should it miss (the statement ended as it
+  // came), the front is looked at again shortly.
+  if (!cancelling_->exchange(true)) {
+    if (PGcancel* cancel = PQgetCancel(conn_)) {
+      std::thread([cancel, busy = cancelling_] {
+        char error[256];  // a cancel that fails is tried again (no log: the worker may be exiting)
+        PQcancel(cancel, error, sizeof error);
+        PQfreeCancel(cancel);
+        *busy = false;
+      }).detach();
+    } else {
+      *cancelling_ = false;
+    }
+  }
+  overdue_.expires_after(std::chrono::milliseconds(250));
+  overdue_.async_wait([this, alive = alive_, gen = generation_, front = in_flight_.front()](boost::system::error_code ec) {
+    if (ec || !*alive || gen != generation_ || !conn_ || in_flight_.empty() || in_flight_.front() != front) return;
+    cancel_overdue();
+  });
 }
 
 void pipeline::lose(std::string why) {
@@ -238,6 +285,7 @@ void pipeline::close() {
 }
 
 void pipeline::release() {
+  overdue_.cancel();
   if (socket_) {
     socket_->release();  // out of the reactor before libpq closes the descriptor
     socket_.reset();

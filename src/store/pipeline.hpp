@@ -12,12 +12,14 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <atomic>
 
 #include "granite/store/async.hpp"
 
@@ -35,6 +37,9 @@ struct job {
   std::vector<rows> results;
   std::optional<failure> failed;
   clock::time_point queued_at{};  // when it last began to wait for a connection
+  // When it must be answered, however long it waited and whatever ran in
+  // front of it: submitted + database.statement_timeout_ms (max: never).
+  clock::time_point deadline = clock::time_point::max();
   // Of its last send: its sync went to libpq (from then on the server may
   // commit it), and the server ended the session in place of one of its
   // statements' results (so it committed nothing).
@@ -76,7 +81,8 @@ class pipeline {
   // Batches sent and not yet answered.
   std::size_t outstanding() const { return in_flight_.size(); }
   // Busy, and no answer for `after`: a statement is slow or waits on a
-  // lock, and whatever is sent now waits behind it.
+  // lock, and whatever is sent now waits behind it. A batch answered with
+  // a timeout is no answer: what held it most likely holds the next.
   bool stalled(clock::time_point now, clock::duration after) const {
     return !in_flight_.empty() && now - progress_ > after;
   }
@@ -97,6 +103,11 @@ class pipeline {
   void finish_front();
   void flush();
   void lose(std::string why);  // by value: it may name what release() clears
+  // The batch the server works on is past its deadline: its statement is
+  // cancelled, so that it fails (a write commits nothing) and the batches
+  // behind it get their turn.
+  void watch_deadline();
+  void cancel_overdue();
   void release();
   static void on_notice(void* self, const PGresult* r);
 
@@ -116,6 +127,9 @@ class pipeline {
   clock::time_point attempt_started_{};
   std::deque<std::shared_ptr<job>> in_flight_;
   std::thread opener_;
+  boost::asio::steady_timer overdue_;
+  std::shared_ptr<std::atomic<bool>> cancelling_ = std::make_shared<std::atomic<bool>>(false);
+  clock::time_point last_cancel_log_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -4,6 +4,8 @@
 // connections an instance holds.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <future>
 #include <map>
@@ -356,4 +358,81 @@ TEST(Database, AnInstanceHoldsTwoConnectionsPerWorkerAndTheNoticesMayHaveTheirOw
       return testkit::get(srv.port(), "/api/users/3").body.find("changed behind granite") != std::string::npos;
     }, 2s));
   }
+}
+
+// Every request's wait for the database is bounded by
+// database.statement_timeout_ms, whatever is in front of it: batches queued
+// behind a statement waiting on a lock, sent behind one on the same
+// connection, or waiting for a connection. Each is answered (503, or its
+// answer) within the timeout of being asked, plus the round trip of the
+// cancel, rather than each waiting out the timeouts of those in front.
+TEST(Database, EveryRequestIsAnsweredWithinTheStatementTimeoutWhateverIsInFrontOfIt) {
+  testkit::scratch_database db;
+  testkit::server srv({.database_url = db.seeded(), .workers = 1,
+                       .extra_args = {"--set", "database.statement_timeout_ms=1000", "--set", "cache.enabled=false",
+                                      "--set", "auth.hash_priority=low", "--set", "auth.hash_cpu_percent=100"}});
+  testkit::forum_client api(srv.port());
+  auto me = api.member("waits_bounded");
+  auto locked = api.write_post(me.token, 1, "about to be locked");
+  auto other = api.write_post(me.token, 2, "never locked");
+  const auto bound = 2000ms;  // the timeout, and a second for the cancel on a busy machine
+
+  // Timed requests, each sent `after` the start: status and milliseconds.
+  struct timed {
+    int status;
+    std::chrono::milliseconds took;
+  };
+  auto at = [&](std::chrono::milliseconds after, auto call) {
+    return std::async(std::launch::async, [after, call] {
+      std::this_thread::sleep_for(after);
+      auto t0 = clock_type::now();
+      int status = call().status;
+      return timed{status, std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t0)};
+    });
+  };
+  auto edit = [&](std::int64_t post) {
+    return [&, post] {
+      return api.call("PATCH", "/api/posts/" + std::to_string(post), R"({"text":"edited"})", me.token);
+    };
+  };
+
+  {
+    // A row lock held for longer than every timeout together: edits of the
+    // row queue behind each other on the worker's one write connection.
+    pqxx::connection blocker(db.url());
+    pqxx::work lock(blocker);
+    lock.exec_params("SELECT id FROM posts WHERE id = $1 FOR UPDATE", locked);
+    std::vector<std::future<timed>> edits;
+    for (int i = 0; i < 5; ++i) edits.push_back(at(i * 150ms, edit(locked)));
+    auto unrelated = at(700ms, edit(other));
+    for (auto& e : edits) {
+      auto r = e.get();
+      EXPECT_EQ(r.status, 503);
+      EXPECT_LT(r.took, bound) << "an edit waited behind the timeouts of those in front of it";
+    }
+    auto r = unrelated.get();
+    EXPECT_TRUE(r.status == 200 || r.status == 503) << r.status;
+    EXPECT_LT(r.took, bound) << "an unrelated write waited behind the edits of a locked row";
+    lock.abort();
+  }
+  EXPECT_EQ(api.call("PATCH", "/api/posts/" + std::to_string(locked), R"({"text":"edited"})", me.token).status, 200);
+
+  {
+    // A table locked whole: reads of it queue on the read connection, and
+    // on the write connection that takes reads when idle.
+    pqxx::connection blocker(db.url());
+    pqxx::work lock(blocker);
+    lock.exec("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE");
+    std::vector<std::future<timed>> reads;
+    for (int i = 0; i < 6; ++i)
+      reads.push_back(at(i * 100ms, [&] { return testkit::get(srv.port(), "/api/posts/in-thread/1"); }));
+    for (auto& f : reads) {
+      auto r = f.get();
+      EXPECT_EQ(r.status, 503);
+      EXPECT_LT(r.took, bound) << "a read waited behind the timeouts of those in front of it";
+    }
+    lock.abort();
+  }
+  EXPECT_EQ(testkit::get(srv.port(), "/api/posts/in-thread/1").status, 200);
+  EXPECT_NE(srv.log().find("cancelling its statement"), std::string::npos);
 }

@@ -155,9 +155,12 @@ class database {
   // Sends the batch on a lane and calls done(answer) on the loop. A read
   // whose connection is lost before it was answered is sent once more, on a
   // fresh connection; a write only when it provably committed nothing (its
-  // sync never left granite, or the server ended the session before it). A
-  // batch that finds no connection able to take it waits at most
-  // statement_timeout_ms, then is answered timeout.
+  // sync never left granite, or the server ended the session before it).
+  // Every batch is answered within statement_timeout_ms of this call,
+  // however long it waited and whatever ran in front of it: one still
+  // waiting for a connection then is answered timeout, and the statement of
+  // one already sent is cancelled (it fails as timed out; a write commits
+  // nothing).
   void submit(lane l, batch b, std::function<void(answer)> done);
 
   // co_await db.read(b): the batch's answer.
