@@ -59,6 +59,18 @@ std::string where(const std::string& host, int port) {
 
 }  // namespace
 
+int add_slot_socket(const std::string& host, int port) {
+  return open_one(parse(host, port), true, where(host, port));
+}
+
+void leave_group(int fd) {
+  // Only a listening socket: shutdown(2) of one that does not listen yet
+  // would mark it shut, and every connection it accepted later with it.
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening) shutdown(fd, SHUT_RDWR);
+}
+
 int add_listen_socket(const std::string& host, int port, int backlog) {
   int fd = open_one(parse(host, port), true, where(host, port));
   if (listen(fd, backlog) != 0) {

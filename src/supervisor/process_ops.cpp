@@ -50,7 +50,7 @@ std::optional<exit_info> system_process_ops::reap() {
 
 int system_process_ops::open_socket() {
   try {
-    return add_listen_socket(address_.host, address_.port, address_.backlog);
+    return add_slot_socket(address_.host, address_.port);
   } catch (const listen_error& e) {
     spdlog::error("cannot open a listening socket for a new slot: {}", e.what());
     return -1;
@@ -58,6 +58,8 @@ int system_process_ops::open_socket() {
 }
 
 void system_process_ops::close_socket(int fd) { ::close(fd); }
+
+void system_process_ops::pause_socket(int fd) { leave_group(fd); }
 
 void system_process_ops::forget(pid_t pid) {
   if (!metrics_) return;

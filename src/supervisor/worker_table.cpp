@@ -66,7 +66,6 @@ void worker_table::mark_ready(int slot, pid_t pid) {
   auto& w = slots_[slot];
   if (w.pid != pid || w.state != worker_state::starting) return;
   w.state = worker_state::ready;
-  w.ever_ready = true;
   spdlog::info("worker slot={} pid={} ready", slot, pid);
   if (w.outgoing) {
     spdlog::info("worker slot={} pid={} replaces pid {}", slot, pid, w.outgoing);
@@ -74,7 +73,10 @@ void worker_table::mark_ready(int slot, pid_t pid) {
     w.outgoing = 0;
     if (to_replace_.empty()) spdlog::info("reload complete: every worker runs the new configuration");
   }
-  if (all_ready() && !stopping_ && !reloading()) spdlog::info("all {} workers ready", slots_.size());
+  if (all_ready() && !stopping_ && !reloading()) {
+    spdlog::info("all {} workers ready", slots_.size());
+    started_ = true;
+  }
 }
 
 void worker_table::retire(pid_t pid) {
@@ -148,8 +150,10 @@ void worker_table::on_exit(worker_slot& w, int status) {
     return;
   }
   spdlog::warn("worker slot={} pid={} {}", w.slot, pid, describe_exit(status));
+  bool boot_failure = WIFEXITED(status) && WEXITSTATUS(status) == exit_code::worker_boot_failure;
   ops_.count_restart(w.slot, w.aborted_at != clock::time_point{} ? shm::exit_cause::watchdog
                              : WIFSIGNALED(status)            ? shm::exit_cause::signaled
+                             : boot_failure                   ? shm::exit_cause::boot
                                                               : shm::exit_cause::exited);
 
   if (w.outgoing && !was_ready) {
@@ -163,11 +167,20 @@ void worker_table::on_exit(worker_slot& w, int status) {
     return;
   }
 
-  bool boot_failure = WIFEXITED(status) && WEXITSTATUS(status) == exit_code::worker_boot_failure;
-  if (boot_failure && !w.ever_ready) {
-    // Nothing in this slot ever served: respawning would fail the same way.
+  if (boot_failure && !started_) {
+    // The instance is starting: a worker that cannot boot (a bad
+    // configuration, a schema too new, no database) means none will, and
+    // systemd should say so rather than respawn for ever.
     spdlog::critical("worker slot={} could not boot (see its error above); stopping granite", w.slot);
     return fail(exit_code::worker_boot_failure);
+  }
+  if (boot_failure) {
+    // Once started, only this slot waits, and takes no connections
+    // meanwhile: the others serve them.
+    spdlog::error("worker slot={} could not boot (see its error above); its socket takes no connections and the "
+                  "other workers serve them while it is retried",
+                  w.slot);
+    ops_.pause_socket(w.socket);
   }
 
   if (lived >= timings_.stable_after && was_ready) {

@@ -22,7 +22,7 @@ constexpr const char* bucket_bounds[shm::duration_buckets] = {
     "0.05",    "0.1",    "0.25",    "0.5",    "1.0",   "2.5",    "5.0",   "10.0", "+Inf"};
 static_assert(shm::duration_bounds_us.size() + 1 == std::size(bucket_bounds));
 
-constexpr const char* cause_names[] = {"exit", "signal", "watchdog"};
+constexpr const char* cause_names[shm::exit_causes] = {"exit", "signal", "watchdog", "boot"};
 
 class writer {
  public:
@@ -171,9 +171,9 @@ bool slot_live(const shm::slot_metrics& s) {
 void worker_slots(writer& w, const metrics_view& v) {
   const auto& m = v.memory;
   w.family("granite_worker_restarts_total", "counter",
-           "Workers replaced after an unplanned end, by slot and cause (exit, signal, watchdog).");
+           "Workers replaced after an unplanned end, by slot and cause (exit, signal, watchdog, boot).");
   for (std::size_t s = 0; s < m.slots_used(); ++s)
-    for (int c = 0; c < 3; ++c)
+    for (int c = 0; c < shm::exit_causes; ++c)
       w.sample("granite_worker_restarts_total", slot_label(s) + ",cause=\"" + cause_names[c] + "\"",
                m.slot(s).restarts[c].load(std::memory_order_relaxed));
   w.family("granite_accept_queue_connections", "gauge",

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -10,7 +11,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <coroutine>
+#include <cstring>
 #include <memory>
 #include <optional>
 
@@ -247,6 +250,12 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inh
   auto listener = listen_for_notices(ioc, cfg, slot, ctx.cache);
   access_log_keeper log_keeper(ioc, ctx.access_log, std::chrono::milliseconds(cfg.log.flush_ms),
                                ctx.metrics ? &ctx.metrics->access_lines_dropped : nullptr);
+  // A slot's socket may be out of the instance's SO_REUSEPORT group (a slot
+  // added at run time, or one whose last worker could not boot): the kernel
+  // hands it connections only once this worker, booted, listens. On a
+  // socket that listens already this only restates the backlog.
+  if (::listen(from.listen_fd, cfg.listen.backlog) != 0)
+    spdlog::error("cannot listen on the slot's socket: {}", std::strerror(errno));
   acceptor_loop acceptor(ioc, from.listen_fd, ctx);
   std::optional<acceptor_loop> metrics_acceptor;
   if (metrics) metrics_acceptor.emplace(ioc, from.metrics_fd, metrics->context());

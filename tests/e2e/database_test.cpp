@@ -436,3 +436,40 @@ TEST(Database, EveryRequestIsAnsweredWithinTheStatementTimeoutWhateverIsInFrontO
   EXPECT_EQ(testkit::get(srv.port(), "/api/posts/in-thread/1").status, 200);
   EXPECT_NE(srv.log().find("cancelling its statement"), std::string::npos);
 }
+
+// Halting on a worker that cannot boot belongs to the instance's start.
+// Later, a slot whose worker cannot boot while PostgreSQL is down (one that
+// crashed, or one added by SIGTTIN; a reload to more workers, or one past
+// max_connections, alike) backs off and is retried while the serving worker
+// goes on. Its socket takes no connections meanwhile (none waits in a queue
+// nobody reads), and it boots once the database is back.
+TEST(Database, ASlotThatCannotBootLaterIsRetriedWhileTheOthersServe) {
+  testkit::own_postgres pg;
+  auto seeded = testkit::run_granite({"seed", "--file", testkit::source_path("tests/data/forum.json")},
+                                     {{"DATABASE_URL", pg.url()}});
+  ASSERT_EQ(seeded.exit_code, 0) << seeded.err;
+  testkit::server srv({.database_url = pg.url(), .workers = 2});
+  pg.stop();
+  auto workers = srv.workers();
+  ASSERT_EQ(workers.size(), 2u);
+  ASSERT_EQ(kill(workers[0], SIGKILL), 0);  // its replacement cannot boot
+  ASSERT_TRUE(testkit::eventually([&] { return srv.log().find(" could not boot") != std::string::npos; }))
+      << srv.log();
+  ASSERT_EQ(kill(srv.pid(), SIGTTIN), 0);  // nor can a new slot's worker
+  ASSERT_TRUE(testkit::eventually([&] { return srv.log().find("slot=2 could not boot") != std::string::npos; }))
+      << srv.log();
+  // The instance stays up, and every new connection is served by the one
+  // worker left, whichever socket the kernel would have chosen.
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(testkit::get(srv.port(), "/").status, 200);
+    std::this_thread::sleep_for(30ms);
+  }
+  EXPECT_TRUE(srv.running() && testkit::process_alive(srv.pid()));
+  EXPECT_EQ(srv.log().find("stopping granite"), std::string::npos) << srv.log();
+  pg.start();
+  EXPECT_TRUE(testkit::eventually([&] { return srv.log().find("all 3 workers ready") != std::string::npos; }, 15s))
+      << srv.log();
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(testkit::get(srv.port(), "/api/users/1").status, 200);
+  auto page = testkit::get(srv.metrics_port(), "/metrics").body;
+  EXPECT_GE(testkit::metric_value(page, R"(granite_worker_restarts_total{slot="2",cause="boot"})"), 1) << page;
+}

@@ -41,6 +41,7 @@ class fake_ops : public supervisor::process_ops {
     return next_fd++;
   }
   void close_socket(int fd) override { closed.push_back(fd); }
+  void pause_socket(int fd) override { paused.push_back(fd); }
   void forget(pid_t pid) override { forgotten.push_back(pid); }
   void count_restart(int slot, shm::exit_cause cause) override { restarts.emplace_back(slot, cause); }
 
@@ -52,6 +53,7 @@ class fake_ops : public supervisor::process_ops {
   int fail_forks = 0;
   int next_fd = 20, fail_sockets = 0;
   std::vector<int> closed;
+  std::vector<int> paused;
   std::vector<int> spawned;
   std::vector<std::pair<pid_t, int>> signals;
   std::deque<supervisor::exit_info> exits;

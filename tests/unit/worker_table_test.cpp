@@ -127,6 +127,36 @@ TEST_F(WorkerTable, BootFailureAfterTheSlotHasServedIsRetriedWithBackoff) {
   EXPECT_GT(*table.next_deadline(), ops.t);
 }
 
+// Halting on a boot failure belongs to the instance's start. A slot added
+// later (SIGTTIN, a reload to more workers) that cannot boot, say because
+// the database is briefly unreachable or has no connection to spare, backs
+// off and is retried while the serving workers go on.
+TEST_F(WorkerTable, ASlotAddedAfterTheStartThatCannotBootIsRetriedWhileTheOthersServe) {
+  using granite::shm::exit_cause;
+  start_all_ready();
+  ops.t += 10s;
+  ASSERT_TRUE(table.add_slot());
+  table.manage_workers();
+  ASSERT_EQ(table.slots()[2].pid, 102);
+  std::vector<clock::duration> delays;
+  for (pid_t pid = 102; pid < 106; ++pid) {
+    ASSERT_EQ(table.slots()[2].pid, pid);
+    ops.exit(pid, granite::exit_code::worker_boot_failure);
+    table.reap_workers();
+    ASSERT_FALSE(table.stopping()) << "a slot that could not boot stopped the instance";
+    delays.push_back(*table.next_deadline() - ops.t);
+    ops.t = *table.next_deadline();
+    table.manage_workers();
+  }
+  EXPECT_EQ(delays, (std::vector<clock::duration>{100ms, 200ms, 400ms, 800ms}));
+  EXPECT_TRUE(ops.signals.empty()) << "a serving worker was signalled";
+  EXPECT_EQ(ops.paused, (std::vector<int>(4, 20))) << "the slot's socket took connections while it had no worker";
+  EXPECT_EQ(ops.restarts.size(), 4u);
+  EXPECT_EQ(ops.restarts.front(), std::make_pair(2, exit_cause::boot));
+  table.mark_ready(2, 106);  // the database is back
+  EXPECT_TRUE(table.all_ready());
+}
+
 TEST_F(WorkerTable, GracefulStopDrainsThenKillsAtTheDeadline) {
   start_all_ready();
   table.stop(stop_mode::graceful);

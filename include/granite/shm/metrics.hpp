@@ -74,8 +74,11 @@ struct alignas(64) gauge_cell {
 enum class worker_state : std::int64_t { serving = 0, draining = 1, stopping = 2 };
 inline constexpr std::size_t gauge_cells = 4;  // a serving worker, its outgoing and retiring predecessors
 
-// Why the leader replaced a slot's worker.
-enum class exit_cause { exited, signaled, watchdog };
+// Why the leader replaced a slot's worker. boot: it could not start serving
+// (the database unreachable or out of connections) after the instance had
+// started; the slot is retried with backoff while the others serve.
+enum class exit_cause { exited, signaled, watchdog, boot };
+inline constexpr int exit_causes = 4;
 
 struct alignas(64) slot_metrics {
   // The workers'.
@@ -94,7 +97,7 @@ struct alignas(64) slot_metrics {
   counter sign_ins_blocked;  // sign-ins refused: their username was blocked for failed sign-ins
   gauge_cell gauges[gauge_cells];
   // The leader's.
-  alignas(64) counter restarts[3];  // by exit_cause
+  alignas(64) counter restarts[exit_causes];  // by exit_cause
   gauge accept_queue;               // connections waiting in the slot's socket
   gauge accept_queue_limit;         // its backlog
 };

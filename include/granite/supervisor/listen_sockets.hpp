@@ -21,4 +21,12 @@ std::vector<int> open_listen_sockets(const std::string& host, int port, int back
 // One more socket in the same SO_REUSEPORT group, for a new worker slot.
 int add_listen_socket(const std::string& host, int port, int backlog);
 
+// A socket bound to the group's address that does not listen yet, so the
+// kernel hands it no connection: its worker listens once it has booted.
+int add_slot_socket(const std::string& host, int port);
+// The socket stops listening and leaves the group: new connections go to
+// the others, and a later listen(2) brings it back. Connections queued in it
+// are reset (or, with net.ipv4.tcp_migrate_req=1, handed to the others).
+void leave_group(int fd);
+
 }  // namespace granite::supervisor

@@ -31,10 +31,14 @@ class process_ops {
   virtual clock::time_point now() = 0;
   // When the worker of this slot last showed that its event loop runs.
   virtual clock::time_point last_heartbeat(int slot) = 0;
-  // One more listening socket in the instance's SO_REUSEPORT group, for a
-  // new slot; -1 (logged) when it cannot be opened.
+  // One more socket for the instance's SO_REUSEPORT group, for a new slot:
+  // bound, not yet listening (its worker listens once it has booted); -1
+  // (logged) when it cannot be opened.
   virtual int open_socket() = 0;
   virtual void close_socket(int fd) = 0;
+  // The slot's socket leaves the group until a worker of the slot has booted
+  // and listens on it again: a slot without a worker takes no connections.
+  virtual void pause_socket(int fd) = 0;
   // A worker was reaped, whatever it was doing: what it held in the
   // instance's metrics (its gauges) goes with it.
   virtual void forget(pid_t) {}
@@ -65,6 +69,7 @@ class system_process_ops : public process_ops {
   clock::time_point last_heartbeat(int slot) override { return beats_.last(static_cast<std::size_t>(slot)); }
   int open_socket() override;
   void close_socket(int fd) override;
+  void pause_socket(int fd) override;
   void forget(pid_t pid) override;
   void count_restart(int slot, shm::exit_cause cause) override;
   void sample_accept_queue(int slot, int fd) override;

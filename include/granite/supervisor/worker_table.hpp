@@ -24,7 +24,6 @@ struct worker_slot {
   clock::time_point started_at{};
   clock::time_point respawn_at{};  // an empty slot is filled from then on
   int quick_failures = 0;          // consecutive exits soon after start
-  bool ever_ready = false;         // some worker of this slot has served
   clock::time_point aborted_at{};  // when the watchdog sent SIGABRT (epoch: not yet)
   pid_t outgoing = 0;              // during a reload: the old worker, serving until `pid` is ready
 };
@@ -131,6 +130,9 @@ class worker_table {
   std::optional<stop_mode> mode_;
   clock::time_point kill_at_{};
   int exit_code_ = 0;
+  // Every slot has served at once: the instance's start is over, and a
+  // worker that cannot boot from now on is retried, not fatal.
+  bool started_ = false;
 };
 
 }  // namespace granite::supervisor
