@@ -57,6 +57,29 @@ inline bool valid_utf8(std::string_view text) {
   return true;
 }
 
+// `text` fit for a log line or a terminal: printable ASCII and valid UTF-8
+// as they are, every other byte (control characters, escape sequences,
+// broken UTF-8) as \xNN.
+inline std::string printable(std::string_view text) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    auto b = static_cast<unsigned char>(text[i]);
+    std::size_t n = b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+    bool shown = n == 1 ? (b >= 0x20 && b < 0x7F) : n > 0 && i + n <= text.size() && valid_utf8(text.substr(i, n));
+    if (shown) {
+      out.append(text.substr(i, n));
+      i += n;
+    } else {
+      out += "\\x";
+      out += digits[b >> 4];
+      out += digits[b & 0xF];
+      ++i;
+    }
+  }
+  return out;
+}
+
 // Percent-decodes `in` into `out` ('+' becomes a space where asked: in a
 // query); false when an escape is malformed.
 inline bool percent_decode(std::string_view in, std::string& out, bool plus_is_space = false) {

@@ -162,7 +162,7 @@ json read_file(const std::string& path) {
   try {
     return json::parse(text.str());
   } catch (const json::exception& e) {  // syntax, or a number beyond a double's range (1e400)
-    fail(path + " is not valid JSON: " + e.what());
+    fail(path + " is not valid JSON: " + printable(e.what()));  // it quotes the file's bytes
   }
 }
 

@@ -3,6 +3,7 @@
 #include "granite/text.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <set>
 
@@ -44,7 +45,9 @@ std::string type_name(const nlohmann::json& v) {
     case nlohmann::json::value_t::string: return "a string";
     case nlohmann::json::value_t::array: return "an array";
     case nlohmann::json::value_t::object: return "an object";
-    case nlohmann::json::value_t::number_float: return "a fractional number";
+    // An integer beyond 64 bits is read as a floating-point number.
+    case nlohmann::json::value_t::number_float:
+      return std::abs(v.get<double>()) >= 0x1p63 ? "a number out of range" : "a fractional number";
     default: return "a number";
   }
 }

@@ -85,6 +85,23 @@ TEST(JsonBody, IdsAreIntegersFromOneToTheLargestBigint) {
   EXPECT_EQ(refused->fields.back().message, "absent is required");
 }
 
+// An integer beyond 64 bits is read as a floating-point number: it is
+// refused as a number out of range, not as a fractional one.
+TEST(JsonBody, AHugeIntegerIsRefusedAsOutOfRange) {
+  auto body = json_body::parse(with_body(R"({"huge":123456789012345678901234567890,"tiny":-99999999999999999999,)"
+                                         R"("frac":2.5,"name":1e300})"));
+  ASSERT_TRUE(body.ok());
+  for (const char* name : {"huge", "tiny", "frac"}) EXPECT_FALSE(body->id(name, true)) << name;
+  EXPECT_FALSE(body->text("name", any_text, true));
+  auto refused = body->finish();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(messages(*refused),
+            "huge: huge must be an id (an integer from 1 to 9223372036854775807), not a number out of range\n"
+            "tiny: tiny must be an id (an integer from 1 to 9223372036854775807), not a number out of range\n"
+            "frac: frac must be an id (an integer from 1 to 9223372036854775807), not a fractional number\n"
+            "name: name must be a string, not a number out of range\n");
+}
+
 TEST(JsonBody, UnknownFieldsAreNamedWithWhatIsAccepted) {
   auto body = json_body::parse(with_body(R"({"title":"x","titel":"y"})"));
   ASSERT_TRUE(body.ok());

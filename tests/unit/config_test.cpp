@@ -4,8 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "granite/config/config.hpp"
+#include "granite/text.hpp"
 #include "support/testkit.hpp"
 
+using granite::printable;
 using granite::config::config_error;
 using granite::config::load;
 using granite::config::overrides;
@@ -107,6 +109,18 @@ TEST(Config, BrokenFilesAreRefused) {
             std::string::npos);
   EXPECT_NE(error_of({.file = write_temp("{\"workers\": ")}).find("not valid JSON"), std::string::npos);
   EXPECT_NE(error_of({.file = write_temp("[1]")}).find("must hold a JSON object"), std::string::npos);
+  // The parser quotes what it read: broken UTF-8 reaches the log as \xNN,
+  // text as it is.
+  auto quoted = error_of({.file = write_temp("{\"log\": {\"level\": \"caf\xc3\xa9 \xff\xfe\"}}")});
+  EXPECT_NE(quoted.find("caf\xc3\xa9 \\xff"), std::string::npos) << quoted;
+  EXPECT_EQ(quoted.find('\xff'), std::string::npos) << quoted;
+}
+
+TEST(Text, PrintableKeepsTextAndEscapesEveryOtherByte) {
+  EXPECT_EQ(printable("plain text, é and 🪨"), "plain text, é and 🪨");
+  EXPECT_EQ(printable(std::string("a\0b\x7f\x1b[0m\n", 9)), "a\\x00b\\x7f\\x1b[0m\\x0a");
+  EXPECT_EQ(printable("\xc3(\xe2\x82\xf0"), "\\xc3(\\xe2\\x82\\xf0") << "broken UTF-8";
+  EXPECT_EQ(printable("\xed\xa0\x80"), "\\xed\\xa0\\x80") << "a surrogate";
 }
 
 TEST(Config, BooleansAndStringsFromText) {
