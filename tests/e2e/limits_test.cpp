@@ -63,6 +63,15 @@ int connect_to(int port) {
   return fd;
 }
 
+// Whether a new connection is answered 200 (not closed at once).
+bool served(int port) {
+  try {
+    return testkit::get(port, "/").status == 200;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 // Everything the server sends until it closes (or `wait` passes).
 std::string read_until_closed(int fd, std::chrono::milliseconds wait) {
   std::string out;
@@ -182,13 +191,7 @@ TEST_F(Limits, ConnectionsBeyondTheMaximumAreClosedAtOnce) {
   EXPECT_LT(clock_type::now() - t0, 1s) << "the excess connection was queued, not closed";
   EXPECT_TRUE(testkit::eventually([&] { return srv.log().find("(http.max_connections)") != std::string::npos; }));
   held.pop_back();  // one goes; a new one is served again
-  EXPECT_TRUE(testkit::eventually([&] {
-    try {
-      return testkit::get(srv.port(), "/").status == 200;
-    } catch (const std::exception&) {
-      return false;
-    }
-  }, 2s));
+  EXPECT_TRUE(testkit::eventually([&] { return served(srv.port()); }, 2s));
   for (auto& c : held) EXPECT_EQ(c->request("GET", "/api/users/1").status, 200);
 }
 
@@ -217,13 +220,7 @@ TEST_F(Limits, LingeringClosesCountAgainstTheMaximum) {
   EXPECT_EQ(closed_unanswered, 7);
   for (int fd : held) close(fd);
   // Once their clients close them, new connections are served again.
-  EXPECT_TRUE(testkit::eventually([&] {
-    try {
-      return testkit::get(srv.port(), "/").status == 200;
-    } catch (const std::exception&) {
-      return false;
-    }
-  }, 3s));
+  EXPECT_TRUE(testkit::eventually([&] { return served(srv.port()); }, 3s));
 }
 
 // What a chunked body's framing makes the worker hold is bounded, not just
