@@ -72,7 +72,7 @@ void leave_group(int fd) {
 }
 
 int add_listen_socket(const std::string& host, int port, int backlog) {
-  int fd = open_one(parse(host, port), true, where(host, port));
+  int fd = add_slot_socket(host, port);
   if (listen(fd, backlog) != 0) {
     int err = errno;
     close(fd);

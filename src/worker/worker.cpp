@@ -109,6 +109,15 @@ store::database_options database_options(const config::config& cfg, int slot) {
   return o;
 }
 
+// A slot's socket may be out of the instance's SO_REUSEPORT group (a slot
+// added at run time, or one whose last worker could not boot): the kernel
+// hands it connections only once this worker, booted, listens. On a socket
+// that listens already this only restates the backlog.
+std::optional<std::string> take_slot_socket(int fd, int backlog) {
+  if (::listen(fd, backlog) == 0) return std::nullopt;
+  return std::string("cannot listen on the slot's socket: ") + std::strerror(errno);
+}
+
 // Ready to serve means connected: the loop runs until every connection has
 // been opened, or until one could not be (why, then).
 std::optional<std::string> open_database(asio::io_context& ioc, store::database& db) {
@@ -250,12 +259,6 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inh
   auto listener = listen_for_notices(ioc, cfg, slot, ctx.cache);
   access_log_keeper log_keeper(ioc, ctx.access_log, std::chrono::milliseconds(cfg.log.flush_ms),
                                ctx.metrics ? &ctx.metrics->access_lines_dropped : nullptr);
-  // A slot's socket may be out of the instance's SO_REUSEPORT group (a slot
-  // added at run time, or one whose last worker could not boot): the kernel
-  // hands it connections only once this worker, booted, listens. On a
-  // socket that listens already this only restates the backlog.
-  if (::listen(from.listen_fd, cfg.listen.backlog) != 0)
-    spdlog::error("cannot listen on the slot's socket: {}", std::strerror(errno));
   acceptor_loop acceptor(ioc, from.listen_fd, ctx);
   std::optional<acceptor_loop> metrics_acceptor;
   if (metrics) metrics_acceptor.emplace(ioc, from.metrics_fd, metrics->context());
@@ -345,7 +348,9 @@ int run(const config::config& cfg, int slot, const inherited& from, std::functio
                          features::read_notice);
   cache.attach(from.notices);
   auto db = store::make_database(*ioc, database_options(cfg, slot), cache_events(cache));
-  if (auto error = open_database(*ioc, *db)) {
+  auto error = open_database(*ioc, *db);
+  if (!error) error = take_slot_socket(from.listen_fd, cfg.listen.backlog);
+  if (error) {
     spdlog::error("cannot boot: {}", *error);
     close_database(*ioc, std::move(db));
     obs::shutdown();

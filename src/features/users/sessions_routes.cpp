@@ -39,14 +39,11 @@ task<http::response> sign_in(const http::request& req, const sign_in_rules& rule
   if (!fields) co_return http::problem(fields.err(), req);
   auto network = network_of(req.client);
   bool limited = rules.limit.free_failures > 0;
-  auto start = start_sign_in(fields->username, network, rules.limit);
-  // Statements, not a conditional expression: with a co_await in each arm
-  // of one, the build of GCC 12 here freed the awaiter's batch twice.
-  store::answer account;
-  if (limited)
-    account = co_await s.db.write(std::move(start));
-  else
-    account = co_await s.db.read(std::move(start));
+  // Awaited as a local: co_await of the conditional expression itself had
+  // the build of GCC 12 here free the awaiter's batch twice.
+  auto asking = limited ? s.db.write(start_sign_in(fields->username, network, rules.limit))
+                        : s.db.read(start_sign_in(fields->username, network, rules.limit));
+  auto account = co_await asking;
   if (!account.ok()) co_return http::problem(account.as_error(), req);
   if (limited && account[1].size() == 0) {
     s.attempts.count_blocked();
