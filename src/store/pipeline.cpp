@@ -111,10 +111,9 @@ void pipeline::send(std::shared_ptr<job> j) {
   ++j->sends;
   j->synced = false;
   j->ended_by_server = false;
-  bool first = in_flight_.empty();
-  if (first) progress_ = clock::now();
+  if (in_flight_.empty()) progress_ = clock::now();
   in_flight_.push_back(j);
-  if (first) watch_deadline();
+  if (!deadline_watched_) check_deadline();
   for (std::size_t i = 0; i < j->work.size(); ++i) {
     auto values = j->work.parameters(i);
     const auto& s = j->work.at(i);
@@ -215,7 +214,6 @@ void pipeline::finish_front() {
   in_flight_.pop_front();
   in_query_ = false;
   if (!j->failed || j->failed->what != failure::kind::timeout) progress_ = clock::now();
-  watch_deadline();
   answer a = j->failed ? answer(std::move(*j->failed)) : answer(std::move(j->results));
   // On the loop, after this read: the answer may send more.
   asio::post(loop_, [j, a = std::move(a)]() mutable { j->done(std::move(a)); });
@@ -224,46 +222,49 @@ void pipeline::finish_front() {
 
 // One timer per connection, for the batch at the front: the server works
 // through a pipeline in order, so only the front's statement can be running.
-void pipeline::watch_deadline() {
-  if (in_flight_.empty() || in_flight_.front()->deadline == clock::time_point::max()) {
-    overdue_.cancel();
-    return;
-  }
-  overdue_.expires_at(in_flight_.front()->deadline);
+// It is not moved as batches come and go (that would cost every batch a
+// timer operation): when it fires, it looks at whichever batch is at the
+// front then, and waits for that one's deadline, or cancels it.
+void pipeline::check_deadline() {
+  if (!conn_ || in_flight_.empty() || in_flight_.front()->deadline == clock::time_point::max()) return;
+  auto now = clock::now();
+  if (now < in_flight_.front()->deadline) return watch_deadline(in_flight_.front()->deadline);
+  cancel_front(now);
+  // Should the cancel miss (the statement ended as it came, or the cancel
+  // could not be sent), the front is looked at again shortly.
+  watch_deadline(now + std::chrono::milliseconds(250));
+}
+
+void pipeline::watch_deadline(clock::time_point at) {
+  deadline_watched_ = true;
+  overdue_.expires_at(at);
   overdue_.async_wait([this, alive = alive_, gen = generation_](boost::system::error_code ec) {
-    if (ec || !*alive || gen != generation_ || !conn_ || in_flight_.empty()) return;
-    if (clock::now() < in_flight_.front()->deadline) return;  // the front changed meanwhile
-    cancel_overdue();
+    if (ec || !*alive || gen != generation_) return;
+    deadline_watched_ = false;
+    check_deadline();
   });
 }
 
-void pipeline::cancel_overdue() {
-  auto now = clock::now();
+// libpq's cancel request opens a connection of its own and waits for it: on
+// a thread, one at a time.
+void pipeline::cancel_front(clock::time_point now) {
   if (now - last_cancel_log_ >= std::chrono::seconds(1)) {
     last_cancel_log_ = now;
     spdlog::warn("a batch ran past its deadline (database.statement_timeout_ms, counted from when it was asked); "
                  "cancelling its statement");
   }
-  // libpq's cancel request opens a connection of its own and waits for it:
-  // on a thread, one at a time. Should it miss (the statement ended as it
-  // came), the front is looked at again shortly.
-  if (!cancelling_->exchange(true)) {
-    if (PGcancel* cancel = PQgetCancel(conn_)) {
-      std::thread([cancel, busy = cancelling_] {
-        char error[256];  // a cancel that fails is tried again (no log: the worker may be exiting)
-        PQcancel(cancel, error, sizeof error);
-        PQfreeCancel(cancel);
-        *busy = false;
-      }).detach();
-    } else {
-      *cancelling_ = false;
-    }
+  if (cancelling_->exchange(true)) return;
+  PGcancel* cancel = PQgetCancel(conn_);
+  if (!cancel) {
+    *cancelling_ = false;
+    return;
   }
-  overdue_.expires_after(std::chrono::milliseconds(250));
-  overdue_.async_wait([this, alive = alive_, gen = generation_, front = in_flight_.front()](boost::system::error_code ec) {
-    if (ec || !*alive || gen != generation_ || !conn_ || in_flight_.empty() || in_flight_.front() != front) return;
-    cancel_overdue();
-  });
+  std::thread([cancel, busy = cancelling_] {
+    char error[256];  // a cancel that fails is tried again (no log: the worker may be exiting)
+    PQcancel(cancel, error, sizeof error);
+    PQfreeCancel(cancel);
+    *busy = false;
+  }).detach();
 }
 
 void pipeline::lose(std::string why) {
@@ -286,6 +287,7 @@ void pipeline::close() {
 
 void pipeline::release() {
   overdue_.cancel();
+  deadline_watched_ = false;
   if (socket_) {
     socket_->release();  // out of the reactor before libpq closes the descriptor
     socket_.reset();

@@ -106,8 +106,9 @@ class pipeline {
   // The batch the server works on is past its deadline: its statement is
   // cancelled, so that it fails (a write commits nothing) and the batches
   // behind it get their turn.
-  void watch_deadline();
-  void cancel_overdue();
+  void check_deadline();
+  void watch_deadline(clock::time_point at);
+  void cancel_front(clock::time_point now);
   void release();
   static void on_notice(void* self, const PGresult* r);
 
@@ -128,6 +129,7 @@ class pipeline {
   std::deque<std::shared_ptr<job>> in_flight_;
   std::thread opener_;
   boost::asio::steady_timer overdue_;
+  bool deadline_watched_ = false;  // overdue_ waits
   std::shared_ptr<std::atomic<bool>> cancelling_ = std::make_shared<std::atomic<bool>>(false);
   clock::time_point last_cancel_log_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
