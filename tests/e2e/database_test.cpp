@@ -413,10 +413,12 @@ TEST(Database, EveryRequestIsAnsweredWithinTheStatementTimeoutWhateverIsInFrontO
       auto r = e.get();
       EXPECT_EQ(r.status, 503);
       EXPECT_LT(r.took, bound) << "an edit waited behind the timeouts of those in front of it";
+      std::printf("edit of the locked row: %d after %lld ms\n", r.status, static_cast<long long>(r.took.count()));
     }
     auto r = unrelated.get();
     EXPECT_TRUE(r.status == 200 || r.status == 503) << r.status;
     EXPECT_LT(r.took, bound) << "an unrelated write waited behind the edits of a locked row";
+    std::printf("unrelated edit: %d after %lld ms\n", r.status, static_cast<long long>(r.took.count()));
     lock.abort();
   }
   EXPECT_EQ(api.call("PATCH", "/api/posts/" + std::to_string(locked), R"({"text":"edited"})", me.token).status, 200);
@@ -434,6 +436,7 @@ TEST(Database, EveryRequestIsAnsweredWithinTheStatementTimeoutWhateverIsInFrontO
       auto r = f.get();
       EXPECT_EQ(r.status, 503);
       EXPECT_LT(r.took, bound) << "a read waited behind the timeouts of those in front of it";
+      std::printf("read of the locked table: %d after %lld ms\n", r.status, static_cast<long long>(r.took.count()));
     }
     lock.abort();
   }
