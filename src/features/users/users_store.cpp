@@ -43,8 +43,9 @@ constexpr store::statement block_of{"sign_in_block",
                                     "FROM sign_in_failures WHERE username = lower($1) AND blocked_until > now()"};
 constexpr store::statement prune_failures{"sign_in_prune_failures",
                                           "DELETE FROM sign_in_failures WHERE last_failure < now() - interval '1 day'"};
-// These two only when the sign-in's session (token digest $3, $2) was
-// written: not when the password changed since it was checked.
+// These two act only when the sign-in's session (the token digest, their
+// last parameter) was written: not when the password changed since it was
+// checked.
 constexpr store::statement forget_failures{
     "sign_in_forget_failures",
     "DELETE FROM sign_in_failures WHERE username = lower($1) AND EXISTS "
