@@ -67,7 +67,8 @@ grant_traverse() {
 }
 
 # start_local_postgres: initialises var/pg/data once, starts it listening on a
-# Unix socket only (no TCP port to collide with), exports DATABASE_URL.
+# Unix socket only (no TCP port to collide with), with wal_level = logical
+# (the read caches follow the change stream), exports DATABASE_URL.
 start_local_postgres() {
   local root=$PWD/var/pg bin
   bin=$(pg_bin)
@@ -89,7 +90,7 @@ start_local_postgres() {
   if ! as_pg_owner "$bin/pg_ctl" -D "$root/data" status >/dev/null 2>&1; then
     say "starting PostgreSQL (socket in $sockdir)"
     as_pg_owner "$bin/pg_ctl" -D "$root/data" -l "$root/postgresql.log" -w \
-      -o "-c listen_addresses='' -k $sockdir ${GRANITE_PG_OPTIONS:-}" start >/dev/null ||
+      -o "-c listen_addresses='' -c wal_level=logical -k $sockdir ${GRANITE_PG_OPTIONS:-}" start >/dev/null ||
       { tail -n 20 "$root/postgresql.log" >&2; die "PostgreSQL did not start"; }
     GRANITE_PG_STARTED=1
   else

@@ -15,6 +15,11 @@ commands:
                  generate a forum of that size inside PostgreSQL (benchmarks)
                  --replace   empty users, threads, posts and sessions first
                  --if-empty  do nothing when the database already holds data
+  notices        say whether the change-notice triggers are on, and who follows them
+  notices off    turn them off once every instance follows the change stream (writers then
+                 commit without the database-wide notification lock); refused while any
+                 instance follows the notices, unless --force
+  notices on     turn them back on (an instance on cache.changes=notify, a rollback)
   check-config   validate the configuration and print it as JSON
   version        print the version and the schema version
   statements     print the prepared SQL statements as JSON, {name: SQL} (for tools: scripts/bench)
@@ -67,15 +72,19 @@ invocation parse(const std::vector<std::string>& args) {
       if (out.seed_mode != store::seed_mode::add && out.seed_mode != mode)
         throw usage_error("--replace and --if-empty exclude each other");
       out.seed_mode = mode;
+    } else if (a == "--force") {
+      out.force = true;
     } else if (a.starts_with("-")) {
       throw usage_error("unknown option " + a);
     } else if (out.command.empty()) {
       out.command = a;
+    } else if (out.command == "notices" && !out.notices_on && (a == "on" || a == "off")) {
+      out.notices_on = a == "on";
     } else {
       throw usage_error("unexpected argument \"" + a + "\"");
     }
   }
-  static const std::vector<std::string> commands = {"serve",   "migrate",    "seed", "check-config",
+  static const std::vector<std::string> commands = {"serve",   "migrate",    "seed", "notices", "check-config",
                                                      "version", "statements", "help"};
   if (out.command.empty()) throw usage_error("no command given");
   if (std::find(commands.begin(), commands.end(), out.command) == commands.end())
@@ -85,6 +94,8 @@ invocation parse(const std::vector<std::string>& args) {
   if (out.seed_file && out.synthetic) throw usage_error("--file and --synthetic exclude each other");
   if (out.command != "seed" && (out.seed_file || out.synthetic || out.seed_mode != store::seed_mode::add))
     throw usage_error("--file, --synthetic, --replace and --if-empty belong to the seed command");
+  if (out.force && !(out.command == "notices" && out.notices_on == false))
+    throw usage_error("--force belongs to notices off");
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include "granite/obs/log.hpp"
 #include "granite/store/connection.hpp"
 #include "granite/store/migrate.hpp"
+#include "granite/store/notice_triggers.hpp"
 #include "granite/store/seed.hpp"
 #include "granite/supervisor/listen_sockets.hpp"
 #include "granite/supervisor/supervisor.hpp"
@@ -101,6 +102,38 @@ int seed(const config::config& cfg, const cli::invocation& inv) {
   return exit_code::ok;
 }
 
+// granite notices [on|off [--force]]: the change-notice triggers
+// (store/notice_triggers.hpp).
+int notices(const config::config& cfg, const cli::invocation& inv) {
+  obs::init_tool(cfg.log.level);
+  store::connection c({cfg.database.url, cfg.database.statement_timeout_ms, cfg.database.connect_timeout_s,
+                       "granite notices"});
+  store::require_current_schema(c);
+  auto state = store::notices_of(c);
+  auto followers = [&] {
+    std::string out;
+    for (const auto& f : state.followers) out += "\n  " + f;
+    return out;
+  };
+  if (!inv.notices_on) {
+    std::cout << "change-notice triggers: " << (state.enabled == 6 ? "on" : state.enabled == 0 ? "off" : "partly on")
+              << " (" << state.enabled << " of 6 enabled)\n";
+    std::cout << "sessions following them: " << state.followers.size() << followers() << "\n";
+    return exit_code::ok;
+  }
+  if (!*inv.notices_on && !state.followers.empty() && !inv.force) {
+    spdlog::error("not turning the notices off: {} sessions follow them, and their instances' caches would go "
+                  "stale (stop them, or set cache.changes to auto or stream where the database streams; --force "
+                  "turns them off anyway):{}",
+                  state.followers.size(), followers());
+    return exit_code::unavailable;
+  }
+  store::set_notices(c, *inv.notices_on);
+  spdlog::info(*inv.notices_on ? "change-notice triggers on: every change notifies in its own transaction again"
+                               : "change-notice triggers off: writers no longer take the notification lock at commit");
+  return exit_code::ok;
+}
+
 int run(const cli::invocation& inv) {
   if (inv.command == "help") {
     std::cout << cli::usage();
@@ -138,6 +171,7 @@ int run(const cli::invocation& inv) {
       return exit_code::ok;
     }
     if (inv.command == "seed") return seed(cfg, inv);
+    if (inv.command == "notices") return notices(cfg, inv);
     return serve(cfg, source);
   } catch (const store::seed_error& e) {
     spdlog::error("seed refused, nothing was loaded: {}", e.what());

@@ -16,7 +16,9 @@ class usage_error : public std::runtime_error {
 };
 
 struct invocation {
-  std::string command;  // serve, migrate, seed, check-config, version, statements, help
+  std::string command;  // serve, migrate, seed, notices, check-config, version, statements, help
+  std::optional<bool> notices_on;  // notices on|off; none: say how they stand
+  bool force = false;              // notices off --force
   config::overrides overrides;
   std::optional<std::string> seed_file;
   std::optional<std::string> synthetic;  // seed --synthetic users=N,threads=N,posts=N

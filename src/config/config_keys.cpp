@@ -61,6 +61,7 @@ const std::vector<key_spec>& keys() {
       {"auth.account_block_max_s", at(&config::auth, &config::auth_t::account_block_max_s), 1, 86400, {}},
       {"cache.enabled", at(&config::cache, &config::cache_t::enabled), 0, 0, {}},
       {"cache.size_mib", at(&config::cache, &config::cache_t::size_mib), 1, 64 * 1024, {}},
+      {"cache.changes", at(&config::cache, &config::cache_t::changes), 0, 0, {"auto", "stream", "notify"}},
       {"log.level", at(&config::log, &config::log_t::level), 0, 0,
        {"trace", "debug", "info", "warn", "error", "critical", "off"}},
       {"log.access", at(&config::log, &config::log_t::access), 0, 0, {}},

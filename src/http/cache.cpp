@@ -90,6 +90,10 @@ void read_cache::attach(shm::notice_ring* ring) {
   if (ring_) ring_next_ = ring_->head();
 }
 
+bool read_cache::current() const {
+  return ring_ ? ring_->trusted(std::chrono::steady_clock::now()) : listening_;
+}
+
 void read_cache::sync() {
   if (!ring_ || ring_->head() == ring_next_) return;
   bool complete = ring_->read(ring_next_, [this](std::string_view notice) {
@@ -99,9 +103,15 @@ void read_cache::sync() {
 }
 
 void read_cache::apply_own_notice(std::string_view notice) {
+  invalidation drops;
+  if (!read_notice_(notice, drops)) drops.everything = true;
+  apply_own_change(notice, drops);
+}
+
+void read_cache::apply_own_change(std::string_view notice, const invalidation& drops) {
   if (!enabled_) return;
   sync();
-  if (!apply_notice(notice)) flush();
+  apply(drops);
   if (!ring_) return;
   // Applied already: this worker skips its own notice in the ring unless
   // another worker's came in between (then it is read again, harmlessly).
@@ -129,7 +139,10 @@ std::shared_ptr<const cached_response> read_cache::find(std::string_view target)
 
 void read_cache::fill(std::string_view target, cache_group group, std::shared_ptr<const cached_response> value,
                       std::uint64_t since) {
-  if (!usable()) return;
+  if (!usable()) {
+    if (enabled_) ++counters_.bypassed;
+    return;
+  }
   sync();
   std::size_t bytes = entry_overhead + target.size() + value->body.size() + value->etag.size() +
                       value->headers.size() + value->gzip.size() + value->gzip_etag.size();
@@ -208,13 +221,17 @@ void read_cache::invalidate(const cache_drop& d) {
 bool read_cache::apply_notice(std::string_view notice) {
   invalidation drops;
   if (!read_notice_(notice, drops)) return false;
+  apply(drops);
+  return true;
+}
+
+void read_cache::apply(const invalidation& drops) {
   if (drops.everything) {
     flush();
   } else {
     for (std::size_t i = 0; i < drops.count; ++i) invalidate(drops.groups[i]);
   }
   ++counters_.notices;
-  return true;
 }
 
 void read_cache::flush() {
@@ -234,7 +251,7 @@ void read_cache::set_listening(bool listening) {
 read_cache::stats read_cache::snapshot() const {
   stats s = counters_;
   s.enabled = enabled_;
-  s.listening = listening_;
+  s.listening = current();
   s.entries = entries_.size();
   s.bytes = bytes_;
   s.limit_bytes = limit_;

@@ -241,7 +241,7 @@ class session : public std::enable_shared_from_this<session> {
   // --- writing ------------------------------------------------------------
 
   void respond(response r) {
-    for (const auto& notice : r.invalidate) ctx_.cache.apply_own_notice(notice);
+    for (const auto& c : r.changes) ctx_.cache.apply_own_change(c.notice, c.drops);
     if (fill_ && r.status == 200) {
       // Compressed when it may be kept (once, for every later hit), or for
       // this client when it takes gzip.

@@ -48,6 +48,12 @@ void init_tool(std::string_view level) {
           level);
 }
 
+void init_feed(std::string_view level) {
+  install(std::make_shared<spdlog::logger>("changes " + std::to_string(getpid()),
+                                           std::make_shared<spdlog::sinks::stderr_sink_mt>()),
+          level);
+}
+
 void init_worker(int slot, std::string_view level) {
   // The queue is allocated whole (about 400 bytes a line): 2048 lines are
   // 0.8 MiB of every worker's memory, and tens of milliseconds of a busy

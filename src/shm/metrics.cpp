@@ -11,9 +11,10 @@ namespace granite::shm {
 
 static_assert(counter::is_always_lock_free && gauge::is_always_lock_free, "metrics must be lock-free across processes");
 static_assert(std::atomic<pid_t>::is_always_lock_free);
+static_assert(64 + sizeof(feed_metrics) <= 4096);
 
 namespace {
-// The slots, then the high-water mark on a page of its own.
+// The slots, then the high-water mark and the feed's on a page of their own.
 constexpr std::size_t page = 4096;
 std::size_t bytes_for(std::size_t slots) { return (slots * sizeof(slot_metrics) + page - 1) / page * page + page; }
 }  // namespace
@@ -25,6 +26,7 @@ metrics_memory::metrics_memory(std::size_t slots) : slots_(slots) {
   if (p == MAP_FAILED) throw std::runtime_error(std::string("cannot map the metrics memory: ") + std::strerror(errno));
   mem_ = static_cast<slot_metrics*>(p);
   used_ = reinterpret_cast<std::atomic<std::size_t>*>(static_cast<char*>(p) + bytes_for(slots) - page);
+  feed_ = reinterpret_cast<feed_metrics*>(static_cast<char*>(p) + bytes_for(slots) - page + 64);
 }
 
 metrics_memory::~metrics_memory() { munmap(mem_, bytes_for(slots_)); }

@@ -17,6 +17,7 @@ notice_ring::notice_ring() {
   if (p == MAP_FAILED) throw std::runtime_error(std::string("cannot map the notice ring: ") + std::strerror(errno));
   mem_ = static_cast<shared*>(p);  // zero-filled: every stamp 0
   new (&mem_->head) std::atomic<std::uint64_t>(0);
+  new (&mem_->fresh_until) std::atomic<std::int64_t>(0);
   for (auto& s : mem_->slots) new (&s.stamp) std::atomic<std::uint64_t>(0);
   pthread_mutexattr_t attr;
   pthread_mutexattr_init(&attr);
@@ -45,6 +46,10 @@ std::uint64_t notice_ring::publish(std::string_view notice) {
   mem_->head.store(index + 1, std::memory_order_release);
   pthread_mutex_unlock(&mem_->lock);
   return index;
+}
+
+void notice_ring::trust_until(std::chrono::steady_clock::time_point until) {
+  mem_->fresh_until.store(until.time_since_epoch().count(), std::memory_order_release);
 }
 
 std::uint64_t notice_ring::head() const { return mem_->head.load(std::memory_order_acquire); }

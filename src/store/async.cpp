@@ -42,7 +42,6 @@ struct database::impl {
     asio::steady_timer retry;
     milliseconds backoff{0};
     clock::time_point last_failure{};
-    bool listens = false;
     bool down_reported = false;  // an outage is logged once, and its end
     bool first_attempt = true;
     explicit link(asio::io_context& loop) : retry(loop) {}
@@ -56,21 +55,18 @@ struct database::impl {
     explicit lane_state(asio::io_context& loop) : deadline(loop) {}
   };
 
-  impl(asio::io_context& l, database_options o, database_events e)
-      : loop(l), options(std::move(o)), events(std::move(e)), reads(l), writes(l) {
+  impl(asio::io_context& l, database_options o) : loop(l), options(std::move(o)), reads(l), writes(l) {
     options.statements.insert(options.statements.begin(), ping);
     wait_limit = milliseconds(options.connect.statement_timeout_ms);
-    make_lane(reads, database::lane::read, options.read_connections, options.listen);
-    make_lane(writes, database::lane::write, options.write_connections, false);
+    make_lane(reads, database::lane::read, options.read_connections);
+    make_lane(writes, database::lane::write, options.write_connections);
   }
 
-  void make_lane(lane_state& lane, database::lane kind, int count, bool listen_first) {
+  void make_lane(lane_state& lane, database::lane kind, int count) {
     lane.kind = kind;
     for (int i = 0; i < count; ++i) {
       auto ln = std::make_unique<link>(loop);
-      ln->listens = listen_first && i == 0;
-      connection_setup setup{conninfo_for(kind, i, ln->listens), options.connect.statement_timeout_ms,
-                             &options.statements, ln->listens};
+      connection_setup setup{conninfo_for(kind, i), options.connect.statement_timeout_ms, &options.statements};
       link* raw = ln.get();
       pipeline::hooks h{
           [this, &lane, raw](pipeline&) { on_ready(lane, *raw); },
@@ -78,23 +74,18 @@ struct database::impl {
           [this, &lane, raw](pipeline&, const std::string& why, std::deque<std::shared_ptr<job>> unanswered) {
             on_lost(lane, *raw, why, std::move(unanswered));
           },
-          [this](std::string_view notice, int backend) {
-            if (events.notice) events.notice(notice, backend);
-          },
           [this](pipeline&) { drain(); }};
       ln->p = std::make_unique<pipeline>(loop, std::move(setup), std::move(h));
       lane.links.push_back(std::move(ln));
     }
   }
 
-  // In pg_stat_activity: "granite worker 0 reads and notices", "... reads 1",
+  // In pg_stat_activity: "granite worker 0 reads", "... reads 1",
   // "... writes".
-  std::string conninfo_for(database::lane kind, int i, bool listens) {
+  std::string conninfo_for(database::lane kind, int i) {
     auto o = options.connect;
     o.application_name += std::string(" ") + lane_name(kind) + "s";
-    if (listens)
-      o.application_name += " and notices";
-    else if (i > 0)
+    if (i > 0)
       o.application_name += " " + std::to_string(i);
     return conninfo(o);
   }
@@ -229,7 +220,6 @@ struct database::impl {
     if (ln.down_reported) spdlog::info("database connection re-established ({} lane)", lane_name(lane.kind));
     ln.backoff = milliseconds(0);
     ln.down_reported = false;
-    if (ln.listens && events.listening) events.listening(true);
     drain();
     // The database is back: the others need not wait out their backoff.
     for (auto* l : {&reads, &writes})
@@ -267,7 +257,6 @@ struct database::impl {
   void on_lost(lane_state& lane, link& ln, const std::string& why, std::deque<std::shared_ptr<job>> unanswered) {
     spdlog::warn("database connection lost ({} lane: {}); reconnecting", lane_name(lane.kind), why);
     ++counters.reconnects;
-    if (ln.listens && events.listening) events.listening(false);
     open_now(ln);
     for (auto& j : unanswered) {
       if (j->sends < 2 && may_send_again(*j)) {
@@ -293,7 +282,6 @@ struct database::impl {
 
   asio::io_context& loop;
   database_options options;
-  database_events events;
   lane_state reads, writes;
   milliseconds wait_limit{0};
   bool stopped = false;
@@ -313,8 +301,8 @@ struct database::impl {
 
 database::database(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 
-std::unique_ptr<database> make_database(asio::io_context& loop, database_options options, database_events events) {
-  return std::make_unique<database>(std::make_unique<database::impl>(loop, std::move(options), std::move(events)));
+std::unique_ptr<database> make_database(asio::io_context& loop, database_options options) {
+  return std::make_unique<database>(std::make_unique<database::impl>(loop, std::move(options)));
 }
 
 database::~database() { stop(); }

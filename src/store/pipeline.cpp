@@ -5,7 +5,6 @@
 
 #include <boost/asio/post.hpp>
 
-#include "granite/store/notices.hpp"
 #include "results.hpp"
 
 namespace granite::store {
@@ -50,10 +49,6 @@ PGconn* connect_and_prepare(const connection_setup& s, std::string& error) {
   for (const auto& st : *s.statements)
     if (!command_ok(c, PQprepare(c, st.name, st.sql, 0, nullptr), error))
       return fail("cannot prepare " + std::string(st.name) + ": " + error);
-  if (s.listen) {
-    std::string listen = "LISTEN " + std::string(notice_channel);
-    if (!command_ok(c, PQexec(c, listen.c_str()), error)) return fail(error);
-  }
   if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) return fail(message_of(c));
   return c;
 }
@@ -153,23 +148,12 @@ void pipeline::watch() {
 void pipeline::on_readable() {
   do {
     if (PQconsumeInput(conn_) == 0) return lose(message_of(conn_));
-    take_notices();
     read_results();
     if (!conn_) return;  // lost while reading
-    // A notice that came in with the results was parsed with them, and waits
-    // in libpq: taken now, not when more bytes happen to arrive.
-    take_notices();
     if (ended_) return lose(*ended_);
     if (PQstatus(conn_) != CONNECTION_OK) return lose(message_of(conn_));
   } while (readable_now(PQsocket(conn_)));
   watch();
-}
-
-void pipeline::take_notices() {
-  while (PGnotify* n = PQnotifies(conn_)) {
-    if (hooks_.notice) hooks_.notice(n->extra, n->be_pid);
-    PQfreemem(n);
-  }
 }
 
 // Each statement's results end with a NULL; a batch ends with its sync.

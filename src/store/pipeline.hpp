@@ -54,7 +54,6 @@ struct connection_setup {
   std::string conninfo;
   int statement_timeout_ms = 0;
   const std::vector<statement>* statements = nullptr;
-  bool listen = false;
 };
 
 class pipeline {
@@ -65,7 +64,6 @@ class pipeline {
     // Lost after it was ready; `unanswered` are its batches that had sent
     // nothing back (the lane decides what to do with them).
     std::function<void(pipeline&, const std::string& why, std::deque<std::shared_ptr<job>> unanswered)> lost;
-    std::function<void(std::string_view notice, int backend)> notice;
     std::function<void(pipeline&)> answered;  // a batch was answered: it may take more
   };
 
@@ -97,7 +95,6 @@ class pipeline {
  private:
   void watch();
   void on_readable();
-  void take_notices();
   void read_results();
   void on_result(PGresult* r);
   void finish_front();

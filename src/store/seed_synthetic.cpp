@@ -10,15 +10,22 @@ namespace granite::store {
 
 namespace {
 
+struct secondary_index {
+  std::string table, name, definition;
+  bool identity;  // the table's replica identity (migration 0006): made so again
+};
+
 // The indexes of the forum's tables that back no constraint: dropped before
 // the load and built again after it, each in one sort.
-std::vector<std::pair<std::string, std::string>> secondary_indexes(pqxx::work& tx) {
-  std::vector<std::pair<std::string, std::string>> out;
+std::vector<secondary_index> secondary_indexes(pqxx::work& tx) {
+  std::vector<secondary_index> out;
   auto rows = tx.exec(
-      "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+      "SELECT i.indrelid::regclass::text, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), "
+      "i.indisreplident FROM pg_index i "
       "WHERE i.indrelid IN ('users'::regclass, 'threads'::regclass, 'posts'::regclass) "
-      "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1");
-  for (const auto& r : rows) out.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
+      "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 2");
+  for (const auto& r : rows)
+    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<bool>()});
   return out;
 }
 
@@ -87,7 +94,7 @@ seed_report load_synthetic(connection& c, const synthetic_spec& s, seed_mode mod
   // meanwhile (the lock), and a failure rolls all of it back.
   auto indexes = secondary_indexes(tx);
   auto keys = foreign_keys(tx);
-  for (const auto& [name, definition] : indexes) tx.exec("DROP INDEX " + name);
+  for (const auto& i : indexes) tx.exec("DROP INDEX " + i.name);
   for (const auto& k : keys) tx.exec("ALTER TABLE " + k.table + " DROP CONSTRAINT " + k.name);
   for (const char* table : {"users", "threads", "posts"})
     tx.exec(std::string("ALTER TABLE ") + table + " DISABLE TRIGGER USER");
@@ -105,7 +112,10 @@ seed_report load_synthetic(connection& c, const synthetic_spec& s, seed_mode mod
       "1 + (i * 31) % $3::bigint, 'Post ' || i || ': ' || repeat('lorem ipsum dolor ', 1 + (i % 8)::int) "
       "FROM generate_series(1, $1::bigint) i",
       s.posts, s.threads, s.users);
-  for (const auto& [name, definition] : indexes) tx.exec(definition);
+  for (const auto& i : indexes) {
+    tx.exec(i.definition);
+    if (i.identity) tx.exec("ALTER TABLE " + i.table + " REPLICA IDENTITY USING INDEX " + i.name);
+  }
   for (const auto& k : keys) tx.exec("ALTER TABLE " + k.table + " ADD CONSTRAINT " + k.name + " " + k.definition);
   for (const char* table : {"users", "threads", "posts"})
     tx.exec(std::string("ALTER TABLE ") + table + " ENABLE TRIGGER USER");

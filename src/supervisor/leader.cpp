@@ -19,14 +19,28 @@ timings timings_for(const config::config& cfg) {
   return t;
 }
 
-leader::leader(const config::config& cfg, leader_io& io, process_ops& ops, worker_table& table, pid_t upgrade_from)
-    : current_(cfg), io_(io), ops_(ops), table_(table), predecessor_(upgrade_from) {}
+leader::leader(const config::config& cfg, leader_io& io, process_ops& ops, worker_table& table, pid_t upgrade_from,
+               feed_keeper* feed)
+    : current_(cfg), io_(io), ops_(ops), table_(table), feed_(feed), predecessor_(upgrade_from) {}
+
+namespace {
+// What the change feed runs with: a change of these replaces it (and if it
+// held the stream, every instance's cache is emptied once). Its log level
+// stays until it is replaced for another reason.
+bool feed_settings_differ(const config::config& a, const config::config& b) {
+  return a.database.url != b.database.url || a.database.listen_url != b.database.listen_url ||
+         a.database.connect_timeout_s != b.database.connect_timeout_s ||
+         a.database.statement_timeout_ms != b.database.statement_timeout_ms || a.cache.changes != b.cache.changes;
+}
+}  // namespace
 
 int leader::run() {
   spdlog::info("granite leader starting {} workers on {}:{}", table_.slots().size(), current_.listen.host,
                current_.listen.port);
+  if (feed_ && current_.cache.enabled && !feed_->running() && !table_.stopping()) feed_->start();
   table_.manage_workers();
-  while (!table_.finished()) turn();
+  // The feed goes last: the workers' caches follow it while they drain.
+  while (!table_.finished() || (feed_ && feed_->running())) turn();
   table_.close_sockets();
   spdlog::info("granite leader exiting with status {}", table_.exit_code());
   return table_.exit_code();
@@ -49,6 +63,13 @@ void leader::turn() {
   tell_predecessor();
   table_.watchdog();
   table_.manage_workers();
+  if (feed_) {
+    // It stops once every worker has (their caches follow it while they
+    // drain), and none starts again while the instance stops.
+    if (table_.finished() || (table_.stopping() && !feed_->running())) feed_->stop();
+    feed_->watchdog();
+    feed_->manage();
+  }
   sample_sockets();
   report_state();
 }
@@ -60,6 +81,8 @@ void leader::sample_sockets() {
 
 std::chrono::milliseconds leader::wait_timeout() const {
   auto next = table_.next_deadline();
+  if (feed_)
+    if (auto f = feed_->next_deadline(); f && (!next || *f < *next)) next = f;
   if (!next) return std::chrono::milliseconds(1000);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*next - ops_.now()).count();
   return std::chrono::milliseconds(std::clamp<long long>(ms + 1, 0, 1000));
@@ -141,8 +164,14 @@ void leader::reload() {
     next.metrics = current_.metrics;
   }
   spdlog::set_level(spdlog::level::from_str(next.log.level));
+  bool feed_changed = feed_settings_differ(current_, next) || current_.cache.enabled != next.cache.enabled;
   current_ = next;
   table_.retime(timings_for(next));
+  if (feed_) {
+    feed_->retime(timings_for(next));
+    if (!next.cache.enabled) feed_->stop();
+    else if (feed_changed) feed_->restart();
+  }
   // Workers first, at the new count: new slots start with the new configuration.
   auto target = static_cast<std::size_t>(next.worker_count());
   while (table_.slots().size() < target && add_worker()) {
@@ -170,6 +199,10 @@ bool leader::remove_worker() {
 
 void leader::watch_successor() {
   for (const auto& e : table_.take_other_exits()) {
+    if (feed_ && feed_->owns(e.pid)) {
+      feed_->on_exit(e.status);
+      continue;
+    }
     if (e.pid != successor_) continue;
     if (!table_.stopping())
       spdlog::error("upgrade failed: new leader pid={} {} before it was ready; still serving (its log above says why)",

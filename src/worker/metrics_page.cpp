@@ -7,6 +7,7 @@
 #include "granite/http/router.hpp"
 #include "granite/shm/heartbeats.hpp"
 #include "granite/shm/metrics.hpp"
+#include "granite/shm/notice_ring.hpp"
 #include "granite/version.hpp"
 
 namespace granite::worker {
@@ -196,6 +197,46 @@ void worker_slots(writer& w, const metrics_view& v) {
                std::chrono::duration<double>(now - v.beats->last(s)).count());
 }
 
+// The instance's change feed (store/change_feed.hpp).
+void change_feed(writer& w, const metrics_view& v) {
+  const auto& f = v.memory.feed();
+  auto load = [](const auto& cell) { return cell.load(std::memory_order_relaxed); };
+  w.family("granite_changes_trusted", "gauge",
+           "1 while the feed has proven the instance's change notices current: the read caches answer only then.");
+  w.sample("granite_changes_trusted", "",
+           std::int64_t{v.notices && v.notices->trusted(std::chrono::steady_clock::now()) ? 1 : 0});
+  w.family("granite_changes_untrusted_seconds_total", "counter",
+           "Time the notices could not be proven current (the read caches bypassed), summed.");
+  w.sample("granite_changes_untrusted_seconds_total", "", static_cast<double>(load(f.untrusted_ms)) / 1000.0);
+  w.family("granite_changes_streaming", "gauge",
+           "1: changes come from the change stream (logical replication); 0: from the triggers' notices.");
+  w.sample("granite_changes_streaming", "", load(f.streaming));
+  w.family("granite_changes_holding_stream", "gauge",
+           "1 while this instance holds the change stream and publishes its batches for every instance.");
+  w.sample("granite_changes_holding_stream", "", load(f.holding));
+  w.family("granite_changes_takeovers_total", "counter", "Times this instance took the change stream.");
+  w.sample("granite_changes_takeovers_total", "", load(f.takeovers));
+  w.family("granite_changes_batches_total", "counter", "Batches of changes received from the stream's holder.");
+  w.sample("granite_changes_batches_total", "", load(f.batches));
+  w.family("granite_changes_published_total", "counter", "Batches this instance sent, holding the stream.");
+  w.sample("granite_changes_published_total", "", load(f.published));
+  w.family("granite_changes_notices_total", "counter", "Change notices put in the instance's ring by its feed.");
+  w.sample("granite_changes_notices_total", "", load(f.notices));
+  w.family("granite_changes_gaps_total", "counter",
+           "Times a change may have been missed (a new stream, a reconnection): every read cache emptied.");
+  w.sample("granite_changes_gaps_total", "", load(f.gaps));
+  w.family("granite_changes_lag_bytes", "gauge",
+           "The database's WAL past what the instance's ring has, at the feed's last probe.");
+  w.sample("granite_changes_lag_bytes", "", load(f.lag_bytes));
+  w.family("granite_changes_proof_seconds", "gauge",
+           "How long the last proof took: from the probe of the WAL position to the batch that got past it.");
+  w.sample("granite_changes_proof_seconds", "", static_cast<double>(load(f.proof_age_us)) / 1e6);
+  w.family("granite_changes_feed_running", "gauge", "1 while the instance's change feed process runs.");
+  w.sample("granite_changes_feed_running", "", load(f.running));
+  w.family("granite_changes_feed_restarts_total", "counter", "Change feed processes replaced after an unplanned end.");
+  w.sample("granite_changes_feed_restarts_total", "", load(f.restarts));
+}
+
 using counter_of = const shm::counter& (*)(const shm::slot_metrics&);
 using gauge_of = const shm::gauge& (*)(const shm::gauge_cell&);
 
@@ -238,6 +279,10 @@ const counter_family worker_counters[] = {
      [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_flushes; }},
     {"granite_cache_spared_total", "Cached pages a change of their list could not touch, kept.",
      [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_spared; }},
+    {"granite_cache_bypassed_total",
+     "Responses not kept because the change notices were not proven current at that moment (answered from the "
+     "database).",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_bypassed; }},
 };
 const gauge_family worker_gauges[] = {
     {"granite_database_connections", "Database connections open.",
@@ -250,7 +295,7 @@ const gauge_family worker_gauges[] = {
      [](const shm::gauge_cell& g) -> const shm::gauge& { return g.cache_entries; }},
     {"granite_cache_bytes", "Bytes of responses in the read caches.",
      [](const shm::gauge_cell& g) -> const shm::gauge& { return g.cache_bytes; }},
-    {"granite_cache_listening", "Workers whose read cache receives the change notices (the others bypass it).",
+    {"granite_cache_listening", "Workers whose read cache is in use: the change feed has proven its notices current (the others bypass it).",
      [](const shm::gauge_cell& g) -> const shm::gauge& { return g.cache_listening; }},
 };
 
@@ -320,6 +365,7 @@ std::string metrics_text(const metrics_view& v, bool openmetrics) {
   http_durations(w, v);
   http_gauges(w, v);
   worker_slots(w, v);
+  change_feed(w, v);
   worker_state(w, v);
   hashing(w, v);
   drain_state(w, v);

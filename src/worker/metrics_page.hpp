@@ -8,6 +8,7 @@
 #include <vector>
 
 namespace granite::shm {
+class notice_ring;
 class metrics_memory;
 class heartbeats;
 }  // namespace granite::shm
@@ -23,6 +24,7 @@ struct metrics_view {
   const shm::metrics_memory& memory;
   const shm::heartbeats* beats;  // null: no heartbeat ages
   const http::router& routes;    // the route of each index
+  const shm::notice_ring* notices = nullptr;  // the instance's ring: is it proven current now?
 };
 
 // The Prometheus text format 0.0.4, or OpenMetrics 1.0 when `accept` asks

@@ -42,6 +42,7 @@ class metrics_copier {
     add(slot_->cache_notices, c.notices, last_cache_.notices);
     add(slot_->cache_flushes, c.flushes, last_cache_.flushes);
     add(slot_->cache_spared, c.spared, last_cache_.spared);
+    add(slot_->cache_bypassed, c.bypassed, last_cache_.bypassed);
     add(slot_->hashing_ran, h.ran, last_hashing_.ran);
     add(slot_->hashing_busy_us, h.busy_us, last_hashing_.busy_us);
     add(slot_->hashing_full, h.full, last_hashing_.full);
@@ -83,7 +84,7 @@ class metrics_copier {
 class metrics_server {
  public:
   metrics_server(const inherited& from, const http::router& public_routes, http::server_context& public_ctx)
-      : view_{*from.metrics, from.beats, public_routes},
+      : view_{*from.metrics, from.beats, public_routes, from.notices},
         no_cache_(0, false, nullptr),
         ctx_{routes_, public_ctx.svc, no_cache_, public_ctx.limit, nullptr, nullptr, nullptr, {}, {}} {
     ctx_.limit.max_connections = 64;

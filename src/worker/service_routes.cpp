@@ -45,7 +45,8 @@ void add_service_routes(http::router& router, const std::atomic<bool>& closing, 
                    {"entries", s.entries},     {"bytes", s.bytes},       {"limitBytes", s.limit_bytes},
                    {"hits", s.hits},           {"misses", s.misses},     {"fills", s.fills},
                    {"refusedFills", s.refused_fills}, {"evictions", s.evictions}, {"notices", s.notices},
-                   {"flushes", s.flushes},     {"spared", s.spared}};
+                   {"flushes", s.flushes},     {"spared", s.spared},
+                   {"bypassed", s.bypassed}};
                return no_store(http::json(200, out.dump()));
              }));
   router.add(http::verb::get, "/health/database", http::plain_handler([&db](const http::request&, const http::params&) {

@@ -32,7 +32,6 @@
 #include "granite/store/migrate.hpp"
 #include "granite/worker/service_routes.hpp"
 #include "metrics_server.hpp"
-#include "notice_listener.hpp"
 #include "stopper.hpp"
 
 namespace granite::worker {
@@ -53,7 +52,7 @@ std::size_t connection_limit(const config::config& cfg) {
   rlimit nofile{};
   getrlimit(RLIMIT_NOFILE, &nofile);
   auto wanted = static_cast<std::size_t>(cfg.http.max_connections);
-  // The database's connections, the listener's, logs, sockets.
+  // The database's connections, logs, sockets.
   std::size_t reserve = static_cast<std::size_t>(cfg.database.read_connections + cfg.database.write_connections) + 64;
   if (nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur >= wanted + reserve) return wanted;
   std::size_t allowed = nofile.rlim_cur > reserve * 2 ? nofile.rlim_cur - reserve : nofile.rlim_cur / 2;
@@ -102,9 +101,6 @@ store::database_options database_options(const config::config& cfg, int slot) {
   o.read_connections = cfg.database.read_connections;
   o.write_connections = cfg.database.write_connections;
   o.queue_limit = cfg.database.queue_limit;
-  // The change notices arrive on the first read connection, unless they
-  // have a connection of their own (database.listen_url).
-  o.listen = cfg.cache.enabled && cfg.database.listen_url.empty();
   o.statements = features::statements();
   return o;
 }
@@ -139,39 +135,6 @@ void close_database(asio::io_context& ioc, std::unique_ptr<store::database> db) 
   ioc.restart();
   ioc.poll();
   db.reset();
-}
-
-// The notices of the first read connection go to the cache.
-store::database_events cache_events(http::read_cache& cache) {
-  return {[&cache](std::string_view notice, int backend) {
-            if (cache.apply_notice(notice)) return;
-            spdlog::warn("unreadable change notice \"{}\" from backend {}: read cache flushed", notice, backend);
-            cache.flush();
-          },
-          [&cache](bool listening) {
-            cache.set_listening(listening);
-            if (listening)
-              spdlog::info("read cache in use: listening for change notices");
-            else
-              spdlog::warn("read cache flushed and bypassed: the change-notice connection was lost; reconnecting");
-          }};
-}
-
-// The cache's change notices; without the cache there is nothing to listen for.
-// A connection of their own for the notices, when database.listen_url
-// names one (around a pooler that would pin a connection that LISTENs).
-std::unique_ptr<notice_listener> listen_for_notices(asio::io_context& ioc, const config::config& cfg, int slot,
-                                                   http::read_cache& cache) {
-  if (!cfg.cache.enabled || cfg.database.listen_url.empty()) return nullptr;
-  auto options = connect_options(cfg, slot);
-  options.url = cfg.database.listen_url;
-  options.application_name = "granite worker " + std::to_string(slot) + " notices";
-  // A connection that dies silently (a network partition) is noticed within
-  // seconds, not at the kernel's two hours: conninfo() adds TCP keepalives,
-  // where the URL does not set them itself.
-  auto listener = std::make_unique<notice_listener>(ioc, store::conninfo(options), cache);
-  listener->start();
-  return listener;
 }
 
 // The access log (none with log.access off), and the proxies whose
@@ -256,7 +219,6 @@ void report_ready(int status_fd, int slot) {
 void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inherited& from,
            const std::function<void()>& heartbeat, http::server_context& ctx, metrics_server* metrics) {
   metrics_copier copier(ctx.metrics, ctx.gauges, ctx.svc.db, ctx.cache, ctx.svc.cpu);
-  auto listener = listen_for_notices(ioc, cfg, slot, ctx.cache);
   access_log_keeper log_keeper(ioc, ctx.access_log, std::chrono::milliseconds(cfg.log.flush_ms),
                                ctx.metrics ? &ctx.metrics->access_lines_dropped : nullptr);
   acceptor_loop acceptor(ioc, from.listen_fd, ctx);
@@ -288,9 +250,9 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inh
 
   acceptor.do_accept();
   if (metrics_acceptor) metrics_acceptor->do_accept();
-  spdlog::info("serving with {} database connections ({} for reads, {} for writes){}",
+  spdlog::info("serving with {} database connections ({} for reads, {} for writes)",
                cfg.database.read_connections + cfg.database.write_connections, cfg.database.read_connections,
-               cfg.database.write_connections, cfg.database.listen_url.empty() ? "" : " and one for change notices");
+               cfg.database.write_connections);
   report_ready(from.status_fd, slot);
   ioc.run();
   // The worker is stopping. A stop signal that comes now (Ctrl-C reaches
@@ -308,7 +270,6 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inh
     ioc.restart();
     ioc.poll();
   }
-  if (listener) listener->stop();
 }
 
 }  // namespace
@@ -347,7 +308,7 @@ int run(const config::config& cfg, int slot, const inherited& from, std::functio
   http::read_cache cache(static_cast<std::size_t>(cfg.cache.size_mib) * 1024 * 1024, cfg.cache.enabled,
                          features::read_notice);
   cache.attach(from.notices);
-  auto db = store::make_database(*ioc, database_options(cfg, slot), cache_events(cache));
+  auto db = store::make_database(*ioc, database_options(cfg, slot));
   auto error = open_database(*ioc, *db);
   if (!error) error = take_slot_socket(from.listen_fd, cfg.listen.backlog);
   if (error) {

@@ -60,6 +60,21 @@ def psql(sql):
                           capture_output=True, text=True).stdout.strip()
 
 
+def drop_database(name):
+    """Drops a database, ending first the walsender of a granite that
+    streams its changes (WITH (FORCE) does not), again should it have taken
+    the stream anew meanwhile."""
+    for _ in range(20):
+        psql("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+             "WHERE database = '%s' AND active_pid IS NOT NULL" % name)
+        try:
+            psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+            return
+        except subprocess.CalledProcessError:
+            time.sleep(0.1)
+    psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+
+
 def version(binary):
     return subprocess.run([binary, "version"], capture_output=True, text=True, check=True).stdout.split()[1]
 
@@ -112,7 +127,7 @@ class RolloutCheck(RolloutCase):
         # The broken instance's database goes away under it: it keeps serving
         # (/health answers 200, so a load balancer keeps it), but
         # /health/ready asks the database and answers 503.
-        psql("DROP DATABASE %s WITH (FORCE)" % cls.dbs[1])
+        drop_database(cls.dbs[1])
         cls.wait_for(lambda: ready_status(BROKEN, cls.port) == 503, "the broken instance to answer 503")
         if ready_status(BROKEN, cls.port, "/health") != 200:
             cls.tearDownClass()
@@ -146,7 +161,7 @@ class RolloutCheck(RolloutCase):
             p.wait(timeout=30)
         cls.servers = []
         for db in cls.dbs:
-            psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+            drop_database(db)
 
     def scenario(self, states, *instances, **kw):
         kw.setdefault("ami_name", "granite-%s-20261203070000" % self.new)

@@ -1,6 +1,6 @@
 // The read cache, end to end: several workers, two granite instances on one
-// database, the change notices of PostgreSQL, and what happens when the
-// listening connection is cut.
+// database, the changes PostgreSQL reports, and what happens when the change
+// feed's connections are cut.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -189,10 +189,11 @@ TEST(CacheCoherence, AWriteIsSeenByEveryWorkerOfEveryInstance) {
   ::testing::Test::RecordProperty("worst_visibility_ms", std::to_string(worst_ms));
 }
 
-// The listening connection is cut while nobody may reconnect: the cache is
-// flushed and bypassed, a change made meanwhile is served at once, and the
-// cache comes back when the connection does.
-TEST(CacheCoherence, ALostListenerFlushesTheCacheAndNothingStaleIsServed) {
+// The instance's change feed cut off and kept off: within the trust window
+// the workers stop answering from their caches (nobody has to tell them),
+// a change made meanwhile is read from the database, and once the feed is
+// back the caches are emptied before they are used again.
+TEST(CacheCoherence, ALostChangeFeedBypassesTheCacheAndNothingStaleIsServed) {
   testkit::scratch_database db;
   auto url = db.seeded();
   testkit::server s({.database_url = url, .workers = 1});
@@ -220,13 +221,12 @@ TEST(CacheCoherence, ALostListenerFlushesTheCacheAndNothingStaleIsServed) {
     std::function<void()> run;
     ~reopen() { run(); }
   } reopen_anyway{[&] { allow_connections(true); }};
+  // The feed's connection and its stream (a walsender).
   auto terminated = sql(
       "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-      "WHERE application_name LIKE 'granite worker % notices' AND datname = current_database()");
-  EXPECT_EQ(terminated[0][0].as<int>(), 1);
+      "WHERE application_name = 'granite changes' AND datname = current_database()");
+  EXPECT_EQ(terminated[0][0].as<int>(), 2);
   ASSERT_TRUE(testkit::eventually([&] { return stats(c)["listening"] == false; }));
-  EXPECT_GT(stats(c)["flushes"].get<long>(), before["flushes"].get<long>());
-  EXPECT_EQ(stats(c)["entries"], 0);
 
   sql("UPDATE users SET name = 'changed while nobody listened' WHERE id = 1");
   EXPECT_EQ(name_of(c.request("GET", "/api/users/1")), "changed while nobody listened");
@@ -236,12 +236,57 @@ TEST(CacheCoherence, ALostListenerFlushesTheCacheAndNothingStaleIsServed) {
 
   reopen_anyway.run();
   ASSERT_TRUE(testkit::eventually([&] { return stats(c)["listening"] == true; }, std::chrono::seconds(15)));
+  EXPECT_GT(stats(c)["flushes"].get<long>(), before["flushes"].get<long>()) << "emptied before it is used again";
   c.request("GET", "/api/users/1");
   c.request("GET", "/api/users/1");
   EXPECT_EQ(stats(c)["hits"].get<long>(), hits + 1) << "the cache is in use again";
   sql("UPDATE users SET name = 'changed after' WHERE id = 1");
   EXPECT_TRUE(testkit::eventually([&] { return name_of(c.request("GET", "/api/users/1")) == "changed after"; }));
-  EXPECT_TRUE(testkit::eventually([&] { return s.log().find("change-notice connection was lost") != std::string::npos; }));
+  EXPECT_TRUE(testkit::eventually([&] { return s.log().find("the change connection was lost") != std::string::npos; }));
+}
+
+// Every connection of granite's cut at once (the stream's walsender, the
+// feed's, the workers'), and a change made by psql at that moment: no read
+// that starts 100 ms after it committed shows what it replaced, while the
+// instance reconnects and after.
+TEST(CacheCoherence, AStreamCutWithAChangeAtThatMomentServesNothingStale) {
+  testkit::scratch_database db;
+  testkit::server s({.database_url = db.seeded(), .workers = 2});
+  auto conns = one_per_worker(s.port(), 2);
+  for (auto& c : conns)
+    for (int i = 0; i < 3; ++i) c->request("GET", "/api/users/2");
+  auto admin = db.connect();
+  pqxx::nontransaction tx(admin->raw());
+  tx.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE (application_name LIKE 'granite worker%' "
+          "OR application_name = 'granite changes') AND datname = current_database()");
+  tx.exec("UPDATE users SET name = 'renamed at the cut' WHERE id = 2");
+  auto committed = std::chrono::steady_clock::now();
+  int stale = 0, fresh = 0, unavailable = 0;
+  while (std::chrono::steady_clock::now() < committed + std::chrono::seconds(2)) {
+    for (auto& c : conns) {
+      auto started = std::chrono::steady_clock::now();
+      testkit::http_response r;
+      try {
+        r = c->request("GET", "/api/users/2");
+      } catch (const std::exception&) {
+        c = std::make_unique<http_client>(s.port());  // closed while the worker reconnected
+        continue;
+      }
+      if (r.status == 503) {
+        ++unavailable;
+        continue;
+      }
+      ASSERT_EQ(r.status, 200) << r.body;
+      bool renamed = name_of(r) == "renamed at the cut";
+      if (renamed) ++fresh;
+      else if (started > committed + std::chrono::milliseconds(100)) ++stale;
+    }
+  }
+  EXPECT_EQ(stale, 0) << fresh << " fresh, " << unavailable << " unavailable while reconnecting";
+  EXPECT_GT(fresh, 0);
+  // And the cache is in use again.
+  ASSERT_TRUE(testkit::eventually([&] { return stats(*conns[0])["listening"] == true; }, std::chrono::seconds(10)));
+  std::printf("stream cut: %d fresh reads, %d answered 503 while reconnecting, %d stale\n", fresh, unavailable, stale);
 }
 
 // 100 000 distinct reads through a small cache: it stays within its bound,
@@ -272,12 +317,18 @@ TEST(CacheCoherence, StaysWithinItsBoundUnderAScanOfDistinctKeys) {
   auto after = stats(probe);
   long rss_after = rss_kib(worker);
   std::cout << "[ measure  ] after " << keys << " distinct reads: " << after["entries"] << " entries, " << after["bytes"]
-            << " of " << after["limitBytes"] << " bytes, " << after["evictions"] << " evictions; worker RSS "
+            << " of " << after["limitBytes"] << " bytes, " << after["evictions"] << " evictions, " << after["bypassed"]
+            << " not kept while the notices were not proven current; worker RSS "
             << rss_before << " -> " << rss_after << " KiB\n";
   EXPECT_LE(after["bytes"].get<long>(), after["limitBytes"].get<long>());
   EXPECT_EQ(after["limitBytes"].get<long>(), 2 * 1024 * 1024);
   EXPECT_GT(after["entries"].get<long>(), 1000);
-  EXPECT_GE(after["evictions"].get<long>() + after["entries"].get<long>(), keys);
+  // Every read was kept (and most evicted since), but those answered while
+  // the change feed could not prove the notices current: the autovacuum of
+  // the seed's table writes WAL that the stream must read first, on a
+  // machine whose cores the scan keeps busy.
+  EXPECT_GE(after["evictions"].get<long>() + after["entries"].get<long>() + after["bypassed"].get<long>(), keys);
+  EXPECT_LT(after["bypassed"].get<long>(), keys / 2);
   // The process follows: about 8 MiB idle plus the 2 MiB of cache and the
   // database connections' buffers, not the ~40 MiB that 100 000 kept responses
   // would take. (Sanitizer builds keep freed memory in quarantine: not

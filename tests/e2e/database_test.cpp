@@ -313,11 +313,18 @@ TEST(Database, RequestsPipelinedOnOneConnectionAreAnsweredInOrder) {
   }
 }
 
-TEST(Database, AnInstanceHoldsTwoConnectionsPerWorkerAndTheNoticesMayHaveTheirOwn) {
+// The connections an instance holds: two per worker, and one for the
+// instance's change feed (not one per worker), which may have a URL of its
+// own; the instance that holds the fleet's change stream has its walsender
+// besides.
+TEST(Database, AnInstanceHoldsTwoConnectionsPerWorkerAndOneForItsChanges) {
   testkit::scratch_database db;
+  auto feed_connections = [&](const std::string& kind) {
+    return std::stoi(db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                              "application_name = 'granite changes' AND backend_type = '" + kind + "'"));
+  };
   {
-    // The defaults: a read connection that also receives the change
-    // notices, and a write connection.
+    // The defaults: a read connection and a write connection per worker.
     testkit::server srv({.database_url = db.seeded(), .workers = 2, .extra_args = testkit::brisk_hashing()});
     testkit::forum_client api(srv.port());
     auto me = api.member("counted");
@@ -326,26 +333,24 @@ TEST(Database, AnInstanceHoldsTwoConnectionsPerWorkerAndTheNoticesMayHaveTheirOw
     load.stop();
     EXPECT_EQ(load.failed(), 0) << joined(load.failures());
     EXPECT_EQ(granite_backends(db), 4);
-    EXPECT_EQ(db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
-                       "application_name LIKE 'granite worker % reads and notices'"),
-              "2");
+    EXPECT_EQ(feed_connections("client backend"), 1);
+    EXPECT_EQ(feed_connections("walsender"), 1);
   }
-  ASSERT_TRUE(testkit::eventually([&] { return granite_backends(db) == 0; }, 5s));
+  ASSERT_TRUE(testkit::eventually([&] { return granite_backends(db) == 0 && feed_connections("walsender") == 0; }, 5s));
   {
-    // Notices on a connection of their own (around a transaction pooler),
-    // and a second write connection: 4 per worker.
+    // The feed on a URL of its own (around a transaction pooler), and a
+    // second write connection: 3 per worker.
     testkit::server srv({.database_url = db.url(), .workers = 2,
                          .extra_args = {"--set", "database.listen_url=" + db.url() + " keepalives_idle=600", "--set",
                                         "database.write_connections=2"}});
-    ASSERT_TRUE(testkit::eventually([&] { return granite_backends(db) == 8; }, 5s)) << granite_backends(db);
-    EXPECT_EQ(db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
-                       "application_name LIKE 'granite worker % notices' AND query = 'LISTEN granite_cache'"),
-              "2");
-    // The notices' connections keep the keepalive settings their URL gives
+    ASSERT_TRUE(testkit::eventually([&] { return granite_backends(db) == 6; }, 5s)) << granite_backends(db);
+    EXPECT_EQ(feed_connections("client backend"), 1);
+    ASSERT_TRUE(testkit::eventually([&] { return feed_connections("walsender") == 1; }, 5s));
+    // The feed's connection keeps the keepalive settings its URL gives
     // (granite's own apply only where it says nothing): the kernel's next
-    // probe on each idle one is minutes away, not granite's 5 s.
+    // probe on it is minutes away, not granite's 5 s.
     auto ports = db.query("SELECT string_agg(client_port::text, ' ') FROM pg_stat_activity WHERE datname = "
-                          "current_database() AND application_name LIKE 'granite worker % notices'");
+                          "current_database() AND application_name = 'granite changes'");
     std::istringstream each(ports);
     int checked = 0;
     for (std::string port; each >> port; ++checked) {
@@ -354,7 +359,7 @@ TEST(Database, AnInstanceHoldsTwoConnectionsPerWorkerAndTheNoticesMayHaveTheirOw
       EXPECT_NE(ss.out.find("timer:(keepalive,"), std::string::npos) << "port " << port << ": " << ss.out;
       EXPECT_NE(ss.out.find("min"), std::string::npos) << "port " << port << ": " << ss.out;
     }
-    EXPECT_EQ(checked, 2) << "TCP ports of the notices' connections: " << ports;
+    EXPECT_EQ(checked, 2) << "TCP ports of the feed's connections (its own and its stream's): " << ports;
     // The cache still hears of changes: a write made behind granite's back
     // is seen at once.
     ASSERT_EQ(testkit::get(srv.port(), "/api/users/3").status, 200);

@@ -59,7 +59,7 @@ struct Lanes : ::testing::Test {
 
 TEST_F(Lanes, AWriteBehindAStalledConnectionWaitsInGraniteAtMostTheStatementTimeoutWhileReadsGoOn) {
   if (geteuid() != 0) GTEST_SKIP() << "stopping a PostgreSQL backend needs root";
-  testkit::async_db a(db.url(), {}, false, 500);
+  testkit::async_db a(db.url(), 500);
   ASSERT_TRUE(a.write(threads::insert("before", 1)).ok());
   // The write connection's backend stops answering (a host that froze):
   // no statement timeout can end what it was sent.
@@ -99,7 +99,7 @@ TEST_F(Lanes, AWriteBehindAStalledConnectionWaitsInGraniteAtMostTheStatementTime
 }
 
 TEST_F(Lanes, AReadTheStalledReadConnectionCannotTakeGoesToTheIdleWriteConnection) {
-  testkit::async_db a(db.url(), {}, false, 30000);
+  testkit::async_db a(db.url(), 30000);
   pqxx::connection blocker(db.url());
   pqxx::work lock(blocker);
   lock.exec("LOCK TABLE users IN ACCESS EXCLUSIVE MODE");

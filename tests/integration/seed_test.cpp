@@ -147,6 +147,10 @@ TEST_F(Seed, SyntheticForumHasTheAskedSizeAndLongThreads) {
   EXPECT_EQ(db.query("SELECT count(*) FROM pg_indexes WHERE tablename IN ('users', 'threads', 'posts')"), "7");
   EXPECT_EQ(db.query("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'posts'::regclass"), "2");
   EXPECT_EQ(db.query("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'O'"), "6");
+  // The posts' replica identity is the index again: the change stream still
+  // sends a deleted post's thread and author, and deletes are allowed at all.
+  EXPECT_EQ(db.query("SELECT indexrelid::regclass::text FROM pg_index WHERE indisreplident"), "posts_thread_key");
+  EXPECT_EQ(db.query("WITH d AS (DELETE FROM posts WHERE id = 6000 RETURNING 1) SELECT count(*) FROM d"), "1");
   // New records get new ids.
   EXPECT_EQ(db.query("INSERT INTO posts (thread_id, user_id, text) VALUES (1, 1, 'x') RETURNING id"), "6001");
 }

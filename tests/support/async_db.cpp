@@ -9,13 +9,12 @@
 
 namespace granite::testkit {
 
-async_db::async_db(const std::string& url, store::database_events events, bool listen, int statement_timeout_ms) {
+async_db::async_db(const std::string& url, int statement_timeout_ms) {
   store::database_options o;
   o.connect.url = url;
   o.connect.statement_timeout_ms = statement_timeout_ms;
-  o.listen = listen;
   o.statements = features::statements();
-  db_ = store::make_database(loop_, std::move(o), std::move(events));
+  db_ = store::make_database(loop_, std::move(o));
   auto opened = std::make_shared<bool>(false);
   db_->start([opened](std::optional<std::string> error) {
     EXPECT_FALSE(error) << *error;

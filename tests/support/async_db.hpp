@@ -14,9 +14,8 @@ namespace granite::testkit {
 class async_db {
  public:
   // Connects to `url` with every feature's statements prepared; waits until
-  // the database answers. `listen`: the first read connection LISTENs.
-  explicit async_db(const std::string& url, store::database_events events = {}, bool listen = false,
-                    int statement_timeout_ms = 5000);
+  // the database answers.
+  explicit async_db(const std::string& url, int statement_timeout_ms = 5000);
   ~async_db();
 
   store::answer read(store::batch b) { return run(lane::read, std::move(b)); }

@@ -16,6 +16,7 @@
 #include <pqxx/pqxx>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "support/http_client.hpp"
 #include "support/process.hpp"
@@ -49,14 +50,25 @@ scratch_database::scratch_database(const std::string& encoding) {
   tx.exec("CREATE DATABASE " + name_ + " ENCODING '" + encoding + "' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
 }
 
+// WITH (FORCE) ends the database's sessions but not a walsender streaming
+// from it (a granite still holding the change stream): that one is ended
+// first, and the drop tried again should the stream be taken anew meanwhile.
 scratch_database::~scratch_database() {
-  try {
-    pqxx::connection admin(admin_url());
-    pqxx::nontransaction tx(admin);
-    tx.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "could not drop %s: %s\n", name_.c_str(), e.what());
+  std::string why;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    try {
+      pqxx::connection admin(admin_url());
+      pqxx::nontransaction tx(admin);
+      tx.exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = '" + name_ +
+              "' AND active_pid IS NOT NULL");
+      tx.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+      return;
+    } catch (const std::exception& e) {
+      why = e.what();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
+  std::fprintf(stderr, "could not drop %s: %s\n", name_.c_str(), why.c_str());
 }
 
 std::unique_ptr<store::connection> scratch_database::connect() const {
@@ -186,13 +198,33 @@ server::~server() {
 
 std::string server::log() const { return read_text(log_path_); }
 
+namespace {
+// The leader's live children, and whether each is the change feed (its
+// process name says so).
+std::vector<std::pair<pid_t, bool>> children_of(pid_t leader) {
+  std::vector<std::pair<pid_t, bool>> out;
+  std::ifstream children("/proc/" + std::to_string(leader) + "/task/" + std::to_string(leader) + "/children");
+  pid_t child;
+  while (children >> child) {
+    if (!process_alive(child)) continue;
+    auto name = read_text("/proc/" + std::to_string(child) + "/comm");
+    out.emplace_back(child, name.starts_with("granite-changes"));
+  }
+  return out;
+}
+}  // namespace
+
 std::vector<pid_t> server::workers() const {
   std::vector<pid_t> out;
-  std::ifstream children("/proc/" + std::to_string(pid_) + "/task/" + std::to_string(pid_) + "/children");
-  pid_t child;
-  while (children >> child)
-    if (process_alive(child)) out.push_back(child);
+  for (auto [pid, feed] : children_of(pid_))
+    if (!feed) out.push_back(pid);
   return out;
+}
+
+pid_t server::feed() const {
+  for (auto [pid, feed] : children_of(pid_))
+    if (feed) return pid;
+  return -1;
 }
 
 bool server::wait_ready(std::chrono::milliseconds timeout) {
@@ -201,7 +233,12 @@ bool server::wait_ready(std::chrono::milliseconds timeout) {
         if (pid_ <= 0 || !process_alive(pid_)) return false;
         if (log().find("all " + std::to_string(workers_) + " workers ready") == std::string::npos) return false;
         try {
-          return get(port_, "/health").status == 200;
+          if (get(port_, "/health").status != 200) return false;
+          // The read cache in use: the change feed has proven the
+          // instance's notices current (or the cache is off).
+          auto cache = get(port_, "/health/cache");
+          return cache.status == 200 && (cache.body.find("\"enabled\":false") != std::string::npos ||
+                                         cache.body.find("\"listening\":true") != std::string::npos);
         } catch (const std::exception&) {
           return false;
         }

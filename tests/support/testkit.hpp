@@ -72,9 +72,12 @@ class server {
   int metrics_port() const { return metrics_port_; }  // metrics.listen, on loopback
   pid_t pid() const { return pid_; }
   std::string log() const;
-  // The leader's live children.
+  // The leader's live workers (its children but the change feed).
   std::vector<pid_t> workers() const;
-  // Waits until /health answers 200 and every worker reported ready.
+  // The instance's change feed process; -1: none.
+  pid_t feed() const;
+  // Waits until /health answers 200, every worker reported ready and the
+  // read cache is in use (unless it is off).
   bool wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(15));
   // Sends sig and waits for the leader to exit; returns its waitpid status,
   // or -1 if it did not exit in time.

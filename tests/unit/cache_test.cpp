@@ -378,6 +378,7 @@ TEST(NoticeRing, IsSharedAcrossFork) {
 
 TEST(ReadCache, AnotherWorkersWriteIsAppliedBeforeTheNextHit) {
   granite::shm::notice_ring ring;
+  ring.trust_until(std::chrono::steady_clock::time_point::max());
   listening_cache writer, reader;
   writer.attach(&ring);
   reader.attach(&ring);
@@ -398,6 +399,7 @@ TEST(ReadCache, AnotherWorkersWriteIsAppliedBeforeTheNextHit) {
 // since. Another worker's notice published before it is still applied.
 TEST(ReadCache, AWorkersOwnNoticeIsNotAppliedAgainFromTheRing) {
   granite::shm::notice_ring ring;
+  ring.trust_until(std::chrono::steady_clock::time_point::max());
   listening_cache writer, other;
   writer.attach(&ring);
   other.attach(&ring);
@@ -415,4 +417,32 @@ TEST(ReadCache, AWorkersOwnNoticeIsNotAppliedAgainFromTheRing) {
   other.put("/api/users/5", {cache_kind::user, 5});
   EXPECT_FALSE(other.has("/api/users/5"));
   EXPECT_EQ(other.snapshot().notices, 2u);
+}
+
+// With a ring, the cache is used only while the instance's change feed has
+// proven the ring current, and for no longer than it said: a feed that stops
+// proving (stalled, killed, cut off) leaves the cache bypassed within its
+// trust window, with no one to tell the workers.
+TEST(ReadCache, IsUsedOnlyWhileItsRingIsProvenCurrent) {
+  granite::shm::notice_ring ring;
+  listening_cache c;
+  c.attach(&ring);
+  EXPECT_FALSE(c.usable());  // never proven
+  auto now = std::chrono::steady_clock::now();
+  ring.trust_until(now + std::chrono::hours(1));
+  ASSERT_TRUE(c.usable());
+  c.put("/api/users/5", {cache_kind::user, 5});
+  EXPECT_TRUE(c.has("/api/users/5"));
+  ring.trust_until(now - std::chrono::milliseconds(1));  // the proof has lapsed
+  EXPECT_FALSE(c.usable());
+  EXPECT_FALSE(c.find("/api/users/5"));
+  EXPECT_FALSE(c.snapshot().listening);
+  // Proven again without a gap: what was kept is still right.
+  ring.trust_until(now + std::chrono::hours(1));
+  EXPECT_TRUE(c.has("/api/users/5"));
+  // A gap: the feed says "*" before it trusts the ring again.
+  ring.publish("*");
+  EXPECT_FALSE(c.has("/api/users/5"));
+  ring.distrust();
+  EXPECT_FALSE(c.usable());
 }

@@ -295,3 +295,75 @@ TEST_F(Leader, Usr1TellsEveryWorkerToReopenItsLog) {
   EXPECT_FALSE(table.stopping());
   EXPECT_FALSE(table.reloading());
 }
+
+// The change feed's process, kept by the leader beside the workers.
+namespace {
+struct LeaderWithFeed : Leader {
+  int lost = 0, planned = 0;
+  feed_keeper feed{ops, timings_for(two_workers()), [this](bool was_planned) { ++(was_planned ? planned : lost); }};
+  leader& l() {
+    if (!the_leader) the_leader.emplace(two_workers(), io, ops, table, upgrade_from, &feed);
+    return *the_leader;
+  }
+};
+}  // namespace
+
+TEST_F(LeaderWithFeed, AFeedThatDiesIsRespawnedWithBackoffAndItsRingDistrusted) {
+  feed.start();
+  l().turn();
+  ASSERT_EQ(ops.spawned, (std::vector<int>{feed_slot, 0, 1}));
+  pid_t first = 100;
+  ASSERT_TRUE(feed.owns(first));
+  ops.t += std::chrono::seconds(5);
+  ops.killed(first, SIGKILL);
+  l().turn();
+  EXPECT_EQ(lost, 1);
+  EXPECT_EQ(ops.spawned.back(), feed_slot) << "a feed that lived a while is replaced at once";
+  pid_t second = ops.next_pid - 1;
+  ops.exit(second, 1);  // at once again: now it waits
+  l().turn();
+  EXPECT_EQ(lost, 2);
+  auto spawned = ops.spawned.size();
+  l().turn();
+  EXPECT_EQ(ops.spawned.size(), spawned) << "a feed that failed at once waits its backoff";
+  ops.t += std::chrono::seconds(1);
+  l().turn();
+  EXPECT_EQ(ops.spawned.size(), spawned + 1);
+  EXPECT_EQ(ops.spawned.back(), feed_slot);
+}
+
+TEST_F(LeaderWithFeed, ASilentFeedIsAbortedThenKilled) {
+  feed.start();
+  l().turn();
+  pid_t pid = 100;
+  ops.t += std::chrono::seconds(31);
+  l().turn();
+  EXPECT_NE(std::find(ops.signals.begin(), ops.signals.end(), std::pair<pid_t, int>{pid, SIGABRT}), ops.signals.end());
+  ops.t += std::chrono::seconds(6);
+  l().turn();
+  EXPECT_NE(std::find(ops.signals.begin(), ops.signals.end(), std::pair<pid_t, int>{pid, SIGKILL}), ops.signals.end());
+}
+
+TEST_F(LeaderWithFeed, TheFeedStopsLastAndIsNotRespawnedWhileStopping) {
+  feed.start();
+  l().turn();
+  io.ready(0, 101);
+  io.ready(1, 102);
+  l().turn();
+  io.signal(SIGTERM);
+  l().turn();
+  auto feed_signals = [&] {
+    return std::count_if(ops.signals.begin(), ops.signals.end(), [](const auto& s) { return s.first == 100; });
+  };
+  EXPECT_EQ(feed_signals(), 0) << "the workers' caches follow it while they drain";
+  ops.exit(101, 0);
+  ops.exit(102, 0);
+  l().turn();
+  l().turn();
+  EXPECT_NE(std::find(ops.signals.begin(), ops.signals.end(), std::pair<pid_t, int>{100, SIGTERM}), ops.signals.end());
+  ops.exit(100, 0);
+  EXPECT_EQ(l().run(), 0);
+  EXPECT_EQ(planned, 1);
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(std::count(ops.spawned.begin(), ops.spawned.end(), feed_slot), 1);
+}

@@ -25,7 +25,7 @@ std::set<std::string> router_routes() {
   std::atomic<bool> closing{false};
   http::read_cache cache(1 << 20, true, features::read_notice);
   boost::asio::io_context loop;
-  auto db = store::make_database(loop, {}, {});  // never started: it connects to nothing
+  auto db = store::make_database(loop, {});  // never started: it connects to nothing
   worker::add_service_routes(r, closing, cache, *db);
   std::set<std::string> out;
   for (const auto& route : r.routes()) out.insert(std::string(http::verb_name(route.method)) + " " + route.pattern);

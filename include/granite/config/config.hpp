@@ -64,6 +64,10 @@ struct config {
   struct cache_t {
     bool enabled = true;  // the read cache; false: every read asks the database
     int size_mib = 16;    // per worker: serialized responses kept, least recently used evicted
+    // Where the instance learns of changes (store/change_feed.hpp): stream
+    // (logical replication, decoded once for the fleet), notify (the
+    // triggers' notices), or auto (the stream where the database allows it).
+    std::string changes = "auto";
   } cache;
   struct log_t {
     std::string level = "info";

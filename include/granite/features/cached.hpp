@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "granite/http/cache.hpp"
+#include "granite/store/changes.hpp"
 
 namespace granite::features {
 
@@ -24,7 +25,9 @@ inline constexpr http::cache_kind posts_by_user{7};    // GET /api/posts/by-user
 // in place) its posts. A post: it, and the pages of its thread's posts and
 // of its author's posts that it can touch. Which pages a change can touch is
 // http::touches(); a notice without its op touches every page. "*":
-// everything. An http::notice_reader.
+// everything.
+http::invalidation drops_of(const store::change& c);
+// The same, of a notice's text (the ring's): an http::notice_reader.
 bool read_notice(std::string_view notice, http::invalidation& out);
 
 }  // namespace granite::features

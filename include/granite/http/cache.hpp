@@ -5,11 +5,15 @@
 // on the worker's event loop thread and is never locked.
 //
 // Coherence comes from PostgreSQL: every change of a user, thread or post
-// sends a notice (store/notices.hpp) that every worker of every instance
-// receives and applies here; what each notice drops is the features' to say
-// (a notice_reader). The writing worker applies the notice of its own write
-// before it answers. While the notices are not being received (the listening
-// connection is down) the cache is empty and bypassed.
+// reaches the instance's ring of notices (shm/notice_ring.hpp, fed by the
+// instance's change feed from the database's change stream or notices),
+// and each worker applies what is new in it before it answers from the
+// cache; what each notice drops is the features' to say (a notice_reader).
+// The writing worker applies the notice of its own write, and puts it in
+// the ring, before it answers. While the feed cannot show that the ring is
+// current (the ring's trust has lapsed) the cache is bypassed; the feed
+// puts a "*" in the ring, which empties it, when a change may have been
+// missed.
 //
 // A change of a record in a list drops only the pages of the list it can
 // touch (touches(), below): a page keeps its span (http::page_span), and an
@@ -27,6 +31,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "granite/http/invalidation.hpp"
 #include "granite/http/message.hpp"
 
 namespace granite::shm {
@@ -34,28 +39,6 @@ class notice_ring;
 }
 
 namespace granite::http {
-
-// What a cached response shows: one record, or one kind of list. The kinds
-// are the features' (features/cached.hpp); to the cache they are only names.
-enum class cache_kind : std::uint8_t {};
-
-struct cache_group {
-  cache_kind kind{};
-  std::int64_t id = 0;  // 0 for the lists of every record of a kind
-  bool operator==(const cache_group&) const = default;
-};
-
-// What a change did to one record of a list.
-enum class list_change : std::uint8_t { any, insert, update, remove };
-
-// One group's part of a change: every entry of the group (any), or the pages
-// that the change of record `id` can touch.
-struct cache_drop {
-  cache_group group;
-  list_change how = list_change::any;
-  std::int64_t id = 0;
-  bool operator==(const cache_drop&) const = default;
-};
 
 // Whether a change can touch a page spanning `span` (null: not a page, or a
 // page of unknown span, which any change touches). A page holds the first
@@ -68,19 +51,6 @@ struct cache_drop {
 //   remove: id > after, and id <= last or id == next (the next one may have
 //           been the only one).
 bool touches(const page_span* span, list_change how, std::int64_t id);
-
-// What one change notice drops: everything, or parts of a few groups.
-struct invalidation {
-  static constexpr std::size_t most = 4;
-  bool everything = false;
-  std::array<cache_drop, most> groups{};
-  std::size_t count = 0;
-  // More groups than fit drop everything: never serve stale.
-  void add(cache_drop d) {
-    if (count < most) groups[count++] = d;
-    else everything = true;
-  }
-};
 
 // Reads a change notice into what it drops; false when it is malformed.
 using notice_reader = bool (*)(std::string_view notice, invalidation& out);
@@ -124,10 +94,11 @@ class read_cache {
  public:
   struct stats {
     bool enabled = false;    // cache.enabled
-    bool listening = false;  // change notices are being received
+    bool listening = false;  // the notices are known to be current (the ring is trusted)
     std::size_t entries = 0, bytes = 0, limit_bytes = 0;
     std::uint64_t hits = 0, misses = 0, fills = 0, refused_fills = 0, evictions = 0, notices = 0, flushes = 0;
     std::uint64_t spared = 0;  // pages a change of their list could not touch, kept
+    std::uint64_t bypassed = 0;  // responses not kept: the notices were not proven current
   };
 
   read_cache(std::size_t limit_bytes, bool enabled, notice_reader reader);
@@ -135,8 +106,8 @@ class read_cache {
   read_cache(const read_cache&) = delete;
   read_cache& operator=(const read_cache&) = delete;
 
-  // Enabled, and the notices are being received.
-  bool usable() const { return enabled_ && listening_; }
+  // Enabled, and the notices are known to be current.
+  bool usable() const { return enabled_ && current(); }
   // Whether a response with a body of this size may be kept (fill() may
   // still refuse it): what is worth compressing.
   bool may_keep(std::size_t body_bytes) const { return usable() && body_bytes <= limit_ / 4; }
@@ -156,15 +127,18 @@ class read_cache {
             std::uint64_t since);
   // Applies a change notice; false (and nothing dropped) when it is malformed.
   bool apply_notice(std::string_view notice);
-  // The notice of a write this worker made: applied here, and published to
-  // the other workers of the instance through the ring, before the answer.
+  // The change of a write this worker made, as the features tell it (its
+  // notice and what it drops): applied here, and published to the other
+  // workers of the instance through the ring, before the answer.
+  void apply_own_change(std::string_view notice, const invalidation& drops);
+  // The same from the notice alone, read as any other (tests).
   void apply_own_notice(std::string_view notice);
   // The ring of the instance's notices (may be null: a worker alone).
   void attach(shm::notice_ring* ring);
   void flush();
-  // Whether the change notices are being received. Both changes flush: on
-  // the way down the notices may be missed from now on; on the way up some
-  // may have been missed meanwhile.
+  // Without a ring (a worker alone, tests): whether the change notices are
+  // being received. Both changes flush: on the way down the notices may be
+  // missed from now on; on the way up some may have been missed meanwhile.
   void set_listening(bool listening);
   stats snapshot() const;
 
@@ -188,8 +162,10 @@ class read_cache {
       return std::hash<std::int64_t>{}(g.id) * 31 + static_cast<std::size_t>(g.kind);
     }
   };
+  bool current() const;  // the ring is trusted; without one, listening
   void sync();  // applies what the ring has that this worker has not seen
   void invalidate(const cache_drop& d);
+  void apply(const invalidation& drops);
   void erase(entry& e);
   void record(const cache_drop& d);
   bool changed_since(cache_group g, const page_span* span, std::uint64_t since) const;

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "granite/http/invalidation.hpp"
 #include "granite/network.hpp"
 #include "granite/text.hpp"
 
@@ -51,9 +52,14 @@ struct response {
   std::string content_type;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // beyond the standard ones
-  // The change notices of a write (see http/cache.hpp), applied to this
-  // worker's read cache before the response leaves: read-your-writes.
-  std::vector<std::string> invalidate;
+  // The changes of a write (see http/cache.hpp), applied to this worker's
+  // read cache, and put in the instance's ring, before the response
+  // leaves: read-your-writes.
+  struct change {
+    std::string notice;  // for the ring (store/changes.hpp)
+    invalidation drops;  // for this worker's cache
+  };
+  std::vector<change> changes;
   // A page of a list: what it spans. A cached page without one is dropped
   // by any change of its group.
   std::optional<page_span> page;

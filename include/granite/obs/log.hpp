@@ -16,6 +16,10 @@ void init_leader(std::string_view level);
 // dropped rather than the worker waiting).
 void init_worker(int slot, std::string_view level);
 
+// Called in the change feed's process after fork: plain synchronous lines
+// (it logs little, and nothing waits on it).
+void init_feed(std::string_view level);
+
 // A command-line tool (migrate, seed, check-config): plain synchronous lines.
 void init_tool(std::string_view level);
 

@@ -65,7 +65,7 @@ struct alignas(64) gauge_cell {
   gauge db_waiting;      // batches waiting for a connection
   gauge cache_entries;
   gauge cache_bytes;
-  gauge cache_listening;  // 1: its read cache receives the change notices
+  gauge cache_listening;  // 1: its read cache is in use (the change feed proved the ring current)
   gauge hashing_queued;   // password hashing jobs waiting in its bulkhead
   // Set by the worker as it stops: serving, draining (SIGTERM: /health 503,
   // still accepting), stopping (no longer accepting).
@@ -92,6 +92,7 @@ struct alignas(64) slot_metrics {
   counter db_batches, db_refused, db_retried, db_reconnects;
   counter cache_hits, cache_misses, cache_fills, cache_refused_fills, cache_evictions, cache_notices, cache_flushes;
   counter cache_spared;
+  counter cache_bypassed;
   counter hashing_ran, hashing_busy_us, hashing_full, hashing_expired;
   counter attempts_refused;  // sign-ins and sign-ups refused: their client's attempts were used up
   counter sign_ins_blocked;  // sign-ins refused: their username was blocked for failed sign-ins
@@ -100,6 +101,17 @@ struct alignas(64) slot_metrics {
   alignas(64) counter restarts[exit_causes];  // by exit_cause
   gauge accept_queue;               // connections waiting in the slot's socket
   gauge accept_queue_limit;         // its backlog
+};
+
+// The instance's change feed (store/change_feed.hpp), copied from its
+// process ten times a second; the leader counts its restarts.
+struct feed_metrics {
+  counter batches, notices, gaps, takeovers, published, untrusted_ms, restarts;
+  gauge running;       // 1 while a feed process runs
+  gauge streaming;     // 1: the change stream; 0: the triggers' notices
+  gauge holding;       // 1 while this instance holds the stream for the fleet
+  gauge lag_bytes;     // the database's WAL past what the ring has, at the last probe
+  gauge proof_age_us;  // how long the last proof took
 };
 
 class metrics_memory {
@@ -116,6 +128,9 @@ class metrics_memory {
   // further (the pages beyond were never touched).
   std::size_t slots_used() const { return used_->load(std::memory_order_relaxed); }
 
+  feed_metrics& feed() { return *feed_; }
+  const feed_metrics& feed() const { return *feed_; }
+
   // The worker `pid` starts in `slot`: its gauge cell (null when the slot
   // has none free).
   gauge_cell* claim(std::size_t slot, pid_t pid);
@@ -126,6 +141,7 @@ class metrics_memory {
   std::size_t slots_;
   slot_metrics* mem_;
   std::atomic<std::size_t>* used_;
+  feed_metrics* feed_;
 };
 
 }  // namespace granite::shm

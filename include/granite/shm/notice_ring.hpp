@@ -1,15 +1,22 @@
 #pragma once
 
-// The change notices of one instance's writes, in memory that its workers
-// share (mapped by the leader before the first fork). A worker that wrote
-// appends its notices before it answers; every worker reads what is new
-// before it answers from its cache or keeps a response. So, on one
-// instance, a write is seen by every worker as soon as it is answered;
-// other instances learn of it through PostgreSQL's notices, milliseconds
-// later.
+// The instance's change notices (store/changes.hpp), in memory that its
+// processes share (mapped by the leader before the first fork). Two kinds of
+// writers append: a worker that wrote, its own changes, before it answers;
+// the instance's change feed, every change the database reports (other
+// instances' writes, anyone's). Every worker reads what is new before it
+// answers from its cache or keeps a response. So, on one instance, a write
+// is seen by every worker as soon as it is answered; every other, once its
+// feed has it, milliseconds later.
+//
+// The feed also says until when the ring is known to be current: it proves
+// that every change committed before some moment is in the ring, and the
+// cache may be used for a bounded time after that moment (fresh_until).
+// A worker that finds the ring not current asks the database instead.
 #include <pthread.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -18,7 +25,7 @@ namespace granite::shm {
 
 class notice_ring {
  public:
-  static constexpr std::size_t capacity = 4096;  // notices kept; a reader further behind flushes
+  static constexpr std::size_t capacity = 16384;  // notices kept; a reader further behind flushes
   static constexpr std::size_t longest = 95;     // a longer notice is published as "*"
 
   notice_ring();  // throws std::runtime_error when the memory cannot be mapped
@@ -30,6 +37,19 @@ class notice_ring {
   std::uint64_t publish(std::string_view notice);
   // How many notices were ever published: a reader starts from here.
   std::uint64_t head() const;
+  // Until when (CLOCK_MONOTONIC, as steady_clock) the cache may be trusted:
+  // the feed moves it forward as it proves the ring current; 0 (the start,
+  // a lost feed) is never.
+  void trust_until(std::chrono::steady_clock::time_point until);
+  void distrust() { mem_->fresh_until.store(0, std::memory_order_release); }
+  bool trusted(std::chrono::steady_clock::time_point now) const {
+    return now.time_since_epoch().count() < mem_->fresh_until.load(std::memory_order_acquire);
+  }
+  std::chrono::steady_clock::time_point trusted_until() const {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(mem_->fresh_until.load(std::memory_order_acquire)));
+  }
+
   // Gives every notice from `next` on to apply(std::string_view) and moves
   // `next` past them. False when some were overwritten before they could
   // be read (the reader must then assume anything changed).
@@ -61,6 +81,7 @@ class notice_ring {
   struct shared {
     pthread_mutex_t lock;  // writers only; robust: a worker killed while holding it does not wedge the others
     std::atomic<std::uint64_t> head;
+    std::atomic<std::int64_t> fresh_until;  // steady_clock ticks; 0: not current
     slot slots[capacity];
   };
   bool copy_out(std::uint64_t index, char* out, std::size_t& length) const;

@@ -126,14 +126,7 @@ struct database_options {
   int read_connections = 1;
   int write_connections = 1;
   int queue_limit = 1024;  // batches waiting for a connection, per lane; beyond, unavailable at once
-  bool listen = false;     // the first read connection LISTENs for the change notices
   std::vector<statement> statements;  // prepared on every connection
-};
-
-// What the database tells the worker besides answers.
-struct database_events {
-  std::function<void(std::string_view notice, int backend)> notice;
-  std::function<void(bool listening)> listening;  // the notices are (not) being received
 };
 
 class database {

@@ -9,7 +9,6 @@
 
 namespace granite::store {
 
-std::unique_ptr<database> make_database(boost::asio::io_context& loop, database_options options,
-                                        database_events events);
+std::unique_ptr<database> make_database(boost::asio::io_context& loop, database_options options);
 
 }  // namespace granite::store

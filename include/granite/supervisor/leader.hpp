@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "granite/config/config.hpp"
+#include "granite/supervisor/feed_keeper.hpp"
 #include "granite/supervisor/process_ops.hpp"
 #include "granite/supervisor/worker_table.hpp"
 #include "granite/worker/worker.hpp"
@@ -54,7 +55,9 @@ class leader {
  public:
   // `upgrade_from`: the leader this one replaces (binary upgrade), to be told
   // once every worker serves; 0 for none.
-  leader(const config::config& cfg, leader_io& io, process_ops& ops, worker_table& table, pid_t upgrade_from);
+  // `feed`: the instance's change feed (null: none, the read cache is off).
+  leader(const config::config& cfg, leader_io& io, process_ops& ops, worker_table& table, pid_t upgrade_from,
+         feed_keeper* feed = nullptr);
 
   // The loop, until every worker is gone; the process's exit code.
   int run();
@@ -87,6 +90,7 @@ class leader {
   leader_io& io_;
   process_ops& ops_;
   worker_table& table_;
+  feed_keeper* feed_;
   pid_t predecessor_;                   // told (SIGWINCH) once every worker serves
   pid_t successor_ = 0;                 // a new binary starting (SIGUSR2)
   clock::time_point successor_deadline_{};

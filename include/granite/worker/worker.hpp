@@ -44,6 +44,17 @@ struct inherited {
   shm::client_buckets* attempts;  // the instance's sign-in attempts per client
 };
 
+// What the change feed's process gets from its leader across the fork.
+struct feed_inherited {
+  shm::notice_ring* notices;     // where it puts every change, and how current they are
+  shm::metrics_memory* metrics;  // null: none
+};
+
+// Runs the instance's change feed (store/change_feed.hpp) in the forked
+// child until it is told to stop (SIGTERM, SIGINT, SIGQUIT); `heartbeat` is
+// called ten times a second, for the leader's watchdog. It serves no HTTP.
+int run_feed(const config::config& cfg, const feed_inherited& from, std::function<void()> heartbeat);
+
 // Runs one worker in the forked child until it is told to stop. Everything it
 // uses (event loop, logger, database connections) is created here, after the
 // fork. `heartbeat` is called from the event loop four times a second, for

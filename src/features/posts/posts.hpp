@@ -12,7 +12,7 @@
 #include "granite/error.hpp"
 #include "granite/features/features.hpp"
 #include "granite/store/async.hpp"
-#include "granite/store/notices.hpp"
+#include "granite/store/changes.hpp"
 
 namespace granite::posts {
 

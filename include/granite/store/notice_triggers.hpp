@@ -1,0 +1,30 @@
+#pragma once
+
+// The triggers of migrations 0003 and 0005, which NOTIFY every change of a
+// user, thread or post in the writer's own transaction (store/changes.hpp).
+// Instances that follow the change stream do not need them, and every
+// notifying commit takes a database-wide lock that makes the fleet's
+// writers commit one at a time; instances that follow the notices
+// (cache.changes = notify, or a release before the stream) cannot do
+// without them. `granite notices off` turns them off once no instance
+// follows them; `granite notices on` turns them back on.
+#include <string>
+#include <vector>
+
+namespace granite::store {
+
+class connection;
+
+struct notice_state {
+  int enabled = 0;  // of the 6 triggers
+  // The sessions that follow the notices now, as pg_stat_activity names
+  // them: this release's feeds in notify mode, and earlier releases'
+  // workers ("granite worker N reads and notices", "granite worker N notices").
+  std::vector<std::string> followers;
+};
+
+notice_state notices_of(connection& c);
+// Enables or disables the 6 triggers in one transaction.
+void set_notices(connection& c, bool on);
+
+}  // namespace granite::store
