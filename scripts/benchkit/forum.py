@@ -69,12 +69,22 @@ def sign_in_writer(port, url):
     """One account writes: wrk needs its token, pgbench its digest and id."""
     body = json.dumps({"username": "bench_writer", "password": "bench writer password"}).encode()
     json_type = {"Content-Type": "application/json"}
-    # Hashing runs only on CPU time nothing else wants (SCHED_IDLE): patience.
-    if http(port, "/api/users", "POST", body, json_type, timeout=30)[0] != 201:
-        die("sign-up failed")
-    status, answer = http(port, "/api/sessions", "POST", body, json_type, timeout=30)
+    # Hashing runs only on CPU time nothing else wants (SCHED_IDLE), and each
+    # worker hashes once as it starts: patience, and a 503 (the hashing
+    # waited past auth.hash_wait_limit_ms on a busy machine) is asked again.
+    def ask(path):
+        for _ in range(20):
+            status, answer = http(port, path, "POST", body, json_type, timeout=30)
+            if status != 503:
+                break
+            time.sleep(1)
+        return status, answer
+    status, answer = ask("/api/users")
+    if status not in (201, 409):  # 409: signed up by an earlier, refused, try
+        die(f"sign-up failed: {status} {answer[:200]!r}")
+    status, answer = ask("/api/sessions")
     if status != 201:
-        die("sign-in failed")
+        die(f"sign-in failed: {status} {answer[:200]!r}")
     token = json.loads(answer)["token"]
     uid = psql(url, "SELECT id FROM users WHERE username = 'bench_writer'")
     return token, hashlib.sha256(token.encode()).hexdigest(), uid
@@ -120,10 +130,10 @@ def forum(args, work, url):
                                  work / "granite-nocache-nolog.log")
     if args.baseline:
         g["baseline"] = Granite(args.baseline, url, args.workers, settings, work / "baseline.log")
-    # The write-connection curve's instances keep no cache: each cached
-    # instance LISTENs on a connection per worker, and every write of every
-    # run would wake them all on this one machine (on a fleet, each instance
-    # has cores of its own).
+    # The write-connection curve's instances keep no cache: their change
+    # feeds would follow every write of every run on this one machine (on a
+    # fleet, each instance has cores of its own; scripts/bench fleet-writers
+    # measures what delivery costs).
     for n in WRITE_CONNECTIONS:
         g[f"writes-{n}"] = Granite(binary, url, args.workers, ["--set", f"database.write_connections={n}",
                                                                "--set", "cache.enabled=false", *settings],
