@@ -106,8 +106,7 @@ int seed(const config::config& cfg, const cli::invocation& inv) {
 // (store/notice_triggers.hpp).
 int notices(const config::config& cfg, const cli::invocation& inv) {
   obs::init_tool(cfg.log.level);
-  store::connection c({cfg.database.url, cfg.database.statement_timeout_ms, cfg.database.connect_timeout_s,
-                       "granite notices"});
+  store::connection c(connect_options(cfg, "notices"));
   store::require_current_schema(c);
   auto state = store::notices_of(c);
   auto followers = [&] {

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "granite/store/database.hpp"
+#include "results.hpp"
 
 namespace granite::store {
 
@@ -21,22 +22,7 @@ using std::chrono::milliseconds;
 // pg_try_advisory_lock key of the stream's holder: "granite" changes.
 constexpr long long holder_key = 0x6772616e69746563LL;
 
-// libpq's message on one line, without its trailing newline.
-std::string message_of(PGconn* c) {
-  std::string m = c ? PQerrorMessage(c) : "out of memory";
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  for (auto& ch : m)
-    if (ch == '\n') ch = ' ';
-  return m;
-}
-
-std::string result_error(PGresult* r) {
-  std::string m = r ? PQresultErrorMessage(r) : "no result";
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  for (auto& ch : m)
-    if (ch == '\n') ch = ' ';
-  return m;
-}
+std::string result_error(PGresult* r) { return r ? one_line(PQresultErrorMessage(r)) : "no result"; }
 
 struct pg_connection {
   PGconn* conn = nullptr;

@@ -13,17 +13,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// libpq's message on one line, without its trailing newline.
-std::string one_line(const char* text) {
-  std::string m = text ? text : "";
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  for (auto& ch : m)
-    if (ch == '\n') ch = ' ';
-  return m;
-}
-
-std::string message_of(PGconn* c) { return c ? one_line(PQerrorMessage(c)) : "out of memory"; }
-
 bool command_ok(PGconn* c, PGresult* r, std::string& error) {
   bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
   if (!ok) error = one_line(r ? PQresultErrorMessage(r) : PQerrorMessage(c));

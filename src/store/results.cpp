@@ -5,6 +5,16 @@
 
 namespace granite::store {
 
+std::string one_line(const char* text) {
+  std::string m = text ? text : "";
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  for (auto& ch : m)
+    if (ch == '\n') ch = ' ';
+  return m;
+}
+
+std::string message_of(PGconn* c) { return c ? one_line(PQerrorMessage(c)) : "out of memory"; }
+
 void batch::value(std::int64_t v) { values_.emplace_back(std::to_string(v)); }
 void batch::value(std::string_view v) { values_.emplace_back(std::string(v)); }
 void batch::value(const std::optional<std::string>& v) { values_.push_back(v); }

@@ -3,6 +3,8 @@
 // What the store makes of libpq's results (private to store/).
 #include <libpq-fe.h>
 
+#include <string>
+
 #include "granite/store/async.hpp"
 
 namespace granite::store {
@@ -14,6 +16,11 @@ struct rows::result {
   result& operator=(const result&) = delete;
   PGresult* r;
 };
+
+// libpq's message on one line, without its trailing newline.
+std::string one_line(const char* text);
+// The connection's last error on one line ("out of memory" without one).
+std::string message_of(PGconn* c);
 
 // Takes ownership of `r`.
 inline rows wrap_result(PGresult* r) { return rows(std::make_shared<const rows::result>(r)); }

@@ -197,44 +197,43 @@ void worker_slots(writer& w, const metrics_view& v) {
                std::chrono::duration<double>(now - v.beats->last(s)).count());
 }
 
-// The instance's change feed (store/change_feed.hpp).
+// The instance's change feed (store/change_feed.hpp): one sample each.
 void change_feed(writer& w, const metrics_view& v) {
   const auto& f = v.memory.feed();
+  auto one = [&w](const char* name, const char* type, const char* help, auto value) {
+    w.family(name, type, help);
+    w.sample(name, "", value);
+  };
   auto load = [](const auto& cell) { return cell.load(std::memory_order_relaxed); };
-  w.family("granite_changes_trusted", "gauge",
-           "1 while the feed has proven the instance's change notices current: the read caches answer only then.");
-  w.sample("granite_changes_trusted", "",
-           std::int64_t{v.notices && v.notices->trusted(std::chrono::steady_clock::now()) ? 1 : 0});
-  w.family("granite_changes_untrusted_seconds_total", "counter",
-           "Time the notices could not be proven current (the read caches bypassed), summed.");
-  w.sample("granite_changes_untrusted_seconds_total", "", static_cast<double>(load(f.untrusted_ms)) / 1000.0);
-  w.family("granite_changes_streaming", "gauge",
-           "1: changes come from the change stream (logical replication); 0: from the triggers' notices.");
-  w.sample("granite_changes_streaming", "", load(f.streaming));
-  w.family("granite_changes_holding_stream", "gauge",
-           "1 while this instance holds the change stream and publishes its batches for every instance.");
-  w.sample("granite_changes_holding_stream", "", load(f.holding));
-  w.family("granite_changes_takeovers_total", "counter", "Times this instance took the change stream.");
-  w.sample("granite_changes_takeovers_total", "", load(f.takeovers));
-  w.family("granite_changes_batches_total", "counter", "Batches of changes received from the stream's holder.");
-  w.sample("granite_changes_batches_total", "", load(f.batches));
-  w.family("granite_changes_published_total", "counter", "Batches this instance sent, holding the stream.");
-  w.sample("granite_changes_published_total", "", load(f.published));
-  w.family("granite_changes_notices_total", "counter", "Change notices put in the instance's ring by its feed.");
-  w.sample("granite_changes_notices_total", "", load(f.notices));
-  w.family("granite_changes_gaps_total", "counter",
-           "Times a change may have been missed (a new stream, a reconnection): every read cache emptied.");
-  w.sample("granite_changes_gaps_total", "", load(f.gaps));
-  w.family("granite_changes_lag_bytes", "gauge",
-           "The database's WAL past what the instance's ring has, at the feed's last probe.");
-  w.sample("granite_changes_lag_bytes", "", load(f.lag_bytes));
-  w.family("granite_changes_proof_seconds", "gauge",
-           "How long the last proof took: from the probe of the WAL position to the batch that got past it.");
-  w.sample("granite_changes_proof_seconds", "", static_cast<double>(load(f.proof_age_us)) / 1e6);
-  w.family("granite_changes_feed_running", "gauge", "1 while the instance's change feed process runs.");
-  w.sample("granite_changes_feed_running", "", load(f.running));
-  w.family("granite_changes_feed_restarts_total", "counter", "Change feed processes replaced after an unplanned end.");
-  w.sample("granite_changes_feed_restarts_total", "", load(f.restarts));
+  bool trusted = v.notices && v.notices->trusted(std::chrono::steady_clock::now());
+  one("granite_changes_trusted", "gauge",
+      "1 while the feed has proven the instance's change notices current: the read caches answer only then.",
+      std::int64_t{trusted ? 1 : 0});
+  one("granite_changes_untrusted_seconds_total", "counter",
+      "Time the notices could not be proven current (the read caches bypassed), summed.",
+      static_cast<double>(load(f.untrusted_ms)) / 1000.0);
+  one("granite_changes_streaming", "gauge",
+      "1: changes come from the change stream (logical replication); 0: from the triggers' notices.",
+      load(f.streaming));
+  one("granite_changes_holding_stream", "gauge",
+      "1 while this instance holds the change stream and publishes its batches for every instance.", load(f.holding));
+  one("granite_changes_takeovers_total", "counter", "Times this instance took the change stream.", load(f.takeovers));
+  one("granite_changes_batches_total", "counter", "Batches of changes received from the stream's holder.",
+      load(f.batches));
+  one("granite_changes_published_total", "counter", "Batches this instance sent, holding the stream.",
+      load(f.published));
+  one("granite_changes_notices_total", "counter", "Change notices put in the instance's ring by its feed.",
+      load(f.notices));
+  one("granite_changes_gaps_total", "counter",
+      "Times a change may have been missed (a new stream, a reconnection): every read cache emptied.", load(f.gaps));
+  one("granite_changes_lag_bytes", "gauge",
+      "The database's WAL past what the instance's ring has, at the feed's last probe.", load(f.lag_bytes));
+  one("granite_changes_proof_seconds", "gauge",
+      "How long the last proof took: from the probe of the WAL position to the batch that got past it.",
+      static_cast<double>(load(f.proof_age_us)) / 1e6);
+  one("granite_changes_feed_running", "gauge", "1 while the instance's change feed process runs.", load(f.running));
+  one("granite_changes_feed_restarts_total", "counter", "Change feed processes replaced after an unplanned end.",
+      load(f.restarts));
 }
 
 using counter_of = const shm::counter& (*)(const shm::slot_metrics&);
