@@ -115,8 +115,9 @@ int notices(const config::config& cfg, const cli::invocation& inv) {
     return out;
   };
   if (!inv.notices_on) {
-    std::cout << "change-notice triggers: " << (state.enabled == 6 ? "on" : state.enabled == 0 ? "off" : "partly on")
-              << " (" << state.enabled << " of 6 enabled)\n";
+    std::cout << "change-notice triggers: "
+              << (state.enabled == store::notice_trigger_count ? "on" : state.enabled == 0 ? "off" : "partly on")
+              << " (" << state.enabled << " of " << store::notice_trigger_count << " enabled)\n";
     std::cout << "sessions following them: " << state.followers.size() << followers() << "\n";
     return exit_code::ok;
   }

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "granite/store/database.hpp"
+#include "granite/store/notice_triggers.hpp"
 #include "results.hpp"
 
 namespace granite::store {
@@ -355,7 +356,7 @@ struct change_feed::impl {
         if (!streaming) {
           // The answer comes after the notices of every commit before the
           // probe, if the triggers send them at all.
-          bool on = value == "6";
+          bool on = value == std::to_string(notice_trigger_count);
           if (on != triggers_on)
             on ? spdlog::info("the change-notice triggers are on: read cache in use")
                : spdlog::error("the change-notice triggers are off (granite notices off): the read cache stays "
@@ -600,10 +601,7 @@ struct change_feed::impl {
       if (!listener) return;
     }
     if (now >= next_probe && !in_flight && to_send.empty()) {
-      ask(asked::probe, streaming ? "SELECT pg_current_wal_flush_lsn()"
-                                  : "SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('users'::regclass, "
-                                    "'threads'::regclass, 'posts'::regclass) AND tgname LIKE '%notice' AND "
-                                    "tgenabled <> 'D'");
+      ask(asked::probe, streaming ? "SELECT pg_current_wal_flush_lsn()" : enabled_notice_triggers_sql);
       next_probe = now + opt.probe_every;
     }
     if (opening != open_step::none && now >= opening_deadline)

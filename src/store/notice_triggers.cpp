@@ -7,7 +7,7 @@
 namespace granite::store {
 
 namespace {
-constexpr const char* triggers[][2] = {
+constexpr const char* triggers[notice_trigger_count][2] = {
     {"users", "users_notice"},   {"threads", "threads_notice"},   {"posts", "posts_notice"},
     {"users", "users_truncate_notice"}, {"threads", "threads_truncate_notice"}, {"posts", "posts_truncate_notice"}};
 }  // namespace
@@ -15,10 +15,7 @@ constexpr const char* triggers[][2] = {
 notice_state notices_of(connection& c) {
   pqxx::nontransaction tx(c.raw());
   notice_state s;
-  s.enabled = tx.exec(
-                    "SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('users'::regclass, 'threads'::regclass, "
-                    "'posts'::regclass) AND tgname LIKE '%notice' AND tgenabled <> 'D'")[0][0]
-                  .as<int>();
+  s.enabled = tx.exec(enabled_notice_triggers_sql)[0][0].as<int>();
   for (const auto& row : tx.exec(
            "SELECT application_name || ' (pid ' || pid || coalesce(', ' || client_addr::text, '') || ')' FROM "
            "pg_stat_activity WHERE datname = current_database() AND (application_name = 'granite changes (notices)' "

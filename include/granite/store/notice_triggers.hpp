@@ -15,8 +15,15 @@ namespace granite::store {
 
 class connection;
 
+// The notice triggers there are, and how many of them are enabled (one row,
+// one column): the command's status and the notify feed's probe ask alike.
+inline constexpr int notice_trigger_count = 6;
+inline constexpr const char* enabled_notice_triggers_sql =
+    "SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('users'::regclass, 'threads'::regclass, 'posts'::regclass) "
+    "AND tgname LIKE '%notice' AND tgenabled <> 'D'";
+
 struct notice_state {
-  int enabled = 0;  // of the 6 triggers
+  int enabled = 0;  // of the notice_trigger_count triggers
   // The sessions that follow the notices now, as pg_stat_activity names
   // them: this release's feeds in notify mode, and earlier releases'
   // workers ("granite worker N reads and notices", "granite worker N notices").
@@ -24,7 +31,7 @@ struct notice_state {
 };
 
 notice_state notices_of(connection& c);
-// Enables or disables the 6 triggers in one transaction.
+// Enables or disables every notice trigger in one transaction.
 void set_notices(connection& c, bool on);
 
 }  // namespace granite::store
