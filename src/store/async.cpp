@@ -10,6 +10,8 @@
 
 #include "granite/store/event_loop.hpp"
 #include "pipeline.hpp"
+#include "placement.hpp"
+#include "reconnect.hpp"
 
 namespace granite::store {
 
@@ -22,14 +24,14 @@ namespace {
 // another connection can take it, and batches wait in granite instead, where
 // their wait is bounded.
 constexpr auto stall_after = milliseconds(20);
-// Connection attempts: a lost connection is opened again at once; one that
-// fails is tried again after 50 ms, doubling to 500 ms. A batch that finds
-// every connection of its lane down waits for the next attempt that begins
-// after it came (at most 50 ms away): it is refused only when that attempt
-// fails. So during an outage each request is refused within tens of
-// milliseconds, and none is refused once PostgreSQL accepts connections.
-constexpr auto attempt_spacing = milliseconds(50);
-constexpr auto backoff_most = milliseconds(500);
+// Connection attempts (reconnect.hpp): a lost connection is opened again at
+// once; one that fails is tried again after 50 ms, doubling to 500 ms. A
+// batch that finds every connection of its lane down waits for the next
+// attempt that begins after it came (at most 50 ms away): it is refused
+// only when that attempt fails. So during an outage each request is refused
+// within tens of milliseconds, and none is refused once PostgreSQL accepts
+// connections.
+constexpr auto attempt_spacing = database_reconnector.first();
 
 failure unavailable_because(std::string why) { return {failure::kind::unavailable, {}, std::move(why)}; }
 
@@ -40,9 +42,7 @@ struct database::impl {
   struct link {
     std::unique_ptr<pipeline> p;
     asio::steady_timer retry;
-    milliseconds backoff{0};
-    clock::time_point last_failure{};
-    bool down_reported = false;  // an outage is logged once, and its end
+    reconnector attempts = database_reconnector;
     bool first_attempt = true;
     explicit link(asio::io_context& loop) : retry(loop) {}
     bool ready() const { return p->ready(); }
@@ -52,6 +52,7 @@ struct database::impl {
     std::vector<std::unique_ptr<link>> links;
     std::deque<std::shared_ptr<job>> waiting;  // no connection of the lane can take them now
     asio::steady_timer deadline;               // the oldest waiting batch's
+    std::vector<link_state> states;            // what place_batch() is shown, one per link
     explicit lane_state(asio::io_context& loop) : deadline(loop) {}
   };
 
@@ -78,12 +79,14 @@ struct database::impl {
       ln->p = std::make_unique<pipeline>(loop, std::move(setup), std::move(h));
       lane.links.push_back(std::move(ln));
     }
+    lane.states.resize(lane.links.size());
   }
 
   // In pg_stat_activity: "granite worker 0 reads", "... reads 1",
   // "... writes".
   std::string conninfo_for(database::lane kind, int i) {
     auto o = options.connect;
+    o.writer = kind == database::lane::write;
     o.application_name += std::string(" ") + lane_name(kind) + "s";
     if (i > 0)
       o.application_name += " " + std::to_string(i);
@@ -102,20 +105,6 @@ struct database::impl {
 
   // --- where a batch goes --------------------------------------------------
 
-  // The ready connection that is not stalled with the fewest batches.
-  static link* flowing(lane_state& lane, clock::time_point now) {
-    link* best = nullptr;
-    for (auto& ln : lane.links)
-      if (ln->ready() && !ln->p->stalled(now, stall_after) &&
-          (!best || ln->p->outstanding() < best->p->outstanding()))
-        best = ln.get();
-    return best;
-  }
-  static link* idle(lane_state& lane) {
-    for (auto& ln : lane.links)
-      if (ln->ready() && ln->p->outstanding() == 0) return ln.get();
-    return nullptr;
-  }
   static bool any_ready(const lane_state& lane) {
     return std::any_of(lane.links.begin(), lane.links.end(), [](auto& ln) { return ln->ready(); });
   }
@@ -123,20 +112,18 @@ struct database::impl {
     return std::any_of(lane.links.begin(), lane.links.end(), [](auto& ln) { return ln->p->opening(); });
   }
 
-  // Sends the batch on a connection that can take it now; false when none can.
-  // A read that would queue behind another goes to an idle write connection
-  // instead; with no read connection up, a write connection takes it. A
-  // write never goes to a read connection: reads never wait behind writes.
+  // Sends the batch on a connection that can take it now (placement.hpp);
+  // false when none can.
   bool place(const std::shared_ptr<job>& j) {
     auto now = clock::now();
-    link* l = flowing(lane_of(j->lane), now);
-    if (j->lane == database::lane::read) {
-      if (!l || l->p->outstanding() > 0)
-        if (link* w = idle(writes)) l = w;
-      if (!l && !any_ready(reads)) l = flowing(writes, now);
-    }
-    if (!l) return false;
-    l->p->send(j);
+    for (auto* lane : {&reads, &writes})
+      for (std::size_t i = 0; i < lane->links.size(); ++i) {
+        auto& p = *lane->links[i]->p;
+        lane->states[i] = {p.ready(), p.stalled(now, stall_after), p.outstanding()};
+      }
+    auto where = place_batch(j->lane, reads.states, writes.states);
+    if (!where) return false;
+    lane_of(where->lane).links[where->index]->p->send(j);
     return true;
   }
 
@@ -195,9 +182,10 @@ struct database::impl {
     if (stopped || any_opening(lane)) return;
     link* oldest = nullptr;
     for (auto& ln : lane.links)
-      if (!ln->ready() && (!oldest || ln->last_failure < oldest->last_failure)) oldest = ln.get();
+      if (!ln->ready() && (!oldest || ln->attempts.last_failure() < oldest->attempts.last_failure()))
+        oldest = ln.get();
     if (!oldest) return;
-    auto due = oldest->last_failure + attempt_spacing;
+    auto due = oldest->attempts.last_failure() + attempt_spacing;
     if (clock::now() >= due) return open_now(*oldest);
     if (oldest->retry.expiry() > clock::now() && oldest->retry.expiry() <= due) return;  // sooner already
     retry_at(*oldest, due);
@@ -217,9 +205,7 @@ struct database::impl {
 
   void on_ready(lane_state& lane, link& ln) {
     first_attempt_over(ln, nullptr);
-    if (ln.down_reported) spdlog::info("database connection re-established ({} lane)", lane_name(lane.kind));
-    ln.backoff = milliseconds(0);
-    ln.down_reported = false;
+    if (ln.attempts.succeeded()) spdlog::info("database connection re-established ({} lane)", lane_name(lane.kind));
     drain();
     // The database is back: the others need not wait out their backoff.
     for (auto* l : {&reads, &writes})
@@ -229,16 +215,14 @@ struct database::impl {
 
   void on_failed(lane_state& lane, link& ln, const std::string& why) {
     first_attempt_over(ln, &why);
-    ln.last_failure = clock::now();
-    ln.backoff = std::clamp(ln.backoff * 2, attempt_spacing, backoff_most);
-    if (!ln.down_reported)
+    auto next = ln.attempts.failed(clock::now());
+    if (next.outage_began)
       spdlog::warn("database unreachable ({} lane; retrying every {} ms at most): {}", lane_name(lane.kind),
-                   backoff_most.count(), why);
+                   ln.attempts.most().count(), why);
     else
       spdlog::debug("database still unreachable ({} lane): {}", lane_name(lane.kind), why);
-    ln.down_reported = true;
     if (stopped) return;
-    retry_at(ln, ln.last_failure + ln.backoff);
+    retry_at(ln, next.next);
     if (any_ready(lane) || any_opening(lane)) return;
     // Refused: what waited since before this attempt began. What came later
     // waits for the next one.

@@ -11,6 +11,7 @@
 
 #include "granite/store/database.hpp"
 #include "granite/store/notice_triggers.hpp"
+#include "reconnect.hpp"
 #include "results.hpp"
 
 namespace granite::store {
@@ -117,7 +118,7 @@ struct change_feed::impl {
   bool flushing = false;
   bool triggers_on = true;  // (notices) as the last probe found them
   steady::time_point reconnect_at{};
-  milliseconds backoff{100};
+  reconnector listener_attempts = database_reconnector;
 
   // The proof (see change_feed.hpp).
   struct probe {
@@ -153,7 +154,9 @@ struct change_feed::impl {
   steady::time_point last_batch{};
   steady::time_point next_claim{};
   steady::time_point next_status{};
-  milliseconds claim_backoff{0};
+  // A stream that cannot be opened (no slot free, no right to replicate)
+  // lets another instance try, and tries again later and later.
+  reconnector claim_attempts{milliseconds(1000), milliseconds(30000)};
   std::mt19937_64 random{std::random_device{}()};
 
   impl(change_feed_options o, change_sink s, change_feed_stats& st)
@@ -272,13 +275,17 @@ struct change_feed::impl {
       else if (PQsetnonblocking(c.conn, 1) != 0) error = message_of(c.conn);
     }
     if (!error.empty()) {
-      spdlog::warn("read cache bypassed: cannot listen for changes: {}; retrying in {} ms", error, backoff.count());
-      reconnect_at = now + backoff;
-      backoff = std::min(backoff * 2, milliseconds(5000));
+      auto next = listener_attempts.failed(now);
+      if (next.outage_began)
+        spdlog::warn("read cache bypassed: cannot listen for changes: {}; retrying every {} ms at most", error,
+                     listener_attempts.most().count());
+      else
+        spdlog::debug("still cannot listen for changes: {}", error);
+      reconnect_at = next.next;
       return;
     }
     listener = std::move(c);
-    backoff = milliseconds(100);
+    listener_attempts.succeeded();
     generation = 0;
     next_probe = now;
     // The notices of every commit from now on will come; what committed
@@ -297,7 +304,7 @@ struct change_feed::impl {
     generation = 0;
     distrust(now);
     if (stream) release_stream("its lock's connection was lost");
-    reconnect_at = now + backoff;
+    reconnect_at = now;  // at once, as a worker's lost connection
     next_claim = now;
   }
 
@@ -448,11 +455,11 @@ struct change_feed::impl {
   void fail_opening(steady::time_point now, const std::string& error) {
     stream.reset();
     opening = open_step::none;
-    claim_backoff = std::clamp(claim_backoff * 2, milliseconds(1000), milliseconds(30000));
+    auto next = claim_attempts.failed(now);
     spdlog::error("cannot open the change stream: {}; letting another instance try, again in {} ms", error,
-                  claim_backoff.count());
+                  claim_attempts.backoff().count());
     if (listener) ask(asked::release, "SELECT pg_advisory_unlock(" + std::to_string(holder_key) + ")");
-    next_claim = now + claim_backoff;
+    next_claim = next.next;
   }
 
   // An answer while the stream opens: the slot made, then the stream begun.
@@ -488,7 +495,7 @@ struct change_feed::impl {
   }
 
   void streaming_from(steady::time_point now) {
-    claim_backoff = milliseconds(0);
+    claim_attempts.succeeded();
     holding = true;
     decoder = pgoutput_decoder(opt.schema);
     unsent.clear();

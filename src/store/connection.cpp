@@ -51,6 +51,7 @@ std::string conninfo(const connect_options& options) {
   given.try_emplace("keepalives_count", "3");
   given.try_emplace("tcp_user_timeout", "10000");
   given["client_encoding"] = "UTF8";
+  if (options.writer) given["target_session_attrs"] = "read-write";
 
   std::string out;
   for (const auto& [key, value] : given) out += (out.empty() ? "" : " ") + key + "=" + quoted(value);

@@ -95,6 +95,7 @@ void pipeline::send(std::shared_ptr<job> j) {
   ++j->sends;
   j->synced = false;
   j->ended_by_server = false;
+  j->refused_as_read_only = false;
   if (in_flight_.empty()) progress_ = clock::now();
   in_flight_.push_back(j);
   if (!deadline_watched_) check_deadline();
@@ -186,6 +187,15 @@ void pipeline::finish_front() {
   auto j = std::move(in_flight_.front());
   in_flight_.pop_front();
   in_query_ = false;
+  if (j->failed && j->failed->what == failure::kind::read_only) {
+    // The server takes no writes (demoted after a failover, a standby
+    // promoted elsewhere, default_transaction_read_only): this connection
+    // is no writer's. The batch failed, so it committed nothing, and goes
+    // again on a connection that finds a writer, or is answered 503.
+    j->refused_as_read_only = true;
+    in_flight_.push_front(std::move(j));
+    return lose("the server takes no writes (SQLSTATE 25006); looking for a writer");
+  }
   if (!j->failed || j->failed->what != failure::kind::timeout) progress_ = clock::now();
   answer a = j->failed ? answer(std::move(*j->failed)) : answer(std::move(j->results));
   // On the loop, after this read: the answer may send more.
@@ -246,7 +256,7 @@ void pipeline::lose(std::string why) {
   // The server works through a pipeline in order: once it ended the session
   // in place of a result, it ran nothing behind it either.
   bool ended = ended_ || (!unanswered.empty() && unanswered.front()->ended_by_server);
-  for (auto& j : unanswered) j->never_committed = ended || !j->synced;
+  for (auto& j : unanswered) j->never_committed = ended || !j->synced || j->refused_as_read_only;
   in_query_ = false;
   release();
   hooks_.lost(*this, why, std::move(unanswered));

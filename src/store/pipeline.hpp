@@ -45,6 +45,9 @@ struct job {
   // statements' results (so it committed nothing).
   bool synced = false;
   bool ended_by_server = false;
+  // ... and the server refused it as read-only (it failed: nothing of it
+  // was committed).
+  bool refused_as_read_only = false;
   // Set when its connection is lost: provably nothing of it was committed
   // (a write may then be sent again).
   bool never_committed = false;

@@ -67,6 +67,9 @@ failure failure_of(const PGresult* r) {
   } else if (state == "57014") {
     f.what = failure::kind::timeout;
     f.message = "the database did not answer in time; retry shortly";
+  } else if (state == "25006") {
+    f.what = failure::kind::read_only;
+    f.message = "the database takes no writes right now (a failover may be under way); retry shortly";
   } else if (state.starts_with("57P") || state.starts_with("08") || state.empty()) {
     f.what = failure::kind::unavailable;
     f.message = "the database is restarting or unreachable; retry shortly";
@@ -85,7 +88,8 @@ bool ends_session(const PGresult* r) {
 }
 
 error answer::as_error() const {
-  if (failure_->what == failure::kind::unavailable || failure_->what == failure::kind::timeout)
+  if (failure_->what == failure::kind::unavailable || failure_->what == failure::kind::timeout ||
+      failure_->what == failure::kind::read_only)
     return granite::unavailable(failure_->message);
   return {error::code::internal, "a statement failed: " + failure_->message};
 }

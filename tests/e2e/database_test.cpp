@@ -19,92 +19,18 @@
 #include "support/forum.hpp"
 #include "support/http_client.hpp"
 #include "support/load.hpp"
+#include "support/post_writer.hpp"
 #include "support/testkit.hpp"
 
 using namespace granite;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
+using testkit::expect_written_once;
+using testkit::joined;
+using testkit::post_writer;
+
 namespace {
-
-// One client creating posts in thread 1 until stopped, each with a text of
-// its own, so that the database tells which of them exist.
-class post_writer {
- public:
-  post_writer(int port, std::string token, std::string tag)
-      : port_(port), token_(std::move(token)), tag_(std::move(tag)), thread_([this] { run(); }) {}
-  ~post_writer() { stop(); }
-
-  void stop() {
-    running_ = false;
-    if (thread_.joinable()) thread_.join();
-  }
-  std::vector<std::string> created() const { return created_; }  // after stop()
-  long refused() const { return refused_; }                      // 503s
-  std::vector<std::string> failures() const { return failures_; }
-  std::vector<std::string> refusals() const { return refusals_; }  // the first 503s' bodies
-  long sent() const { return sent_; }
-  clock_type::time_point last_refused_sent() const { return last_refused_sent_; }
-  double slowest_ms() const { return slowest_ms_; }
-
- private:
-  void run() {
-    testkit::forum_client api(port_);
-    auto until = clock_type::now() + 60s;
-    while (running_ && clock_type::now() < until) {
-      std::string text = tag_ + " " + std::to_string(sent_++);
-      auto started = clock_type::now();
-      testkit::http_response r;
-      try {
-        r = api.call("POST", "/api/posts", nlohmann::json{{"thread", 1}, {"text", text}}.dump(), token_);
-      } catch (const std::exception& e) {
-        r.status = 0;
-        r.body = e.what();
-      }
-      slowest_ms_ = std::max(slowest_ms_, std::chrono::duration<double, std::milli>(clock_type::now() - started).count());
-      if (r.status == 201) {
-        created_.push_back(text);
-      } else {
-        last_refused_sent_ = started;
-        if (r.status == 503 && ++refused_ <= 3)
-          refusals_.push_back(r.body);
-        else if (r.status == 503)
-          ;
-        else if (failures_.size() < 5)
-          failures_.push_back(std::to_string(r.status) + ": " + r.body);
-        else
-          failures_.push_back("...");
-      }
-      std::this_thread::sleep_for(2ms);
-    }
-  }
-
-  int port_;
-  std::string token_, tag_;
-  std::atomic<bool> running_{true};
-  std::vector<std::string> created_, failures_, refusals_;
-  long sent_ = 0, refused_ = 0;
-  clock_type::time_point last_refused_sent_{};
-  double slowest_ms_ = 0;
-  std::thread thread_;
-};
-
-std::string joined(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const auto& l : lines) out += "\n  " + l;
-  return out;
-}
-
-// Each post the writer was told was created exists exactly once, and no
-// text of the writer's exists twice (no write was applied twice).
-void expect_written_once(pqxx::connection& c, const std::string& tag, const post_writer& w) {
-  pqxx::nontransaction tx(c);
-  auto counts = tx.exec_params("SELECT text, count(*) FROM posts WHERE text LIKE $1 GROUP BY text", tag + " %");
-  std::map<std::string, long> seen;
-  for (const auto& row : counts) seen[row[0].as<std::string>()] = row[1].as<long>();
-  for (const auto& text : w.created()) EXPECT_EQ(seen[text], 1) << text << " was answered 201";
-  for (const auto& [text, n] : seen) EXPECT_EQ(n, 1) << text << " was written " << n << " times";
-}
 
 // granite's connections to the database, as PostgreSQL counts them.
 int granite_backends(const testkit::scratch_database& db) {
@@ -177,7 +103,7 @@ TEST(Database, NothingFailsOncePostgresIsBackFromARestart) {
   EXPECT_LT(load.last_refused_sent(), back) << "a read sent after PostgreSQL was back was refused";
   EXPECT_LT(writer.last_refused_sent(), back) << "a write sent after PostgreSQL was back was refused";
   pqxx::connection c(pg.url());
-  expect_written_once(c, "restart", writer);
+  expect_written_once(c, writer);
   auto stats = database_stats(srv.port(), 2);
   EXPECT_GE(total(stats, "reconnects"), 4) << "every connection of both workers was lost and taken up again";
   EXPECT_EQ(total(stats, "connections"), total(stats, "connectionsWanted"));
@@ -225,7 +151,7 @@ TEST(Database, TerminatingEachOfGranitesConnectionsUnderLoadFailsNothing) {
   EXPECT_LE(writer.refused(), writes_cut) << "a write cut off by the server was refused instead of sent again:"
                                           << joined(writer.refusals());
   pqxx::connection c(db.url());
-  expect_written_once(c, "terminate", writer);
+  expect_written_once(c, writer);
   // Nothing waited on a connection that was gone.
   EXPECT_LT(load.slowest_ms(), 5000.0);
   EXPECT_LT(writer.slowest_ms(), 5000.0);

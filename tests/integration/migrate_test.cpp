@@ -103,6 +103,18 @@ TEST(Connection, UserSettingsWinOverGraniteDefaults) {
   EXPECT_THROW(store::conninfo({"host='open", 0, 5, "granite"}), store::unavailable);
 }
 
+TEST(Connection, WritersAskForAServerThatTakesWrites) {
+  // Whatever the URL asks, a session that writes wants the writer; one that
+  // reads takes the URL's choice (a multi-host URL's standby, later).
+  std::string url = "host=a,b port=5432,5433 target_session_attrs=any";
+  EXPECT_NE(store::conninfo({url, 0, 5, "granite"}).find("target_session_attrs='read-write'"), std::string::npos);
+  store::connect_options reader{url, 0, 5, "granite"};
+  reader.writer = false;
+  auto info = store::conninfo(reader);
+  EXPECT_NE(info.find("target_session_attrs='any'"), std::string::npos) << info;
+  EXPECT_NE(info.find("host='a,b'"), std::string::npos) << info;
+}
+
 TEST(Connection, StatementTimeoutApplies) {
   testkit::scratch_database db;
   store::connection c({db.url(), 100, 5, "test"});

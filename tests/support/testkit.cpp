@@ -291,7 +291,7 @@ std::string newest_pg_bin() {
 
 }  // namespace
 
-own_postgres::own_postgres() : port_(free_port()) {
+own_postgres::own_postgres(std::vector<std::string> settings) : port_(free_port()), settings_(std::move(settings)) {
   dir_ = temp_path("pg");
   bin_ = newest_pg_bin();
   std::filesystem::create_directories(dir_);
@@ -306,13 +306,29 @@ own_postgres::own_postgres() : port_(free_port()) {
   tx.exec("CREATE DATABASE granite");
 }
 
+own_postgres::own_postgres(standby_of from, std::vector<std::string> settings)
+    : port_(free_port()), settings_(std::move(settings)) {
+  dir_ = temp_path("pg");
+  bin_ = newest_pg_bin();
+  std::filesystem::create_directories(dir_);
+  if (geteuid() == 0) std::system(("chown postgres: " + dir_).c_str());
+  if (run_shell(bin_ + "/pg_basebackup -h 127.0.0.1 -p " + std::to_string(from.primary.port()) +
+                " -U granite -R -X stream -c fast -D " + dir_ + "/data >" + dir_ + "/basebackup.log 2>&1") != 0)
+    throw std::runtime_error("pg_basebackup failed: " + read_text(dir_ + "/basebackup.log"));
+  start();
+  url_ = "host=127.0.0.1 port=" + std::to_string(port_) + " user=granite dbname=granite";
+}
+
 own_postgres::~own_postgres() {
   run_shell(bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop >/dev/null 2>&1");
   std::filesystem::remove_all(dir_);
 }
 
-void own_postgres::start() {
+void own_postgres::start(const std::vector<std::string>& once) {
   std::string options = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) + " -k " + dir_;
+  std::vector<std::string> all = settings_;
+  all.insert(all.end(), once.begin(), once.end());
+  for (const auto& s : all) options += " -c " + s;
   if (run_shell(bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/log -w -o '" + options + "' start >/dev/null") != 0)
     throw std::runtime_error("pg_ctl start failed: " + read_text(dir_ + "/log"));
 }
@@ -320,6 +336,23 @@ void own_postgres::start() {
 void own_postgres::stop() {
   if (run_shell(bin_ + "/pg_ctl -D " + dir_ + "/data -m fast -w stop >/dev/null") != 0)
     throw std::runtime_error("pg_ctl stop failed");
+}
+
+void own_postgres::crash() {
+  if (run_shell(bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop >/dev/null") != 0)
+    throw std::runtime_error("pg_ctl stop -m immediate failed");
+}
+
+void own_postgres::promote() {
+  if (run_shell(bin_ + "/pg_ctl -D " + dir_ + "/data -w promote >/dev/null") != 0)
+    throw std::runtime_error("pg_ctl promote failed: " + read_text(dir_ + "/log"));
+}
+
+std::string own_postgres::query(const std::string& sql) const {
+  pqxx::connection c(url_);
+  pqxx::nontransaction tx(c);
+  auto r = tx.exec(sql);
+  return r.empty() || r[0][0].is_null() ? "" : r[0][0].as<std::string>();
 }
 
 }  // namespace granite::testkit

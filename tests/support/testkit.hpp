@@ -125,21 +125,35 @@ namespace granite::testkit {
 
 // A PostgreSQL cluster of the test's own (initdb in a temporary directory,
 // TCP on a free loopback port), that the test may stop and start: for
-// database outages. Runs as the postgres user when the test runs as root.
+// database outages and failovers. Runs as the postgres user when the test
+// runs as root. `settings` ("name=value") apply at every start.
 class own_postgres {
  public:
-  own_postgres();
+  explicit own_postgres(std::vector<std::string> settings = {});
+  // A streaming standby of `primary` (pg_basebackup -R), started.
+  struct standby_of {
+    const own_postgres& primary;
+  };
+  own_postgres(standby_of from, std::vector<std::string> settings = {});
   ~own_postgres();
   own_postgres(const own_postgres&) = delete;
   own_postgres& operator=(const own_postgres&) = delete;
 
-  void start();
-  void stop();  // fast shutdown: sessions are cut off
+  // `once`: settings for this start only.
+  void start(const std::vector<std::string>& once = {});
+  void stop();   // fast shutdown: sessions are cut off
+  void crash();  // immediate shutdown: as a host that dies
+  void promote();  // a standby becomes a primary (returns once it is)
+  int port() const { return port_; }
   const std::string& url() const { return url_; }
+  // The first column of the first row (empty for none or NULL), on a
+  // connection of its own to the granite database.
+  std::string query(const std::string& sql) const;
 
  private:
   std::string dir_, bin_, url_;
   int port_;
+  std::vector<std::string> settings_;
 };
 
 }  // namespace granite::testkit

@@ -89,6 +89,7 @@ struct failure {
     timeout,      // database.statement_timeout_ms ran out
     unique,       // a unique constraint (`constraint` names it)
     foreign_key,  // a foreign key (`constraint` names it)
+    read_only,    // the server takes no writes now (a demoted primary, a standby, a disk guard)
     statement,    // any other error of a statement: a bug
   };
   kind what = kind::unavailable;
@@ -109,7 +110,8 @@ class answer {
   const failure& failed() const { return *failure_; }
   const rows& operator[](std::size_t statement) const { return rows_.at(statement); }
   // A failure as the client is told of it: unavailable (503, retry) for an
-  // unreachable, restarting or slow database, internal (500) for the rest.
+  // unreachable, restarting, read-only or slow database, internal (500) for
+  // the rest.
   error as_error() const;
 
  private:

@@ -19,6 +19,11 @@ struct connect_options {
   int statement_timeout_ms = 5000;
   int connect_timeout_s = 5;
   std::string application_name = "granite";
+  // The session writes: only a server that takes writes will do (libpq's
+  // target_session_attrs=read-write, whatever the URL says), so that a
+  // multi-host URL finds the writer after a failover and a demoted or
+  // read-only server is passed over. A reader takes the URL's choice.
+  bool writer = true;
 };
 
 // The database could not be reached, or the connection was lost.
