@@ -13,6 +13,10 @@ GRANITE_DEPLOY_PACKAGES=(
   packer haproxy iproute2 openssh-client awscli debootstrap systemd-container
 )
 
+# What the database tests put in front of PostgreSQL: Debian's PgBouncer
+# (run by the test itself on a port of its own).
+GRANITE_TEST_PACKAGES=(pgbouncer)
+
 # What scripts/fuzz uses: clang and its libFuzzer runtime.
 GRANITE_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 

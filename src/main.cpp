@@ -25,8 +25,10 @@ namespace {
 
 using namespace granite;
 
+// Migrations, seeds and `notices` hold a session (an advisory lock, SET
+// LOCAL, a transaction of their own): never through a transaction pooler.
 store::connect_options connect_options(const config::config& cfg, const char* role) {
-  return {cfg.database.url, cfg.database.statement_timeout_ms, cfg.database.connect_timeout_s,
+  return {cfg.session_url(), cfg.database.statement_timeout_ms, cfg.database.connect_timeout_s,
           std::string("granite ") + role};
 }
 

@@ -202,6 +202,9 @@ void validate(const config& c) {
     if (same_host)
       fail("metrics.listen = \"" + c.metrics.listen + "\" is the public port: the metrics never share it");
   }
+  if (c.database.pooler == "transaction" && c.database.listen_url.empty())
+    fail("database.pooler = \"transaction\" needs database.listen_url: the change feed, migrations and seeds need a "
+         "session of their own, which a transaction-pooling pooler does not keep (point it at the database itself)");
   if (!c.database.url.empty()) {
     char* message = nullptr;
     PQconninfoOption* options = PQconninfoParse(c.database.url.c_str(), &message);

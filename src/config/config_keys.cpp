@@ -43,6 +43,7 @@ const std::vector<key_spec>& keys() {
       {"database.read_connections", at(&config::database, &config::database_t::read_connections), 1, 16, {}},
       {"database.write_connections", at(&config::database, &config::database_t::write_connections), 1, 16, {}},
       {"database.listen_url", at(&config::database, &config::database_t::listen_url), 0, 0, {}},
+      {"database.pooler", at(&config::database, &config::database_t::pooler), 0, 0, {"none", "transaction"}},
       {"database.queue_limit", at(&config::database, &config::database_t::queue_limit), 1, 1000000, {}},
       {"database.statement_timeout_ms", at(&config::database, &config::database_t::statement_timeout_ms), 0, 3600000, {}},
       {"database.connect_timeout_s", at(&config::database, &config::database_t::connect_timeout_s), 1, 300, {}},

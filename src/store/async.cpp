@@ -67,7 +67,8 @@ struct database::impl {
     lane.kind = kind;
     for (int i = 0; i < count; ++i) {
       auto ln = std::make_unique<link>(loop);
-      connection_setup setup{conninfo_for(kind, i), options.connect.statement_timeout_ms, &options.statements};
+      connection_setup setup{conninfo_for(kind, i), options.connect.statement_timeout_ms, &options.statements,
+                             options.pooled};
       link* raw = ln.get();
       pipeline::hooks h{
           [this, &lane, raw](pipeline&) { on_ready(lane, *raw); },

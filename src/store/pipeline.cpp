@@ -22,8 +22,9 @@ bool command_ok(PGconn* c, PGresult* r, std::string& error) {
 
 extern "C" void log_notice(void*, const char* message) { spdlog::info("database: {}", one_line(message)); }
 
-// The blocking part, on the opener's thread: connect, set the session up,
-// prepare every statement, LISTEN, then switch to pipeline mode.
+// The blocking part, on the opener's thread: connect, set the session up and
+// prepare every statement (unless a pooler may hand each batch another
+// session), then switch to pipeline mode.
 PGconn* connect_and_prepare(const connection_setup& s, std::string& error) {
   PGconn* c = PQconnectdb(s.conninfo.c_str());
   auto fail = [&](std::string why) -> PGconn* {
@@ -33,6 +34,10 @@ PGconn* connect_and_prepare(const connection_setup& s, std::string& error) {
   };
   if (!c || PQstatus(c) != CONNECTION_OK) return fail("cannot connect to PostgreSQL: " + message_of(c));
   PQsetNoticeProcessor(c, log_notice, nullptr);
+  if (s.pooled) {
+    if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) return fail(message_of(c));
+    return c;
+  }
   std::string timeout = "SET statement_timeout = " + std::to_string(s.statement_timeout_ms);
   if (!command_ok(c, PQexec(c, timeout.c_str()), error)) return fail(error);
   for (const auto& st : *s.statements)
@@ -102,8 +107,10 @@ void pipeline::send(std::shared_ptr<job> j) {
   for (std::size_t i = 0; i < j->work.size(); ++i) {
     auto values = j->work.parameters(i);
     const auto& s = j->work.at(i);
-    if (PQsendQueryPrepared(conn_, s.name, static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0) != 1)
-      return lose("cannot send a statement: " + message_of(conn_));
+    int n = static_cast<int>(values.size());
+    int sent = setup_.pooled ? PQsendQueryParams(conn_, s.sql, n, nullptr, values.data(), nullptr, nullptr, 0)
+                             : PQsendQueryPrepared(conn_, s.name, n, values.data(), nullptr, nullptr, 0);
+    if (sent != 1) return lose("cannot send a statement: " + message_of(conn_));
   }
   // Without its sync the server commits none of it; from here on it may.
   j->synced = true;

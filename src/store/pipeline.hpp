@@ -57,6 +57,7 @@ struct connection_setup {
   std::string conninfo;
   int statement_timeout_ms = 0;
   const std::vector<statement>* statements = nullptr;
+  bool pooled = false;  // database_options::pooled
 };
 
 class pipeline {

@@ -29,6 +29,7 @@ namespace {
 // stays until it is replaced for another reason.
 bool feed_settings_differ(const config::config& a, const config::config& b) {
   return a.database.url != b.database.url || a.database.listen_url != b.database.listen_url ||
+         a.database.pooler != b.database.pooler ||
          a.database.connect_timeout_s != b.database.connect_timeout_s ||
          a.database.statement_timeout_ms != b.database.statement_timeout_ms || a.cache.changes != b.cache.changes;
 }

@@ -41,8 +41,7 @@ store::change_source source_of(const std::string& name) {
 }
 
 store::change_feed_options feed_options(const config::config& cfg) {
-  store::connect_options connect{cfg.database.listen_url.empty() ? cfg.database.url : cfg.database.listen_url,
-                                 cfg.database.statement_timeout_ms, cfg.database.connect_timeout_s, "granite changes"};
+  store::connect_options connect{cfg.session_url(), cfg.database.statement_timeout_ms, cfg.database.connect_timeout_s, "granite changes"};
   store::change_feed_options o;
   o.conninfo = store::conninfo(connect);
   o.source = source_of(cfg.cache.changes);

@@ -87,7 +87,9 @@ http::bulkhead::options hashing_options(const config::config& cfg) {
 // while the worker boots). False (logged) when not.
 bool check_schema(const config::config& cfg, int slot) {
   try {
-    store::require_current_schema(connect_options(cfg, slot));
+    auto o = connect_options(cfg, slot);
+    o.url = cfg.session_url();  // it sets the session's statement timeout: never on a pooler's connection
+    store::require_current_schema(o);
     return true;
   } catch (const std::exception& e) {
     spdlog::error("cannot boot: {}", e.what());
@@ -101,6 +103,7 @@ store::database_options database_options(const config::config& cfg, int slot) {
   o.read_connections = cfg.database.read_connections;
   o.write_connections = cfg.database.write_connections;
   o.queue_limit = cfg.database.queue_limit;
+  o.pooled = cfg.database.pooler == "transaction";
   o.statements = features::statements();
   return o;
 }

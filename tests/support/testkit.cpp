@@ -348,6 +348,49 @@ void own_postgres::promote() {
     throw std::runtime_error("pg_ctl promote failed: " + read_text(dir_ + "/log"));
 }
 
+bool own_pgbouncer::installed() { return std::filesystem::exists("/usr/sbin/pgbouncer"); }
+
+own_pgbouncer::own_pgbouncer(const own_postgres& pg, int pool_size) {
+  int port = free_port();
+  dir_ = temp_path("pgbouncer");
+  std::filesystem::create_directories(dir_);
+  {
+    std::ofstream users(dir_ + "/users.txt");
+    users << "\"granite\" \"\"\n";
+    std::ofstream ini(dir_ + "/pgbouncer.ini");
+    ini << "[databases]\ngranite = host=127.0.0.1 port=" << pg.port() << " dbname=granite\n"
+        << "[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = " << port << "\nunix_socket_dir =\n"
+        << "auth_type = trust\nauth_file = " << dir_ << "/users.txt\npool_mode = transaction\n"
+        << "default_pool_size = " << pool_size << "\nmax_client_conn = 500\n"
+        << "logfile = " << dir_ << "/pgbouncer.log\npidfile = " << dir_ << "/pgbouncer.pid\n";
+  }
+  if (geteuid() == 0) std::system(("chown -R postgres: " + dir_).c_str());
+  if (run_shell("/usr/sbin/pgbouncer -d " + dir_ + "/pgbouncer.ini >" + dir_ + "/start.log 2>&1") != 0)
+    throw std::runtime_error("pgbouncer did not start: " + read_text(dir_ + "/start.log") + log());
+  url_ = "host=127.0.0.1 port=" + std::to_string(port) + " user=granite dbname=granite";
+  if (!eventually([&] {
+        try {
+          pqxx::connection c(url_);
+          return true;
+        } catch (const std::exception&) {
+          return false;
+        }
+      }))
+    throw std::runtime_error("pgbouncer does not answer: " + log());
+}
+
+own_pgbouncer::~own_pgbouncer() {
+  auto pid = read_text(dir_ + "/pgbouncer.pid");
+  if (!pid.empty()) {
+    pid_t p = std::stoi(pid);
+    kill(p, SIGTERM);
+    eventually([&] { return !process_alive(p); });
+  }
+  std::filesystem::remove_all(dir_);
+}
+
+std::string own_pgbouncer::log() const { return read_text(dir_ + "/pgbouncer.log"); }
+
 std::string own_postgres::query(const std::string& sql) const {
   pqxx::connection c(url_);
   pqxx::nontransaction tx(c);

@@ -156,4 +156,22 @@ class own_postgres {
   std::vector<std::string> settings_;
 };
 
+// Debian's PgBouncer in front of an own_postgres, in transaction pooling
+// with `pool_size` server connections: each transaction may run on any of
+// them. Runs as the postgres user when the test runs as root.
+class own_pgbouncer {
+ public:
+  own_pgbouncer(const own_postgres& pg, int pool_size);
+  ~own_pgbouncer();
+  own_pgbouncer(const own_pgbouncer&) = delete;
+  own_pgbouncer& operator=(const own_pgbouncer&) = delete;
+
+  static bool installed();
+  const std::string& url() const { return url_; }
+  std::string log() const;
+
+ private:
+  std::string dir_, url_;
+};
+
 }  // namespace granite::testkit

@@ -204,6 +204,20 @@ TEST(Config, DatabaseConnectionCountsAreBounded) {
             std::string::npos);
 }
 
+TEST(Config, ATransactionPoolerNeedsADirectUrlForSessions) {
+  EXPECT_EQ(load({}, {}).database.pooler, "none");
+  auto why = error_of({}, {{"GRANITE_DATABASE_POOLER", "transaction"}});
+  EXPECT_NE(why.find("database.pooler = \"transaction\" needs database.listen_url"), std::string::npos) << why;
+  auto c = load({}, {{"GRANITE_DATABASE_POOLER", "transaction"},
+                     {"GRANITE_DATABASE_URL", "host=bouncer port=6432"},
+                     {"GRANITE_DATABASE_LISTEN_URL", "host=db port=5432"}});
+  EXPECT_EQ(c.database.pooler, "transaction");
+  EXPECT_EQ(c.session_url(), "host=db port=5432");
+  EXPECT_EQ(load({}, {{"GRANITE_DATABASE_URL", "host=db"}}).session_url(), "host=db");
+  EXPECT_NE(error_of({.set = {{"database.pooler", "session", "--set"}}}).find("not one of none, transaction"),
+            std::string::npos);
+}
+
 TEST(Config, TrustedProxiesAreAListOfNetworksInEveryLayer) {
   EXPECT_TRUE(load({}, {}).http.trusted_proxies.empty());  // trust nobody
   auto path = write_temp(R"({"http": {"trusted_proxies": ["10.0.0.0/16", "2001:db8::/32", "192.0.2.7"]}})");

@@ -41,12 +41,22 @@ struct config {
     std::string url;  // empty: libpq defaults (PGHOST, PGPORT, PGUSER, ...)
     int read_connections = 1;   // per worker, pipelined; the first also receives the change notices
     int write_connections = 1;  // per worker, pipelined
-    std::string listen_url;     // the change notices on a connection of their own, to this URL; empty: none
+    // Sessions that need a server to themselves (the change feed,
+    // migrations, seeds, the schema check) connect here: around a
+    // transaction-pooling pooler. Empty: url.
+    std::string listen_url;
+    // What database.url reaches: the server itself ("none"), or a pooler
+    // that hands each transaction any of its server connections
+    // ("transaction": granite then keeps no state in a session: no
+    // prepared statements, no SET).
+    std::string pooler = "none";
     int queue_limit = 1024;     // per lane: requests waiting for a connection; beyond, 503
     int statement_timeout_ms = 5000;
     int connect_timeout_s = 5;
     bool migrate = true;
   } database;
+  // Where the sessions that need a server to themselves connect.
+  const std::string& session_url() const { return database.listen_url.empty() ? database.url : database.listen_url; }
   struct auth_t {
     int hash_threads = 1;       // per worker: the password-hashing bulkhead
     int hash_queue_limit = 16;  // per worker: sign-ups and sign-ins waiting; beyond, 503

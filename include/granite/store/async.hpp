@@ -128,6 +128,12 @@ struct database_options {
   int read_connections = 1;
   int write_connections = 1;
   int queue_limit = 1024;  // batches waiting for a connection, per lane; beyond, unavailable at once
+  // The URL reaches a transaction-pooling pooler, which may hand each batch
+  // (each transaction) another server connection: nothing is kept in the
+  // session. Statements are parsed with each batch instead of prepared once,
+  // and the session's statement_timeout is not set (granite's own deadline
+  // cancels a statement; the role's setting is the server's backstop).
+  bool pooled = false;
   std::vector<statement> statements;  // prepared on every connection
 };
 
