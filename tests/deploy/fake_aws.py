@@ -24,7 +24,7 @@ ROLLED_BACK = [("RollbackInProgress", 50, 1, "Rollback started by the user"),
 class Scenario:
     def __init__(self, refresh_states, throttle=None, ami_state="available", asg_template_version="3",
                  health_interval=5, instances=(), ami_name="granite-0.1.0-20261126", refuse_rollback=False,
-                 parameters=None):
+                 parameters=None, secrets=None):
         # What DescribeInstanceRefreshes answers, call after call (the last
         # one repeats): (Status, PercentageComplete, InstancesToUpdate, StatusReason).
         self.refresh_states = list(refresh_states)
@@ -37,6 +37,7 @@ class Scenario:
         self.ami_name = ami_name
         self.refuse_rollback = refuse_rollback  # as AWS does for a group on $Latest
         self.parameters = dict(parameters or {})  # SSM: Name -> the SecureString's value
+        self.secrets = dict(secrets or {})  # Secrets Manager: SecretId -> SecretString
         self.calls = []  # (Action, {param: value}) in order, throttled ones too
         self.lock = threading.Lock()
 
@@ -137,6 +138,19 @@ def _ssm(s, action, p):
         "ARN": "arn:aws:ssm:eu-west-1:123456789012:parameter" + p["Name"]}})
 
 
+def _secretsmanager(s, action, p):
+    """Secrets Manager speaks JSON too."""
+    if action != "GetSecretValue":
+        return 400, json.dumps({"__type": "InvalidAction", "message": "the fake does not know " + action})
+    value = s.secrets.get(p.get("SecretId"))
+    if value is None:
+        return 400, json.dumps({"__type": "ResourceNotFoundException",
+                                "Message": "Secrets Manager can't find the specified secret."})
+    return 200, json.dumps({"ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:" + p["SecretId"],
+                            "Name": p["SecretId"], "SecretString": value, "VersionId": str(uuid.uuid4()),
+                            "VersionStages": ["AWSCURRENT"], "CreatedDate": 1764806400.0})
+
+
 def serve(scenario):
     """Starts the fake on a free loopback port; returns (server, url)."""
 
@@ -146,7 +160,9 @@ def serve(scenario):
             body = self.rfile.read(length).decode()
             target = self.headers.get("X-Amz-Target", "")
             if target.startswith("AmazonSSM."):
-                return self.json_call(target.split(".", 1)[1], json.loads(body or "{}"))
+                return self.json_call(_ssm, target.split(".", 1)[1], json.loads(body or "{}"))
+            if target.startswith("secretsmanager."):
+                return self.json_call(_secretsmanager, target.split(".", 1)[1], json.loads(body or "{}"))
             params = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
             action = params.pop("Action", "")
             params.pop("Version", None)
@@ -159,11 +175,11 @@ def serve(scenario):
                 status, body = _answer(scenario, action, params)
             self.answer(status, body, "text/xml")
 
-        def json_call(self, action, params):
+        def json_call(self, service, action, params):
             if self.recorded_and_throttled(action, params):
                 status, body = 400, json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
             else:
-                status, body = _ssm(scenario, action, params)
+                status, body = service(scenario, action, params)
             self.answer(status, body, "application/x-amz-json-1.1")
 
         def recorded_and_throttled(self, action, params):

@@ -51,6 +51,15 @@ done
 [ -x "$root/usr/lib/granite/settings-from-ssm" ] || fail "/usr/lib/granite/settings-from-ssm is not in the package, executable"
 grep -q "\[/usr/lib/granite/settings-from-ssm, --name" "$root/usr/share/doc/granite/user-data-ssm.yaml" ||
   fail "user-data-ssm.yaml does not run /usr/lib/granite/settings-from-ssm"
+[ -x "$root/usr/lib/granite/db-password" ] || fail "/usr/lib/granite/db-password is not in the package, executable"
+for unit in granite-db-password.service granite-db-password.timer; do
+  [ -e "$root/lib/systemd/system/$unit" ] || fail "$unit is not in the package"
+  grep -qx 'ConditionPathExists=/etc/granite/db-password.env' "$root/lib/systemd/system/$unit" ||
+    fail "$unit runs without /etc/granite/db-password.env"
+  grep -q "$unit" "$control/postinst" || fail "postinst does not enable $unit"
+done
+grep -qx 'Before=granite.service' "$root/lib/systemd/system/granite-db-password.service" ||
+  fail "the password file is not refreshed before granite starts"
 pass "binary, configuration, unit, migrations and examples are in the package"
 [ -z "$(find "$root" -name granite.env)" ] || fail "an instance environment file is in the package"
 grep -q '"url": ""' "$root/etc/granite/granite.json" || fail "the packaged configuration names a database"
@@ -86,7 +95,13 @@ mkdir -p "$root/verify"
 sed "s|/usr/bin/granite|$root/usr/bin/granite|" "$unit" >"$root/verify/granite.service"
 out=$(systemd-analyze verify "$root/verify/granite.service" 2>&1) || { echo "$out" >&2; fail "systemd-analyze verify"; }
 [ -z "$out" ] || { echo "$out" >&2; fail "systemd-analyze verify warns"; }
-pass "systemd-analyze verify: clean"
+sed "s|/usr/lib/granite/db-password|$root/usr/lib/granite/db-password|" \
+  "$root/lib/systemd/system/granite-db-password.service" >"$root/verify/granite-db-password.service"
+cp "$root/lib/systemd/system/granite-db-password.timer" "$root/verify/"
+out=$(cd "$root/verify" && systemd-analyze verify granite-db-password.service granite-db-password.timer 2>&1) ||
+  { echo "$out" >&2; fail "systemd-analyze verify (the password file's units)"; }
+[ -z "$out" ] || { echo "$out" >&2; fail "systemd-analyze verify warns (the password file's units)"; }
+pass "systemd-analyze verify: clean, the password file's units too"
 security=$(systemd-analyze security --offline=yes --no-pager "$unit" 2>&1) || true
 score=$(checked_exposure "$security") || exit 1
 pass "systemd-analyze security --offline=yes: $score"

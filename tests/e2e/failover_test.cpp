@@ -1,11 +1,13 @@
 // When the database changes under granite: a primary that dies and a
 // synchronous standby promoted in its place (as RDS Multi-AZ fails over),
-// the old primary back read-only at the URL's first address, and a server
-// that turns read-only while granite is connected to it. Real clusters of
-// the test's own, under reads and writes.
+// the old primary back read-only at the URL's first address, a server that
+// turns read-only while granite is connected to it, and a password that is
+// rotated. Real clusters of the test's own, under reads and writes.
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -159,4 +161,57 @@ TEST(Failover, ServerThatTurnsReadOnlyAnswersWrites503AndReadsGoOn) {
   pqxx::connection c(pg.url());
   testkit::expect_written_once(c, writer);
   EXPECT_EQ(pg.query("SELECT count(*) FROM posts WHERE text = 'while read-only'"), "0");
+}
+
+// A rotated password (Secrets Manager, an RDS IAM token) reaches granite
+// through a libpq passfile that is rewritten: connections read it when they
+// connect, so open ones go on and new ones use the new password, without a
+// restart.
+TEST(Credentials, ARotatedPasswordInThePassfileReachesNewConnectionsWithoutARestart) {
+  testkit::own_postgres pg(replicated());
+  seed(pg);
+  pg.require_passwords("first-password");
+  std::string passfile = testkit::temp_path("passfile");
+  auto write_passfile = [&](const std::string& password) {
+    // As the refresher does: a new file moved into place, 0600.
+    std::string next = passfile + ".next";
+    std::ofstream(next) << "*:*:*:*:" << password << "\n";
+    std::filesystem::permissions(next, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::filesystem::rename(next, passfile);
+  };
+  write_passfile("first-password");
+  testkit::server srv({.database_url = pg.url() + " passfile=" + passfile, .extra_args = server_args()});
+  auto leader = srv.pid();
+  testkit::forum_client api(srv.port());
+  auto account = api.member("rotated");
+  testkit::load_loop load({.port = srv.port(), .targets = reads(), .clients = 2});
+  testkit::post_writer writer(srv.port(), account.token, "rotated");
+  std::this_thread::sleep_for(500ms);
+
+  pg.query("ALTER ROLE granite PASSWORD 'second-password'");  // open sessions go on
+  std::this_thread::sleep_for(300ms);
+  write_passfile("second-password");
+  // Every connection of granite's is cut: each comes back with the new one.
+  pg.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'granite%'");
+  auto cut = clock_type::now();
+  std::this_thread::sleep_for(1500ms);
+  load.stop();
+  writer.stop();
+
+  std::printf("rotation: writes %s; reads %ld, 503 %ld\n", statuses(writer).c_str(), load.sent(), load.unavailable());
+  EXPECT_EQ(load.failed(), 0) << joined(load.failures());
+  EXPECT_EQ(load.unavailable(), 0) << "a read was refused";
+  EXPECT_TRUE(writer.failures().empty()) << joined(writer.failures());
+  // A write cut at its commit may be answered 503 (see the README); none
+  // sent after the connections came back is.
+  EXPECT_LT(writer.last_refused_sent(), cut + 200ms);
+  EXPECT_GT(writer.created().size(), 20u);
+  EXPECT_EQ(srv.pid(), leader);
+  EXPECT_TRUE(testkit::process_alive(leader));
+  EXPECT_NE(pg.query("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'granite worker%'"), "0");
+  EXPECT_EQ(srv.log().find("password authentication failed"), std::string::npos);
+  pqxx::connection c("host=127.0.0.1 port=" + std::to_string(pg.port()) +
+                     " user=granite dbname=granite password=second-password");
+  testkit::expect_written_once(c, writer);
+  std::filesystem::remove(passfile);
 }

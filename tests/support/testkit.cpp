@@ -34,12 +34,12 @@ std::string admin_url() {
   return admin ? admin : "";
 }
 
+}  // namespace
+
 std::string temp_path(const std::string& stem) {
   static std::atomic<int> n{0};
   return "/tmp/granite-test-" + std::to_string(getpid()) + "-" + std::to_string(n++) + "-" + stem;
 }
-
-}  // namespace
 
 scratch_database::scratch_database(const std::string& encoding) {
   std::random_device rd;
@@ -391,8 +391,16 @@ own_pgbouncer::~own_pgbouncer() {
 
 std::string own_pgbouncer::log() const { return read_text(dir_ + "/pgbouncer.log"); }
 
+void own_postgres::require_passwords(const std::string& password) {
+  query("ALTER ROLE granite PASSWORD '" + password + "'");
+  std::string hba = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+                    "host replication all 127.0.0.1/32 scram-sha-256\n";
+  std::ofstream(dir_ + "/data/pg_hba.conf") << hba;
+  query("SELECT pg_reload_conf()");
+}
+
 std::string own_postgres::query(const std::string& sql) const {
-  pqxx::connection c(url_);
+  pqxx::connection c("host=" + dir_ + " port=" + std::to_string(port_) + " user=granite dbname=granite");
   pqxx::nontransaction tx(c);
   auto r = tx.exec(sql);
   return r.empty() || r[0][0].is_null() ? "" : r[0][0].as<std::string>();

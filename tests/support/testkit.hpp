@@ -118,6 +118,8 @@ std::string source_path(const std::string& relative);
 // The bytes a gzip member inflates to (its trailer gives their size); fails
 // the test when it does not inflate.
 std::string gunzip(const std::string& gz);
+// A fresh path under /tmp, unique to this process and call.
+std::string temp_path(const std::string& stem);
 
 }  // namespace granite::testkit
 
@@ -144,6 +146,9 @@ class own_postgres {
   void stop();   // fast shutdown: sessions are cut off
   void crash();  // immediate shutdown: as a host that dies
   void promote();  // a standby becomes a primary (returns once it is)
+  // From now on a TCP connection must give the role's password (SCRAM);
+  // the test's own queries go through the Unix socket, which still trusts.
+  void require_passwords(const std::string& password);
   int port() const { return port_; }
   const std::string& url() const { return url_; }
   // The first column of the first row (empty for none or NULL), on a
