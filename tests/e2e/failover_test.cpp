@@ -180,7 +180,10 @@ TEST(Credentials, ARotatedPasswordInThePassfileReachesNewConnectionsWithoutARest
     std::filesystem::rename(next, passfile);
   };
   write_passfile("first-password");
-  testkit::server srv({.database_url = pg.url() + " passfile=" + passfile, .extra_args = server_args()});
+  // libpq reads the file only without a password given otherwise: not in
+  // the URL, and not in PGPASSWORD (which pg_virtualenv sets for the tests).
+  testkit::server srv({.database_url = pg.url() + " passfile=" + passfile, .extra_args = server_args(),
+                       .env = {{"PGPASSWORD", ""}}});
   auto leader = srv.pid();
   testkit::forum_client api(srv.port());
   auto account = api.member("rotated");
