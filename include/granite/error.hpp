@@ -24,12 +24,16 @@ struct error {
     not_found,               // 404
     conflict,                // 409
     unsupported_media_type,  // 415
+    unprocessable,           // 422: well-formed, but at odds with what was done before
     unavailable,             // 503, retry shortly
     internal,                // 500
   };
   code kind;
   std::string message;
   std::vector<field_error> fields{};  // invalid_argument: each bad field
+  // The client may try again in this many seconds (Retry-After); 503 has
+  // it always.
+  int retry_after_s = 0;
 };
 
 inline error not_found(std::string message) { return {error::code::not_found, std::move(message)}; }
@@ -44,6 +48,7 @@ inline error invalid_fields(std::vector<field_error> fields) {
 inline error unauthenticated(std::string message) { return {error::code::unauthenticated, std::move(message)}; }
 inline error forbidden(std::string message) { return {error::code::forbidden, std::move(message)}; }
 inline error conflict(std::string message) { return {error::code::conflict, std::move(message)}; }
+inline error unprocessable(std::string message) { return {error::code::unprocessable, std::move(message)}; }
 inline error unavailable(std::string message) { return {error::code::unavailable, std::move(message)}; }
 
 // Either a value or an error.

@@ -30,7 +30,7 @@ READS = {
                           [("posts_in_thread", [":k", "0", "101"])], ["\\set k random(1, 100)"]),
 }
 GZIP = {"Accept-Encoding": "gzip"}
-SCENARIOS = list(READS) + ["create-post", "mix"]
+SCENARIOS = list(READS) + ["create-post", "keyed-post", "mix"]
 CREATE_POST = [("sessions_user", [":digest"]), ("posts_insert", [":k", ":uid", "'bench post'"])]
 # Create post against write connections per worker (1 is granite's default).
 WRITE_CONNECTIONS = (2, 3, 4)
@@ -220,16 +220,22 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
                     locked_run(c, r)
                 keep(s, c, "pgbench", pg.run(c, [work / f"{s}.sql"], work / f"{s}-{c}-pgbench-{r}.txt"))
         for c in args.connections:
-            if "create-post" not in args.only and "mix" not in args.only:
+            if not {"create-post", "keyed-post", "mix"} & set(args.only):
                 break
             say(f"round {r}/{args.rounds}: create-post and mix, {c} connections")
             for system in writers if "create-post" in args.only else []:
                 out = work / f"create-post-{c}-{system}-{r}.txt"
                 keep("create-post", c, system, wrk(g[system].url(), c, args.seconds, "requests.lua", ["posts", token], out,
                                                    sample_rss if system == "granite" else None))
-            if "create-post" in args.only:
+            if "create-post" in args.only or "keyed-post" in args.only:
                 keep("create-post", c, "pgbench", pg.run(c, [work / "create-post.sql"],
                                                          work / f"create-post-{c}-pgbench-{r}.txt"))
+            if "keyed-post" in args.only:
+                # Each with an Idempotency-Key of its own (a key per run, so
+                # that no run repeats an earlier one's).
+                out = work / f"keyed-post-{c}-granite-{r}.txt"
+                keep("keyed-post", c, "granite", wrk(g["granite"].url(), c, args.seconds, "requests.lua",
+                                                     ["keyed-posts", token, f"r{r}c{c}"], out))
             for system in [n for n in writers if not n.startswith("writes-")] + ["nocache"] if "mix" in args.only else []:
                 out = work / f"mix-{c}-{system}-{r}.txt"
                 keep("mix", c, system, wrk(g[system].url(), c, args.seconds, "requests.lua", ["mix", token], out))
@@ -256,13 +262,15 @@ def forum_report(args, work, results, rss, pg, load_ms, starts, patches, cache):
         return stats.median([x and x["latency_ms"].get(99.0) for x in results.get((s, c, system), [])])
 
     titles = {name: spec[0] for name, spec in READS.items()}
-    titles.update({"create-post": "POST /api/posts (signed in)", "mix": "95 % thread pages, 5 % new posts"})
+    titles.update({"create-post": "POST /api/posts (signed in)", "keyed-post": "the same, with an Idempotency-Key",
+                   "mix": "95 % thread pages, 5 % new posts"})
     cs = args.connections
     headline, nolog, baseline = [], [], []
     for s in [s for s in SCENARIOS if s in args.only]:
         for c in cs:
             gr, nc, ng, pb = rate(s, c, "granite"), rate(s, c, "nocache"), rate(s, c, "nginx"), tps(s, c)
-            if s == "create-post":
+            if s in ("create-post", "keyed-post"):
+                pb = tps("create-post", c)
                 headline.append([titles[s], c, stats.cell(gr), stats.cell(p99(s, c, "granite"), 2), "-", "-",
                                  stats.cell(pb), "-", stats.cell(stats.ratio(gr, pb), 2) + " (granite / pgbench)"])
             else:
@@ -312,6 +320,12 @@ def forum_report(args, work, results, rss, pg, load_ms, starts, patches, cache):
             "pgbench running the same two statements:", "",
             stats.table(["conns"] + [f"{n} req/s" for n in counts] + ["pgbench tps"] + [f"{n} / pgbench" for n in counts],
                         curve), ""]
+    if "keyed-post" in args.only:
+        keyed = [[c, stats.cell(rate("create-post", c, "granite")), stats.cell(rate("keyed-post", c, "granite")),
+                  stats.cell(stats.ratio(rate("keyed-post", c, "granite"), rate("create-post", c, "granite")), 2)]
+                 for c in cs]
+        out += ["`POST /api/posts` with an `Idempotency-Key` of its own on each request, against the same without:", "",
+                stats.table(["conns", "without req/s", "keyed req/s", "keyed / without"], keyed), ""]
     if args.baseline:
         out += [f"Against the baseline build {args.baseline} (same settings, same rounds):", "",
                 stats.table(["scenario", "conns", "granite req/s", "baseline req/s", "granite / baseline"], baseline),

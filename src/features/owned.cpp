@@ -1,5 +1,7 @@
 #include "owned.hpp"
 
+#include "idempotency.hpp"
+
 namespace granite::features {
 
 namespace {
@@ -30,9 +32,11 @@ task<http::response> patch_owned_text(const owned_kind& kind, result<std::string
   if (!value) co_return http::problem(value.err(), req);
   auto me = co_await users::authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
-  auto a = co_await s.db.write(store::batch().add(update, *id, *me, *value));
+  auto w = co_await write(s, req, *me, store::batch().add(update, *id, *me, *value));
+  if (!w) co_return http::problem(w.err(), req);
+  const auto& a = w->a;
   if (!a.ok()) co_return http::problem(a.as_error(), req);
-  if (a[0].size() > 0) co_return changed(kind, a[0], 200);
+  if (a[0].size() > 0) co_return answered(changed(kind, a[0], 200), *w);
   co_return co_await refused_write(kind, *id, req, s);
 }
 
@@ -44,10 +48,13 @@ task<http::response> delete_owned_record(const owned_kind& kind, const store::st
   if (!id) co_return http::problem(id.err(), req);
   auto me = co_await users::authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
-  auto a = co_await s.db.write(store::batch().add(remove, *id, *me));
+  auto w = co_await write(s, req, *me, store::batch().add(remove, *id, *me));
+  if (!w) co_return http::problem(w.err(), req);
+  const auto& a = w->a;
   if (!a.ok()) co_return http::problem(a.as_error(), req);
   if (a[0].size() > 0)
-    co_return with_notice(http::no_content(), store::made_as(notice_of(a[0], 0), store::change::op::remove));
+    co_return answered(with_notice(http::no_content(), store::made_as(notice_of(a[0], 0), store::change::op::remove)),
+                       *w);
   co_return co_await refused_write(kind, *id, req, s);
 }
 

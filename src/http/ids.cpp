@@ -24,4 +24,41 @@ result<std::int64_t> parse_id(std::string_view text, std::string_view what) {
   return value;
 }
 
+result<std::optional<std::string>> idempotency_key(const request& req) {
+  if (req.idempotency_keys == 0) return std::optional<std::string>();
+  auto refuse = [](std::string why) {
+    return invalid_fields({{"Idempotency-Key", "the Idempotency-Key header " + why}});
+  };
+  if (req.idempotency_keys > 1) return refuse("is sent more than once");
+  std::string_view v = req.idempotency_key;
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  std::string key;
+  if (!v.empty() && v.front() == '"') {
+    std::size_t i = 1;
+    for (;; ++i) {
+      if (i >= v.size()) return refuse("is a string without its closing quote");
+      char c = v[i];
+      if (c == '"') break;
+      if (c == '\\') {
+        if (++i >= v.size() || (v[i] != '"' && v[i] != '\\'))
+          return refuse("escapes something other than \\\" or \\\\");
+        c = v[i];
+      } else if (c < 0x20 || c > 0x7e) {
+        return refuse("may hold only printable ASCII");
+      }
+      key += c;
+    }
+    if (i + 1 != v.size()) return refuse("has more after its string (parameters are not taken)");
+  } else {
+    for (char c : v)
+      if (c <= 0x20 || c > 0x7e || c == '"' || c == '\\' || c == ',')
+        return refuse("must be a quoted string, or one word of printable ASCII");
+    key = std::string(v);
+  }
+  if (key.empty()) return refuse("is empty");
+  if (key.size() > 255) return refuse("is longer than 255 characters");
+  return std::optional<std::string>(std::move(key));
+}
+
 }  // namespace granite::http

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace granite::http {
 
 namespace {
@@ -36,6 +38,7 @@ int status_of(error::code kind) {
     case error::code::not_found: return 404;
     case error::code::conflict: return 409;
     case error::code::unsupported_media_type: return 415;
+    case error::code::unprocessable: return 422;
     case error::code::unavailable: return 503;
     case error::code::internal: break;
   }
@@ -66,7 +69,8 @@ response problem(const error& e, const request& req) {
   }
   auto out = with_body(status, body);
   if (status == 401) out.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"granite\"");
-  if (status == 503) out.headers.emplace_back("Retry-After", "1");
+  if (e.retry_after_s > 0 || status == 503)
+    out.headers.emplace_back("Retry-After", std::to_string(std::max(e.retry_after_s, 1)));
   return out;
 }
 

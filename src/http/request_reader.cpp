@@ -59,6 +59,8 @@ request_reader::request_reader(request& req, request_head& head) : req_(req), he
   req_.content_type.clear();
   req_.authorization.clear();
   req_.accept.clear();
+  req_.idempotency_key.clear();
+  req_.idempotency_keys = 0;
   req_.request_id.clear();
   req_.body.clear();
   head_.if_none_match.clear();
@@ -147,6 +149,10 @@ void request_reader::on_field_impl(bhttp::field name, string_view name_text, str
       return;
     default:
       if (beast::iequals(name_text, "x-request-id")) return keep_first(req_.request_id, seen_request_id_);
+      if (beast::iequals(name_text, "idempotency-key")) {
+        if (req_.idempotency_keys++ == 0) req_.idempotency_key.assign(value.data(), value.size());
+        return;
+      }
       if (beast::iequals(name_text, "x-forwarded-for")) return join(head_.forwarded_for, value);
       if (beast::iequals(name_text, "x-amzn-trace-id")) keep_first(head_.trace_id, seen_trace_id_);
   }

@@ -196,6 +196,10 @@ class session : public std::enable_shared_from_this<session> {
     auto m = ctx_.routes.find(req_);
     if (!m.found) return respond(std::move(m.refusal));
     route_ = m.found;
+    // A malformed key is refused before anything is done, on every write
+    // (the routes that keep no write under a key take none).
+    if (!read && req_.idempotency_keys > 0)
+      if (auto key = idempotency_key(req_); !key) return respond(problem(key.err(), req_));
     if (read && m.found->cache) {
       cache_use_ = obs::access_record::cache_use::miss;
       ctx_.cache.count_miss();

@@ -9,6 +9,7 @@
 #include <chrono>
 
 #include "granite/store/event_loop.hpp"
+#include "kept.hpp"
 #include "pipeline.hpp"
 #include "placement.hpp"
 #include "reconnect.hpp"
@@ -57,7 +58,7 @@ struct database::impl {
   };
 
   impl(asio::io_context& l, database_options o) : loop(l), options(std::move(o)), reads(l), writes(l) {
-    options.statements.insert(options.statements.begin(), ping);
+    options.statements.insert(options.statements.begin(), {ping, claim_key, kept_read});
     wait_limit = milliseconds(options.connect.statement_timeout_ms);
     make_lane(reads, database::lane::read, options.read_connections);
     make_lane(writes, database::lane::write, options.write_connections);
@@ -258,10 +259,11 @@ struct database::impl {
 
   // A read changed nothing and may go again, unless a statement of it
   // failed for a reason of its own. A write goes again only when it
-  // provably committed nothing: its sync never left, or the server ended
-  // the session before it.
+  // provably committed nothing (its sync never left, or the server ended
+  // the session before it), or when it is kept under an idempotency key:
+  // its claim then finds whether the first send committed.
   static bool may_send_again(const job& j) {
-    if (j.lane == database::lane::write) return j.never_committed;
+    if (j.lane == database::lane::write) return j.never_committed || j.work.kept();
     return !j.failed || j.failed->what == failure::kind::unavailable;
   }
 

@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "kept.hpp"
 #include "results.hpp"
 
 namespace granite::store {
@@ -104,18 +105,35 @@ void pipeline::send(std::shared_ptr<job> j) {
   if (in_flight_.empty()) progress_ = clock::now();
   in_flight_.push_back(j);
   if (!deadline_watched_) check_deadline();
-  for (std::size_t i = 0; i < j->work.size(); ++i) {
-    auto values = j->work.parameters(i);
-    const auto& s = j->work.at(i);
-    int n = static_cast<int>(values.size());
-    int sent = setup_.pooled ? PQsendQueryParams(conn_, s.sql, n, nullptr, values.data(), nullptr, nullptr, 0)
-                             : PQsendQueryPrepared(conn_, s.name, n, values.data(), nullptr, nullptr, 0);
-    if (sent != 1) return lose("cannot send a statement: " + message_of(conn_));
+  std::size_t first = 0;
+  if (const auto& k = j->work.kept()) {
+    // The key's claim, then the first statement, made to keep its rows.
+    std::string user = std::to_string(k->user), ttl = std::to_string(k->ttl_s);
+    // Sent again after its connection was cut: the first transaction may
+    // still be ending on the server, and is waited for.
+    std::vector<const char*> claim{user.c_str(), k->key.c_str(), j->sends > 1 ? "t" : "f"};
+    if (!send_statement(claim_key, claim)) return;
+    auto values = j->work.parameters(0);
+    values.insert(values.end(), {user.c_str(), k->key.c_str(), k->request_sha256.c_str(), ttl.c_str()});
+    if (!send_statement(keeping(j->work.at(0)), values)) return;
+    first = 1;
   }
+  for (std::size_t i = first; i < j->work.size(); ++i)
+    if (!send_statement(j->work.at(i), j->work.parameters(i))) return;
   // Without its sync the server commits none of it; from here on it may.
   j->synced = true;
   if (PQpipelineSync(conn_) != 1) return lose("cannot send a statement: " + message_of(conn_));
   flush();
+}
+
+bool pipeline::send_statement(const statement& s, const std::vector<const char*>& values) {
+  int n = static_cast<int>(values.size());
+  int sent = setup_.pooled || !s.name
+                 ? PQsendQueryParams(conn_, s.sql, n, nullptr, values.data(), nullptr, nullptr, 0)
+                 : PQsendQueryPrepared(conn_, s.name, n, values.data(), nullptr, nullptr, 0);
+  if (sent == 1) return true;
+  lose("cannot send a statement: " + message_of(conn_));
+  return false;
 }
 
 void pipeline::flush() {
@@ -174,7 +192,10 @@ void pipeline::on_result(PGresult* r) {
       return finish_front();
     case PGRES_TUPLES_OK:
     case PGRES_COMMAND_OK:
-      j.results.emplace_back(wrap_result(r));
+      if (j.answered == 0 && j.work.kept())
+        PQclear(r);  // the key's claim: nothing of the caller's
+      else
+        j.results.emplace_back(wrap_result(r));
       break;
     case PGRES_PIPELINE_ABORTED:  // after an earlier statement of the batch failed
       PQclear(r);
@@ -183,7 +204,7 @@ void pipeline::on_result(PGresult* r) {
       if (!j.failed) j.failed = failure_of(r);
       // A session the server ends (a restart, pg_terminate_backend) in
       // place of a statement's result never reached the batch's commit.
-      if (ends_session(r) && j.answered < j.work.size()) j.ended_by_server = true;
+      if (ends_session(r) && j.answered < j.statements()) j.ended_by_server = true;
       PQclear(r);
   }
   ++j.answered;

@@ -51,6 +51,9 @@ struct job {
   // Set when its connection is lost: provably nothing of it was committed
   // (a write may then be sent again).
   bool never_committed = false;
+
+  // Statements sent for it: a kept batch's claim comes first.
+  std::size_t statements() const { return work.size() + (work.kept() ? 1 : 0); }
 };
 
 struct connection_setup {
@@ -101,6 +104,8 @@ class pipeline {
   void on_readable();
   void read_results();
   void on_result(PGresult* r);
+  // False when the connection was lost trying.
+  bool send_statement(const statement& s, const std::vector<const char*>& values);
   void finish_front();
   void flush();
   void lose(std::string why);  // by value: it may name what release() clears

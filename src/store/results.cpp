@@ -67,6 +67,9 @@ failure failure_of(const PGresult* r) {
   } else if (state == "57014") {
     f.what = failure::kind::timeout;
     f.message = "the database did not answer in time; retry shortly";
+  } else if (state == "55P03") {
+    f.what = failure::kind::in_use;
+    f.message = field(PG_DIAG_MESSAGE_PRIMARY);  // what the client is told
   } else if (state == "25006") {
     f.what = failure::kind::read_only;
     f.message = "the database takes no writes right now (a failover may be under way); retry shortly";
@@ -91,6 +94,11 @@ error answer::as_error() const {
   if (failure_->what == failure::kind::unavailable || failure_->what == failure::kind::timeout ||
       failure_->what == failure::kind::read_only)
     return granite::unavailable(failure_->message);
+  if (failure_->what == failure::kind::in_use) {
+    auto e = conflict(failure_->message + "; retry shortly");
+    e.retry_after_s = 1;
+    return e;
+  }
   return {error::code::internal, "a statement failed: " + failure_->message};
 }
 

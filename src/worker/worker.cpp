@@ -336,6 +336,7 @@ int run(const config::config& cfg, int slot, const inherited& from, std::functio
   ctx.svc.attempts = http::attempt_limit(from.attempts, cfg.auth.attempts_per_minute, cfg.auth.attempts_burst,
                                          counters ? &counters->attempts_refused : nullptr,
                                          counters ? &counters->sign_ins_blocked : nullptr);
+  ctx.svc.idempotency_ttl_s = cfg.http.idempotency_ttl_s;
   features::register_routes(routes, features::deps{cfg});
   add_service_routes(routes, ctx.closing, cache, *db);
 

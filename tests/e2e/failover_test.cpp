@@ -30,12 +30,6 @@ constexpr int statement_timeout_ms = 2000;
 // What each cluster runs with: the change stream and room for a standby.
 std::vector<std::string> replicated() { return {"wal_level=logical", "max_wal_senders=10", "max_replication_slots=10"}; }
 
-void seed(const testkit::own_postgres& pg) {
-  auto seeded = testkit::run_granite({"seed", "--file", testkit::source_path("tests/data/forum.json")},
-                                     {{"DATABASE_URL", pg.url()}});
-  ASSERT_EQ(seeded.exit_code, 0) << seeded.err;
-}
-
 std::vector<std::string> server_args() {
   auto args = testkit::brisk_hashing();
   args.insert(args.end(), {"--set", "database.statement_timeout_ms=" + std::to_string(statement_timeout_ms)});
@@ -50,17 +44,11 @@ double ms_between(clock_type::time_point from, clock_type::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
 }
 
-std::string statuses(const testkit::post_writer& w) {
-  std::string out;
-  for (auto [status, n] : w.statuses()) out += (out.empty() ? "" : ", ") + std::to_string(status) + ": " + std::to_string(n);
-  return out;
-}
-
 }  // namespace
 
 TEST(Failover, PromotedStandbyServesWithinSecondsAndNoAcknowledgedWriteIsLost) {
   testkit::own_postgres primary(replicated());
-  seed(primary);
+  primary.seeded();
   testkit::own_postgres standby(testkit::own_postgres::standby_of{primary}, replicated());
   // Synchronous, as RDS Multi-AZ: a commit is acknowledged once the standby has it.
   primary.query("ALTER SYSTEM SET synchronous_standby_names = '*'");
@@ -97,8 +85,9 @@ TEST(Failover, PromotedStandbyServesWithinSecondsAndNoAcknowledgedWriteIsLost) {
   std::printf("failover: the last refusal %.0f ms after the crash, %.0f ms after the promotion (asked 300 ms after the "
               "crash); writes acknowledged %zu, statuses {%s} {%s}; reads %ld, 503 %ld; slowest read %.0f ms, write "
               "%.0f ms\n",
-              ms_between(crashed, last_refused), ms_between(promoted, last_refused), first.created().size() + second.created().size(), statuses(first).c_str(),
-              statuses(second).c_str(), load.sent(), load.unavailable(), load.slowest_ms(),
+              ms_between(crashed, last_refused), ms_between(promoted, last_refused),
+              first.created().size() + second.created().size(), testkit::answers(first).c_str(),
+              testkit::answers(second).c_str(), load.sent(), load.unavailable(), load.slowest_ms(),
               std::max(first.slowest_ms(), second.slowest_ms()));
 
   // No request is answered anything but 2xx or 503.
@@ -124,7 +113,7 @@ TEST(Failover, PromotedStandbyServesWithinSecondsAndNoAcknowledgedWriteIsLost) {
 
 TEST(Failover, ServerThatTurnsReadOnlyAnswersWrites503AndReadsGoOn) {
   testkit::own_postgres pg(replicated());
-  seed(pg);
+  pg.seeded();
   testkit::server srv({.database_url = pg.url(), .extra_args = server_args()});
   testkit::forum_client api(srv.port());
   auto account = api.member("guarded");
@@ -150,7 +139,7 @@ TEST(Failover, ServerThatTurnsReadOnlyAnswersWrites503AndReadsGoOn) {
   writer.stop();
 
   std::printf("read-only: writes %s; reads %ld, 503 %ld; writes refused %.0f ms after the server took writes again\n",
-              statuses(writer).c_str(), load.sent(), load.unavailable(),
+              testkit::answers(writer).c_str(), load.sent(), load.unavailable(),
               ms_between(writable, writer.last_refused_sent()));
   EXPECT_EQ(load.failed(), 0) << joined(load.failures());
   EXPECT_EQ(load.unavailable(), 0) << "reads went on while writes were refused";
@@ -170,7 +159,7 @@ TEST(Failover, ServerThatTurnsReadOnlyAnswersWrites503AndReadsGoOn) {
 // restart.
 TEST(Credentials, ARotatedPasswordInThePassfileReachesNewConnectionsWithoutARestart) {
   testkit::own_postgres pg(replicated());
-  seed(pg);
+  pg.seeded();
   pg.require_passwords("first-password");
   std::string passfile = testkit::temp_path("passfile");
   auto write_passfile = [&](const std::string& password) {
@@ -210,7 +199,7 @@ TEST(Credentials, ARotatedPasswordInThePassfileReachesNewConnectionsWithoutARest
   load.stop();
   writer.stop();
 
-  std::printf("rotation: %d sessions cut; writes %s; reads %ld, 503 %ld\n", cut_sessions, statuses(writer).c_str(),
+  std::printf("rotation: %d sessions cut; writes %s; reads %ld, 503 %ld\n", cut_sessions, testkit::answers(writer).c_str(),
               load.sent(), load.unavailable());
   EXPECT_GE(cut_sessions, 5);  // 2 workers x 2, and the change feed
   EXPECT_EQ(load.failed(), 0) << joined(load.failures());

@@ -22,12 +22,6 @@ using testkit::joined;
 
 namespace {
 
-void seed(const testkit::own_postgres& pg) {
-  auto seeded = testkit::run_granite({"seed", "--file", testkit::source_path("tests/data/forum.json")},
-                                     {{"DATABASE_URL", pg.url()}});
-  ASSERT_EQ(seeded.exit_code, 0) << seeded.err;
-}
-
 // Reads whose answers the writers (who post into thread 1) do not change;
 // no read cache, so that each asks the database.
 std::vector<std::string> steady_reads() {
@@ -53,7 +47,7 @@ std::vector<std::string> uncached(std::vector<std::string> args) {
 TEST(Pooler, TransactionPoolingPgBouncerServesTheSameAnswersWithoutAnError) {
   if (!testkit::own_pgbouncer::installed()) GTEST_SKIP() << "pgbouncer is not installed (scripts/test installs it)";
   testkit::own_postgres pg({"wal_level=logical"});
-  seed(pg);
+  pg.seeded();
   testkit::own_pgbouncer bouncer(pg, 3);
   // 2 workers x (1 read + 2 write connections) = 6 client connections on 3
   // server connections.
@@ -91,7 +85,9 @@ TEST(Pooler, TransactionPoolingPgBouncerServesTheSameAnswersWithoutAnError) {
         }
       }
     });
-  testkit::post_writer first(pooled.port(), a.token, "pooled a"), second(pooled.port(), b.token, "pooled b");
+  // The second writer sends each post with an Idempotency-Key, and once
+  // more: keys work through the pooler (claim, keep, replay).
+  testkit::post_writer first(pooled.port(), a.token, "pooled a"), second(pooled.port(), b.token, "pooled b", true);
   std::this_thread::sleep_for(3s);
   running = false;
   for (auto& t : readers) t.join();
@@ -110,6 +106,7 @@ TEST(Pooler, TransactionPoolingPgBouncerServesTheSameAnswersWithoutAnError) {
   pqxx::connection c(pg.url());
   testkit::expect_written_once(c, first);
   testkit::expect_written_once(c, second);
+  EXPECT_TRUE(second.mismatches().empty()) << joined(second.mismatches());
   // Thread 1, written through the pooler, reads the same both ways.
   EXPECT_EQ(testkit::get(pooled.port(), "/api/posts/in-thread/1?limit=100").body,
             testkit::get(direct.port(), "/api/posts/in-thread/1?limit=100").body);

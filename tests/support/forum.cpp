@@ -17,11 +17,27 @@ std::int64_t created_id(const http_response& r, const std::string& what) {
 }
 }  // namespace
 
-http_response forum_client::call(const std::string& method, const std::string& target, const std::string& body,
-                                 const std::string& token, const std::string& content_type) const {
+namespace {
+std::vector<std::pair<std::string, std::string>> headers_of(const std::string& body, const std::string& token,
+                                                            const std::string& content_type) {
   std::vector<std::pair<std::string, std::string>> headers;
   if (!body.empty() && !content_type.empty()) headers.emplace_back("Content-Type", content_type);
   if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+  return headers;
+}
+}  // namespace
+
+http_response forum_client::call(const std::string& method, const std::string& target, const std::string& body,
+                                 const std::string& token, const std::string& content_type) const {
+  http_client c(port_);
+  return c.request(method, target, headers_of(body, token, content_type), body);
+}
+
+http_response forum_client::call_with(const std::vector<std::pair<std::string, std::string>>& more,
+                                      const std::string& method, const std::string& target, const std::string& body,
+                                      const std::string& token) const {
+  auto headers = headers_of(body, token, "application/json");
+  headers.insert(headers.end(), more.begin(), more.end());
   http_client c(port_);
   return c.request(method, target, headers, body);
 }

@@ -35,6 +35,10 @@ class forum_client {
   // application/json unless content_type says otherwise.
   http_response call(const std::string& method, const std::string& target, const std::string& body = "",
                      const std::string& token = "", const std::string& content_type = "application/json") const;
+  // The same with more header fields.
+  http_response call_with(const std::vector<std::pair<std::string, std::string>>& more, const std::string& method,
+                          const std::string& target, const std::string& body = "",
+                          const std::string& token = "") const;
 
   // Each fails the test (and returns 0 or "") when the answer is not 201.
   std::int64_t sign_up(const std::string& username, const std::string& password = test_password) const;

@@ -83,9 +83,15 @@ std::string scratch_database::query(const std::string& sql) const {
   return r[0][0].c_str();
 }
 
-std::string scratch_database::seeded() const {
-  auto r = run_granite({"seed", "--file", source_path("tests/data/forum.json")}, {{"DATABASE_URL", url_}});
+namespace {
+void seed_forum(const std::string& url) {
+  auto r = run_granite({"seed", "--file", source_path("tests/data/forum.json")}, {{"DATABASE_URL", url}});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+}  // namespace
+
+std::string scratch_database::seeded() const {
+  seed_forum(url_);
   return url_;
 }
 
@@ -317,6 +323,11 @@ own_postgres::own_postgres(standby_of from, std::vector<std::string> settings)
     throw std::runtime_error("pg_basebackup failed: " + read_text(dir_ + "/basebackup.log"));
   start();
   url_ = "host=127.0.0.1 port=" + std::to_string(port_) + " user=granite dbname=granite";
+}
+
+std::string own_postgres::seeded() const {
+  seed_forum(url_);
+  return url_;
 }
 
 own_postgres::~own_postgres() {

@@ -151,6 +151,8 @@ class own_postgres {
   void require_passwords(const std::string& password);
   int port() const { return port_; }
   const std::string& url() const { return url_; }
+  // As scratch_database::seeded().
+  std::string seeded() const;
   // The first column of the first row (empty for none or NULL), on a
   // connection of its own to the granite database.
   std::string query(const std::string& sql) const;

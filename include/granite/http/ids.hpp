@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "granite/error.hpp"
@@ -12,6 +14,13 @@ namespace granite::http {
 // A record id from a path segment: decimal digits only, 1 .. 2^63-1.
 // `what` names the id in the error ("user id").
 result<std::int64_t> parse_id(std::string_view text, std::string_view what);
+
+// The request's Idempotency-Key: nothing when it has none. As the IETF
+// httpapi draft has it, a Structured Field string ("...", with \" and \\);
+// a bare token of visible ASCII is taken too, as many clients send one.
+// 1 to 255 characters. Refused (invalid_argument) when malformed, empty,
+// longer, or sent twice.
+result<std::optional<std::string>> idempotency_key(const request& req);
 
 // The common shape of a route on one record: parse the {param} id, run
 // `body(id)` (a result holding a JSON text), answer 200 or the problem.

@@ -31,6 +31,8 @@ struct request {
   std::string content_type;
   std::string authorization;  // the Authorization header, as sent
   std::string accept;         // the Accept header, as sent
+  std::string idempotency_key;  // the Idempotency-Key header, as sent
+  int idempotency_keys = 0;     // how many Idempotency-Key fields came (more than one is refused)
   std::string body;
   ip_address client;  // the peer, or whom a trusted proxy names (http.trusted_proxies)
 };

@@ -31,11 +31,13 @@ class params {
 class bulkhead;
 
 // What a handler that waits may use: the worker's database, its CPU
-// bulkhead (password hashing), and the instance's limit on sign-in attempts.
+// bulkhead (password hashing), the instance's limit on sign-in attempts,
+// and how long an Idempotency-Key keeps a write (http.idempotency_ttl_s).
 struct services {
   store::database& db;
   bulkhead& cpu;
   attempt_limit attempts{};
+  int idempotency_ttl_s = 86400;
 };
 
 // A handler that needs nothing but the request answers at once, on the event

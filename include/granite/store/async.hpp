@@ -26,6 +26,16 @@
 
 namespace granite::store {
 
+// A write kept under an idempotency key (features/idempotency.hpp): the
+// key's user, the key, the digest of the request that used it (hex) and
+// how long it is kept.
+struct kept_key {
+  std::int64_t user = 0;
+  std::string key;
+  std::string request_sha256;
+  int ttl_s = 86400;
+};
+
 // A batch: statements sent together and answered together, as one
 // transaction (what runs between two pipeline syncs is one: if a statement
 // fails, none of the batch's effects stay).
@@ -40,6 +50,22 @@ class batch {
     return *this;
   }
   std::size_t size() const { return items_.size(); }
+
+  // Keeps the batch under an idempotency key, in its own transaction: a
+  // statement sent before it claims the key (refused as kind::in_use while
+  // another request holds it, kind::unique on idempotency_keys_pkey when the
+  // key is kept already: nothing of the batch is applied then), and its
+  // first statement, which must return the rows its response is made of,
+  // keeps them under the key when it returns any. A batch that keeps
+  // nothing (its first statement touched no row) leaves the key free. Such
+  // a write is sent again after its connection was cut whether or not it
+  // may have committed: the claim finds out, waiting for the first
+  // transaction when it is still ending.
+  batch& keep_under(kept_key k) {
+    kept_ = std::move(k);
+    return *this;
+  }
+  const std::optional<kept_key>& kept() const { return kept_; }
 
   // For the connection that sends it: statement i, its parameters as
   // C strings (null for NULL), valid while the batch lives.
@@ -61,6 +87,7 @@ class batch {
 
   std::vector<item> items_;
   std::vector<std::optional<std::string>> values_;
+  std::optional<kept_key> kept_;
 };
 
 // One statement's rows, in libpq's text format (the copy of an answer
@@ -90,12 +117,14 @@ struct failure {
     unique,       // a unique constraint (`constraint` names it)
     foreign_key,  // a foreign key (`constraint` names it)
     read_only,    // the server takes no writes now (a demoted primary, a standby, a disk guard)
+    in_use,       // a lock granite asks not to wait for is held (SQLSTATE 55P03): an idempotency key in use
     statement,    // any other error of a statement: a bug
   };
   kind what = kind::unavailable;
   std::string constraint;
-  // unavailable, timeout: what the client is told ("...; retry shortly");
-  // the others: the SQLSTATE and the server's message, for the log.
+  // unavailable, timeout, in_use: what the client is told ("...; retry
+  // shortly"); the others: the SQLSTATE and the server's message, for the
+  // log.
   std::string message;
 };
 
@@ -110,8 +139,8 @@ class answer {
   const failure& failed() const { return *failure_; }
   const rows& operator[](std::size_t statement) const { return rows_.at(statement); }
   // A failure as the client is told of it: unavailable (503, retry) for an
-  // unreachable, restarting, read-only or slow database, internal (500) for
-  // the rest.
+  // unreachable, restarting, read-only or slow database, conflict (409) for
+  // a key in use, internal (500) for the rest.
   error as_error() const;
 
  private:
@@ -122,6 +151,18 @@ class answer {
 // Asks the database for nothing (SELECT 1): whether it answers. Prepared on
 // every connection.
 inline constexpr statement ping{"granite_ping", "SELECT 1"};
+
+// What an idempotency key keeps: the digest of the request that used it
+// and the rows of its write's first statement. Read on the write lane.
+batch read_kept(std::int64_t user, const std::string& key);
+struct kept_write {
+  std::string request_sha256;
+  // As the write answered: the first statement's rows, the others' empty.
+  answer replayed;
+};
+// Nothing when the key keeps nothing (never used, or expired); `statements`:
+// how many the write's batch had.
+std::optional<kept_write> kept_of(const answer& read, std::size_t statements);
 
 struct database_options {
   connect_options connect;

@@ -7,7 +7,7 @@
 namespace granite::store {
 
 struct statement {
-  const char* name;
+  const char* name;  // null: not prepared, parsed with each batch that sends it
   const char* sql;
 };
 

@@ -1,3 +1,4 @@
+#include "../idempotency.hpp"
 #include "../owned.hpp"
 #include "../reads.hpp"
 #include "posts.hpp"
@@ -44,7 +45,9 @@ task<http::response> create_post(const http::request& req, const http::params&, 
   if (!fields) co_return http::problem(fields.err(), req);
   auto me = co_await users::authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
-  auto a = co_await s.db.write(insert(fields->thread, *me, fields->text));
+  auto w = co_await features::write(s, req, *me, insert(fields->thread, *me, fields->text));
+  if (!w) co_return http::problem(w.err(), req);
+  const auto& a = w->a;
   if (!a.ok() && a.failed().what == store::failure::kind::foreign_key) {
     if (a.failed().constraint == "posts_thread_id_fkey")
       co_return http::problem(invalid_fields({{"thread", "no thread with id " + std::to_string(fields->thread)}}), req);
@@ -54,8 +57,10 @@ task<http::response> create_post(const http::request& req, const http::params&, 
   std::string json;
   features::json_text out(json);
   write_row(out, a[0], 0);
-  co_return features::with_notice(http::created("/api/posts/" + std::string(a[0].text(0, 0)), std::move(json)),
-                                  store::made_as(notice_of(a[0], 0), store::change::op::insert));
+  co_return features::answered(
+      features::with_notice(http::created("/api/posts/" + std::string(a[0].text(0, 0)), std::move(json)),
+                            store::made_as(notice_of(a[0], 0), store::change::op::insert)),
+      *w);
 }
 
 task<http::response> edit_post(const http::request& req, const http::params& p, http::services& s) {

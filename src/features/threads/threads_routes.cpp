@@ -1,3 +1,4 @@
+#include "../idempotency.hpp"
 #include "../owned.hpp"
 #include "../reads.hpp"
 #include "threads.hpp"
@@ -26,7 +27,9 @@ task<http::response> start_thread(const http::request& req, const http::params&,
   if (!title) co_return http::problem(title.err(), req);
   auto me = co_await users::authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
-  auto a = co_await s.db.write(insert(*title, *me));
+  auto w = co_await features::write(s, req, *me, insert(*title, *me));
+  if (!w) co_return http::problem(w.err(), req);
+  const auto& a = w->a;
   if (!a.ok() && a.failed().what == store::failure::kind::foreign_key)
     co_return http::problem(unauthenticated("the signed-in account no longer exists"), req);
   if (!a.ok()) co_return http::problem(a.as_error(), req);
@@ -34,8 +37,9 @@ task<http::response> start_thread(const http::request& req, const http::params&,
   features::json_text out(json);
   write_row(out, a[0], 0);
   auto id = a[0].integer(0, 0);
-  co_return features::with_notice(http::created("/api/threads/" + std::to_string(id), std::move(json)),
-                                  store::thread_changed(id, store::change::op::insert));
+  co_return features::answered(features::with_notice(http::created("/api/threads/" + std::to_string(id), std::move(json)),
+                                                     store::thread_changed(id, store::change::op::insert)),
+                               *w);
 }
 
 task<http::response> retitle(const http::request& req, const http::params& p, http::services& s) {

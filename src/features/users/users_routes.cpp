@@ -1,3 +1,6 @@
+#include <nlohmann/json.hpp>
+
+#include "../idempotency.hpp"
 #include "../notices.hpp"
 #include "../reads.hpp"
 #include "granite/http/bulkhead.hpp"
@@ -26,6 +29,16 @@ http::response user_changed(const store::rows& r, std::int64_t id, int status) {
                            : http::json(status, std::move(body));
   return features::with_notice(std::move(res),
                                store::user_changed(id, status == 201 ? store::change::op::insert : store::change::op::update));
+}
+
+// What tells one change of an account from another for its Idempotency-Key:
+// every field but the new password, of which only its presence counts.
+std::string identity_of(const account_fields& f) {
+  nlohmann::json out = nlohmann::json::object();
+  for (auto [name, value] : {std::pair{"username", &f.username}, {"name", &f.name}, {"bio", &f.bio}})
+    if (*value) out[name] = **value;
+  out["password"] = f.password.has_value();
+  return out.dump();
 }
 
 // Someone else's account, or none: which one.
@@ -74,12 +87,14 @@ task<http::response> change_account(const http::request& req, const http::params
     if (!hashed.value) co_return hashing_refused(hashed.refused, s.cpu, req);
     hash = std::move(hashed.value);
   }
-  auto a = co_await s.db.write(update(*id, *fields, hash, *bearer_digest(req)));
+  auto w = co_await features::write(s, req, *me, update(*id, *fields, hash, *bearer_digest(req)), identity_of(*fields));
+  if (!w) co_return http::problem(w.err(), req);
+  const auto& a = w->a;
   if (!a.ok() && a.failed().what == store::failure::kind::unique)
     co_return http::problem(conflict("the username " + fields->username.value_or("") + " is taken"), req);
   if (!a.ok()) co_return http::problem(a.as_error(), req);
   if (a[0].size() == 0) co_return http::problem(not_found("no user with id " + std::to_string(*id)), req);
-  co_return user_changed(a[0], *id, 200);
+  co_return features::answered(user_changed(a[0], *id, 200), *w);
 }
 
 task<http::response> delete_account(const http::request& req, const http::params& p, http::services& s) {
@@ -89,11 +104,13 @@ task<http::response> delete_account(const http::request& req, const http::params
   auto me = co_await authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
   if (*me != *id) co_return co_await not_yours(*id, req, s);
-  auto a = co_await s.db.write(remove(*id));
+  auto w = co_await features::write(s, req, *me, remove(*id));
+  if (!w) co_return http::problem(w.err(), req);
+  const auto& a = w->a;
   if (!a.ok()) co_return http::problem(a.as_error(), req);
-  if (a[0].affected() == 0) co_return http::problem(not_found("no user with id " + std::to_string(*id)), req);
+  if (a[0].size() == 0) co_return http::problem(not_found("no user with id " + std::to_string(*id)), req);
   // Their threads and posts go with them: this worker's cache is flushed.
-  co_return features::with_notice(http::no_content(), store::anything_changed());
+  co_return features::answered(features::with_notice(http::no_content(), store::anything_changed()), *w);
 }
 
 }  // namespace

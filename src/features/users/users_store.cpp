@@ -16,7 +16,7 @@ constexpr store::statement update_user{
     "users_update",
     "UPDATE users SET username = coalesce($2, username), name = coalesce($3, name), bio = coalesce($4, bio), "
     "password_hash = coalesce($5, password_hash) WHERE id = $1 RETURNING id, username, name, bio"};
-constexpr store::statement delete_user{"users_delete", "DELETE FROM users WHERE id = $1"};
+constexpr store::statement delete_user{"users_delete", "DELETE FROM users WHERE id = $1 RETURNING id"};
 constexpr store::statement credentials_of{"users_credentials",
                                           "SELECT id, password_hash FROM users WHERE lower(username) = lower($1)"};
 // Failed sign-ins per username (see 0004_sign_in_failures.sql). Every
