@@ -77,7 +77,12 @@ struct database::impl {
           [this, &lane, raw](pipeline&, const std::string& why, std::deque<std::shared_ptr<job>> unanswered) {
             on_lost(lane, *raw, why, std::move(unanswered));
           },
-          [this](pipeline&) { drain(); }};
+          [this](pipeline&) { drain(); },
+          [this](pipeline&, std::shared_ptr<job> j) {
+            spdlog::info("a statement was cancelled before its deadline (a cancel meant for the batch before it, "
+                         "or pg_cancel_backend); it committed nothing and is sent again");
+            send_again(std::move(j));
+          }};
       ln->p = std::make_unique<pipeline>(loop, std::move(setup), std::move(h));
       lane.links.push_back(std::move(ln));
     }
@@ -246,15 +251,19 @@ struct database::impl {
     open_now(ln);
     for (auto& j : unanswered) {
       if (j->sends < 2 && may_send_again(*j)) {
-        ++counters.retried;
-        j->answered = 0;
-        j->results.clear();
-        j->failed.reset();
-        dispatch(std::move(j));
+        send_again(std::move(j));
       } else {
         answer_later(std::move(j), answer(unavailable_because("the database connection was lost; retry shortly")));
       }
     }
+  }
+
+  void send_again(std::shared_ptr<job> j) {
+    ++counters.retried;
+    j->answered = 0;
+    j->results.clear();
+    j->failed.reset();
+    dispatch(std::move(j));
   }
 
   // A read changed nothing and may go again, unless a statement of it

@@ -224,7 +224,17 @@ void pipeline::finish_front() {
     in_flight_.push_front(std::move(j));
     return lose("the server takes no writes (SQLSTATE 25006); looking for a writer");
   }
-  if (!j->failed || j->failed->what != failure::kind::timeout) progress_ = clock::now();
+  auto now = clock::now();
+  bool timed_out = j->failed && j->failed->what == failure::kind::timeout;
+  if (timed_out && now < j->deadline && j->sends < 2 && hooks_.cancelled_early) {
+    // Not its own deadline's cancel (nor the server's statement_timeout,
+    // which cannot end a statement before granite's deadline for it).
+    progress_ = now;
+    hooks_.cancelled_early(*this, std::move(j));
+    if (hooks_.answered) hooks_.answered(*this);
+    return;
+  }
+  if (!timed_out) progress_ = now;
   answer a = j->failed ? answer(std::move(*j->failed)) : answer(std::move(j->results));
   // On the loop, after this read: the answer may send more.
   asio::post(loop_, [j, a = std::move(a)]() mutable { j->done(std::move(a)); });

@@ -72,6 +72,11 @@ class pipeline {
     // nothing back (the lane decides what to do with them).
     std::function<void(pipeline&, const std::string& why, std::deque<std::shared_ptr<job>> unanswered)> lost;
     std::function<void(pipeline&)> answered;  // a batch was answered: it may take more
+    // A batch whose statement was cancelled before its own deadline (a
+    // cancel meant for the batch in front of it, which ended as the cancel
+    // came, or someone's pg_cancel_backend): it committed nothing, and was
+    // sent once only. The lane sends it again.
+    std::function<void(pipeline&, std::shared_ptr<job>)> cancelled_early;
   };
 
   pipeline(boost::asio::io_context& loop, connection_setup setup, hooks h);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 
+#include "features/posts/posts.hpp"
 #include "features/threads/threads.hpp"
 #include "features/users/users.hpp"
 #include "granite/store/migrate.hpp"
@@ -119,4 +120,41 @@ TEST_F(Lanes, AReadTheStalledReadConnectionCannotTakeGoesToTheIdleWriteConnectio
   lock.abort();
   ASSERT_TRUE(a.run_until([&] { return slow->answer.has_value(); }));
   EXPECT_TRUE(slow->answer->ok());
+}
+
+// A statement cancelled before its own deadline committed nothing: a cancel
+// meant for the batch in front of it (which ended as the cancel came) or an
+// operator's pg_cancel_backend. It is sent once more; cancelled again, it is
+// answered as timed out.
+TEST_F(Lanes, ABatchCancelledBeforeItsDeadlineIsSentOnceMore) {
+  testkit::async_db a(db.url(), 30000);
+  auto cancel_the_write = [&] {
+    until_waiting_on_a_lock(a);
+    EXPECT_EQ(db.query("SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE datname = "
+                       "current_database() AND application_name = 'granite writes'"),
+              "1");
+  };
+  for (int cancels : {1, 2}) {
+    SCOPED_TRACE(cancels);
+    std::string text = "cancelled " + std::to_string(cancels) + " times";
+    pqxx::connection blocker(db.url());
+    pqxx::work lock(blocker);
+    // A post's foreign key waits for the thread's row.
+    lock.exec("SELECT 1 FROM threads WHERE id = 1 FOR UPDATE");
+    auto retried = a.db().snapshot().retried;
+    auto w = submit(a, store::database::lane::write, posts::insert(1, 1, text));
+    cancel_the_write();
+    ASSERT_TRUE(a.run_until([&] { return a.db().snapshot().retried == retried + 1; }));
+    if (cancels == 2) cancel_the_write();
+    ASSERT_TRUE(a.run_until([&] { return w->answer.has_value() || cancels == 1; }));
+    lock.commit();
+    ASSERT_TRUE(a.run_until([&] { return w->answer.has_value(); }));
+    if (cancels == 1) {
+      EXPECT_TRUE(w->answer->ok()) << w->answer->failed().message;
+    } else {
+      ASSERT_FALSE(w->answer->ok());
+      EXPECT_EQ(w->answer->failed().what, store::failure::kind::timeout);
+    }
+    EXPECT_EQ(db.query("SELECT count(*) FROM posts WHERE text = '" + text + "'"), cancels == 1 ? "1" : "0");
+  }
 }

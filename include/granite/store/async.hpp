@@ -197,8 +197,11 @@ class database {
   // Sends the batch on a lane and calls done(answer) on the loop. A read
   // whose connection is lost before it was answered is sent once more, on a
   // fresh connection; a write only when it provably committed nothing (its
-  // sync never left granite, or the server ended the session before it).
-  // Every batch is answered within statement_timeout_ms of this call,
+  // sync never left granite, or the server ended the session before it) or
+  // is kept under a key (batch::keep_under). A batch whose statement is
+  // cancelled before its own deadline (a cancel meant for the batch in
+  // front of it, or pg_cancel_backend) committed nothing and is sent once
+  // more too. Every batch is answered within statement_timeout_ms of this call,
   // however long it waited and whatever ran in front of it: one still
   // waiting for a connection then is answered timeout, and the statement of
   // one already sent is cancelled (it fails as timed out; a write commits
