@@ -48,7 +48,7 @@ std::string keeping_sql(std::string_view write) {
 
 const statement& keeping(const statement& write) {
   struct made {
-    std::string sql;
+    std::string name, sql;
     statement s;
   };
   static std::mutex m;
@@ -57,8 +57,9 @@ const statement& keeping(const statement& write) {
   auto& slot = all[&write];
   if (!slot) {
     slot = std::make_unique<made>();
+    slot->name = std::string(write.name) + "_kept";
     slot->sql = keeping_sql(write.sql);
-    slot->s = {nullptr, slot->sql.c_str()};
+    slot->s = {slot->name.c_str(), slot->sql.c_str()};
   }
   return slot->s;
 }

@@ -20,9 +20,9 @@ extern const statement kept_read;
 
 // The statement that runs `write` and keeps the rows it returns under the
 // key, in one statement: `write`'s own parameters, then the key's user,
-// the key, the request's digest (hex) and the seconds it is kept. Made once
-// per statement; parsed with each batch (keyed writes are few, and a
-// statement prepared on every connection for each write would be many).
+// the key, the request's digest (hex) and the seconds it is kept. Named
+// `write`'s name + "_kept"; made once per statement, and prepared on a
+// connection by the first batch there that needs it.
 const statement& keeping(const statement& write);
 
 // A record's text as PostgreSQL writes it ("(1,\"a b\",,x)"): its fields,

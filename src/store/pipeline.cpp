@@ -106,8 +106,20 @@ void pipeline::send(std::shared_ptr<job> j) {
   in_flight_.push_back(j);
   if (!deadline_watched_) check_deadline();
   std::size_t first = 0;
+  j->leading = 0;
+  j->prepared_for_it = nullptr;
   if (const auto& k = j->work.kept()) {
-    // The key's claim, then the first statement, made to keep its rows.
+    // The key's claim, then the first statement, made to keep its rows:
+    // prepared first if this connection has not had it (a prepare is no
+    // part of the transaction, so one that fails leaves nothing behind).
+    const statement& kept_form = keeping(j->work.at(0));
+    if (!setup_.pooled && kept_prepared_.insert(&kept_form).second) {
+      if (PQsendPrepare(conn_, kept_form.name, kept_form.sql, 0, nullptr) != 1)
+        return lose("cannot send a statement: " + message_of(conn_));
+      j->prepared_for_it = &kept_form;
+      ++j->leading;
+    }
+    ++j->leading;
     std::string user = std::to_string(k->user), ttl = std::to_string(k->ttl_s);
     // Sent again after its connection was cut: the first transaction may
     // still be ending on the server, and is waited for.
@@ -115,7 +127,7 @@ void pipeline::send(std::shared_ptr<job> j) {
     if (!send_statement(claim_key, claim)) return;
     auto values = j->work.parameters(0);
     values.insert(values.end(), {user.c_str(), k->key.c_str(), k->request_sha256.c_str(), ttl.c_str()});
-    if (!send_statement(keeping(j->work.at(0)), values)) return;
+    if (!send_statement(kept_form, values)) return;
     first = 1;
   }
   for (std::size_t i = first; i < j->work.size(); ++i)
@@ -192,8 +204,8 @@ void pipeline::on_result(PGresult* r) {
       return finish_front();
     case PGRES_TUPLES_OK:
     case PGRES_COMMAND_OK:
-      if (j.answered == 0 && j.work.kept())
-        PQclear(r);  // the key's claim: nothing of the caller's
+      if (j.answered < j.leading)
+        PQclear(r);  // the key's claim, a prepare: nothing of the caller's
       else
         j.results.emplace_back(wrap_result(r));
       break;
@@ -201,6 +213,8 @@ void pipeline::on_result(PGresult* r) {
       PQclear(r);
       break;
     default:
+      // A prepare that failed prepared nothing: the next batch tries again.
+      if (j.answered == 0 && j.prepared_for_it) kept_prepared_.erase(j.prepared_for_it);
       if (!j.failed) j.failed = failure_of(r);
       // A session the server ends (a restart, pg_terminate_backend) in
       // place of a statement's result never reached the batch's commit.
@@ -307,6 +321,7 @@ void pipeline::close() {
 }
 
 void pipeline::release() {
+  kept_prepared_.clear();  // the next connection has none of them
   overdue_.cancel();
   deadline_watched_ = false;
   if (socket_) {

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <atomic>
 
 #include "granite/store/async.hpp"
@@ -52,8 +53,13 @@ struct job {
   // (a write may then be sent again).
   bool never_committed = false;
 
-  // Statements sent for it: a kept batch's claim comes first.
-  std::size_t statements() const { return work.size() + (work.kept() ? 1 : 0); }
+  // Of its last send: what went before its own statements, whose results
+  // are not the caller's (a kept batch's claim, and the prepare of its
+  // first statement's kept form when the connection had not had it), and
+  // the statement prepared for it, if any.
+  std::size_t leading = 0;
+  const statement* prepared_for_it = nullptr;
+  std::size_t statements() const { return work.size() + leading; }
 };
 
 struct connection_setup {
@@ -138,6 +144,9 @@ class pipeline {
   clock::time_point progress_{};  // the last answer, or the send that ended idleness
   clock::time_point attempt_started_{};
   std::deque<std::shared_ptr<job>> in_flight_;
+  // The kept forms (kept.hpp) prepared on this connection, or being
+  // prepared: each is prepared with the first batch that needs it.
+  std::unordered_set<const statement*> kept_prepared_;
   std::thread opener_;
   boost::asio::steady_timer overdue_;
   bool deadline_watched_ = false;  // overdue_ waits
