@@ -1,10 +1,12 @@
 #pragma once
 
 // Writes a client may repeat safely: the Idempotency-Key request header of
-// the IETF httpapi draft, on the writes of a signed-in user (POST of a
-// thread or a post, PATCH and DELETE of threads, posts and accounts).
+// the IETF httpapi draft, on sign-up and on the writes of a signed-in user
+// (POST of a thread or a post, PATCH and DELETE of threads, posts and
+// accounts).
 //
-// The key is the user's: it, the user, a digest of the request (method,
+// The key is the user's (sign-up's belong to user 0: nobody is signed in
+// yet): it, the user, a digest of the request (method,
 // target and body) and the rows the response is made of are written in the
 // same transaction as the write (store::batch::keep_under), so a write and
 // its key commit together or not at all, on whichever instance. Then:

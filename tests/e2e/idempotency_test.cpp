@@ -235,13 +235,27 @@ TEST_F(Keys, KeysExpire) {
   EXPECT_EQ(expired(), "0");
 }
 
-// Routes that keep nothing under a key ignore a well-formed one: sign-up
-// (a repeat is a 409 for the taken username) and sign-in.
-TEST_F(Keys, SignUpAndSignInTakeNoKey) {
+// Sign-up takes a key too, kept for nobody (user 0); sign-in ignores one
+// (its token is never stored, so it cannot be answered twice).
+TEST_F(Keys, SignUpTakesAKeyAndSignInIgnoresOne) {
   auto body = json{{"username", "keys_signup"}, {"password", testkit::test_password}}.dump();
-  EXPECT_EQ(api->call_with(key("u"), "POST", "/api/users", body).status, 201);
-  EXPECT_EQ(api->call_with(key("u"), "POST", "/api/users", body).status, 409);
-  EXPECT_EQ(api->call_with(key("s"), "POST", "/api/sessions", body).status, 201);
-  EXPECT_EQ(api->call_with(key("s"), "POST", "/api/sessions", body).status, 201);
-  EXPECT_EQ(count("idempotency_keys WHERE key IN ('u', 's')"), "0");
+  auto first = api->call_with(key("u"), "POST", "/api/users", body);
+  ASSERT_EQ(first.status, 201) << first.body;
+  auto again = api->call_with(key("u"), "POST", "/api/users", body);
+  EXPECT_EQ(again.status, 201) << again.body;
+  EXPECT_EQ(again.body, first.body);
+  EXPECT_EQ(again.header("Location"), first.header("Location"));
+  EXPECT_EQ(again.header("Idempotent-Replayed"), "true");
+  EXPECT_EQ(api->call("POST", "/api/users", body).status, 409);
+  auto other = json{{"username", "keys_signup_2"}, {"password", testkit::test_password}}.dump();
+  EXPECT_EQ(api->call_with(key("u"), "POST", "/api/users", other).status, 422);
+  EXPECT_EQ(db->query("SELECT user_id FROM idempotency_keys WHERE key = 'u'"), "0");
+  EXPECT_EQ(count("users WHERE username = 'keys_signup_2'"), "0");
+
+  auto s1 = api->call_with(key("s"), "POST", "/api/sessions", body);
+  auto s2 = api->call_with(key("s"), "POST", "/api/sessions", body);
+  EXPECT_EQ(s1.status, 201);
+  EXPECT_EQ(s2.status, 201);
+  EXPECT_NE(s1.body, s2.body) << "two sessions, each with a token of its own";
+  EXPECT_EQ(count("idempotency_keys WHERE key = 's'"), "0");
 }

@@ -31,8 +31,9 @@ http::response user_changed(const store::rows& r, std::int64_t id, int status) {
                                store::user_changed(id, status == 201 ? store::change::op::insert : store::change::op::update));
 }
 
-// What tells one change of an account from another for its Idempotency-Key:
-// every field but the new password, of which only its presence counts.
+// What tells one sign-up or change of an account from another for its
+// Idempotency-Key: every field but the password, of which only its
+// presence counts.
 std::string identity_of(const account_fields& f) {
   nlohmann::json out = nlohmann::json::object();
   for (auto [name, value] : {std::pair{"username", &f.username}, {"name", &f.name}, {"bio", &f.bio}})
@@ -63,11 +64,14 @@ task<http::response> sign_up(const http::request& req, argon2_cost cost, http::s
   if (!fields) co_return http::problem(fields.err(), req);
   auto hash = co_await s.cpu.run([&] { return hash_password(*fields->password, cost); });
   if (!hash.value) co_return hashing_refused(hash.refused, s.cpu, req);
-  auto a = co_await s.db.write(insert(*fields, *hash.value));
+  // Nobody is signed in: the key is kept for no user (user 0).
+  auto w = co_await features::write(s, req, 0, insert(*fields, *hash.value), identity_of(*fields));
+  if (!w) co_return http::problem(w.err(), req);
+  const auto& a = w->a;
   if (!a.ok() && a.failed().what == store::failure::kind::unique)
     co_return http::problem(conflict("the username " + *fields->username + " is taken"), req);
   if (!a.ok()) co_return http::problem(a.as_error(), req);
-  co_return user_changed(a[0], a[0].integer(0, 0), 201);
+  co_return features::answered(user_changed(a[0], a[0].integer(0, 0), 201), *w);
 }
 
 task<http::response> change_account(const http::request& req, const http::params& p, argon2_cost cost,
