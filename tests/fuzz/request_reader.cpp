@@ -16,7 +16,9 @@
 //   trailer section) stays within the chunk-line and header limits;
 // - a refusal answers 400, 413, 417, 431 or 501;
 // - what the session makes of a request (its path and query, the client
-//   behind trusted proxies, its request id, If-None-Match) never fails.
+//   behind trusted proxies, its request id, If-None-Match, its
+//   Idempotency-Key) never fails, and a key it takes is 1 to 255 printable
+//   ASCII characters.
 #include <algorithm>
 #include <boost/beast/http/error.hpp>
 #include <optional>
@@ -25,6 +27,7 @@
 
 #include "fuzz.hpp"
 #include "granite/http/cache.hpp"
+#include "granite/http/ids.hpp"
 #include "granite/http/session.hpp"
 #include "http/observe.hpp"
 #include "http/request_reader.hpp"
@@ -75,6 +78,15 @@ std::string describe(const http::request& req, const http::request_head& head, b
   out += " client=" + client_text + (http::plain_request_id(req.request_id) ? " plain-id" : "");
   static const std::string etag = http::etag_of("granite");
   out += http::etag_matches(head.if_none_match, etag) ? " etag-matches\n" : "\n";
+  // Its Idempotency-Key: none, a key of 1 to 255 printable ASCII
+  // characters, or a refusal of the field.
+  auto key = http::idempotency_key(req);
+  if (key && *key)
+    GRANITE_FUZZ_CHECK(!(*key)->empty() && (*key)->size() <= 255 &&
+                           std::all_of((*key)->begin(), (*key)->end(), [](char c) { return c >= 0x20 && c <= 0x7e; }),
+                       "key " + **key);
+  GRANITE_FUZZ_CHECK(key || key.err().fields.size() == 1, "a refused key names its field");
+  out += "key=" + (key ? (*key ? **key : std::string("none")) : "refused: " + key.err().message) + "\n";
   return out;
 }
 
