@@ -42,6 +42,8 @@ task<result<written>> write(http::services& s, const http::request& req, std::in
   std::size_t statements = b.size();
   b.keep_under(k);
   auto a = co_await s.db.write(std::move(b));
+  if (a.ok()) s.count(http::key_outcome::applied);
+  if (!a.ok() && a.failed().what == store::failure::kind::in_use) s.count(http::key_outcome::in_use);
   if (a.ok() || a.failed().what != store::failure::kind::unique || a.failed().constraint != "idempotency_keys_pkey")
     co_return written{std::move(a)};
   // The key is kept: this request was made before.
@@ -49,8 +51,11 @@ task<result<written>> write(http::services& s, const http::request& req, std::in
   if (!read.ok()) co_return written{std::move(read)};
   auto kept = store::kept_of(read, statements);
   if (!kept) co_return unavailable("the idempotency key expired as the request came; retry shortly");
-  if (kept->request_sha256 != k.request_sha256)
+  if (kept->request_sha256 != k.request_sha256) {
+    s.count(http::key_outcome::reused);
     co_return unprocessable("the idempotency key was used for another request (another method, path or body)");
+  }
+  s.count(http::key_outcome::replayed);
   co_return written{std::move(kept->replayed), true};
 }
 

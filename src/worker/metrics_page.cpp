@@ -318,6 +318,14 @@ void hashing(writer& w, const metrics_view& v) {
            sum(m, [](const shm::slot_metrics& s) -> const shm::counter& { return s.attempts_refused; }));
   w.sample("granite_sign_in_attempts_refused_total", "reason=\"username\"",
            sum(m, [](const shm::slot_metrics& s) -> const shm::counter& { return s.sign_ins_blocked; }));
+  w.family("granite_idempotency_total", "counter",
+           "Writes sent with an Idempotency-Key: applied (ran; their answer kept when they changed something), "
+           "replayed (answered from their key), "
+           "reused (422: the key was used for another request), in_use (409: its first request was running).");
+  const char* outcomes[] = {"applied", "replayed", "reused", "in_use"};
+  for (int o = 0; o < 4; ++o)
+    w.sample("granite_idempotency_total", std::string("outcome=\"") + outcomes[o] + "\"",
+             sum(m, [o](const shm::slot_metrics& s) -> const shm::counter& { return s.idempotency[o]; }));
   w.family("granite_hashing_duration_seconds", "summary", "Time password hashing jobs ran on the bulkhead's threads.");
   auto us = sum(m, [](const shm::slot_metrics& s) -> const shm::counter& { return s.hashing_busy_us; });
   w.sample("granite_hashing_duration_seconds_sum", "", static_cast<double>(us) / 1e6);

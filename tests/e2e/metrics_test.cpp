@@ -164,6 +164,28 @@ TEST_F(Metrics, TheDatabaseAndTheReadCacheAreCountedForTheInstance) {
   EXPECT_EQ(value_of(scrape(), "granite_cache_misses_total"), misses);
 }
 
+TEST_F(Metrics, KeyedWritesAreCountedByOutcome) {
+  testkit::forum_client api(srv_->port());
+  auto me = api.member("metrics_keys");
+  std::vector<std::pair<std::string, std::string>> key{{"Idempotency-Key", "\"m-1\""}};
+  auto body = R"({"thread":1,"text":"counted"})";
+  EXPECT_EQ(api.call_with(key, "POST", "/api/posts", body, me.token).status, 201);
+  EXPECT_EQ(api.call_with(key, "POST", "/api/posts", body, me.token).status, 201);
+  EXPECT_EQ(api.call_with(key, "POST", "/api/posts", R"({"thread":1,"text":"other"})", me.token).status, 422);
+  EXPECT_EQ(api.call("POST", "/api/posts", body, me.token).status, 201);  // no key: not counted
+  auto sample = [](const std::string& outcome) { return "granite_idempotency_total{outcome=\"" + outcome + "\"}"; };
+  std::string text;
+  ASSERT_TRUE(testkit::eventually([&] {
+    text = scrape();
+    return value_of(text, sample("applied")) + value_of(text, sample("replayed")) + value_of(text, sample("reused")) ==
+           3;
+  })) << text;
+  EXPECT_EQ(value_of(text, sample("applied")), 1);
+  EXPECT_EQ(value_of(text, sample("replayed")), 1);
+  EXPECT_EQ(value_of(text, sample("reused")), 1);
+  EXPECT_EQ(value_of(text, sample("in_use")), 0);
+}
+
 TEST_F(Metrics, TheDrainShowsWhileItLasts) {
   auto text = scrape();
   EXPECT_EQ(value_of(text, "granite_draining"), 0) << text;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -30,14 +32,24 @@ class params {
 
 class bulkhead;
 
+// What became of a write sent with an Idempotency-Key, for the metrics:
+// applied (and kept), answered from its key, refused because the key was
+// used for another request (422) or is in use (409).
+enum class key_outcome { applied = 0, replayed = 1, reused = 2, in_use = 3 };
+
 // What a handler that waits may use: the worker's database, its CPU
 // bulkhead (password hashing), the instance's limit on sign-in attempts,
-// and how long an Idempotency-Key keeps a write (http.idempotency_ttl_s).
+// how long an Idempotency-Key keeps a write (http.idempotency_ttl_s), and
+// where keyed writes are counted (null: nowhere; one cell per key_outcome).
 struct services {
   store::database& db;
   bulkhead& cpu;
   attempt_limit attempts{};
   int idempotency_ttl_s = 86400;
+  std::atomic<std::uint64_t>* key_outcomes = nullptr;
+  void count(key_outcome o) {
+    if (key_outcomes) key_outcomes[static_cast<int>(o)].fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
 // A handler that needs nothing but the request answers at once, on the event

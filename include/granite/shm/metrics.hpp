@@ -96,6 +96,8 @@ struct alignas(64) slot_metrics {
   counter hashing_ran, hashing_busy_us, hashing_full, hashing_expired;
   counter attempts_refused;  // sign-ins and sign-ups refused: their client's attempts were used up
   counter sign_ins_blocked;  // sign-ins refused: their username was blocked for failed sign-ins
+  // Writes sent with an Idempotency-Key, by what became of them.
+  counter idempotency[4];  // by http::key_outcome
   gauge_cell gauges[gauge_cells];
   // The leader's.
   alignas(64) counter restarts[exit_causes];  // by exit_cause
