@@ -21,9 +21,10 @@ using std::chrono::milliseconds;
 
 namespace {
 // A connection that has sent nothing back for this long while busy is
-// stalled (a slow statement, a lock): nothing more is sent behind it while
-// another connection can take it, and batches wait in granite instead, where
-// their wait is bounded.
+// stalled (a slow statement, a lock, a backend waiting for a CPU): nothing
+// more is sent behind it while another connection can take it, batches wait
+// in granite instead, where their wait is bounded, and the reads waiting
+// behind the batch at its front are sent again elsewhere (hedged, once each).
 constexpr auto stall_after = milliseconds(20);
 // Connection attempts (reconnect.hpp): a lost connection is opened again at
 // once; one that fails is tried again after 50 ms, doubling to 500 ms. A
@@ -69,7 +70,7 @@ struct database::impl {
     for (int i = 0; i < count; ++i) {
       auto ln = std::make_unique<link>(loop);
       connection_setup setup{conninfo_for(kind, i), options.connect.statement_timeout_ms, &options.statements,
-                             options.pooled};
+                             options.pooled, stall_after};
       link* raw = ln.get();
       pipeline::hooks h{
           [this, &lane, raw](pipeline&) { on_ready(lane, *raw); },
@@ -82,7 +83,8 @@ struct database::impl {
             spdlog::info("a statement was cancelled before its deadline (a cancel meant for the batch before it, "
                          "or pg_cancel_backend); it committed nothing and is sent again");
             send_again(std::move(j));
-          }};
+          },
+          [this](pipeline&, std::vector<std::shared_ptr<job>> held) { hedge(std::move(held)); }};
       ln->p = std::make_unique<pipeline>(loop, std::move(setup), std::move(h));
       lane.links.push_back(std::move(ln));
     }
@@ -126,7 +128,7 @@ struct database::impl {
     for (auto* lane : {&reads, &writes})
       for (std::size_t i = 0; i < lane->links.size(); ++i) {
         auto& p = *lane->links[i]->p;
-        lane->states[i] = {p.ready(), p.stalled(now, stall_after), p.outstanding()};
+        lane->states[i] = {p.ready(), p.stalled(now), p.outstanding()};
       }
     auto where = place_batch(j->lane, reads.states, writes.states);
     if (!where) return false;
@@ -250,6 +252,7 @@ struct database::impl {
     ++counters.reconnects;
     open_now(ln);
     for (auto& j : unanswered) {
+      if (j->superseded) continue;  // its copy stands for it
       if (j->sends < 2 && may_send_again(*j)) {
         send_again(std::move(j));
       } else {
@@ -258,7 +261,36 @@ struct database::impl {
     }
   }
 
+  // Reads a stalled connection holds behind its front, each sent once more
+  // as a copy that goes where place() sends it now (never to a stalled
+  // connection; to the write connection only when it is idle; or it waits
+  // in granite). The client gets the first success, or the copy's failure:
+  // the read left on the stalled connection is superseded, and nothing of
+  // it is sent again. A read is idempotent: the server may run both.
+  void hedge(std::vector<std::shared_ptr<job>> held) {
+    for (auto& j : held) {
+      auto first = std::make_shared<std::function<void(answer)>>(std::move(j->done));
+      auto copy = std::make_shared<job>();
+      copy->lane = j->lane;
+      copy->work = j->work;
+      copy->deadline = j->deadline;
+      copy->sends = j->sends;
+      copy->hedged = true;
+      copy->done = [first](answer a) {
+        if (auto done = std::exchange(*first, {})) done(std::move(a));
+      };
+      j->superseded = true;
+      j->done = [first](answer a) {
+        if (!a.ok()) return;
+        if (auto done = std::exchange(*first, {})) done(std::move(a));
+      };
+      ++counters.hedged;
+      dispatch(std::move(copy));
+    }
+  }
+
   void send_again(std::shared_ptr<job> j) {
+    if (j->superseded) return;  // its copy stands for it
     ++counters.retried;
     j->answered = 0;
     j->results.clear();

@@ -58,7 +58,7 @@ bool readable_now(int fd) {
 }  // namespace
 
 pipeline::pipeline(asio::io_context& loop, connection_setup setup, hooks h)
-    : loop_(loop), setup_(std::move(setup)), hooks_(std::move(h)), overdue_(loop) {}
+    : loop_(loop), setup_(std::move(setup)), hooks_(std::move(h)), overdue_(loop), stall_check_(loop) {}
 
 pipeline::~pipeline() {
   *alive_ = false;
@@ -105,6 +105,7 @@ void pipeline::send(std::shared_ptr<job> j) {
   if (in_flight_.empty()) progress_ = clock::now();
   in_flight_.push_back(j);
   if (!deadline_watched_) check_deadline();
+  if (!stall_watched_ && hooks_.stalled) watch_stall(progress_ + setup_.stall_after);
   std::size_t first = 0;
   j->leading = 0;
   j->prepared_for_it = nullptr;
@@ -280,6 +281,35 @@ void pipeline::watch_deadline(clock::time_point at) {
   });
 }
 
+void pipeline::watch_stall(clock::time_point at) {
+  stall_watched_ = true;
+  stall_check_.expires_at(at);
+  stall_check_.async_wait([this, alive = alive_, gen = generation_](boost::system::error_code ec) {
+    if (ec || !*alive || gen != generation_) return;
+    stall_watched_ = false;
+    check_stall();
+  });
+}
+
+void pipeline::check_stall() {
+  if (!conn_ || in_flight_.empty()) return;
+  auto now = clock::now();
+  if (!stalled(now)) return watch_stall(progress_ + setup_.stall_after);
+  // The batch at the front may be running (a slow statement, a lock
+  // wait): a copy would double its cost or hold a second connection. Those
+  // behind it have certainly not begun.
+  std::vector<std::shared_ptr<job>> reads;
+  for (auto j = std::next(in_flight_.begin()); j != in_flight_.end(); ++j)
+    if ((*j)->lane == database::lane::read && !(*j)->hedged) {
+      (*j)->hedged = true;
+      reads.push_back(*j);
+    }
+  // Looked at again while it stays stalled: what it is sent meanwhile
+  // (when nothing else could take it) is handed over too.
+  watch_stall(now + setup_.stall_after);
+  if (!reads.empty()) hooks_.stalled(*this, std::move(reads));
+}
+
 // libpq's cancel request opens a connection of its own and waits for it: on
 // a thread, one at a time.
 void pipeline::cancel_front(clock::time_point now) {
@@ -324,6 +354,8 @@ void pipeline::release() {
   kept_prepared_.clear();  // the next connection has none of them
   overdue_.cancel();
   deadline_watched_ = false;
+  stall_check_.cancel();
+  stall_watched_ = false;
   if (socket_) {
     socket_->release();  // out of the reactor before libpq closes the descriptor
     socket_.reset();

@@ -52,6 +52,11 @@ struct job {
   // Set when its connection is lost: provably nothing of it was committed
   // (a write may then be sent again).
   bool never_committed = false;
+  // A read held by a stalled connection is sent again on another (once):
+  // both copies are hedged, and the one left on the stalled connection is
+  // superseded (its answer counts only if it is a success that comes first).
+  bool hedged = false;
+  bool superseded = false;
 
   // Of its last send: what went before its own statements, whose results
   // are not the caller's (a kept batch's claim, and the prepare of its
@@ -67,6 +72,8 @@ struct connection_setup {
   int statement_timeout_ms = 0;
   const std::vector<statement>* statements = nullptr;
   bool pooled = false;  // database_options::pooled
+  // Busy with no answer for this long: the connection is stalled.
+  clock::duration stall_after = std::chrono::milliseconds(20);
 };
 
 class pipeline {
@@ -83,6 +90,12 @@ class pipeline {
     // came, or someone's pg_cancel_backend): it committed nothing, and was
     // sent once only. The lane sends it again.
     std::function<void(pipeline&, std::shared_ptr<job>)> cancelled_early;
+    // The connection stalled (busy, no answer for setup.stall_after: its
+    // backend waits for a CPU, a lock or a slow statement) while reads that
+    // have not been hedged yet wait behind the batch at its front: here
+    // they are, marked hedged, still in flight here. The lane may send a
+    // copy of each elsewhere.
+    std::function<void(pipeline&, std::vector<std::shared_ptr<job>>)> stalled;
   };
 
   pipeline(boost::asio::io_context& loop, connection_setup setup, hooks h);
@@ -99,9 +112,7 @@ class pipeline {
   // Busy, and no answer for `after`: a statement is slow or waits on a
   // lock, and whatever is sent now waits behind it. A batch answered with
   // a timeout is no answer: what held it most likely holds the next.
-  bool stalled(clock::time_point now, clock::duration after) const {
-    return !in_flight_.empty() && now - progress_ > after;
-  }
+  bool stalled(clock::time_point now) const { return !in_flight_.empty() && now - progress_ > setup_.stall_after; }
   // When the last connection attempt began.
   clock::time_point attempt_started() const { return attempt_started_; }
   // Only while ready.
@@ -126,6 +137,11 @@ class pipeline {
   void check_deadline();
   void watch_deadline(clock::time_point at);
   void cancel_front(clock::time_point now);
+  // Looks at the connection stall_after after its last progress (one timer,
+  // moved only when it fires, as overdue_): stalled, its reads are handed
+  // to hooks.stalled.
+  void watch_stall(clock::time_point at);
+  void check_stall();
   void release();
   static void on_notice(void* self, const PGresult* r);
 
@@ -150,6 +166,8 @@ class pipeline {
   std::thread opener_;
   boost::asio::steady_timer overdue_;
   bool deadline_watched_ = false;  // overdue_ waits
+  boost::asio::steady_timer stall_check_;
+  bool stall_watched_ = false;  // stall_check_ waits
   std::shared_ptr<std::atomic<bool>> cancelling_ = std::make_shared<std::atomic<bool>>(false);
   clock::time_point last_cancel_log_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -264,6 +264,10 @@ const counter_family worker_counters[] = {
      [](const shm::slot_metrics& s) -> const shm::counter& { return s.db_retried; }},
     {"granite_database_reconnects_total", "Database connections lost after they were ready.",
      [](const shm::slot_metrics& s) -> const shm::counter& { return s.db_reconnects; }},
+    {"granite_database_hedged_total",
+     "Reads sent once more on another connection: they waited behind the front of a connection that had "
+     "answered nothing for 20 ms (its backend waited for a CPU, a lock or a slow statement).",
+     [](const shm::slot_metrics& s) -> const shm::counter& { return s.db_hedged; }},
     {"granite_cache_hits_total", "Reads answered from the read cache.",
      [](const shm::slot_metrics& s) -> const shm::counter& { return s.cache_hits; }},
     {"granite_cache_misses_total", "Cacheable reads the read cache did not hold.",

@@ -34,6 +34,7 @@ class metrics_copier {
     add(slot_->db_refused, d.refused, last_db_.refused);
     add(slot_->db_retried, d.retried, last_db_.retried);
     add(slot_->db_reconnects, d.reconnects, last_db_.reconnects);
+    add(slot_->db_hedged, d.hedged, last_db_.hedged);
     add(slot_->cache_hits, c.hits, last_cache_.hits);
     add(slot_->cache_misses, c.misses, last_cache_.misses);
     add(slot_->cache_fills, c.fills, last_cache_.fills);

@@ -54,7 +54,7 @@ void add_service_routes(http::router& router, const std::atomic<bool>& closing, 
                nlohmann::ordered_json out = {
                    {"worker", getpid()},         {"connections", s.connections}, {"connectionsWanted", s.wanted},
                    {"waiting", s.waiting},       {"batches", s.batches},         {"retried", s.retried},
-                   {"refused", s.refused},       {"reconnects", s.reconnects}};
+                   {"refused", s.refused},       {"reconnects", s.reconnects},   {"hedged", s.hedged}};
                return no_store(http::json(200, out.dump()));
              }));
 }

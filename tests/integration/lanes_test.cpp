@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 
@@ -120,6 +121,61 @@ TEST_F(Lanes, AReadTheStalledReadConnectionCannotTakeGoesToTheIdleWriteConnectio
   lock.abort();
   ASSERT_TRUE(a.run_until([&] { return slow->answer.has_value(); }));
   EXPECT_TRUE(slow->answer->ok());
+}
+
+// A backend that waits for a CPU (or froze) holds every read sent to it:
+// once its connection has answered nothing for 20 ms, each read waiting
+// behind the one at its front is sent again on another connection (here
+// the idle write connection) and answered from there, once; the front one
+// (it may be running) waits, and the frozen backend's late answer of the
+// copy's original is dropped.
+TEST_F(Lanes, ReadsWaitingBehindAStalledConnectionsFrontAreSentAgainOnAnother) {
+  if (geteuid() != 0) GTEST_SKIP() << "stopping a PostgreSQL backend needs root";
+  testkit::async_db a(db.url(), 30000);
+  ASSERT_TRUE(a.read(users::select_by_id(1)).ok());
+  auto backend = std::stoi(db.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
+                                    "application_name = 'granite reads'"));
+  ASSERT_EQ(kill(backend, SIGSTOP), 0);
+  struct resume {
+    int pid;
+    ~resume() { kill(pid, SIGCONT); }
+  } resumed_at_the_end{backend};
+
+  std::map<std::int64_t, int> answers;  // by user id: how often answered
+  std::map<std::int64_t, std::optional<store::answer>> got;
+  auto ask = [&](std::int64_t id) {
+    a.db().submit(store::database::lane::read, users::select_by_id(id), [&, id](store::answer ans) {
+      ++answers[id];
+      got[id] = std::move(ans);
+    });
+  };
+  // In one turn: the first to the read connection (its front), the second
+  // to the idle write connection, the third behind the first.
+  auto t0 = clock_type::now();
+  ask(1);
+  ask(2);
+  ask(3);
+  ASSERT_TRUE(a.run_until([&] { return got[3].has_value(); }, 5));
+  auto took = clock_type::now() - t0;
+  ASSERT_TRUE(got[3]->ok()) << got[3]->failed().message;
+  ASSERT_EQ((*got[3])[0].size(), 1u);
+  EXPECT_EQ((*got[3])[0].integer(0, 0), 3);
+  EXPECT_GE(took, 20ms);
+  EXPECT_LT(took, 1000ms) << "the read waited for the frozen backend";
+  ASSERT_TRUE(got[2].has_value() && got[2]->ok());
+  EXPECT_FALSE(got[1].has_value()) << "the frozen backend answered";
+  EXPECT_EQ(a.db().snapshot().hedged, 1u) << "only the read behind the front is sent again";
+
+  // Thawed, the backend answers the front, and the third again: dropped.
+  kill(backend, SIGCONT);
+  ASSERT_TRUE(a.run_until([&] { return got[1].has_value(); }, 5));
+  EXPECT_TRUE(got[1]->ok());
+  auto thawed = clock_type::now();  // the third's original comes right behind
+  a.run_until([&] { return clock_type::now() - thawed > 200ms; });
+  ASSERT_TRUE(a.read(users::select_by_id(4)).ok());
+  EXPECT_EQ(answers, (std::map<std::int64_t, int>{{1, 1}, {2, 1}, {3, 1}}));
+  EXPECT_EQ(a.db().snapshot().hedged, 1u);
+  EXPECT_EQ(a.db().snapshot().waiting, 0u);
 }
 
 // A statement cancelled before its own deadline committed nothing: a cancel

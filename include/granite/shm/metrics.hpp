@@ -89,7 +89,7 @@ struct alignas(64) slot_metrics {
   counter access_lines_dropped;
   // The worker's own counters, added four times a second (what it had
   // counted since the last time).
-  counter db_batches, db_refused, db_retried, db_reconnects;
+  counter db_batches, db_refused, db_retried, db_reconnects, db_hedged;
   counter cache_hits, cache_misses, cache_fills, cache_refused_fills, cache_evictions, cache_notices, cache_flushes;
   counter cache_spared;
   counter cache_bypassed;

@@ -238,6 +238,7 @@ class database {
     std::uint64_t retried = 0;    // sent once more: their connection was lost, or a cancel not theirs hit them
     std::uint64_t refused = 0;    // answered unavailable or timeout without the database's answer
     std::uint64_t reconnects = 0; // connections lost after they were ready
+    std::uint64_t hedged = 0;     // reads sent again elsewhere: their connection stalled
   };
   stats snapshot() const;
 
