@@ -9,7 +9,8 @@ import subprocess
 import time
 
 import stats
-from systems import ROOT, Granite, Nginx, Pgbench, RowLock, die, http, pgbench_script, psql, run, say, wrk
+from systems import (ROOT, Granite, Nginx, Pgbench, RowLock, die, http, pgbench_pipelined_script, pgbench_script, psql,
+                     run, say, wrk)
 
 
 # The read scenarios: granite's path (%d: a key), the keys (a hot set that the
@@ -30,6 +31,9 @@ READS = {
                           [("posts_in_thread", [":k", "0", "101"])], ["\\set k random(1, 100)"]),
 }
 GZIP = {"Accept-Encoding": "gzip"}
+# pgbench sending the same statements 16 to a sync (\startpipeline): the
+# database's true ceiling for them, beside the plain one.
+PIPELINED = 16
 SCENARIOS = list(READS) + ["create-post", "keyed-post", "mix"]
 CREATE_POST = [("sessions_user", [":digest"]), ("posts_insert", [":k", ":uid", "'bench post'"])]
 # Create post against write connections per worker (1 is granite's default).
@@ -164,6 +168,7 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
     pg = Pgbench(url, args.seconds, {"digest": digest, "uid": uid})
     for name, (_, _, _, queries, variables) in READS.items():
         (work / f"{name}.sql").write_text(pgbench_script(statements, queries, variables))
+        (work / f"{name}-pipelined.sql").write_text(pgbench_pipelined_script(statements, queries, variables, PIPELINED))
     (work / "create-post.sql").write_text(pgbench_script(statements, CREATE_POST, ["\\set k random(1, 100)"]))
 
     def sample_rss():
@@ -184,7 +189,13 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
         paths = work / f"{s}-{'nginx' if system.startswith('nginx') else 'granite'}.paths"
         out = work / f"{key or s}-{c}-{system}-{r}.txt"
         mode = "paths-gzip" if s.endswith("-gzip") else "paths"
-        keep(key or s, c, system, wrk(target.url(), c, args.seconds, "requests.lua", [mode, str(paths)], out, during))
+        cpu = target.cpu_seconds() if system in g else None
+        x = wrk(target.url(), c, args.seconds, "requests.lua", [mode, str(paths)], out, during)
+        if x and cpu is not None and x["requests"]:
+            # granite's processes' CPU per request, in µs (wrk's warm-up
+            # and wind-down included: a slight overestimate).
+            x["cpu_us"] = (target.cpu_seconds() - cpu) * 1e6 / x["requests"]
+        keep(key or s, c, system, x)
         target.empty_log()
 
     def locked_run(c, r):
@@ -219,6 +230,8 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
                 if s == "user":
                     locked_run(c, r)
                 keep(s, c, "pgbench", pg.run(c, [work / f"{s}.sql"], work / f"{s}-{c}-pgbench-{r}.txt"))
+                tps = pg.run(c, [work / f"{s}-pipelined.sql"], work / f"{s}-{c}-pgbench-pipelined-{r}.txt")
+                keep(s, c, "pgbench-pipelined", tps and tps * PIPELINED)
         for c in args.connections:
             if not {"create-post", "keyed-post", "mix"} & set(args.only):
                 break
@@ -259,7 +272,13 @@ def forum_report(args, work, results, rss, pg, load_ms, starts, patches, cache):
         return stats.median(results.get((s, c, "pgbench"), []))
 
     def p99(s, c, system):
-        return stats.median([x and x["latency_ms"].get(99.0) for x in results.get((s, c, system), [])])
+        return pct(s, c, system, 99.0)
+
+    def pct(s, c, system, p):
+        return stats.median([x and x["latency_ms"].get(p) for x in results.get((s, c, system), [])])
+
+    def of_runs(s, c, system, field):
+        return stats.median([x and x.get(field) for x in results.get((s, c, system), [])])
 
     titles = {name: spec[0] for name, spec in READS.items()}
     titles.update({"create-post": "POST /api/posts (signed in)", "keyed-post": "the same, with an Idempotency-Key",
@@ -284,12 +303,15 @@ def forum_report(args, work, results, rss, pg, load_ms, starts, patches, cache):
                               stats.cell(stats.ratio(ncn, pb), 2)])
             if args.baseline:
                 b = rate(s, c, "baseline")
-                baseline.append([titles[s], c, stats.cell(gr), stats.cell(b), stats.cell(stats.ratio(gr, b), 2)])
+                tails = [stats.cell(f(s, c, system), d) for system in ("granite", "baseline")
+                         for f, d in ((lambda s, c, x: pct(s, c, x, 50.0), 2), (p99, 2),
+                                      (lambda s, c, x: of_runs(s, c, x, "max_ms"), 1))]
+                baseline.append([titles[s], c, stats.cell(gr), stats.cell(b), stats.cell(stats.ratio(gr, b), 2)] + tails)
 
     cpu = next((line.split(":", 1)[1].strip() for line in run(["lscpu"]).stdout.splitlines()
                 if line.startswith("Model name")), "?")
     bad = sum(x["non2xx"] + x["socket_errors"] for (_, _, system), runs in results.items()
-              if system not in ("pgbench", "nginx", "nginx-nolog") for x in runs if x)
+              if not system.startswith(("pgbench", "nginx")) for x in runs if x)
     failed_runs = sum(1 for runs in results.values() for x in runs if x is None)
     mib = lambda kib: f"{kib / 1024:.1f}"  # noqa: E731
     out = [f"### forum: {os.cpu_count()} cores ({cpu}), {args.workers} workers, median of {args.rounds} rounds of "
@@ -302,6 +324,27 @@ def forum_report(args, work, results, rss, pg, load_ms, starts, patches, cache):
            stats.table(["scenario", "conns", "granite req/s", "nginx req/s", "granite / nginx",
                         "log on / log off (granite)", "no cache req/s", "pgbench tps", "no cache / pgbench"],
                        nolog), ""]
+    uncached = []
+    for s in [s for s in READS if s in args.only]:
+        for c in cs:
+            for system in ("nocache-nolog", "nocache"):
+                uncached.append([titles[s], c, "log off" if system.endswith("nolog") else "log on",
+                                 stats.cell(rate(s, c, system))] +
+                                [stats.cell(pct(s, c, system, p), 2) for p in (50.0, 90.0, 99.0)] +
+                                [stats.cell(of_runs(s, c, system, "max_ms"), 1),
+                                 stats.cell(stats.ratio(pct(s, c, system, 99.0), pct(s, c, system, 50.0)), 1),
+                                 stats.cell(of_runs(s, c, system, "cpu_us"), 1),
+                                 stats.cell(tps(s, c)),
+                                 stats.cell(stats.median(results.get((s, c, "pgbench-pipelined"), []))),
+                                 stats.cell(stats.ratio(rate(s, c, system), tps(s, c)), 2)])
+    out += ["The database path alone (granite `cache.enabled=false`), with its access log off and on: wrk's "
+            "latency percentiles and maximum (medians of the rounds), the p99 against the p50, and CPU per "
+            "request of granite's own processes (user and system time from `/proc`, as pidstat reads it); "
+            f"pgbench with as many clients, plain and pipelining {PIPELINED} statements to a sync "
+            "(statements a second: the database's true ceiling).", "",
+            stats.table(["scenario", "conns", "access log", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
+                         "p99 / p50", "CPU µs/req", "pgbench tps", "pipelined stmts/s", "req/s / pgbench"],
+                        uncached), ""]
     locked = [[c, stats.cell(rate("user", c, "nocache")), stats.cell(rate("user-locked", c, "nocache")),
                stats.cell(stats.ratio(rate("user-locked", c, "nocache"), rate("user", c, "nocache")), 2)] for c in cs]
     answered = ", ".join(f"{n} x {status}" for status, n in sorted(patches.items(), key=str)) or "none"
@@ -328,7 +371,8 @@ def forum_report(args, work, results, rss, pg, load_ms, starts, patches, cache):
                 stats.table(["conns", "without req/s", "keyed req/s", "keyed / without"], keyed), ""]
     if args.baseline:
         out += [f"Against the baseline build {args.baseline} (same settings, same rounds):", "",
-                stats.table(["scenario", "conns", "granite req/s", "baseline req/s", "granite / baseline"], baseline),
+                stats.table(["scenario", "conns", "granite req/s", "baseline req/s", "granite / baseline",
+                             "granite p50 ms", "p99", "max", "baseline p50 ms", "p99", "max"], baseline),
                 ""]
     out += [f"- Data: seed --synthetic {FORUM_SIZE} loaded in {load_ms} ms.",
             f"- granite serve to the first 200 on /health (schema migrated, {args.workers} workers): median "

@@ -17,10 +17,12 @@ def _duration_ms(text):
 def parse_wrk(text):
     """A wrk run (with --latency): requests/s, latency percentiles in ms,
     completed requests, non-2xx/3xx responses and socket errors."""
-    out = {"rate": None, "latency_ms": {}, "requests": 0, "non2xx": 0, "socket_errors": 0}
+    out = {"rate": None, "latency_ms": {}, "max_ms": None, "requests": 0, "non2xx": 0, "socket_errors": 0}
     for line in text.splitlines():
         words = line.split()
-        if line.startswith("Requests/sec:"):
+        if words[:1] == ["Latency"] and len(words) >= 4:  # Latency avg stdev max +/-stdev
+            out["max_ms"] = _duration_ms(words[3])
+        elif line.startswith("Requests/sec:"):
             out["rate"] = float(words[1])
         elif re.fullmatch(r"\s+\d+(\.\d+)?%\s+\S+", line):
             out["latency_ms"][float(words[0].rstrip("%"))] = _duration_ms(words[1])

@@ -90,6 +90,19 @@ class Granite:
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
+    def cpu_seconds(self):
+        """User and system CPU time of its processes (the leader and its
+        children, alive now), as pidstat reads it from /proc."""
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True).stdout
+        ticks = 0
+        for pid in [self.proc.pid] + [int(p) for p in out.split()]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def largest_worker_rss_kib(self):
         out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(self.proc.pid)], capture_output=True, text=True).stdout
         return max((int(v) for v in out.split()), default=0)
@@ -185,6 +198,13 @@ def pgbench_script(statements, names_and_params, variables):
         sql = statements[name]
         lines.append(re.sub(r"\$(\d+)", lambda m: params[int(m.group(1)) - 1], sql) + ";")
     return "\n".join(lines) + "\n"
+
+
+def pgbench_pipelined_script(statements, names_and_params, variables, depth):
+    """The same, `depth` times over (new variables each time) between
+    \\startpipeline and \\endpipeline: one sync for them all."""
+    one = pgbench_script(statements, names_and_params, variables)
+    return "\\startpipeline\n" + one * depth + "\\endpipeline\n"
 
 
 class RowLock:

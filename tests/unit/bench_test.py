@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts" / "benchkit"))
 import forum  # noqa: E402
 import stats  # noqa: E402
-from systems import pgbench_script  # noqa: E402
+from systems import pgbench_pipelined_script, pgbench_script  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "bench"
 GRANITE = None
@@ -27,6 +27,7 @@ class Wrk(unittest.TestCase):
         self.assertAlmostEqual(r["latency_ms"][50.0], 0.275)
         self.assertAlmostEqual(r["latency_ms"][90.0], 1.48)
         self.assertAlmostEqual(r["latency_ms"][99.0], 7.63)
+        self.assertAlmostEqual(r["max_ms"], 21.05)
         self.assertEqual((r["non2xx"], r["socket_errors"]), (0, 0))
 
     def test_counts_failed_responses_and_socket_errors(self):
@@ -77,6 +78,11 @@ class Statements(unittest.TestCase):
         params = [":k", "0"] + ["x"] * 7 + [":z"]
         self.assertEqual(pgbench_script(sql, [("s", params)], ["\\set k 1"]),
                          "\\set k 1\nSELECT 1 WHERE a = :k AND b > 0 AND c = :z;\n")
+
+    def test_a_pipelined_script_sends_its_statements_to_one_sync(self):
+        sql = {"s": "SELECT $1"}
+        script = pgbench_pipelined_script(sql, [("s", [":k"])], ["\\set k random(1, 9)"], 3)
+        self.assertEqual(script, "\\startpipeline\n" + "\\set k random(1, 9)\nSELECT :k;\n" * 3 + "\\endpipeline\n")
 
     def test_every_statement_the_bench_runs_is_granites_with_its_parameters(self):
         statements = json.loads(subprocess.run([GRANITE, "statements"], capture_output=True, text=True,
