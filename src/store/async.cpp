@@ -266,9 +266,12 @@ struct database::impl {
   // connection; to the write connection only when it is idle; or it waits
   // in granite). The client gets the first success, or the copy's failure:
   // the read left on the stalled connection is superseded, and nothing of
-  // it is sent again. A read is idempotent: the server may run both.
+  // it is sent again. A read is idempotent: the server may run both. With
+  // no connection to take the copy and no room to wait, none is made: the
+  // read keeps its place.
   void hedge(std::vector<std::shared_ptr<job>> held) {
     for (auto& j : held) {
+      if (lane_of(j->lane).waiting.size() >= static_cast<std::size_t>(options.queue_limit)) continue;
       auto first = std::make_shared<std::function<void(answer)>>(std::move(j->done));
       auto copy = std::make_shared<job>();
       copy->lane = j->lane;

@@ -109,8 +109,9 @@ class pipeline {
   bool opening() const { return opening_; }
   // Batches sent and not yet answered.
   std::size_t outstanding() const { return in_flight_.size(); }
-  // Busy, and no answer for `after`: a statement is slow or waits on a
-  // lock, and whatever is sent now waits behind it. A batch answered with
+  // Busy, and no answer for setup.stall_after: a statement is slow or
+  // waits on a lock, or the backend waits for a CPU, and whatever is sent
+  // now waits behind it. A batch answered with
   // a timeout is no answer: what held it most likely holds the next.
   bool stalled(clock::time_point now) const { return !in_flight_.empty() && now - progress_ > setup_.stall_after; }
   // When the last connection attempt began.
