@@ -58,7 +58,7 @@ bool readable_now(int fd) {
 }  // namespace
 
 pipeline::pipeline(asio::io_context& loop, connection_setup setup, hooks h)
-    : loop_(loop), setup_(std::move(setup)), hooks_(std::move(h)), overdue_(loop), stall_check_(loop) {}
+    : loop_(loop), setup_(std::move(setup)), hooks_(std::move(h)), overdue_{asio::steady_timer(loop)}, stall_check_{asio::steady_timer(loop)} {}
 
 pipeline::~pipeline() {
   *alive_ = false;
@@ -104,8 +104,8 @@ void pipeline::send(std::shared_ptr<job> j) {
   j->refused_as_read_only = false;
   if (in_flight_.empty()) progress_ = clock::now();
   in_flight_.push_back(j);
-  if (!deadline_watched_) check_deadline();
-  if (!stall_watched_ && hooks_.stalled) watch_stall(progress_ + setup_.stall_after);
+  if (!overdue_.waiting) check_deadline();
+  if (!stall_check_.waiting && hooks_.stalled) look_at(stall_check_, progress_ + setup_.stall_after, &pipeline::check_stall);
   std::size_t first = 0;
   j->leading = 0;
   j->prepared_for_it = nullptr;
@@ -256,45 +256,34 @@ void pipeline::finish_front() {
   if (hooks_.answered) hooks_.answered(*this);
 }
 
-// One timer per connection, for the batch at the front: the server works
+// The deadline's timer is for the batch at the front: the server works
 // through a pipeline in order, so only the front's statement can be running.
-// It is not moved as batches come and go (that would cost every batch a
-// timer operation): when it fires, it looks at whichever batch is at the
-// front then, and waits for that one's deadline, or cancels it.
+// When it fires (look_at), it looks at whichever batch is at the front then,
+// and waits for that one's deadline, or cancels it.
 void pipeline::check_deadline() {
   if (!conn_ || in_flight_.empty() || in_flight_.front()->deadline == clock::time_point::max()) return;
   auto now = clock::now();
-  if (now < in_flight_.front()->deadline) return watch_deadline(in_flight_.front()->deadline);
+  if (now < in_flight_.front()->deadline) return look_at(overdue_, in_flight_.front()->deadline, &pipeline::check_deadline);
   cancel_front(now);
   // Should the cancel miss (the statement ended as it came, or the cancel
   // could not be sent), the front is looked at again shortly.
-  watch_deadline(now + std::chrono::milliseconds(250));
+  look_at(overdue_, now + std::chrono::milliseconds(250), &pipeline::check_deadline);
 }
 
-void pipeline::watch_deadline(clock::time_point at) {
-  deadline_watched_ = true;
-  overdue_.expires_at(at);
-  overdue_.async_wait([this, alive = alive_, gen = generation_](boost::system::error_code ec) {
+void pipeline::look_at(lazy_timer& t, clock::time_point at, void (pipeline::*check)()) {
+  t.waiting = true;
+  t.timer.expires_at(at);
+  t.timer.async_wait([this, &t, check, alive = alive_, gen = generation_](boost::system::error_code ec) {
     if (ec || !*alive || gen != generation_) return;
-    deadline_watched_ = false;
-    check_deadline();
-  });
-}
-
-void pipeline::watch_stall(clock::time_point at) {
-  stall_watched_ = true;
-  stall_check_.expires_at(at);
-  stall_check_.async_wait([this, alive = alive_, gen = generation_](boost::system::error_code ec) {
-    if (ec || !*alive || gen != generation_) return;
-    stall_watched_ = false;
-    check_stall();
+    t.waiting = false;
+    (this->*check)();
   });
 }
 
 void pipeline::check_stall() {
   if (!conn_ || in_flight_.empty()) return;
   auto now = clock::now();
-  if (!stalled(now)) return watch_stall(progress_ + setup_.stall_after);
+  if (!stalled(now)) return look_at(stall_check_, progress_ + setup_.stall_after, &pipeline::check_stall);
   // The batch at the front may be running (a slow statement, a lock
   // wait): a copy would double its cost or hold a second connection. Those
   // behind it have certainly not begun.
@@ -306,7 +295,7 @@ void pipeline::check_stall() {
     }
   // Looked at again while it stays stalled: what it is sent meanwhile
   // (when nothing else could take it) is handed over too.
-  watch_stall(now + setup_.stall_after);
+  look_at(stall_check_, now + setup_.stall_after, &pipeline::check_stall);
   if (!reads.empty()) hooks_.stalled(*this, std::move(reads));
 }
 
@@ -352,10 +341,10 @@ void pipeline::close() {
 
 void pipeline::release() {
   kept_prepared_.clear();  // the next connection has none of them
-  overdue_.cancel();
-  deadline_watched_ = false;
-  stall_check_.cancel();
-  stall_watched_ = false;
+  for (auto* t : {&overdue_, &stall_check_}) {
+    t->timer.cancel();
+    t->waiting = false;
+  }
   if (socket_) {
     socket_->release();  // out of the reactor before libpq closes the descriptor
     socket_.reset();

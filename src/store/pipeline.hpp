@@ -136,13 +136,18 @@ class pipeline {
   // cancelled, so that it fails (a write commits nothing) and the batches
   // behind it get their turn.
   void check_deadline();
-  void watch_deadline(clock::time_point at);
   void cancel_front(clock::time_point now);
-  // Looks at the connection stall_after after its last progress (one timer,
-  // moved only when it fires, as overdue_): stalled, its reads are handed
-  // to hooks.stalled.
-  void watch_stall(clock::time_point at);
+  // Looks at the connection stall_after after its last progress: stalled,
+  // the reads behind its front are handed to hooks.stalled.
   void check_stall();
+  // One timer per connection and purpose, not moved as batches come and
+  // go (that would cost every batch a timer operation): it runs `check` at
+  // `at`, which looks at the connection as it is then and sets it again.
+  struct lazy_timer {
+    boost::asio::steady_timer timer;
+    bool waiting = false;
+  };
+  void look_at(lazy_timer& t, clock::time_point at, void (pipeline::*check)());
   void release();
   static void on_notice(void* self, const PGresult* r);
 
@@ -165,10 +170,8 @@ class pipeline {
   // prepared: each is prepared with the first batch that needs it.
   std::unordered_set<const statement*> kept_prepared_;
   std::thread opener_;
-  boost::asio::steady_timer overdue_;
-  bool deadline_watched_ = false;  // overdue_ waits
-  boost::asio::steady_timer stall_check_;
-  bool stall_watched_ = false;  // stall_check_ waits
+  lazy_timer overdue_;      // check_deadline()
+  lazy_timer stall_check_;  // check_stall()
   std::shared_ptr<std::atomic<bool>> cancelling_ = std::make_shared<std::atomic<bool>>(false);
   clock::time_point last_cancel_log_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
