@@ -25,6 +25,21 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
+// A connection's backend stopped (SIGSTOP: a host that froze, a backend
+// that gets no CPU), and started again at the latest when this goes.
+struct frozen {
+  int pid;
+  bool stopped;
+  frozen(const testkit::scratch_database& db, const std::string& application)
+      : pid(std::stoi(db.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
+                               "application_name = '" + application + "'"))),
+        stopped(kill(pid, SIGSTOP) == 0) {}
+  ~frozen() { thaw(); }
+  frozen(const frozen&) = delete;
+  frozen& operator=(const frozen&) = delete;
+  void thaw() { kill(pid, SIGCONT); }
+};
+
 struct Lanes : ::testing::Test {
   testkit::scratch_database db;
 
@@ -65,13 +80,8 @@ TEST_F(Lanes, AWriteBehindAStalledConnectionWaitsInGraniteAtMostTheStatementTime
   ASSERT_TRUE(a.write(threads::insert("before", 1)).ok());
   // The write connection's backend stops answering (a host that froze):
   // no statement timeout can end what it was sent.
-  auto backend = std::stoi(db.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
-                                    "application_name = 'granite writes'"));
-  ASSERT_EQ(kill(backend, SIGSTOP), 0);
-  struct resume {
-    int pid;
-    ~resume() { kill(pid, SIGCONT); }
-  } resumed_at_the_end{backend};
+  frozen backend(db, "granite writes");
+  ASSERT_TRUE(backend.stopped);
 
   auto sent = submit(a, store::database::lane::write, threads::insert("sent to the frozen backend", 1));
   auto t0 = clock_type::now();
@@ -92,7 +102,7 @@ TEST_F(Lanes, AWriteBehindAStalledConnectionWaitsInGraniteAtMostTheStatementTime
   EXPECT_LT(behind->at - queued_at, 1500ms);
   EXPECT_FALSE(sent->answer) << "the frozen backend answered";
 
-  kill(backend, SIGCONT);
+  backend.thaw();
   ASSERT_TRUE(a.run_until([&] { return sent->answer.has_value(); }));
   EXPECT_TRUE(sent->answer->ok()) << sent->answer->failed().message;
   EXPECT_EQ(db.query("SELECT count(*) FROM threads WHERE title = 'sent to the frozen backend'"), "1");
@@ -133,13 +143,8 @@ TEST_F(Lanes, ReadsWaitingBehindAStalledConnectionsFrontAreSentAgainOnAnother) {
   if (geteuid() != 0) GTEST_SKIP() << "stopping a PostgreSQL backend needs root";
   testkit::async_db a(db.url(), 30000);
   ASSERT_TRUE(a.read(users::select_by_id(1)).ok());
-  auto backend = std::stoi(db.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
-                                    "application_name = 'granite reads'"));
-  ASSERT_EQ(kill(backend, SIGSTOP), 0);
-  struct resume {
-    int pid;
-    ~resume() { kill(pid, SIGCONT); }
-  } resumed_at_the_end{backend};
+  frozen backend(db, "granite reads");
+  ASSERT_TRUE(backend.stopped);
 
   std::map<std::int64_t, int> answers;  // by user id: how often answered
   std::map<std::int64_t, std::optional<store::answer>> got;
@@ -167,7 +172,7 @@ TEST_F(Lanes, ReadsWaitingBehindAStalledConnectionsFrontAreSentAgainOnAnother) {
   EXPECT_EQ(a.db().snapshot().hedged, 1u) << "only the read behind the front is sent again";
 
   // Thawed, the backend answers the front, and the third again: dropped.
-  kill(backend, SIGCONT);
+  backend.thaw();
   ASSERT_TRUE(a.run_until([&] { return got[1].has_value(); }, 5));
   EXPECT_TRUE(got[1]->ok());
   auto thawed = clock_type::now();  // the third's original comes right behind
