@@ -79,11 +79,7 @@ struct database::impl {
             on_lost(lane, *raw, why, std::move(unanswered));
           },
           [this](pipeline&) { drain(); },
-          [this](pipeline&, std::shared_ptr<job> j) {
-            spdlog::info("a statement was cancelled before its deadline (a cancel meant for the batch before it, "
-                         "or pg_cancel_backend); it committed nothing and is sent again");
-            send_again(std::move(j));
-          },
+          [this](pipeline&, std::shared_ptr<job> j) { send_again(std::move(j)); },
           [this](pipeline&, std::vector<std::shared_ptr<job>> held) { hedge(std::move(held)); }};
       ln->p = std::make_unique<pipeline>(loop, std::move(setup), std::move(h));
       lane.links.push_back(std::move(ln));

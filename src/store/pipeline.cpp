@@ -14,6 +14,10 @@ namespace asio = boost::asio;
 
 namespace {
 
+// Reads that share one sync at most: the first one's results wait for the
+// server to reach the sync (it flushes there), so their number is bounded.
+constexpr std::size_t reads_per_sync = 16;
+
 bool command_ok(PGconn* c, PGresult* r, std::string& error) {
   bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
   if (!ok) error = one_line(r ? PQresultErrorMessage(r) : PQerrorMessage(c));
@@ -102,8 +106,13 @@ void pipeline::send(std::shared_ptr<job> j) {
   j->synced = false;
   j->ended_by_server = false;
   j->refused_as_read_only = false;
+  j->skipped = false;
+  j->shares_sync = !setup_.pooled && j->lane == database::lane::read && !j->alone && !j->work.kept();
   if (in_flight_.empty()) progress_ = clock::now();
   in_flight_.push_back(j);
+  // Any other batch is its own transaction: the reads sent before it get
+  // their sync first.
+  if (!j->shares_sync && !sync_shared()) return;
   if (!overdue_.waiting) check_deadline();
   if (!stall_check_.waiting && hooks_.stalled) look_at(stall_check_, progress_ + setup_.stall_after, &pipeline::check_stall);
   std::size_t first = 0;
@@ -133,10 +142,40 @@ void pipeline::send(std::shared_ptr<job> j) {
   }
   for (std::size_t i = first; i < j->work.size(); ++i)
     if (!send_statement(j->work.at(i), j->work.parameters(i))) return;
+  if (j->shares_sync) {
+    // Buffered by libpq (pipeline mode sends nothing before a sync or 64 kB).
+    if (++unsynced_reads_ >= reads_per_sync) {
+      sync_shared();
+      return;
+    }
+    if (!sync_posted_) {
+      sync_posted_ = true;
+      asio::post(loop_, [this, alive = alive_, gen = generation_] {
+        if (!*alive || gen != generation_) return;
+        sync_posted_ = false;
+        sync_shared();
+      });
+    }
+    return;
+  }
   // Without its sync the server commits none of it; from here on it may.
   j->synced = true;
   if (PQpipelineSync(conn_) != 1) return lose("cannot send a statement: " + message_of(conn_));
   flush();
+}
+
+bool pipeline::sync_shared() {
+  if (!conn_) return false;
+  if (unsynced_reads_ == 0) return true;
+  unsynced_reads_ = 0;
+  for (auto j = in_flight_.rbegin(); j != in_flight_.rend() && !(*j)->synced; ++j)
+    if ((*j)->shares_sync) (*j)->synced = true;
+  if (PQpipelineSync(conn_) != 1) {
+    lose("cannot send a statement: " + message_of(conn_));
+    return false;
+  }
+  flush();
+  return conn_ != nullptr;
 }
 
 bool pipeline::send_statement(const statement& s, const std::vector<const char*>& values) {
@@ -184,13 +223,21 @@ void pipeline::on_readable() {
   watch();
 }
 
-// Each statement's results end with a NULL; a batch ends with its sync.
+// Each statement's results end with a NULL; a batch ends with its sync, or
+// with its last statement's NULL when it shares the sync.
 void pipeline::read_results() {
   while (conn_ && !in_flight_.empty() && PQisBusy(conn_) == 0) {
     PGresult* r = PQgetResult(conn_);
     if (!r) {
       if (!in_query_) break;  // nothing more has arrived
       in_query_ = false;
+      if (auto& j = *in_flight_.front(); j.shares_sync && j.answered == j.statements()) {
+        // The session ends (the server ended it in place of a result, or
+        // libpq lost it): nothing behind it runs, the lane decides.
+        if (j.ended_by_server || (j.failed && j.failed->what == failure::kind::unavailable))
+          return lose(message_of(conn_));
+        finish_front();
+      }
       continue;
     }
     on_result(r);
@@ -202,6 +249,9 @@ void pipeline::on_result(PGresult* r) {
   switch (PQresultStatus(r)) {
     case PGRES_PIPELINE_SYNC:
       PQclear(r);
+      // The sync of reads answered already (the front's statements have
+      // not begun), or the front's own.
+      if (j.answered < j.statements()) return;
       return finish_front();
     case PGRES_TUPLES_OK:
     case PGRES_COMMAND_OK:
@@ -210,7 +260,8 @@ void pipeline::on_result(PGresult* r) {
       else
         j.results.emplace_back(wrap_result(r));
       break;
-    case PGRES_PIPELINE_ABORTED:  // after an earlier statement of the batch failed
+    case PGRES_PIPELINE_ABORTED:  // after an earlier statement of the batch failed, or of its sync
+      if (!j.failed) j.skipped = true;
       PQclear(r);
       break;
     default:
@@ -241,11 +292,16 @@ void pipeline::finish_front() {
   }
   auto now = clock::now();
   bool timed_out = j->failed && j->failed->what == failure::kind::timeout;
-  if (timed_out && now < j->deadline && j->sends < 2 && hooks_.cancelled_early) {
-    // Not its own deadline's cancel (nor the server's statement_timeout,
-    // which cannot end a statement before granite's deadline for it).
+  // Not its own deadline's cancel (nor the server's statement_timeout,
+  // which cannot end a statement before granite's deadline for it).
+  bool cancelled_early = timed_out && now < j->deadline && j->sends < 2;
+  if (cancelled_early)
+    spdlog::info("a statement was cancelled before its deadline (a cancel meant for the batch before it, "
+                 "or pg_cancel_backend); it committed nothing and is sent again");
+  if ((cancelled_early || (j->skipped && !j->failed)) && hooks_.send_again) {
     progress_ = now;
-    hooks_.cancelled_early(*this, std::move(j));
+    j->alone = true;
+    hooks_.send_again(*this, std::move(j));
     if (hooks_.answered) hooks_.answered(*this);
     return;
   }
@@ -350,6 +406,8 @@ void pipeline::release() {
     socket_.reset();
   }
   waiting_to_write_ = false;
+  unsynced_reads_ = 0;
+  sync_posted_ = false;
   ended_.reset();
   if (conn_) PQfinish(conn_);
   conn_ = nullptr;

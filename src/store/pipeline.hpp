@@ -1,13 +1,24 @@
 #pragma once
 
 // One PostgreSQL connection in libpq's pipeline mode, driven by an event
-// loop: batches are sent as soon as they come (a sync after each, so that
-// each stays its own transaction), their results are matched in order, and
-// the socket is watched all the time, so that a connection the server
-// closes is noticed at once, not by the next request that uses it. It is
-// opened on a thread of its own (libpq's blocking connect: DNS, TLS, the
-// connect timeout, then the session's settings and prepared statements),
-// and handed to the loop ready to use.
+// loop: batches are sent as they come, their results are matched in order,
+// and the socket is watched all the time, so that a connection the server
+// closes is noticed at once, not by the next request that uses it.
+//
+// A write (any batch on the write lane) goes with a sync of its own: it is
+// its own transaction. Reads sent in one turn of the loop share one sync,
+// sent once the turn's other handlers have run (reads_per_sync of them at
+// most): one send to the server and one transaction there for all of them,
+// in place of one each (libpq 15's PQpipelineSync flushes each time). A read
+// that fails is answered with its failure; the reads behind it in its sync,
+// which the server then skips, are sent again, each with a sync of its own.
+// Through a transaction pooler each read keeps a sync of its own: PgBouncer
+// 1.18 was seen handing one read's rows to another when reads shared one
+// under load.
+//
+// It is opened on a thread of its own (libpq's blocking connect: DNS, TLS,
+// the connect timeout, then the session's settings and prepared
+// statements), and handed to the loop ready to use.
 #include <libpq-fe.h>
 
 #include <boost/asio/io_context.hpp>
@@ -57,6 +68,13 @@ struct job {
   // superseded (its answer counts only if it is a success that comes first).
   bool hedged = false;
   bool superseded = false;
+  // Of its last send: it shares a sync with the reads sent in the same turn
+  // (answered when its own statements' results are in), and the server
+  // skipped it for a neighbour's failure (it ran nothing: sent again,
+  // `alone` from then on, with a sync of its own).
+  bool shares_sync = false;
+  bool skipped = false;
+  bool alone = false;
 
   // Of its last send: what went before its own statements, whose results
   // are not the caller's (a kept batch's claim, and the prepare of its
@@ -85,11 +103,12 @@ class pipeline {
     // nothing back (the lane decides what to do with them).
     std::function<void(pipeline&, const std::string& why, std::deque<std::shared_ptr<job>> unanswered)> lost;
     std::function<void(pipeline&)> answered;  // a batch was answered: it may take more
-    // A batch whose statement was cancelled before its own deadline (a
-    // cancel meant for the batch in front of it, which ended as the cancel
-    // came, or someone's pg_cancel_backend): it committed nothing, and was
-    // sent once only. The lane sends it again.
-    std::function<void(pipeline&, std::shared_ptr<job>)> cancelled_early;
+    // A batch that ran nothing, and that the lane sends again: its statement
+    // was cancelled before its own deadline (a cancel meant for the batch in
+    // front of it, which ended as the cancel came, or someone's
+    // pg_cancel_backend: it committed nothing, and was sent once only), or
+    // the server skipped a read for the failure of another sharing its sync.
+    std::function<void(pipeline&, std::shared_ptr<job>)> send_again;
     // The connection stalled (busy, no answer for setup.stall_after: its
     // backend waits for a CPU, a lock or a slow statement) while reads that
     // have not been hedged yet wait behind the batch at its front: here
@@ -130,6 +149,10 @@ class pipeline {
   // False when the connection was lost trying.
   bool send_statement(const statement& s, const std::vector<const char*>& values);
   void finish_front();
+  // The sync the reads of this turn share: sent (and flushed) at the end of
+  // the turn, or before anything that must not share it. False when the
+  // connection was lost trying.
+  bool sync_shared();
   void flush();
   void lose(std::string why);  // by value: it may name what release() clears
   // The batch the server works on is past its deadline: its statement is
@@ -159,6 +182,8 @@ class pipeline {
   bool opening_ = false;
   bool waiting_to_write_ = false;
   bool in_query_ = false;  // a statement's results have begun and its NULL has not come
+  std::size_t unsynced_reads_ = 0;  // sent this turn, their shared sync not yet
+  bool sync_posted_ = false;
   // The server ended the session while nothing was in flight (libpq hands
   // that FATAL error to the notice receiver): nothing sent since ran.
   std::optional<std::string> ended_;

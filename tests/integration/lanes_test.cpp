@@ -6,9 +6,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
+#include <vector>
 #include <pqxx/pqxx>
 
 #include "features/posts/posts.hpp"
@@ -219,3 +222,92 @@ TEST_F(Lanes, ABatchCancelledBeforeItsDeadlineIsSentOnceMore) {
     EXPECT_EQ(db.query("SELECT count(*) FROM posts WHERE text = '" + text + "'"), cancels == 1 ? "1" : "0");
   }
 }
+
+namespace {
+// Statements sent without being prepared (statement.hpp), for the tests below.
+constexpr store::statement transaction_start{nullptr, "SELECT transaction_timestamp()::text"};
+constexpr store::statement divide{nullptr, "SELECT 1 / $1::int"};
+
+bool all_answered(const std::vector<std::shared_ptr<Lanes::pending>>& asked) {
+  return std::all_of(asked.begin(), asked.end(), [](auto& p) { return p->answer.has_value(); });
+}
+}  // namespace
+
+// Reads asked in one turn of the loop go with one sync: the server runs
+// them as one transaction (one send, one commit).
+TEST_F(Lanes, ReadsAskedInOneTurnShareOneSync) {
+  testkit::async_db a(db.url(), 30000);
+  // The write connection waits on a lock: every read goes to the read one.
+  pqxx::connection blocker(db.url());
+  pqxx::work lock(blocker);
+  lock.exec("SELECT 1 FROM threads WHERE id = 1 FOR UPDATE");
+  auto held = submit(a, store::database::lane::write, posts::insert(1, 1, "behind a lock"));
+  until_waiting_on_a_lock(a);
+
+  std::vector<std::shared_ptr<pending>> asked;
+  for (int i = 0; i < 3; ++i) asked.push_back(submit(a, store::database::lane::read, store::batch().add(transaction_start)));
+  ASSERT_TRUE(a.run_until([&] { return all_answered(asked); }));
+  std::set<std::string> began;
+  for (auto& p : asked) {
+    ASSERT_TRUE(p->answer->ok()) << p->answer->failed().message;
+    began.insert(std::string((*p->answer)[0].text(0, 0)));
+  }
+  EXPECT_EQ(began.size(), 1u) << "the three reads ran in " << began.size() << " transactions";
+
+  // In turns of their own, each is its own transaction.
+  auto first = a.read(store::batch().add(transaction_start));
+  auto second = a.read(store::batch().add(transaction_start));
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_NE(first[0].text(0, 0), second[0].text(0, 0));
+  lock.commit();
+  ASSERT_TRUE(a.run_until([&] { return held->answer.has_value(); }));
+  EXPECT_TRUE(held->answer->ok());
+}
+
+// A write is its own transaction, on a connection that took reads in the
+// same turn too (the idle write connection takes a read the busy read
+// connection would queue).
+TEST_F(Lanes, AWriteSentBehindReadsOfItsTurnIsItsOwnTransaction) {
+  testkit::async_db a(db.url());
+  std::vector<std::shared_ptr<pending>> asked;
+  for (int i = 0; i < 2; ++i) asked.push_back(submit(a, store::database::lane::read, store::batch().add(transaction_start)));
+  asked.push_back(submit(a, store::database::lane::write, store::batch().add(transaction_start)));
+  ASSERT_TRUE(a.run_until([&] { return all_answered(asked); }));
+  std::set<std::string> began;
+  for (auto& p : asked) {
+    ASSERT_TRUE(p->answer->ok()) << p->answer->failed().message;
+    began.insert(std::string((*p->answer)[0].text(0, 0)));
+  }
+  EXPECT_EQ(began.size(), 3u);
+}
+
+// A read that fails is answered with its own failure; the server skips the
+// reads behind it in their shared sync, and they are sent again, each with
+// a sync of its own, and answered with their rows.
+TEST_F(Lanes, AReadThatFailsFailsAloneThoughItSharedItsSync) {
+  testkit::async_db a(db.url(), 30000);
+  pqxx::connection blocker(db.url());
+  pqxx::work lock(blocker);
+  lock.exec("SELECT 1 FROM threads WHERE id = 1 FOR UPDATE");
+  auto held = submit(a, store::database::lane::write, posts::insert(1, 1, "behind a lock"));
+  until_waiting_on_a_lock(a);
+
+  auto retried = a.db().snapshot().retried;
+  std::vector<std::shared_ptr<pending>> asked;
+  for (int by : {1, 0, 2, 4})
+    asked.push_back(submit(a, store::database::lane::read, store::batch().add(divide, by)));
+  ASSERT_TRUE(a.run_until([&] { return all_answered(asked); }));
+  ASSERT_FALSE(asked[1]->answer->ok());
+  EXPECT_EQ(asked[1]->answer->failed().what, store::failure::kind::statement);
+  EXPECT_NE(asked[1]->answer->failed().message.find("22012"), std::string::npos) << asked[1]->answer->failed().message;
+  for (std::size_t i : {0u, 2u, 3u}) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(asked[i]->answer->ok()) << asked[i]->answer->failed().message;
+    EXPECT_EQ((*asked[i]->answer)[0].integer(0, 0), i == 0 ? 1 : 0);
+  }
+  EXPECT_EQ(a.db().snapshot().retried, retried + 2) << "the two reads behind the failure were sent again";
+  lock.commit();
+  ASSERT_TRUE(a.run_until([&] { return held->answer.has_value(); }));
+  EXPECT_TRUE(held->answer->ok());
+}
+

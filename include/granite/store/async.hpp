@@ -235,7 +235,8 @@ class database {
     std::size_t wanted = 0;       // configured: read_connections + write_connections
     std::size_t waiting = 0;      // batches waiting for a connection now
     std::uint64_t batches = 0;    // submitted since the start
-    std::uint64_t retried = 0;    // sent once more: their connection was lost, or a cancel not theirs hit them
+    std::uint64_t retried = 0;    // sent once more: their connection was lost, a cancel not theirs hit them,
+                                  // or a read sharing their sync failed
     std::uint64_t refused = 0;    // answered unavailable or timeout without the database's answer
     std::uint64_t reconnects = 0; // connections lost after they were ready
     std::uint64_t hedged = 0;     // reads sent again elsewhere: their connection stalled
