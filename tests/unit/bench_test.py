@@ -94,6 +94,16 @@ class Statements(unittest.TestCase):
                 highest = max(int(n) for n in re.findall(r"\$(\d+)", statements[name]))
                 self.assertEqual(highest, len(params), f"{name}: {statements[name]}")
 
+    def test_pgbench_binds_every_read_parameter_as_granite_does(self):
+        # A literal (LIMIT 101) would be planned with its value, granite's
+        # parameter is not: the reference would run another plan.
+        for scenario, spec in forum.READS.items():
+            for name, params in spec[3]:
+                with self.subTest(scenario=scenario, statement=name):
+                    self.assertTrue(all(p.startswith(":") for p in params), params)
+                    for variable in params:
+                        self.assertTrue(any(v.startswith("\\set " + variable[1:] + " ") for v in spec[4]), variable)
+
 
 if __name__ == "__main__":
     GRANITE = sys.argv.pop(1)
