@@ -231,37 +231,55 @@ constexpr store::statement divide{nullptr, "SELECT 1 / $1::int"};
 bool all_answered(const std::vector<std::shared_ptr<Lanes::pending>>& asked) {
   return std::all_of(asked.begin(), asked.end(), [](auto& p) { return p->answer.has_value(); });
 }
+
+// When each transaction_start read began its transaction: one entry per
+// transaction.
+std::set<std::string> transactions_of(const std::vector<std::shared_ptr<Lanes::pending>>& asked) {
+  std::set<std::string> began;
+  for (auto& p : asked) {
+    EXPECT_TRUE(p->answer->ok()) << p->answer->failed().message;
+    if (p->answer->ok()) began.insert(std::string((*p->answer)[0].text(0, 0)));
+  }
+  return began;
+}
+
+// The write connection busy with a write that waits on a row lock, so that
+// every read goes to the read connection; the write goes through once this
+// goes.
+struct write_connection_held {
+  Lanes& test;
+  testkit::async_db& a;
+  pqxx::connection blocker;
+  pqxx::work lock;
+  std::shared_ptr<Lanes::pending> held;
+  write_connection_held(Lanes& t, testkit::async_db& db) : test(t), a(db), blocker(t.db.url()), lock(blocker) {
+    lock.exec("SELECT 1 FROM threads WHERE id = 1 FOR UPDATE");
+    held = Lanes::submit(a, store::database::lane::write, posts::insert(1, 1, "behind a lock"));
+    test.until_waiting_on_a_lock(a);
+  }
+  ~write_connection_held() {
+    lock.commit();
+    EXPECT_TRUE(a.run_until([&] { return held->answer.has_value(); }));
+    EXPECT_TRUE(held->answer && held->answer->ok());
+  }
+};
 }  // namespace
 
 // Reads asked in one turn of the loop go with one sync: the server runs
 // them as one transaction (one send, one commit).
 TEST_F(Lanes, ReadsAskedInOneTurnShareOneSync) {
   testkit::async_db a(db.url(), 30000);
-  // The write connection waits on a lock: every read goes to the read one.
-  pqxx::connection blocker(db.url());
-  pqxx::work lock(blocker);
-  lock.exec("SELECT 1 FROM threads WHERE id = 1 FOR UPDATE");
-  auto held = submit(a, store::database::lane::write, posts::insert(1, 1, "behind a lock"));
-  until_waiting_on_a_lock(a);
-
+  write_connection_held busy(*this, a);
   std::vector<std::shared_ptr<pending>> asked;
   for (int i = 0; i < 3; ++i) asked.push_back(submit(a, store::database::lane::read, store::batch().add(transaction_start)));
   ASSERT_TRUE(a.run_until([&] { return all_answered(asked); }));
-  std::set<std::string> began;
-  for (auto& p : asked) {
-    ASSERT_TRUE(p->answer->ok()) << p->answer->failed().message;
-    began.insert(std::string((*p->answer)[0].text(0, 0)));
-  }
-  EXPECT_EQ(began.size(), 1u) << "the three reads ran in " << began.size() << " transactions";
+  EXPECT_EQ(transactions_of(asked).size(), 1u) << "the three reads ran in more than one transaction";
 
   // In turns of their own, each is its own transaction.
   auto first = a.read(store::batch().add(transaction_start));
   auto second = a.read(store::batch().add(transaction_start));
   ASSERT_TRUE(first.ok() && second.ok());
   EXPECT_NE(first[0].text(0, 0), second[0].text(0, 0));
-  lock.commit();
-  ASSERT_TRUE(a.run_until([&] { return held->answer.has_value(); }));
-  EXPECT_TRUE(held->answer->ok());
 }
 
 // A write is its own transaction, on a connection that took reads in the
@@ -273,12 +291,7 @@ TEST_F(Lanes, AWriteSentBehindReadsOfItsTurnIsItsOwnTransaction) {
   for (int i = 0; i < 2; ++i) asked.push_back(submit(a, store::database::lane::read, store::batch().add(transaction_start)));
   asked.push_back(submit(a, store::database::lane::write, store::batch().add(transaction_start)));
   ASSERT_TRUE(a.run_until([&] { return all_answered(asked); }));
-  std::set<std::string> began;
-  for (auto& p : asked) {
-    ASSERT_TRUE(p->answer->ok()) << p->answer->failed().message;
-    began.insert(std::string((*p->answer)[0].text(0, 0)));
-  }
-  EXPECT_EQ(began.size(), 3u);
+  EXPECT_EQ(transactions_of(asked).size(), 3u);
 }
 
 // A read that fails is answered with its own failure; the server skips the
@@ -286,12 +299,7 @@ TEST_F(Lanes, AWriteSentBehindReadsOfItsTurnIsItsOwnTransaction) {
 // a sync of its own, and answered with their rows.
 TEST_F(Lanes, AReadThatFailsFailsAloneThoughItSharedItsSync) {
   testkit::async_db a(db.url(), 30000);
-  pqxx::connection blocker(db.url());
-  pqxx::work lock(blocker);
-  lock.exec("SELECT 1 FROM threads WHERE id = 1 FOR UPDATE");
-  auto held = submit(a, store::database::lane::write, posts::insert(1, 1, "behind a lock"));
-  until_waiting_on_a_lock(a);
-
+  write_connection_held busy(*this, a);
   auto retried = a.db().snapshot().retried;
   std::vector<std::shared_ptr<pending>> asked;
   for (int by : {1, 0, 2, 4})
@@ -306,8 +314,5 @@ TEST_F(Lanes, AReadThatFailsFailsAloneThoughItSharedItsSync) {
     EXPECT_EQ((*asked[i]->answer)[0].integer(0, 0), i == 0 ? 1 : 0);
   }
   EXPECT_EQ(a.db().snapshot().retried, retried + 2) << "the two reads behind the failure were sent again";
-  lock.commit();
-  ASSERT_TRUE(a.run_until([&] { return held->answer.has_value(); }));
-  EXPECT_TRUE(held->answer->ok());
 }
 
