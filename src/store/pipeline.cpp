@@ -295,16 +295,18 @@ void pipeline::finish_front() {
   // Not its own deadline's cancel (nor the server's statement_timeout,
   // which cannot end a statement before granite's deadline for it).
   bool cancelled_early = timed_out && now < j->deadline && j->sends < 2;
-  if (cancelled_early)
-    spdlog::info("a statement was cancelled before its deadline (a cancel meant for the batch before it, "
-                 "or pg_cancel_backend); it committed nothing and is sent again");
-  if ((cancelled_early || (j->skipped && !j->failed)) && hooks_.send_again) {
+  bool ran_nothing = j->skipped && !j->failed;  // the server skipped it for another's failure
+  if ((cancelled_early || ran_nothing) && hooks_.send_again) {
+    if (cancelled_early)
+      spdlog::info("a statement was cancelled before its deadline (a cancel meant for the batch before it, "
+                   "or pg_cancel_backend); it committed nothing and is sent again");
     progress_ = now;
     j->alone = true;
     hooks_.send_again(*this, std::move(j));
     if (hooks_.answered) hooks_.answered(*this);
     return;
   }
+  if (ran_nothing) j->failed = failure{failure::kind::unavailable, {}, "the database skipped the statement; retry shortly"};
   if (!timed_out) progress_ = now;
   answer a = j->failed ? answer(std::move(*j->failed)) : answer(std::move(j->results));
   // On the loop, after this read: the answer may send more.
