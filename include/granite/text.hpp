@@ -2,6 +2,7 @@
 
 // Small text helpers shared across modules.
 #include <charconv>
+#include <cstdio>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -104,6 +105,31 @@ inline bool percent_decode(std::string_view in, std::string& out, bool plus_is_s
     }
   }
   return true;
+}
+
+// A position in PostgreSQL's write-ahead log as PostgreSQL writes it
+// ("0/16B3F28": the high and low 32 bits in upper-case hex), and back
+// (nullopt for anything else).
+inline std::string format_lsn(std::uint64_t at) {
+  char text[24];
+  std::snprintf(text, sizeof text, "%X/%X", static_cast<unsigned>(at >> 32), static_cast<unsigned>(at));
+  return text;
+}
+inline std::optional<std::uint64_t> parse_lsn(std::string_view text) {
+  auto slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash > 8 || text.size() - slash - 1 == 0 ||
+      text.size() - slash - 1 > 8)
+    return std::nullopt;
+  std::uint64_t out = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (i == slash) continue;
+    char ch = text[i];
+    int digit = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+    if (digit < 0) return std::nullopt;
+    if (i < slash) out += static_cast<std::uint64_t>(digit) << (4 * (slash - 1 - i) + 32);
+    else out += static_cast<std::uint64_t>(digit) << (4 * (text.size() - 1 - i));
+  }
+  return out;
 }
 
 }  // namespace granite

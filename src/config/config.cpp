@@ -205,17 +205,23 @@ void validate(const config& c) {
   if (c.database.pooler == "transaction" && c.database.listen_url.empty())
     fail("database.pooler = \"transaction\" needs database.listen_url: the change feed, migrations and seeds need a "
          "session of their own, which a transaction-pooling pooler does not keep (point it at the database itself)");
-  if (!c.database.url.empty()) {
+  auto check_url = [](const std::string& url, const std::string& key) {
     char* message = nullptr;
-    PQconninfoOption* options = PQconninfoParse(c.database.url.c_str(), &message);
+    PQconninfoOption* options = PQconninfoParse(url.c_str(), &message);
     if (!options) {
       std::string why = message ? message : "out of memory";
       PQfreemem(message);
       while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-      fail("database.url is not a valid libpq connection string or URI: " + why);
+      fail(key + " is not a valid libpq connection string or URI: " + why);
     }
     PQconninfoFree(options);
-  }
+  };
+  if (!c.database.url.empty()) check_url(c.database.url, "database.url");
+  if (c.database.replicas.size() > max_replicas)
+    fail("database.replicas lists " + std::to_string(c.database.replicas.size()) + " URLs; at most " +
+         std::to_string(max_replicas) + " (a reader endpoint that spreads connections counts as one)");
+  for (std::size_t i = 0; i < c.database.replicas.size(); ++i)
+    check_url(c.database.replicas[i], "database.replicas[" + std::to_string(i) + "]");
 }
 
 // Hides the passwords of a libpq connection string, reading it as libpq

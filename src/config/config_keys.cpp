@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "granite/network.hpp"
+#include "granite/text.hpp"
 
 namespace granite::config::detail {
 
@@ -43,6 +44,13 @@ const std::vector<key_spec>& keys() {
       {"database.url", at(&config::database, &config::database_t::url), 0, 0, {}},
       {"database.read_connections", at(&config::database, &config::database_t::read_connections), 1, 16, {}},
       {"database.write_connections", at(&config::database, &config::database_t::write_connections), 1, 16, {}},
+      {"database.replicas", at(&config::database, &config::database_t::replicas), 0, 0, {}, {},
+       [](std::string_view entry) -> std::string {
+         if (trim_ows(entry).empty()) return "an entry is blank: each is a replica's libpq URL";
+         return {};
+       }},
+      {"database.replica_connections", at(&config::database, &config::database_t::replica_connections), 1, 16, {}},
+      {"database.replica_max_lag_ms", at(&config::database, &config::database_t::replica_max_lag_ms), 0, 3600000, {}},
       {"database.listen_url", at(&config::database, &config::database_t::listen_url), 0, 0, {}},
       {"database.pooler", at(&config::database, &config::database_t::pooler), 0, 0, {"none", "transaction"}},
       {"database.queue_limit", at(&config::database, &config::database_t::queue_limit), 1, 1000000, {}},

@@ -56,11 +56,12 @@ task<result<written>> write(http::services& s, const http::request& req, std::in
     co_return unprocessable("the idempotency key was used for another request (another method, path or body)");
   }
   s.count(http::key_outcome::replayed);
-  co_return written{std::move(kept->replayed), true};
+  co_return written{std::move(kept->replayed), true, read.position()};
 }
 
 http::response answered(http::response r, const written& w) {
   if (w.replayed) r.headers.emplace_back("Idempotent-Replayed", "true");
+  r.position = std::max(w.position, w.a.position());
   return r;
 }
 

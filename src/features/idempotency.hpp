@@ -31,6 +31,7 @@ namespace granite::features {
 struct written {
   store::answer a;        // the write's answer, or the kept one
   bool replayed = false;  // kept from the first request of the key
+  std::uint64_t position = 0;  // past its commit (the answer's, or of the read that found it kept)
 };
 
 // Sends the write batch of `user`, kept under the request's key when it

@@ -15,7 +15,7 @@ http::response changed(const owned_kind& kind, const store::rows& r, int status)
 
 task<http::response> refused_write(const owned_kind& kind, std::int64_t id, const http::request& req,
                                    http::services& s) {
-  auto owner = co_await s.db.read(store::batch().add(kind.owner_of, id));
+  auto owner = co_await s.db.read(store::batch().add(kind.owner_of, id).current());
   if (!owner.ok()) co_return http::problem(owner.as_error(), req);
   std::string what(kind.what);
   if (owner[0].size() > 0) co_return http::problem(forbidden("this " + what + " belongs to someone else"), req);

@@ -12,7 +12,7 @@ task<http::response> record_by_id(std::string_view what, store::batch (*select)(
                                   const http::request& req, const http::params& p, http::services& s) {
   auto id = http::parse_id(p.get("id"), std::string(what) + " id");
   if (!id) co_return http::problem(id.err(), req);
-  auto a = co_await s.db.read(select(*id));
+  auto a = co_await s.db.read(select(*id).at_least(req.position));
   if (!a.ok()) co_return http::problem(a.as_error(), req);
   if (a[0].size() == 0) co_return http::problem(not_found("no " + std::string(what) + " with id " + std::to_string(*id)), req);
   std::string body;
@@ -25,7 +25,7 @@ task<http::response> record_page(store::batch (*select)(std::int64_t after, std:
                                  const http::request& req, http::services& s) {
   auto page = parse_page(req);
   if (!page) co_return http::problem(page.err(), req);
-  auto a = co_await s.db.read(select(page->after, page->rows_to_read()));
+  auto a = co_await s.db.read(select(page->after, page->rows_to_read()).at_least(req.position));
   if (!a.ok()) co_return http::problem(a.as_error(), req);
   co_return json_page(a[0], *page, req, write);
 }

@@ -1,5 +1,8 @@
 #include "granite/http/cache.hpp"
 
+#include <algorithm>
+#include <limits>
+
 #include "encoding.hpp"
 #include "granite/shm/notice_ring.hpp"
 #include "granite/text.hpp"
@@ -92,6 +95,22 @@ void read_cache::attach(shm::notice_ring* ring) {
 
 bool read_cache::current() const {
   return ring_ ? ring_->trusted(std::chrono::steady_clock::now()) : listening_;
+}
+
+void read_cache::raise_floor(std::uint64_t at) {
+  if (ring_) return ring_->raise_floor(at);
+  floor_ = std::max(floor_, at);
+}
+
+std::uint64_t read_cache::replica_floor() const {
+  if (!ring_) return floor_;
+  if (enabled_ && !ring_->positioned()) return std::numeric_limits<std::uint64_t>::max();
+  return ring_->floor();
+}
+
+bool read_cache::holds_position(std::uint64_t position) const {
+  if (!ring_) return position <= floor_;
+  return ring_->positioned() && position <= ring_->applied();
 }
 
 void read_cache::sync() {

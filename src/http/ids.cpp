@@ -61,4 +61,26 @@ result<std::optional<std::string>> idempotency_key(const request& req) {
   return std::optional<std::string>(std::move(key));
 }
 
+result<std::uint64_t> presented_position(std::string_view header, std::string_view cookies) {
+  if (!header.empty()) {
+    auto at = parse_lsn(trim_ows(header));
+    if (!at)
+      return invalid_argument(std::string(position_header) +
+                              " must be a position in the log as a write's answer gave it, such as 0/16B3F28");
+    return *at;
+  }
+  // "name=value; name=value" (RFC 6265 §4.2.1).
+  while (!cookies.empty()) {
+    auto end = cookies.find(';');
+    auto pair = trim_ows(cookies.substr(0, end));
+    cookies = end == std::string_view::npos ? std::string_view() : cookies.substr(end + 1);
+    auto eq = pair.find('=');
+    if (eq == std::string_view::npos || trim_ows(pair.substr(0, eq)) != position_cookie) continue;
+    auto value = trim_ows(pair.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    if (auto at = parse_lsn(value)) return *at;
+  }
+  return std::uint64_t{0};
+}
+
 }  // namespace granite::http

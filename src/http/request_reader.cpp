@@ -67,6 +67,8 @@ request_reader::request_reader(request& req, request_head& head) : req_(req), he
   head_.accept_encoding.clear();
   head_.forwarded_for.clear();
   head_.trace_id.clear();
+  head_.position.clear();
+  head_.cookie.clear();
   head_.expect_continue = false;
 }
 
@@ -131,6 +133,11 @@ void request_reader::on_field_impl(bhttp::field name, string_view name_text, str
     case bhttp::field::accept: return keep_first(req_.accept, seen_accept_);
     case bhttp::field::if_none_match: return join(head_.if_none_match, value);
     case bhttp::field::accept_encoding: return join(head_.accept_encoding, value);
+    case bhttp::field::cookie:
+      // Cookie fields are joined by "; " (RFC 6265 §5.4).
+      if (!head_.cookie.empty()) head_.cookie += "; ";
+      head_.cookie.append(value.data(), value.size());
+      return;
     case bhttp::field::expect:
       // Every member of every Expect field counts: one granite cannot meet
       // is 417, wherever it stands.
@@ -154,7 +161,8 @@ void request_reader::on_field_impl(bhttp::field name, string_view name_text, str
         return;
       }
       if (beast::iequals(name_text, "x-forwarded-for")) return join(head_.forwarded_for, value);
-      if (beast::iequals(name_text, "x-amzn-trace-id")) keep_first(head_.trace_id, seen_trace_id_);
+      if (beast::iequals(name_text, "x-amzn-trace-id")) return keep_first(head_.trace_id, seen_trace_id_);
+      if (beast::iequals(name_text, "granite-position")) keep_first(head_.position, seen_position_);
   }
 }
 

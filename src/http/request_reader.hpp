@@ -29,6 +29,8 @@ struct request_head {
   std::string accept_encoding;  // every Accept-Encoding field, joined by ", "
   std::string forwarded_for;  // every X-Forwarded-For field, joined by ", "
   std::string trace_id;       // X-Amzn-Trace-Id (the load balancer's), for the access log
+  std::string position;       // Granite-Position, as sent (the first)
+  std::string cookie;         // every Cookie field, joined by "; "
   bool expect_continue = false;
 };
 
@@ -95,7 +97,7 @@ class request_reader final : public boost::beast::http::basic_parser<true> {
   std::size_t line_ending_at(const char* end) const;
 
   bool seen_content_type_ = false, seen_authorization_ = false, seen_request_id_ = false, seen_expect_ = false,
-       seen_trace_id_ = false, seen_accept_ = false, seen_transfer_encoding_ = false;
+       seen_trace_id_ = false, seen_position_ = false, seen_accept_ = false, seen_transfer_encoding_ = false;
   bool unmet_expectation_ = false;  // an Expect member other than 100-continue
   bool folded(string_view name, string_view value) const;
 

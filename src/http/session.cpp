@@ -186,7 +186,12 @@ class session : public std::enable_shared_from_this<session> {
     bool read = req_.method == verb::get || req_.method == verb::head;
     route_ = nullptr;
     cache_use_ = obs::access_record::cache_use::none;
-    if (read) {
+    auto position = presented_position(head_.position, head_.cookie);
+    if (!position) return respond(problem(position.err(), req_));
+    req_.position = *position;
+    // A position the instance's cache may not have caught up with yet (a
+    // write through another instance): the read goes to the database.
+    if (read && (req_.position == 0 || ctx_.cache.holds_position(req_.position))) {
       if (auto hit = ctx_.cache.find(req_.target)) {
         route_ = hit->from;
         cache_use_ = obs::access_record::cache_use::hit;
@@ -245,6 +250,15 @@ class session : public std::enable_shared_from_this<session> {
   // --- writing ------------------------------------------------------------
 
   void respond(response r) {
+    if (r.position) {
+      // Before the write's notices: a worker that reads them finds the
+      // floor past the write.
+      ctx_.cache.raise_floor(r.position);
+      auto at = format_lsn(r.position);
+      r.headers.emplace_back(position_header, at);
+      r.headers.emplace_back("Set-Cookie", std::string(position_cookie) + "=" + at + "; Path=/; Max-Age=" +
+                                               std::to_string(position_cookie_max_age_s) + "; SameSite=Lax");
+    }
     for (const auto& c : r.changes) ctx_.cache.apply_own_change(c.notice, c.drops);
     if (fill_ && r.status == 200) {
       // Compressed when it may be kept (once, for every later hit), or for

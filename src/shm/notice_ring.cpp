@@ -18,6 +18,9 @@ notice_ring::notice_ring() {
   mem_ = static_cast<shared*>(p);  // zero-filled: every stamp 0
   new (&mem_->head) std::atomic<std::uint64_t>(0);
   new (&mem_->fresh_until) std::atomic<std::int64_t>(0);
+  new (&mem_->floor) std::atomic<std::uint64_t>(0);
+  new (&mem_->applied) std::atomic<std::uint64_t>(0);
+  new (&mem_->positioned) std::atomic<bool>(false);
   for (auto& s : mem_->slots) new (&s.stamp) std::atomic<std::uint64_t>(0);
   pthread_mutexattr_t attr;
   pthread_mutexattr_init(&attr);

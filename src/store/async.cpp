@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <limits>
 
 #include "granite/store/event_loop.hpp"
 #include "kept.hpp"
@@ -38,6 +39,30 @@ constexpr auto attempt_spacing = database_reconnector.first();
 failure unavailable_because(std::string why) { return {failure::kind::unavailable, {}, std::move(why)}; }
 
 const char* lane_name(database::lane l) { return l == database::lane::read ? "read" : "write"; }
+
+// A replica that sent a read back for being behind gets no reads until it
+// reports a position past that read's floor: it is asked (a probe) at most
+// this often while it is idle and reads are passing it by.
+constexpr auto probe_spacing = milliseconds(10);
+// A read sent back this often (recovery conflicts) goes to the primary.
+constexpr int most_bounces = 2;
+
+// The host (and port) a URL names, for /health/database and the log:
+// never its password.
+std::string host_of(const std::string& url) {
+  std::string host, port;
+  if (PQconninfoOption* options = PQconninfoParse(url.c_str(), nullptr)) {
+    for (auto* o = options; o->keyword; ++o) {
+      if (!o->val) continue;
+      if (std::string_view(o->keyword) == "host" || (host.empty() && std::string_view(o->keyword) == "hostaddr"))
+        host = o->val;
+      if (std::string_view(o->keyword) == "port") port = o->val;
+    }
+    PQconninfoFree(options);
+  }
+  if (host.empty()) host = "(default)";
+  return port.empty() ? host : host + ":" + port;
+}
 }  // namespace
 
 struct database::impl {
@@ -46,11 +71,18 @@ struct database::impl {
     asio::steady_timer retry;
     reconnector attempts = database_reconnector;
     bool first_attempt = true;
+    // A replica's: its source (index in sources), the floor of the last
+    // read it sent back (no reads until it reports a position at or past
+    // it), when it was last probed.
+    std::size_t source = 0;
+    std::uint64_t needs = 0;
+    clock::time_point probed{};
     explicit link(asio::io_context& loop) : retry(loop) {}
     bool ready() const { return p->ready(); }
   };
   struct lane_state {
     database::lane kind;
+    bool replicas = false;
     std::vector<std::unique_ptr<link>> links;
     std::deque<std::shared_ptr<job>> waiting;  // no connection of the lane can take them now
     asio::steady_timer deadline;               // the oldest waiting batch's
@@ -58,19 +90,33 @@ struct database::impl {
     explicit lane_state(asio::io_context& loop) : deadline(loop) {}
   };
 
-  impl(asio::io_context& l, database_options o) : loop(l), options(std::move(o)), reads(l), writes(l) {
-    options.statements.insert(options.statements.begin(), {ping, claim_key, kept_read});
+  impl(asio::io_context& l, database_options o)
+      : loop(l), options(std::move(o)), reads(l), writes(l), replicas(l) {
+    options.statements.insert(options.statements.begin(),
+                              {ping, claim_key, kept_read, read_position, commit_position});
     wait_limit = milliseconds(options.connect.statement_timeout_ms);
+    sources.push_back({"primary", host_of(options.connect.url)});
     make_lane(reads, database::lane::read, options.read_connections);
     make_lane(writes, database::lane::write, options.write_connections);
+    replicas.replicas = true;
+    for (std::size_t r = 0; r < options.replicas.size(); ++r) {
+      sources.push_back({"replica " + std::to_string(r + 1), host_of(options.replicas[r])});
+      make_lane(replicas, database::lane::read, options.replica_connections, r + 1);
+    }
   }
 
-  void make_lane(lane_state& lane, database::lane kind, int count) {
+  void make_lane(lane_state& lane, database::lane kind, int count, std::size_t source = 0) {
     lane.kind = kind;
     for (int i = 0; i < count; ++i) {
       auto ln = std::make_unique<link>(loop);
-      connection_setup setup{conninfo_for(kind, i), options.connect.statement_timeout_ms, &options.statements,
-                             options.pooled, stall_after};
+      connection_setup setup{conninfo_for(kind, i, source), options.connect.statement_timeout_ms,
+                             &options.statements, options.pooled, stall_after};
+      setup.replica = source > 0;
+      // A write's position matters only where reads may be answered by a
+      // replica: elsewhere it is not asked (and no header carries it).
+      setup.positions = source == 0 && !options.replicas.empty();
+      ln->source = source;
+      ln->first_attempt = source == 0;  // a replica that cannot be reached does not hold the worker's boot
       link* raw = ln.get();
       pipeline::hooks h{
           [this, &lane, raw](pipeline&) { on_ready(lane, *raw); },
@@ -80,7 +126,8 @@ struct database::impl {
           },
           [this](pipeline&) { drain(); },
           [this](pipeline&, std::shared_ptr<job> j) { send_again(std::move(j)); },
-          [this](pipeline&, std::vector<std::shared_ptr<job>> held) { hedge(std::move(held)); }};
+          [this](pipeline&, std::vector<std::shared_ptr<job>> held) { hedge(std::move(held)); },
+          [this, raw](pipeline&, std::shared_ptr<job> j) { behind(*raw, std::move(j)); }};
       ln->p = std::make_unique<pipeline>(loop, std::move(setup), std::move(h));
       lane.links.push_back(std::move(ln));
     }
@@ -88,14 +135,24 @@ struct database::impl {
   }
 
   // In pg_stat_activity: "granite worker 0 reads", "... reads 1",
-  // "... writes".
-  std::string conninfo_for(database::lane kind, int i) {
+  // "... writes", "... replica 1 reads".
+  std::string conninfo_for(database::lane kind, int i, std::size_t source) {
     auto o = options.connect;
     o.writer = kind == database::lane::write;
+    if (source > 0) {
+      o.url = options.replicas[source - 1];
+      o.application_name += " replica " + std::to_string(source);
+    }
     o.application_name += std::string(" ") + lane_name(kind) + "s";
     if (i > 0)
       o.application_name += " " + std::to_string(i);
     return conninfo(o);
+  }
+
+  // For the log: "read lane", "write lane", "replica 1 (host:port)".
+  std::string where(const lane_state& lane, const link& ln) const {
+    if (lane.replicas) return sources[ln.source].name + " (" + sources[ln.source].host + ")";
+    return std::string(lane_name(lane.kind)) + " lane";
   }
 
   lane_state& lane_of(database::lane l) { return l == database::lane::read ? reads : writes; }
@@ -121,6 +178,7 @@ struct database::impl {
   // false when none can.
   bool place(const std::shared_ptr<job>& j) {
     auto now = clock::now();
+    if (place_on_replica(j, now)) return true;
     for (auto* lane : {&reads, &writes})
       for (std::size_t i = 0; i < lane->links.size(); ++i) {
         auto& p = *lane->links[i]->p;
@@ -130,6 +188,65 @@ struct database::impl {
     if (!where) return false;
     lane_of(where->lane).links[where->index]->p->send(j);
     return true;
+  }
+
+  // A replica takes a read when it is connected, not stalled, and not known
+  // to be behind: it has reported a position past the floor of the last
+  // read it sent back, and (database.replica_max_lag_ms) a lag within the
+  // limit. Of those, the one with the fewest reads in flight (ties take turns). A replica
+  // passed by for being behind is probed, so that it is taken again once
+  // it has caught up.
+  bool replica_usable(const link& ln) const {
+    auto& p = *ln.p;
+    if (p.replayed() < ln.needs) return false;
+    return options.replica_max_lag_ms == 0 || p.lag_ms() <= options.replica_max_lag_ms;
+  }
+
+  bool place_on_replica(const std::shared_ptr<job>& j, clock::time_point now) {
+    if (replicas.links.empty() || j->lane != database::lane::read || j->work.must_be_current() ||
+        j->bounces >= most_bounces || j->floor == std::numeric_limits<std::uint64_t>::max())
+      return false;
+    link* best = nullptr;
+    // From the next one each time: ties (idle connections) take turns.
+    auto count = replicas.links.size();
+    auto first = next_replica++ % count;
+    for (std::size_t k = 0; k < count; ++k) {
+      auto& ln = replicas.links[(first + k) % count];
+      auto& p = *ln->p;
+      if (!p.ready() || p.stalled(now)) continue;
+      if (!replica_usable(*ln)) {
+        probe(*ln, now);
+        continue;
+      }
+      if (!best || p.outstanding() < best->p->outstanding()) best = ln.get();
+    }
+    if (!best) return false;
+    best->p->send(j);
+    return true;
+  }
+
+  void probe(link& ln, clock::time_point now) {
+    if (ln.p->outstanding() > 0 || now - ln.probed < probe_spacing) return;
+    ln.probed = now;
+    auto j = std::make_shared<job>();
+    j->lane = database::lane::read;
+    j->probe = true;
+    j->done = [](answer) {};
+    ln.p->send(std::move(j));
+  }
+
+  // A replica answered a read from behind its floor (or a recovery
+  // conflict cancelled it there): the answer is dropped, and the read goes
+  // where a read goes now, which is not that replica until it catches up.
+  void behind(link& ln, std::shared_ptr<job> j) {
+    ++sources[ln.source].behind;
+    ln.needs = std::max(ln.needs, j->floor);
+    ++j->bounces;
+    j->sends = 0;  // it ran nothing of consequence: a lost connection may still send it once more
+    j->answered = 0;
+    j->results.clear();
+    j->failed.reset();
+    dispatch(std::move(j));
   }
 
   void dispatch(std::shared_ptr<job> j) {
@@ -210,10 +327,10 @@ struct database::impl {
 
   void on_ready(lane_state& lane, link& ln) {
     first_attempt_over(ln, nullptr);
-    if (ln.attempts.succeeded()) spdlog::info("database connection re-established ({} lane)", lane_name(lane.kind));
+    if (ln.attempts.succeeded()) spdlog::info("database connection re-established ({})", where(lane, ln));
     drain();
     // The database is back: the others need not wait out their backoff.
-    for (auto* l : {&reads, &writes})
+    for (auto* l : {&reads, &writes, &replicas})
       for (auto& other : l->links)
         if (!other->ready() && !other->p->opening()) open_now(*other);
   }
@@ -222,10 +339,10 @@ struct database::impl {
     first_attempt_over(ln, &why);
     auto next = ln.attempts.failed(clock::now());
     if (next.outage_began)
-      spdlog::warn("database unreachable ({} lane; retrying every {} ms at most): {}", lane_name(lane.kind),
+      spdlog::warn("database unreachable ({}; retrying every {} ms at most): {}", where(lane, ln),
                    ln.attempts.most().count(), why);
     else
-      spdlog::debug("database still unreachable ({} lane): {}", lane_name(lane.kind), why);
+      spdlog::debug("database still unreachable ({}): {}", where(lane, ln), why);
     if (stopped) return;
     retry_at(ln, next.next);
     if (any_ready(lane) || any_opening(lane)) return;
@@ -244,12 +361,14 @@ struct database::impl {
   }
 
   void on_lost(lane_state& lane, link& ln, const std::string& why, std::deque<std::shared_ptr<job>> unanswered) {
-    spdlog::warn("database connection lost ({} lane: {}); reconnecting", lane_name(lane.kind), why);
+    spdlog::warn("database connection lost ({}: {}); reconnecting", where(lane, ln), why);
     ++counters.reconnects;
     open_now(ln);
     for (auto& j : unanswered) {
-      if (j->superseded) continue;  // its copy stands for it
-      if (j->sends < 2 && may_send_again(*j)) {
+      if (j->superseded || j->probe) continue;  // its copy stands for it
+      // A replica lost: its reads go elsewhere (the primary at worst).
+      if (lane.replicas) ++j->bounces;
+      if ((j->sends < 2 || lane.replicas) && may_send_again(*j)) {
         send_again(std::move(j));
       } else {
         answer_later(std::move(j), answer(unavailable_because("the database connection was lost; retry shortly")));
@@ -274,6 +393,8 @@ struct database::impl {
       copy->work = j->work;
       copy->deadline = j->deadline;
       copy->sends = j->sends;
+      copy->floor = j->floor;
+      copy->bounces = j->bounces;
       copy->hedged = true;
       copy->done = [first](answer a) {
         if (auto done = std::exchange(*first, {})) done(std::move(a));
@@ -309,7 +430,9 @@ struct database::impl {
 
   asio::io_context& loop;
   database_options options;
-  lane_state reads, writes;
+  lane_state reads, writes, replicas;
+  std::size_t next_replica = 0;
+  std::vector<database::stats::source> sources;  // their names and counters
   milliseconds wait_limit{0};
   bool stopped = false;
   database::stats counters;
@@ -337,14 +460,14 @@ database::~database() { stop(); }
 void database::start(std::function<void(std::optional<std::string>)> opened) {
   impl_->opened = std::move(opened);
   for (auto* lane : {&impl_->reads, &impl_->writes}) impl_->first_attempts += lane->links.size();
-  for (auto* lane : {&impl_->reads, &impl_->writes})
+  for (auto* lane : {&impl_->reads, &impl_->writes, &impl_->replicas})
     for (auto& ln : lane->links) ln->p->open();
 }
 
 void database::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
-  for (auto* lane : {&impl_->reads, &impl_->writes}) {
+  for (auto* lane : {&impl_->reads, &impl_->writes, &impl_->replicas}) {
     lane->deadline.cancel();
     for (auto& ln : lane->links) {
       ln->retry.cancel();
@@ -360,6 +483,7 @@ void database::submit(lane l, batch b, std::function<void(answer)> done) {
   auto j = std::make_shared<job>();
   if (impl_->wait_limit.count() > 0) j->deadline = clock::now() + impl_->wait_limit;
   j->lane = l;
+  if (l == lane::read) j->floor = std::max(impl_->options.floor ? impl_->options.floor() : 0, b.least());
   j->work = std::move(b);
   j->done = std::move(done);
   impl_->dispatch(std::move(j));
@@ -367,11 +491,26 @@ void database::submit(lane l, batch b, std::function<void(answer)> done) {
 
 database::stats database::snapshot() const {
   stats s = impl_->counters;
-  for (auto* lane : {&impl_->reads, &impl_->writes}) {
-    for (auto& ln : lane->links) s.connections += ln->ready();
+  s.sources = impl_->sources;
+  for (auto& src : s.sources) src.reads = 0;
+  for (auto* lane : {&impl_->reads, &impl_->writes, &impl_->replicas}) {
+    for (auto& ln : lane->links) {
+      s.connections += ln->ready();
+      auto& src = s.sources[ln->source];
+      src.connections += ln->ready();
+      ++src.wanted;
+      src.reads += ln->p->reads_answered();
+      if (ln->source > 0) {
+        src.replayed = std::max(src.replayed, ln->p->replayed());
+        if (ln->p->lag_ms() >= 0) src.lag_ms = src.lag_ms < 0 ? ln->p->lag_ms() : std::min(src.lag_ms, ln->p->lag_ms());
+      }
+    }
     s.wanted += lane->links.size();
     s.waiting += lane->waiting.size();
   }
+  for (std::size_t r = 1; r < s.sources.size(); ++r) s.sources[r].usable = false;
+  for (auto& ln : impl_->replicas.links)
+    if (ln->ready() && impl_->replica_usable(*ln)) s.sources[ln->source].usable = true;
   return s;
 }
 

@@ -135,6 +135,7 @@ struct change_feed::impl {
   std::uint64_t generation = 0;  // 0: none followed yet (the next batch starts anew)
   std::uint64_t next_seq = 0;
   lsn applied = 0;  // every commit below this is in the ring
+  std::vector<change> held;  // of a batch whose last payload has not come
 
   // Holding the stream.
   bool holding = false;  // streaming (opening does not count)
@@ -396,6 +397,7 @@ struct change_feed::impl {
         spdlog::warn("unreadable change notice \"{}\": read caches emptied", printable_notice(payload));
         return gap();
       }
+      if (sink.positions) sink.positions(0, 0);
       sink.publish(payload);
       stats.notices.fetch_add(1, std::memory_order_relaxed);
       return;
@@ -415,13 +417,23 @@ struct change_feed::impl {
         spdlog::info("changes: batch {}/{} does not follow {}/{}: read caches emptied", batch->generation,
                      batch->seq, generation, next_seq);
       gap();
+      held.clear();
       generation = batch->generation;
       applied = 0;
     }
     next_seq = batch->seq + 1;
-    for (const auto& c : batch->changes) sink.publish(format_notice(c));
-    stats.notices.fetch_add(batch->changes.size(), std::memory_order_relaxed);
-    if (batch->through) applied = std::max(applied, batch->through);
+    // A batch's changes committed before its `through`, which only the last
+    // payload of a batch carries: the changes of the others wait for it
+    // (they came in the same transaction), so that the floor is raised
+    // before any of them is published.
+    held.insert(held.end(), batch->changes.begin(), batch->changes.end());
+    if (!batch->through) return;
+    if (sink.positions && !held.empty()) sink.positions(batch->through, 0);
+    for (const auto& c : held) sink.publish(format_notice(c));
+    stats.notices.fetch_add(held.size(), std::memory_order_relaxed);
+    held.clear();
+    applied = std::max(applied, batch->through);
+    if (sink.positions) sink.positions(0, batch->through);
     prove(now);
   }
 

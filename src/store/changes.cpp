@@ -74,29 +74,6 @@ std::optional<change> parse_notice(std::string_view text) {
   return c;
 }
 
-std::string format_lsn(lsn at) {
-  char text[24];
-  std::snprintf(text, sizeof text, "%X/%X", static_cast<unsigned>(at >> 32), static_cast<unsigned>(at));
-  return text;
-}
-
-std::optional<lsn> parse_lsn(std::string_view text) {
-  auto slash = text.find('/');
-  if (slash == std::string_view::npos || slash == 0 || slash > 8 || text.size() - slash - 1 == 0 ||
-      text.size() - slash - 1 > 8)
-    return std::nullopt;
-  lsn out = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (i == slash) continue;
-    char ch = text[i];
-    int digit = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-    if (digit < 0) return std::nullopt;
-    if (i < slash) out += static_cast<lsn>(digit) << (4 * (slash - 1 - i) + 32);
-    else out += static_cast<lsn>(digit) << (4 * (text.size() - 1 - i));
-  }
-  return out;
-}
-
 namespace {
 
 std::string batch_head(std::uint64_t generation, std::uint64_t seq) {

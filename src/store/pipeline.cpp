@@ -5,6 +5,9 @@
 
 #include <boost/asio/post.hpp>
 
+#include <limits>
+
+#include "granite/store/changes.hpp"
 #include "kept.hpp"
 #include "results.hpp"
 
@@ -17,6 +20,10 @@ namespace {
 // Reads that share one sync at most: the first one's results wait for the
 // server to reach the sync (it flushes there), so their number is bounded.
 constexpr std::size_t reads_per_sync = 16;
+
+// A replica's read at the front of its connection is copied elsewhere after
+// this long without progress.
+constexpr auto replica_front_after = std::chrono::milliseconds(500);
 
 bool command_ok(PGconn* c, PGresult* r, std::string& error) {
   bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -59,7 +66,20 @@ bool readable_now(int fd) {
   return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
 }
 
+// A replica's position (the highest for a server not in recovery).
+std::uint64_t position_of(const PGresult* r) {
+  if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) return std::numeric_limits<std::uint64_t>::max();
+  return parse_lsn(PQgetvalue(r, 0, 0)).value_or(0);
+}
+
 }  // namespace
+
+const statement read_position{
+    "granite_read_position",
+    "SELECT pg_last_wal_replay_lsn()::text, CASE WHEN pg_last_wal_receive_lsn() IS NULL OR "
+    "pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0 ELSE COALESCE((EXTRACT(epoch FROM "
+    "clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::bigint, 0) END"};
+const statement commit_position{"granite_commit_position", "SELECT pg_current_wal_insert_lsn()::text"};
 
 pipeline::pipeline(asio::io_context& loop, connection_setup setup, hooks h)
     : loop_(loop), setup_(std::move(setup)), hooks_(std::move(h)), overdue_{asio::steady_timer(loop)}, stall_check_{asio::steady_timer(loop)} {}
@@ -107,6 +127,10 @@ void pipeline::send(std::shared_ptr<job> j) {
   j->ended_by_server = false;
   j->refused_as_read_only = false;
   j->skipped = false;
+  j->on_replica = setup_.replica;
+  j->replayed.reset();
+  j->trailing = setup_.positions && j->lane == database::lane::write ? 1 : 0;
+  j->position = 0;
   j->shares_sync = !setup_.pooled && j->lane == database::lane::read && !j->alone && !j->work.kept();
   if (in_flight_.empty()) progress_ = clock::now();
   in_flight_.push_back(j);
@@ -118,6 +142,12 @@ void pipeline::send(std::shared_ptr<job> j) {
   std::size_t first = 0;
   j->leading = 0;
   j->prepared_for_it = nullptr;
+  if (j->on_replica) {
+    // In the same transaction, before the read's own statements (each
+    // takes its snapshot after it): the read sees at least this.
+    if (!send_statement(read_position, {})) return;
+    ++j->leading;
+  }
   if (const auto& k = j->work.kept()) {
     // The key's claim, then the first statement, made to keep its rows:
     // prepared first if this connection has not had it (a prepare is no
@@ -161,6 +191,9 @@ void pipeline::send(std::shared_ptr<job> j) {
   // Without its sync the server commits none of it; from here on it may.
   j->synced = true;
   if (PQpipelineSync(conn_) != 1) return lose("cannot send a statement: " + message_of(conn_));
+  // Asked after the commit (a transaction of its own): a position past it.
+  if (j->trailing && (!send_statement(commit_position, {}) || PQpipelineSync(conn_) != 1))
+    return lose("cannot send a statement: " + message_of(conn_));
   flush();
 }
 
@@ -255,22 +288,36 @@ void pipeline::on_result(PGresult* r) {
       return finish_front();
     case PGRES_TUPLES_OK:
     case PGRES_COMMAND_OK:
-      if (j.answered < j.leading)
-        PQclear(r);  // the key's claim, a prepare: nothing of the caller's
-      else
+      if (j.answered >= j.committing()) {  // after the commit: its position
+        if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) j.position = parse_lsn(PQgetvalue(r, 0, 0)).value_or(0);
+        PQclear(r);
+      } else if (j.answered < j.leading) {
+        // A replica's position; the key's claim, a prepare: nothing of the
+        // caller's.
+        if (j.on_replica && j.answered == 0) {
+          j.replayed = position_of(r);
+          j.lag_ms = PQnfields(r) > 1 && !PQgetisnull(r, 0, 1) ? std::atoll(PQgetvalue(r, 0, 1)) : 0;
+        }
+        PQclear(r);
+      } else {
         j.results.emplace_back(wrap_result(r));
+      }
       break;
     case PGRES_PIPELINE_ABORTED:  // after an earlier statement of the batch failed, or of its sync
       if (!j.failed) j.skipped = true;
       PQclear(r);
       break;
     default:
+      if (j.answered >= j.committing()) {  // the position after the commit: unknown, the write stands
+        PQclear(r);
+        break;
+      }
       // A prepare that failed prepared nothing: the next batch tries again.
       if (j.answered == 0 && j.prepared_for_it) kept_prepared_.erase(j.prepared_for_it);
       if (!j.failed) j.failed = failure_of(r);
       // A session the server ends (a restart, pg_terminate_backend) in
       // place of a statement's result never reached the batch's commit.
-      if (ends_session(r) && j.answered < j.statements()) j.ended_by_server = true;
+      if (ends_session(r) && j.answered < j.committing()) j.ended_by_server = true;
       PQclear(r);
   }
   ++j.answered;
@@ -291,6 +338,21 @@ void pipeline::finish_front() {
     return lose("the server takes no writes (SQLSTATE 25006); looking for a writer");
   }
   auto now = clock::now();
+  if (j->replayed) {
+    replayed_ = *j->replayed;
+    lag_ms_ = j->lag_ms;
+    reported_at_ = now;
+  }
+  // A replica behind the read's floor, or one whose replay cancelled the
+  // read (a recovery conflict): the answer is not used.
+  bool behind = j->on_replica && !j->probe &&
+                ((j->replayed && *j->replayed < j->floor) || (j->failed && j->failed->what == failure::kind::conflict));
+  if (behind && hooks_.behind) {
+    progress_ = now;
+    hooks_.behind(*this, std::move(j));
+    if (hooks_.answered) hooks_.answered(*this);
+    return;
+  }
   bool timed_out = j->failed && j->failed->what == failure::kind::timeout;
   // Not its own deadline's cancel (nor the server's statement_timeout,
   // which cannot end a statement before granite's deadline for it).
@@ -308,7 +370,8 @@ void pipeline::finish_front() {
   }
   if (ran_nothing) j->failed = failure{failure::kind::unavailable, {}, "the database skipped the statement; retry shortly"};
   if (!timed_out) progress_ = now;
-  answer a = j->failed ? answer(std::move(*j->failed)) : answer(std::move(j->results));
+  answer a = j->failed ? answer(std::move(*j->failed)) : answer(std::move(j->results), j->position);
+  if (j->lane == database::lane::read && !j->probe && !j->superseded) ++reads_answered_;
   // On the loop, after this read: the answer may send more.
   asio::post(loop_, [j, a = std::move(a)]() mutable { j->done(std::move(a)); });
   if (hooks_.answered) hooks_.answered(*this);
@@ -346,8 +409,12 @@ void pipeline::check_stall() {
   // wait): a copy would double its cost or hold a second connection. Those
   // behind it have certainly not begun.
   std::vector<std::shared_ptr<job>> reads;
-  for (auto j = std::next(in_flight_.begin()); j != in_flight_.end(); ++j)
-    if ((*j)->lane == database::lane::read && !(*j)->hedged) {
+  // A replica's front too, once it has stalled for long: a replica that
+  // froze, or whose replay holds the read, gives its reads up within a
+  // second.
+  bool front_too = setup_.replica && now - progress_ > replica_front_after;
+  for (auto j = front_too ? in_flight_.begin() : std::next(in_flight_.begin()); j != in_flight_.end(); ++j)
+    if ((*j)->lane == database::lane::read && !(*j)->hedged && !(*j)->probe) {
       (*j)->hedged = true;
       reads.push_back(*j);
     }

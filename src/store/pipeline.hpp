@@ -82,7 +82,26 @@ struct job {
   // the statement prepared for it, if any.
   std::size_t leading = 0;
   const statement* prepared_for_it = nullptr;
-  std::size_t statements() const { return work.size() + leading; }
+  // Of its last send: a write's commit position is asked after its sync,
+  // with a sync of its own (trailing: 1), so that it is read after the
+  // commit; `position` is what came (0: none).
+  std::size_t trailing = 0;
+  std::uint64_t position = 0;
+  std::size_t statements() const { return work.size() + leading + trailing; }
+  // The results up to its sync: those of its transaction.
+  std::size_t committing() const { return work.size() + leading; }
+
+  // A read: the least position in the primary's log a replica must have
+  // replayed to answer it (the instance's floor when it was asked, or more
+  // when the client presented a position), and, of its last send on a
+  // replica, what the replica reported ahead of it.
+  std::uint64_t floor = 0;
+  bool on_replica = false;
+  std::optional<std::uint64_t> replayed;  // nullopt: not asked; max: not in recovery (current)
+  std::int64_t lag_ms = 0;
+  // A replica's probe: no caller, nothing counted.
+  bool probe = false;
+  int bounces = 0;  // sent again for a replica behind it
 };
 
 struct connection_setup {
@@ -92,7 +111,20 @@ struct connection_setup {
   bool pooled = false;  // database_options::pooled
   // Busy with no answer for this long: the connection is stalled.
   clock::duration stall_after = std::chrono::milliseconds(20);
+  // A replica's connection: every read asks the replica's replay position
+  // and lag first (read_position). A write connection asks each write's
+  // commit position after its commit (commit_position).
+  bool replica = false;
+  bool positions = false;
 };
+
+// What a replica reports ahead of each read: how far it has replayed the
+// primary's log (NULL on a server not in recovery), and its replay lag in
+// milliseconds: 0 when it has replayed all it received (or receives
+// nothing), else the time since the commit it replayed last.
+extern const statement read_position;
+// The primary's log position after a write's commit.
+extern const statement commit_position;
 
 class pipeline {
  public:
@@ -115,6 +147,10 @@ class pipeline {
     // they are, marked hedged, still in flight here. The lane may send a
     // copy of each elsewhere.
     std::function<void(pipeline&, std::vector<std::shared_ptr<job>>)> stalled;
+    // A read answered by a replica that had not replayed as far as the
+    // read's floor, or that a recovery conflict cancelled: unused, the lane
+    // sends it elsewhere.
+    std::function<void(pipeline&, std::shared_ptr<job>)> behind;
   };
 
   pipeline(boost::asio::io_context& loop, connection_setup setup, hooks h);
@@ -133,6 +169,12 @@ class pipeline {
   // now waits behind it. A batch answered with
   // a timeout is no answer: what held it most likely holds the next.
   bool stalled(clock::time_point now) const { return !in_flight_.empty() && now - progress_ > setup_.stall_after; }
+  // A replica's: the position and lag it last reported, and when.
+  std::uint64_t replayed() const { return replayed_; }
+  // Reads answered here (the callers', not probes).
+  std::uint64_t reads_answered() const { return reads_answered_; }
+  std::int64_t lag_ms() const { return lag_ms_; }
+  clock::time_point reported_at() const { return reported_at_; }
   // When the last connection attempt began.
   clock::time_point attempt_started() const { return attempt_started_; }
   // Only while ready.
@@ -199,6 +241,10 @@ class pipeline {
   lazy_timer stall_check_;  // check_stall()
   std::shared_ptr<std::atomic<bool>> cancelling_ = std::make_shared<std::atomic<bool>>(false);
   clock::time_point last_cancel_log_{};
+  std::uint64_t replayed_ = 0;
+  std::uint64_t reads_answered_ = 0;
+  std::int64_t lag_ms_ = -1;
+  clock::time_point reported_at_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

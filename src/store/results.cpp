@@ -73,6 +73,9 @@ failure failure_of(const PGresult* r) {
   } else if (state == "25006") {
     f.what = failure::kind::read_only;
     f.message = "the database takes no writes right now (a failover may be under way); retry shortly";
+  } else if (state == "40001" || state == "40P01") {
+    f.what = failure::kind::conflict;
+    f.message = "the statement was cancelled by a conflict (a replica's replay, a deadlock); retry shortly";
   } else if (state.starts_with("57P") || state.starts_with("08") || state.empty()) {
     f.what = failure::kind::unavailable;
     f.message = "the database is restarting or unreachable; retry shortly";
@@ -92,7 +95,7 @@ bool ends_session(const PGresult* r) {
 
 error answer::as_error() const {
   if (failure_->what == failure::kind::unavailable || failure_->what == failure::kind::timeout ||
-      failure_->what == failure::kind::read_only)
+      failure_->what == failure::kind::read_only || failure_->what == failure::kind::conflict)
     return granite::unavailable(failure_->message);
   if (failure_->what == failure::kind::in_use) {
     auto e = conflict(failure_->message + "; retry shortly");

@@ -94,7 +94,12 @@ int run_feed(const config::config& cfg, const feed_inherited& from, std::functio
   stats_copier copier(stats, from.metrics);
   store::change_sink sink{[&ring](std::string_view notice) { ring.publish(notice); },
                           [&ring](std::chrono::steady_clock::time_point until) { ring.trust_until(until); },
-                          [&ring] { ring.distrust(); }};
+                          [&ring] { ring.distrust(); },
+                          [&ring](store::lsn changed, store::lsn applied) {
+                            ring.set_positioned(changed || applied);
+                            ring.raise_floor(changed);
+                            ring.raise_applied(applied);
+                          }};
   try {
     store::change_feed feed(feed_options(cfg), std::move(sink), stats);
     feed.run(stop_requested, [&] {

@@ -357,6 +357,49 @@ void drain_state(writer& w, const metrics_view& v) {
   w.sample("granite_draining", "", std::int64_t{by_state[1] > 0 ? 1 : 0});
 }
 
+// Where reads went: the primary and each replica (database.replicas).
+void read_sources(writer& w, const metrics_view& v) {
+  const auto& m = v.memory;
+  std::int64_t sources = 1;
+  for (std::size_t s = 0; s < m.slots_used(); ++s)
+    for (const auto& g : m.slot(s).gauges)
+      if (g.owner.load(std::memory_order_relaxed) != 0)
+        sources = std::max(sources, g.db_sources.load(std::memory_order_relaxed));
+  auto label = [](std::size_t i) {
+    return i == 0 ? std::string("source=\"primary\"") : "source=\"replica " + std::to_string(i) + "\"";
+  };
+  auto n = static_cast<std::size_t>(std::min<std::int64_t>(sources, shm::metric_sources));
+  w.family("granite_database_reads_total", "counter",
+           "Reads answered, by where they were read: the primary, or a replica (database.replicas, in order).");
+  for (std::size_t i = 0; i < n; ++i)
+    w.sample("granite_database_reads_total", label(i),
+             sum(m, [i](const shm::slot_metrics& s) -> const shm::counter& { return s.db_reads[i]; }));
+  if (n < 2) return;
+  w.family("granite_database_reads_behind_total", "counter",
+           "Reads a replica answered from behind the instance's floor or the client's position (or that its replay "
+           "cancelled): not used, sent again to a replica that is far enough or to the primary.");
+  for (std::size_t i = 1; i < n; ++i)
+    w.sample("granite_database_reads_behind_total", label(i),
+             sum(m, [i](const shm::slot_metrics& s) -> const shm::counter& { return s.db_behind[i]; }));
+  w.family("granite_database_replica_lag_seconds", "gauge",
+           "A replica's replay lag as it last reported it (the most any worker saw): 0 when it has replayed all it "
+           "received.");
+  for (std::size_t i = 1; i < n; ++i) {
+    std::int64_t most = -1;
+    for (std::size_t s = 0; s < m.slots_used(); ++s)
+      for (const auto& g : m.slot(s).gauges)
+        if (g.owner.load(std::memory_order_relaxed) != 0)
+          most = std::max(most, g.db_replica_lag_ms[i].load(std::memory_order_relaxed));
+    if (most >= 0) w.sample("granite_database_replica_lag_seconds", label(i), static_cast<double>(most) / 1e3);
+  }
+  w.family("granite_database_replica_usable", "gauge",
+           "Workers for which a replica takes reads now: connected, within database.replica_max_lag_ms, and not "
+           "known to be behind.");
+  for (std::size_t i = 1; i < n; ++i)
+    w.sample("granite_database_replica_usable", label(i),
+             sum_gauges(m, [i](const shm::gauge_cell& g) -> const shm::gauge& { return g.db_replica_usable[i]; }));
+}
+
 void worker_state(writer& w, const metrics_view& v) {
   for (const auto& f : worker_counters) {
     w.family(f.name, "counter", f.help);
@@ -380,6 +423,7 @@ std::string metrics_text(const metrics_view& v, bool openmetrics) {
   worker_slots(w, v);
   change_feed(w, v);
   worker_state(w, v);
+  read_sources(w, v);
   hashing(w, v);
   drain_state(w, v);
   w.family("granite_access_log_lines_dropped_total", "counter",

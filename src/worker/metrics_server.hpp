@@ -35,6 +35,11 @@ class metrics_copier {
     add(slot_->db_retried, d.retried, last_db_.retried);
     add(slot_->db_reconnects, d.reconnects, last_db_.reconnects);
     add(slot_->db_hedged, d.hedged, last_db_.hedged);
+    for (std::size_t i = 0; i < d.sources.size() && i < shm::metric_sources; ++i) {
+      auto before = i < last_db_.sources.size() ? last_db_.sources[i] : store::database::stats::source{};
+      add(slot_->db_reads[i], d.sources[i].reads, before.reads);
+      add(slot_->db_behind[i], d.sources[i].behind, before.behind);
+    }
     add(slot_->cache_hits, c.hits, last_cache_.hits);
     add(slot_->cache_misses, c.misses, last_cache_.misses);
     add(slot_->cache_fills, c.fills, last_cache_.fills);
@@ -55,6 +60,11 @@ class metrics_copier {
     set(gauges_->db_connections, d.connections);
     set(gauges_->db_wanted, d.wanted);
     set(gauges_->db_waiting, d.waiting);
+    set(gauges_->db_sources, std::min(d.sources.size(), shm::metric_sources));
+    for (std::size_t i = 1; i < d.sources.size() && i < shm::metric_sources; ++i) {
+      gauges_->db_replica_lag_ms[i].store(d.sources[i].lag_ms, std::memory_order_relaxed);
+      set(gauges_->db_replica_usable[i], d.sources[i].usable ? 1 : 0);
+    }
     set(gauges_->cache_entries, c.entries);
     set(gauges_->cache_bytes, c.bytes);
     set(gauges_->cache_listening, c.enabled && c.listening ? 1 : 0);

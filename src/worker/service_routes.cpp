@@ -55,6 +55,21 @@ void add_service_routes(http::router& router, const std::atomic<bool>& closing, 
                    {"worker", getpid()},         {"connections", s.connections}, {"connectionsWanted", s.wanted},
                    {"waiting", s.waiting},       {"batches", s.batches},         {"retried", s.retried},
                    {"refused", s.refused},       {"reconnects", s.reconnects},   {"hedged", s.hedged}};
+               auto sources = nlohmann::ordered_json::array();
+               for (const auto& src : s.sources) {
+                 nlohmann::ordered_json one = {{"name", src.name},         {"host", src.host},
+                                               {"connections", src.connections}, {"connectionsWanted", src.wanted},
+                                               {"reads", src.reads}};
+                 if (&src != &s.sources.front()) {
+                   one["behind"] = src.behind;
+                   one["replayed"] = format_lsn(src.replayed == UINT64_MAX ? 0 : src.replayed);
+                   one["promoted"] = src.replayed == UINT64_MAX;
+                   one["lagMs"] = src.lag_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(src.lag_ms);
+                   one["usable"] = src.usable;
+                 }
+                 sources.push_back(std::move(one));
+               }
+               out["sources"] = std::move(sources);
                return no_store(http::json(200, out.dump()));
              }));
 }

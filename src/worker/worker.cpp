@@ -38,6 +38,8 @@ namespace granite::worker {
 
 namespace asio = boost::asio;
 
+static_assert(config::max_replicas + 1 == shm::metric_sources, "a metrics cell for the primary and each replica");
+
 namespace {
 
 store::connect_options connect_options(const config::config& cfg, int slot) {
@@ -53,7 +55,8 @@ std::size_t connection_limit(const config::config& cfg) {
   getrlimit(RLIMIT_NOFILE, &nofile);
   auto wanted = static_cast<std::size_t>(cfg.http.max_connections);
   // The database's connections, logs, sockets.
-  std::size_t reserve = static_cast<std::size_t>(cfg.database.read_connections + cfg.database.write_connections) + 64;
+  std::size_t reserve = static_cast<std::size_t>(cfg.database.read_connections + cfg.database.write_connections) +
+                        cfg.database.replicas.size() * static_cast<std::size_t>(cfg.database.replica_connections) + 64;
   if (nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur >= wanted + reserve) return wanted;
   std::size_t allowed = nofile.rlim_cur > reserve * 2 ? nofile.rlim_cur - reserve : nofile.rlim_cur / 2;
   spdlog::warn("open files are limited to {} (RLIMIT_NOFILE): at most {} connections instead of {} "
@@ -97,13 +100,17 @@ bool check_schema(const config::config& cfg, int slot) {
   }
 }
 
-store::database_options database_options(const config::config& cfg, int slot) {
+store::database_options database_options(const config::config& cfg, int slot, const http::read_cache& cache) {
   store::database_options o;
   o.connect = connect_options(cfg, slot);
   o.read_connections = cfg.database.read_connections;
   o.write_connections = cfg.database.write_connections;
   o.queue_limit = cfg.database.queue_limit;
   o.pooled = cfg.database.pooler == "transaction";
+  o.replicas = cfg.database.replicas;
+  o.replica_connections = cfg.database.replica_connections;
+  o.replica_max_lag_ms = cfg.database.replica_max_lag_ms;
+  o.floor = [&cache] { return cache.replica_floor(); };
   o.statements = features::statements();
   return o;
 }
@@ -253,9 +260,9 @@ void serve(asio::io_context& ioc, const config::config& cfg, int slot, const inh
 
   acceptor.do_accept();
   if (metrics_acceptor) metrics_acceptor->do_accept();
-  spdlog::info("serving with {} database connections ({} for reads, {} for writes)",
+  spdlog::info("serving with {} database connections ({} for reads, {} for writes; {} to each of {} replicas)",
                cfg.database.read_connections + cfg.database.write_connections, cfg.database.read_connections,
-               cfg.database.write_connections);
+               cfg.database.write_connections, cfg.database.replica_connections, cfg.database.replicas.size());
   report_ready(from.status_fd, slot);
   ioc.run();
   // The worker is stopping. A stop signal that comes now (Ctrl-C reaches
@@ -311,7 +318,7 @@ int run(const config::config& cfg, int slot, const inherited& from, std::functio
   http::read_cache cache(static_cast<std::size_t>(cfg.cache.size_mib) * 1024 * 1024, cfg.cache.enabled,
                          features::read_notice);
   cache.attach(from.notices);
-  auto db = store::make_database(*ioc, database_options(cfg, slot));
+  auto db = store::make_database(*ioc, database_options(cfg, slot, cache));
   auto error = open_database(*ioc, *db);
   if (!error) error = take_slot_socket(from.listen_fd, cfg.listen.backlog);
   if (error) {

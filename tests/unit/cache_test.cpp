@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -445,4 +446,41 @@ TEST(ReadCache, IsUsedOnlyWhileItsRingIsProvenCurrent) {
   EXPECT_FALSE(c.has("/api/users/5"));
   ring.distrust();
   EXPECT_FALSE(c.usable());
+}
+
+// The positions a replica read is held to (shm/notice_ring.hpp): the floor
+// only goes up and is shared by every worker of the ring; with the cache in
+// use and no positions from the feed, no replica may answer; a presented
+// position is in the cache only once the feed has applied that far.
+TEST(ReadCachePositions, TheFloorRisesForEveryWorkerAndNeverFalls) {
+  granite::shm::notice_ring ring;
+  read_cache a(1 << 20, true, read_notice), b(1 << 20, true, read_notice);
+  a.attach(&ring);
+  b.attach(&ring);
+  EXPECT_EQ(a.replica_floor(), std::numeric_limits<std::uint64_t>::max()) << "no positions from the feed yet";
+  ring.set_positioned(true);
+  EXPECT_EQ(b.replica_floor(), 0u);
+  a.raise_floor(0x500);
+  EXPECT_EQ(b.replica_floor(), 0x500u);
+  b.raise_floor(0x400);
+  EXPECT_EQ(a.replica_floor(), 0x500u);
+  ring.set_positioned(false);  // the feed fell back to the triggers' notices
+  EXPECT_EQ(a.replica_floor(), std::numeric_limits<std::uint64_t>::max());
+  read_cache off(1 << 20, false, read_notice);  // no cache to go stale: the floor stands
+  off.attach(&ring);
+  EXPECT_EQ(off.replica_floor(), 0x500u);
+}
+
+TEST(ReadCachePositions, APresentedPositionIsHeldOnceTheFeedHasAppliedIt) {
+  granite::shm::notice_ring ring;
+  read_cache c(1 << 20, true, read_notice);
+  c.attach(&ring);
+  ring.raise_applied(0x300);
+  EXPECT_FALSE(c.holds_position(0x200)) << "positions not known to come from the feed";
+  ring.set_positioned(true);
+  EXPECT_TRUE(c.holds_position(0x200));
+  EXPECT_TRUE(c.holds_position(0x300));
+  EXPECT_FALSE(c.holds_position(0x301));
+  c.raise_floor(0x900);  // its own write: not proof that others' changes are in
+  EXPECT_FALSE(c.holds_position(0x800));
 }

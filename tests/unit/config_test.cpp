@@ -102,6 +102,13 @@ TEST(Config, ImpossibleValuesAreRefused) {
   EXPECT_NE(error_of({.set = {{"log.level", "loud", "--set"}}}).find("not one of trace, debug"), std::string::npos);
   EXPECT_NE(error_of({.set = {{"listen.host", "localhost", "--set"}}}).find("not an IPv4 or IPv6 address"),
             std::string::npos);
+  EXPECT_NE(error_of({.set = {{"database.replicas", "host=a port=5432, host='unterminated", "--set"}}})
+                .find("database.replicas[1] is not a valid libpq connection string"),
+            std::string::npos);
+  EXPECT_NE(error_of({.file = write_temp(R"({"database": {"replicas": ["host=a", "  "]}})")}).find("blank"),
+            std::string::npos);
+  EXPECT_NE(error_of({.set = {{"database.replicas", "a,b,c,d,e,f,g,h,i", "--set"}}}).find("at most 8"),
+            std::string::npos);
 }
 
 TEST(Config, BrokenFilesAreRefused) {

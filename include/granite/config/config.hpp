@@ -12,6 +12,8 @@ namespace granite::config {
 // The most worker processes an instance runs: the bound of `workers` and of
 // SIGTTIN, and the size of the leader's shared memory per slot.
 inline constexpr int max_workers = 1024;
+// The most read replicas (database.replicas): the metrics' cells per slot.
+inline constexpr std::size_t max_replicas = 8;
 
 // The whole configuration, read once in the leader and never changed.
 // Precedence: built-in defaults < config file < environment < flags.
@@ -51,6 +53,13 @@ struct config {
     // ("transaction": granite then keeps no state in a session: no
     // prepared statements, no SET).
     std::string pooler = "none";
+    // Streaming replicas that serve reads (libpq URLs; one reader endpoint,
+    // such as Aurora's, counts as one): each worker keeps
+    // replica_connections to each. A replica whose replay lags more than
+    // replica_max_lag_ms (0: no limit) gets no reads until it catches up.
+    std::vector<std::string> replicas;
+    int replica_connections = 1;
+    int replica_max_lag_ms = 1000;
     int queue_limit = 1024;     // per lane: requests waiting for a connection; beyond, 503
     int statement_timeout_ms = 5000;
     int connect_timeout_s = 5;

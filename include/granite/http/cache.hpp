@@ -133,6 +133,20 @@ class read_cache {
   void apply_own_change(std::string_view notice, const invalidation& drops);
   // The same from the notice alone, read as any other (tests).
   void apply_own_notice(std::string_view notice);
+  // Positions in the primary's log (shm/notice_ring.hpp), for the reads
+  // that replicas serve.
+  //  - A write this worker made is at `at`: the instance's floor rises to
+  //    it (before its notices are published).
+  void raise_floor(std::uint64_t at);
+  //  - The least position a replica must have replayed to answer a read of
+  //    this instance: the floor, or the highest position (no replica) when
+  //    the cache is in use and the change feed carries no positions (the
+  //    triggers' notices).
+  std::uint64_t replica_floor() const;
+  //  - Whether a read that presents `position` (read-your-writes) may be
+  //    answered from this cache: every change committed before it is in
+  //    the ring.
+  bool holds_position(std::uint64_t position) const;
   // The ring of the instance's notices (may be null: a worker alone).
   void attach(shm::notice_ring* ring);
   void flush();
@@ -174,6 +188,7 @@ class read_cache {
   bool enabled_;
   notice_reader read_notice_;
   bool listening_ = false;
+  std::uint64_t floor_ = 0;  // without a ring
   std::unordered_map<std::string, entry, key_hash, std::equal_to<>> entries_;
   std::unordered_map<cache_group, entry*, group_hash> groups_;  // the first entry of each group
   entry* newest_ = nullptr;

@@ -22,6 +22,13 @@ result<std::int64_t> parse_id(std::string_view text, std::string_view what);
 // longer, or sent twice.
 result<std::optional<std::string>> idempotency_key(const request& req);
 
+// The position a request presents for read-your-writes: the
+// Granite-Position header, else the granite_position cookie (0: neither).
+// A malformed header is refused (invalid_argument); a malformed cookie is
+// ignored (another application's cookie of the same name, a client that
+// mangled it).
+result<std::uint64_t> presented_position(std::string_view header, std::string_view cookies);
+
 // The common shape of a route on one record: parse the {param} id, run
 // `body(id)` (a result holding a JSON text), answer 200 or the problem.
 template <class F>

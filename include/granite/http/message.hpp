@@ -35,6 +35,10 @@ struct request {
   int idempotency_keys = 0;     // how many Idempotency-Key fields came (more than one is refused)
   std::string body;
   ip_address client;  // the peer, or whom a trusted proxy names (http.trusted_proxies)
+  // The position in the primary's log the client presents (a write's
+  // answer gave it, in the Granite-Position header or cookie): a read is
+  // answered from a state at or past it. 0: none.
+  std::uint64_t position = 0;
 };
 
 // What a page of a list route (keyset pagination, features/page.hpp) holds:
@@ -65,7 +69,18 @@ struct response {
   // A page of a list: what it spans. A cached page without one is dropped
   // by any change of its group.
   std::optional<page_span> page;
+  // A write's commit position (store::answer::position), 0 when unknown:
+  // the instance's floor rises to it, and the client is given it
+  // (Granite-Position, and the cookie of the same name) to present to any
+  // instance.
+  std::uint64_t position = 0;
 };
+
+// The header and cookie of read-your-writes across instances, and how long
+// the cookie lives (a replica passes a position in milliseconds).
+inline constexpr std::string_view position_header = "Granite-Position";
+inline constexpr std::string_view position_cookie = "granite_position";
+inline constexpr int position_cookie_max_age_s = 60;
 
 inline constexpr std::string_view json_type = "application/json; charset=utf-8";
 inline constexpr std::string_view text_type = "text/plain; charset=utf-8";

@@ -54,6 +54,10 @@ inline std::size_t duration_bucket(std::uint64_t us) {
   return i;
 }
 
+// Where a worker's reads go: the primary, then each replica
+// (database.replicas, 8 at most).
+inline constexpr std::size_t metric_sources = 9;
+
 // One process's gauges.
 struct alignas(64) gauge_cell {
   std::atomic<pid_t> owner;
@@ -63,6 +67,9 @@ struct alignas(64) gauge_cell {
   gauge db_connections;  // open
   gauge db_wanted;       // configured
   gauge db_waiting;      // batches waiting for a connection
+  gauge db_sources;      // the primary and its replicas: 1 + database.replicas
+  gauge db_replica_lag_ms[metric_sources];  // as each replica last reported it (index 0 unused); -1: unknown
+  gauge db_replica_usable[metric_sources];  // 1: it takes reads now
   gauge cache_entries;
   gauge cache_bytes;
   gauge cache_listening;  // 1: its read cache is in use (the change feed proved the ring current)
@@ -90,6 +97,8 @@ struct alignas(64) slot_metrics {
   // The worker's own counters, added four times a second (what it had
   // counted since the last time).
   counter db_batches, db_refused, db_retried, db_reconnects, db_hedged;
+  counter db_reads[metric_sources];   // reads answered, by source
+  counter db_behind[metric_sources];  // reads a replica answered from behind the floor: sent again
   counter cache_hits, cache_misses, cache_fills, cache_refused_fills, cache_evictions, cache_notices, cache_flushes;
   counter cache_spared;
   counter cache_bypassed;

@@ -50,6 +50,27 @@ class notice_ring {
         std::chrono::steady_clock::duration(mem_->fresh_until.load(std::memory_order_acquire)));
   }
 
+  // Positions in the primary's log (store::lsn), which only go up.
+  //  - floor: the last change the instance knows of (the feed's batches of
+  //    changes, its workers' own writes). A replica that has not replayed
+  //    this far must not answer its reads. Raised before the notices that
+  //    come with it are published: a worker that has read a notice finds
+  //    the floor past its change.
+  //  - applied: every change committed before it is in the ring (the
+  //    feed's batches, heartbeats included): a read that presents a
+  //    position at or below it may be answered from a cache that has read
+  //    the ring.
+  //  - positioned: the feed delivers positions (the change stream; the
+  //    triggers' notices carry none). Without them a cached instance knows
+  //    of changes whose positions it cannot tell, so its reads go to the
+  //    primary.
+  void raise_floor(std::uint64_t at) { raise(mem_->floor, at); }
+  std::uint64_t floor() const { return mem_->floor.load(std::memory_order_acquire); }
+  void raise_applied(std::uint64_t at) { raise(mem_->applied, at); }
+  std::uint64_t applied() const { return mem_->applied.load(std::memory_order_acquire); }
+  void set_positioned(bool yes) { mem_->positioned.store(yes, std::memory_order_release); }
+  bool positioned() const { return mem_->positioned.load(std::memory_order_acquire); }
+
   // Gives every notice from `next` on to apply(std::string_view) and moves
   // `next` past them. False when some were overwritten before they could
   // be read (the reader must then assume anything changed).
@@ -82,8 +103,15 @@ class notice_ring {
     pthread_mutex_t lock;  // writers only; robust: a worker killed while holding it does not wedge the others
     std::atomic<std::uint64_t> head;
     std::atomic<std::int64_t> fresh_until;  // steady_clock ticks; 0: not current
+    std::atomic<std::uint64_t> floor, applied;
+    std::atomic<bool> positioned;
     slot slots[capacity];
   };
+  static void raise(std::atomic<std::uint64_t>& at, std::uint64_t to) {
+    auto now = at.load(std::memory_order_relaxed);
+    while (now < to && !at.compare_exchange_weak(now, to, std::memory_order_acq_rel)) {
+    }
+  }
   bool copy_out(std::uint64_t index, char* out, std::size_t& length) const;
 
   shared* mem_;

@@ -8,6 +8,7 @@
 // libpq and Asio: handlers await a batch's answer (a coroutine suspends and
 // the loop resumes it when the answer is in). The worker makes one on its
 // loop with store/event_loop.hpp.
+#include <algorithm>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -67,6 +68,24 @@ class batch {
   }
   const std::optional<kept_key>& kept() const { return kept_; }
 
+  // A read answered only from a state at or past this position in the
+  // primary's log (a commit position a client presents, from a write's
+  // answer): a replica that has replayed it, or else the primary.
+  batch& at_least(std::uint64_t position) & {
+    at_least_ = std::max(at_least_, position);
+    return *this;
+  }
+  batch&& at_least(std::uint64_t position) && { return std::move(at_least(position)); }
+  std::uint64_t least() const { return at_least_; }
+  // A read that must see every commit so far, wherever it was made (a
+  // session token, an owner checked before a write): on the primary only.
+  batch& current() & {
+    current_ = true;
+    return *this;
+  }
+  batch&& current() && { return std::move(current()); }
+  bool must_be_current() const { return current_; }
+
   // For the connection that sends it: statement i, its parameters as
   // C strings (null for NULL), valid while the batch lives.
   const statement& at(std::size_t i) const { return *items_[i].s; }
@@ -88,6 +107,8 @@ class batch {
   std::vector<item> items_;
   std::vector<std::optional<std::string>> values_;
   std::optional<kept_key> kept_;
+  std::uint64_t at_least_ = 0;
+  bool current_ = false;
 };
 
 // One statement's rows, in libpq's text format (the copy of an answer
@@ -118,6 +139,7 @@ struct failure {
     foreign_key,  // a foreign key (`constraint` names it)
     read_only,    // the server takes no writes now (a demoted primary, a standby, a disk guard)
     in_use,       // a lock granite asks not to wait for is held (SQLSTATE 55P03): an idempotency key in use
+    conflict,     // a replica's replay cancelled the statement (SQLSTATE 40001), or a deadlock (40P01)
     statement,    // any other error of a statement: a bug
   };
   kind what = kind::unavailable;
@@ -134,18 +156,24 @@ class answer {
   answer() = default;
   explicit answer(std::vector<rows> r) : rows_(std::move(r)) {}
   explicit answer(failure f) : failure_(std::move(f)) {}
+  answer(std::vector<rows> r, std::uint64_t position) : rows_(std::move(r)), position_(position) {}
 
   bool ok() const { return !failure_; }
   const failure& failed() const { return *failure_; }
   const rows& operator[](std::size_t statement) const { return rows_.at(statement); }
   // A failure as the client is told of it: unavailable (503, retry) for an
-  // unreachable, restarting, read-only or slow database, conflict (409) for
+  // unreachable, restarting, read-only or slow database or a conflict with
+  // a replica's replay, conflict (409) for
   // a key in use, internal (500) for the rest.
   error as_error() const;
+  // A write's: a position in the primary's log at or past its commit (a
+  // read at or past it sees the write); 0 when unknown.
+  std::uint64_t position() const { return position_; }
 
  private:
   std::vector<rows> rows_;
   std::optional<failure> failure_;
+  std::uint64_t position_ = 0;
 };
 
 // Asks the database for nothing (SELECT 1): whether it answers. Prepared on
@@ -176,6 +204,19 @@ struct database_options {
   // cancels a statement; the role's setting is the server's backstop).
   bool pooled = false;
   std::vector<statement> statements;  // prepared on every connection
+  // Streaming replicas (or reader endpoints) that serve reads: each gets
+  // replica_connections of its own. A read goes to one only when the
+  // replica has replayed the primary's log at least as far as the floor
+  // (and the batch's at_least), which the read asks in the same batch: a
+  // replica behind it has the read sent again elsewhere, its answer
+  // unused. One further behind than replica_max_lag_ms (0: no limit) gets
+  // no reads until it catches up.
+  std::vector<std::string> replicas;
+  int replica_connections = 1;
+  int replica_max_lag_ms = 0;
+  // The instance's floor: the position of the last change it knows of
+  // (from its change feed, and its own writes). None: 0.
+  std::function<std::uint64_t()> floor;
 };
 
 class database {
@@ -240,6 +281,20 @@ class database {
     std::uint64_t refused = 0;    // answered unavailable or timeout without the database's answer
     std::uint64_t reconnects = 0; // connections lost after they were ready
     std::uint64_t hedged = 0;     // reads sent again elsewhere: their connection stalled
+    // Where reads went: the primary (index 0), then each replica in the
+    // order configured.
+    struct source {
+      std::string name;              // "primary", "replica 1", ...
+      std::string host;              // as the URL names it (no password)
+      std::size_t connections = 0;   // open now
+      std::size_t wanted = 0;
+      std::uint64_t reads = 0;       // answered from it
+      std::uint64_t behind = 0;      // answered from behind the floor: sent again elsewhere, unused
+      std::uint64_t replayed = 0;    // the position it last reported (replicas)
+      std::int64_t lag_ms = -1;      // its replay lag as it last reported it; -1: unknown (replicas)
+      bool usable = true;            // takes reads now
+    };
+    std::vector<source> sources;
   };
   stats snapshot() const;
 

@@ -77,6 +77,10 @@ struct change_sink {
   std::function<void(std::string_view notice)> publish;
   std::function<void(std::chrono::steady_clock::time_point)> trust_until;
   std::function<void()> distrust;
+  // Positions (shm::notice_ring): `changed`, of a batch with changes, is
+  // given before its notices are published; `applied` after. Both 0 when
+  // the notices carry no position (the triggers' fallback).
+  std::function<void(lsn changed, lsn applied)> positions;
 };
 
 class change_feed {

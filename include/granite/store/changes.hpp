@@ -35,6 +35,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "granite/text.hpp"
+
 namespace granite::store {
 
 // The triggers' channel (the fallback) and the decoder's.
@@ -80,8 +82,8 @@ std::optional<change> parse_notice(std::string_view text);
 
 // A position in PostgreSQL's write-ahead log.
 using lsn = std::uint64_t;
-std::string format_lsn(lsn at);              // "0/16B3F28", as PostgreSQL writes it
-std::optional<lsn> parse_lsn(std::string_view text);
+using granite::format_lsn;  // "0/16B3F28", as PostgreSQL writes it (granite/text.hpp)
+using granite::parse_lsn;
 
 // What the decoder sends on the batch channel: the changes of the
 // transactions it decoded since its last batch, in commit order, and how far

@@ -17,7 +17,7 @@ task<http::response> children(const http::request& req, const http::params& p, h
   if (!page) co_return http::problem(page.err(), req);
   auto id = http::parse_id(p.get(param), std::string(parent) + " id");
   if (!id) co_return http::problem(id.err(), req);
-  auto a = co_await s.db.read(select(*id, page->after, page->rows_to_read()));
+  auto a = co_await s.db.read(select(*id, page->after, page->rows_to_read()).at_least(req.position));
   if (!a.ok()) co_return http::problem(a.as_error(), req);
   const store::rows& r = a[0];
   if (r.size() == 0)

@@ -42,7 +42,7 @@ task<http::response> sign_in(const http::request& req, const sign_in_rules& rule
   // Awaited as a local: co_await of the conditional expression itself had
   // the build of GCC 12 here free the awaiter's batch twice.
   auto asking = limited ? s.db.write(start_sign_in(fields->username, network, rules.limit))
-                        : s.db.read(start_sign_in(fields->username, network, rules.limit));
+                        : s.db.read(start_sign_in(fields->username, network, rules.limit).current());
   auto account = co_await asking;
   if (!account.ok()) co_return http::problem(account.as_error(), req);
   if (limited && account[1].size() == 0) {
@@ -90,11 +90,11 @@ task<http::response> sign_in(const http::request& req, const sign_in_rules& rule
 task<http::response> current(const http::request& req, const http::params&, http::services& s) {
   auto digest = bearer_digest(req);
   if (!digest) co_return http::problem(digest.err(), req);
-  auto session = co_await s.db.read(select_session(*digest));
+  auto session = co_await s.db.read(select_session(*digest).current());
   if (!session.ok()) co_return http::problem(session.as_error(), req);
   if (session[0].size() == 0)
     co_return http::problem(token_refused(), req);
-  auto account = co_await s.db.read(select_by_id(session[0].integer(0, 0)));
+  auto account = co_await s.db.read(select_by_id(session[0].integer(0, 0)).current());
   if (!account.ok()) co_return http::problem(account.as_error(), req);
   if (account[0].size() == 0) co_return http::problem(unauthenticated("the session has just ended"), req);
   std::string body;

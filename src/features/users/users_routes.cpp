@@ -44,7 +44,8 @@ std::string identity_of(const account_fields& f) {
 
 // Someone else's account, or none: which one.
 task<http::response> not_yours(std::int64_t id, const http::request& req, http::services& s) {
-  auto a = co_await s.db.read(select_by_id(id));
+  // Current: it explains why a write was refused.
+  auto a = co_await s.db.read(select_by_id(id).current());
   if (!a.ok()) co_return http::problem(a.as_error(), req);
   if (a[0].size() > 0) co_return http::problem(forbidden("you can change only your own account"), req);
   co_return http::problem(not_found("no user with id " + std::to_string(id)), req);
