@@ -40,7 +40,8 @@ class forum_client {
                           const std::string& target, const std::string& body = "",
                           const std::string& token = "") const;
 
-  // Each fails the test (and returns 0 or "") when the answer is not 201.
+  // Each fails the test (and returns 0 or "") when the answer is not 201;
+  // sign-up and sign-in first retry a request the hashing queue shed (503).
   std::int64_t sign_up(const std::string& username, const std::string& password = test_password) const;
   std::string sign_in(const std::string& username, const std::string& password = test_password) const;
   // sign_up + sign_in.
@@ -53,6 +54,8 @@ class forum_client {
   std::int64_t write_post(const std::string& token, std::int64_t thread, const std::string& text) const;
 
  private:
+  // POST to a route that hashes a password, retrying a shed (503) request.
+  http_response hashed(const std::string& target, const std::string& body) const;
   int port_;
 };
 
