@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
-
 #include <limits>
 
 #include "granite/store/changes.hpp"
@@ -20,44 +19,6 @@ namespace {
 // Reads that share one sync at most: the first one's results wait for the
 // server to reach the sync (it flushes there), so their number is bounded.
 constexpr std::size_t reads_per_sync = 16;
-
-// A replica's read at the front of its connection is copied elsewhere after
-// this long without progress.
-constexpr auto replica_front_after = std::chrono::milliseconds(500);
-
-bool command_ok(PGconn* c, PGresult* r, std::string& error) {
-  bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  if (!ok) error = one_line(r ? PQresultErrorMessage(r) : PQerrorMessage(c));
-  PQclear(r);
-  return ok;
-}
-
-extern "C" void log_notice(void*, const char* message) { spdlog::info("database: {}", one_line(message)); }
-
-// The blocking part, on the opener's thread: connect, set the session up and
-// prepare every statement (unless a pooler may hand each batch another
-// session), then switch to pipeline mode.
-PGconn* connect_and_prepare(const connection_setup& s, std::string& error) {
-  PGconn* c = PQconnectdb(s.conninfo.c_str());
-  auto fail = [&](std::string why) -> PGconn* {
-    error = std::move(why);
-    PQfinish(c);
-    return nullptr;
-  };
-  if (!c || PQstatus(c) != CONNECTION_OK) return fail("cannot connect to PostgreSQL: " + message_of(c));
-  PQsetNoticeProcessor(c, log_notice, nullptr);
-  if (s.pooled) {
-    if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) return fail(message_of(c));
-    return c;
-  }
-  std::string timeout = "SET statement_timeout = " + std::to_string(s.statement_timeout_ms);
-  if (!command_ok(c, PQexec(c, timeout.c_str()), error)) return fail(error);
-  for (const auto& st : *s.statements)
-    if (!command_ok(c, PQprepare(c, st.name, st.sql, 0, nullptr), error))
-      return fail("cannot prepare " + std::string(st.name) + ": " + error);
-  if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) return fail(message_of(c));
-  return c;
-}
 
 // Whether more bytes wait on the socket: the reactor reports readiness as an
 // edge, so what is already there must be taken before waiting again.
@@ -88,37 +49,6 @@ pipeline::~pipeline() {
   *alive_ = false;
   release();
   if (opener_.joinable()) opener_.join();
-}
-
-void pipeline::open() {
-  if (conn_ || opening_) return;
-  opening_ = true;
-  attempt_started_ = clock::now();
-  if (opener_.joinable()) opener_.join();
-  opener_ = std::thread([this, alive = alive_, setup = setup_] {
-    // Closed with the attempt unless the loop takes it (it may never run
-    // this handler).
-    struct attempt {
-      PGconn* conn = nullptr;
-      std::string error;
-      ~attempt() {
-        if (conn) PQfinish(conn);
-      }
-    };
-    auto a = std::make_shared<attempt>();
-    a->conn = connect_and_prepare(setup, a->error);
-    asio::post(loop_, [this, alive, a] {
-      if (!*alive) return;
-      opening_ = false;
-      if (!a->conn) return hooks_.failed(*this, a->error);
-      conn_ = std::exchange(a->conn, nullptr);
-      PQsetNoticeReceiver(conn_, &pipeline::on_notice, this);
-      ++generation_;
-      socket_ = std::make_unique<asio::posix::stream_descriptor>(loop_, PQsocket(conn_));
-      watch();
-      hooks_.ready(*this);
-    });
-  });
 }
 
 void pipeline::send(std::shared_ptr<job> j) {
@@ -375,75 +305,6 @@ void pipeline::finish_front() {
   // On the loop, after this read: the answer may send more.
   asio::post(loop_, [j, a = std::move(a)]() mutable { j->done(std::move(a)); });
   if (hooks_.answered) hooks_.answered(*this);
-}
-
-// The deadline's timer is for the batch at the front: the server works
-// through a pipeline in order, so only the front's statement can be running.
-// When it fires (look_at), it looks at whichever batch is at the front then,
-// and waits for that one's deadline, or cancels it.
-void pipeline::check_deadline() {
-  if (!conn_ || in_flight_.empty() || in_flight_.front()->deadline == clock::time_point::max()) return;
-  auto now = clock::now();
-  if (now < in_flight_.front()->deadline) return look_at(overdue_, in_flight_.front()->deadline, &pipeline::check_deadline);
-  cancel_front(now);
-  // Should the cancel miss (the statement ended as it came, or the cancel
-  // could not be sent), the front is looked at again shortly.
-  look_at(overdue_, now + std::chrono::milliseconds(250), &pipeline::check_deadline);
-}
-
-void pipeline::look_at(lazy_timer& t, clock::time_point at, void (pipeline::*check)()) {
-  t.waiting = true;
-  t.timer.expires_at(at);
-  t.timer.async_wait([this, &t, check, alive = alive_, gen = generation_](boost::system::error_code ec) {
-    if (ec || !*alive || gen != generation_) return;
-    t.waiting = false;
-    (this->*check)();
-  });
-}
-
-void pipeline::check_stall() {
-  if (!conn_ || in_flight_.empty()) return;
-  auto now = clock::now();
-  if (!stalled(now)) return look_at(stall_check_, progress_ + setup_.stall_after, &pipeline::check_stall);
-  // The batch at the front may be running (a slow statement, a lock
-  // wait): a copy would double its cost or hold a second connection. Those
-  // behind it have certainly not begun.
-  std::vector<std::shared_ptr<job>> reads;
-  // A replica's front too, once it has stalled for long: a replica that
-  // froze, or whose replay holds the read, gives its reads up within a
-  // second.
-  bool front_too = setup_.replica && now - progress_ > replica_front_after;
-  for (auto j = front_too ? in_flight_.begin() : std::next(in_flight_.begin()); j != in_flight_.end(); ++j)
-    if ((*j)->lane == database::lane::read && !(*j)->hedged && !(*j)->probe) {
-      (*j)->hedged = true;
-      reads.push_back(*j);
-    }
-  // Looked at again while it stays stalled: what it is sent meanwhile
-  // (when nothing else could take it) is handed over too.
-  look_at(stall_check_, now + setup_.stall_after, &pipeline::check_stall);
-  if (!reads.empty()) hooks_.stalled(*this, std::move(reads));
-}
-
-// libpq's cancel request opens a connection of its own and waits for it: on
-// a thread, one at a time.
-void pipeline::cancel_front(clock::time_point now) {
-  if (now - last_cancel_log_ >= std::chrono::seconds(1)) {
-    last_cancel_log_ = now;
-    spdlog::warn("a batch ran past its deadline (database.statement_timeout_ms, counted from when it was asked); "
-                 "cancelling its statement");
-  }
-  if (cancelling_->exchange(true)) return;
-  PGcancel* cancel = PQgetCancel(conn_);
-  if (!cancel) {
-    *cancelling_ = false;
-    return;
-  }
-  std::thread([cancel, busy = cancelling_] {
-    char error[256];  // a cancel that fails is tried again (no log: the worker may be exiting)
-    PQcancel(cancel, error, sizeof error);
-    PQfreeCancel(cancel);
-    *busy = false;
-  }).detach();
 }
 
 void pipeline::lose(std::string why) {
