@@ -115,6 +115,17 @@ std::int64_t sum_gauges(const shm::metrics_memory& m, F cell) {
   return total;
 }
 
+// The highest of a gauge over the live processes, or `none` when no process
+// is live.
+template <class F>
+std::int64_t most_of(const shm::metrics_memory& m, F cell, std::int64_t none) {
+  std::int64_t most = none;
+  for (std::size_t s = 0; s < m.slots_used(); ++s)
+    for (const auto& g : m.slot(s).gauges)
+      if (g.owner.load(std::memory_order_relaxed) != 0) most = std::max(most, cell(g).load(std::memory_order_relaxed));
+  return most;
+}
+
 void http_requests(writer& w, const metrics_view& v) {
   w.family("http_requests_total", "counter", "Requests answered, by route pattern, method and status.");
   for (std::size_t r = 0; r < metric_routes; ++r)
@@ -292,7 +303,7 @@ const counter_family worker_counters[] = {
 const gauge_family worker_gauges[] = {
     {"granite_database_connections", "Database connections open.",
      [](const shm::gauge_cell& g) -> const shm::gauge& { return g.db_connections; }},
-    {"granite_database_connections_wanted", "Database connections configured (read and write, every worker).",
+    {"granite_database_connections_wanted", "Database connections configured (read, write and replica, every worker).",
      [](const shm::gauge_cell& g) -> const shm::gauge& { return g.db_wanted; }},
     {"granite_database_waiting", "Batches waiting for a database connection that can take them.",
      [](const shm::gauge_cell& g) -> const shm::gauge& { return g.db_waiting; }},
@@ -360,11 +371,7 @@ void drain_state(writer& w, const metrics_view& v) {
 // Where reads went: the primary and each replica (database.replicas).
 void read_sources(writer& w, const metrics_view& v) {
   const auto& m = v.memory;
-  std::int64_t sources = 1;
-  for (std::size_t s = 0; s < m.slots_used(); ++s)
-    for (const auto& g : m.slot(s).gauges)
-      if (g.owner.load(std::memory_order_relaxed) != 0)
-        sources = std::max(sources, g.db_sources.load(std::memory_order_relaxed));
+  auto sources = most_of(m, [](const shm::gauge_cell& g) -> const shm::gauge& { return g.db_sources; }, 1);
   auto label = [](std::size_t i) {
     return i == 0 ? std::string("source=\"primary\"") : "source=\"replica " + std::to_string(i) + "\"";
   };
@@ -385,11 +392,7 @@ void read_sources(writer& w, const metrics_view& v) {
            "A replica's replay lag as it last reported it (the most any worker saw): 0 when it has replayed all it "
            "received.");
   for (std::size_t i = 1; i < n; ++i) {
-    std::int64_t most = -1;
-    for (std::size_t s = 0; s < m.slots_used(); ++s)
-      for (const auto& g : m.slot(s).gauges)
-        if (g.owner.load(std::memory_order_relaxed) != 0)
-          most = std::max(most, g.db_replica_lag_ms[i].load(std::memory_order_relaxed));
+    auto most = most_of(m, [i](const shm::gauge_cell& g) -> const shm::gauge& { return g.db_replica_lag_ms[i]; }, -1);
     if (most >= 0) w.sample("granite_database_replica_lag_seconds", label(i), static_cast<double>(most) / 1e3);
   }
   w.family("granite_database_replica_usable", "gauge",
