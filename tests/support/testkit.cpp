@@ -354,6 +354,16 @@ void own_postgres::crash() {
     throw std::runtime_error("pg_ctl stop -m immediate failed");
 }
 
+void own_postgres::freeze(bool frozen) {
+  // The postmaster's pid is the first line of postmaster.pid; its children
+  // are every backend and background process.
+  auto pid = read_text(dir_ + "/data/postmaster.pid");
+  pid = pid.substr(0, pid.find('\n'));
+  std::string sig = frozen ? "STOP" : "CONT";
+  if (run_shell("kill -" + sig + " " + pid + " $(pgrep -P " + pid + ")") != 0)
+    throw std::runtime_error("cannot send SIG" + sig + " to the cluster's processes");
+}
+
 void own_postgres::promote() {
   if (run_shell(bin_ + "/pg_ctl -D " + dir_ + "/data -w promote >/dev/null") != 0)
     throw std::runtime_error("pg_ctl promote failed: " + read_text(dir_ + "/log"));

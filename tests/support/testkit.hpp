@@ -146,6 +146,9 @@ class own_postgres {
   void stop();   // fast shutdown: sessions are cut off
   void crash();  // immediate shutdown: as a host that dies
   void promote();  // a standby becomes a primary (returns once it is)
+  // Stops (SIGSTOP) or resumes every process of the cluster: a server that
+  // hangs with its connections open, as behind a network partition.
+  void freeze(bool frozen);
   // From now on a TCP connection must give the role's password (SCRAM);
   // the test's own queries go through the Unix socket, which still trusts.
   void require_passwords(const std::string& password);
