@@ -17,6 +17,7 @@ bulkhead::~bulkhead() { stop(); }
 
 void bulkhead::start() {
   for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { run(); });
+  warden_ = std::thread([this] { expire_overdue(); });
 }
 
 bool bulkhead::submit(std::function<void(bool expired)> job) {
@@ -30,6 +31,7 @@ bool bulkhead::submit(std::function<void(bool expired)> job) {
     queue_.push_back({std::move(job), clock::now()});
   }
   ready_.notify_one();
+  watch_.notify_one();
   return true;
 }
 
@@ -42,8 +44,10 @@ void bulkhead::stop() {
   }
   ready_.notify_all();
   resting_.notify_all();
+  watch_.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  if (warden_.joinable()) warden_.join();
   // Outside the lock: a dropped job learns that it will not run (a
   // coroutine that awaited it is resumed, refused).
   expired_.fetch_add(dropped.size(), std::memory_order_relaxed);
@@ -91,6 +95,31 @@ void bulkhead::spend(budget& b, clock::duration busy) {
   auto rest = -b.credit * 100 / options_.cpu_percent;
   std::unique_lock lock(mutex_);
   resting_.wait_for(lock, rest, [&] { return stopping_; });
+}
+
+void bulkhead::expire_overdue() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    // The queue is in the order of submission: its front is due first.
+    std::deque<queued> overdue;
+    auto now = clock::now();
+    while (!queue_.empty() && now - queue_.front().since > options_.max_wait) {
+      overdue.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    if (!overdue.empty()) {
+      // Outside the lock, as stop() does: the job resumes its coroutine.
+      lock.unlock();
+      expired_.fetch_add(overdue.size(), std::memory_order_relaxed);
+      for (auto& q : overdue) q.job(true);
+      lock.lock();
+      continue;
+    }
+    if (queue_.empty())
+      watch_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    else
+      watch_.wait_until(lock, queue_.front().since + options_.max_wait + std::chrono::milliseconds(1));
+  }
 }
 
 void bulkhead::run() {

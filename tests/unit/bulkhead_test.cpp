@@ -57,6 +57,34 @@ TEST(Bulkhead, AJobThatWaitedTooLongIsToldSo) {
   EXPECT_EQ(seen.full, 0u);
 }
 
+// The only thread is held (as a thread starved of CPU, or resting, would
+// be): a job queued behind it is still told at its deadline, not when the
+// thread comes back for it.
+TEST(Bulkhead, AJobIsToldAtItsDeadlineWhileEveryThreadIsHeld) {
+  bulkhead b({"test", 1, 4, 50ms, bulkhead::priority::normal, 100});
+  b.start();
+  std::promise<void> release, running;
+  auto gate = release.get_future().share();
+  ASSERT_TRUE(b.submit([&, gate](bool) {
+    running.set_value();
+    gate.wait();
+  }));
+  running.get_future().wait();
+  std::promise<bool> second;
+  auto told = second.get_future();
+  ASSERT_TRUE(b.submit([&](bool expired) { second.set_value(expired); }));
+  // Generous: the warden tells it about 50 ms after it was queued.
+  ASSERT_EQ(told.wait_for(10s), std::future_status::ready) << "the queued job was left waiting on the held thread";
+  EXPECT_TRUE(told.get());
+  auto seen = b.snapshot();
+  EXPECT_EQ(seen.queued, 0u);
+  EXPECT_EQ(seen.expired, 1u);
+  EXPECT_EQ(seen.ran, 0u) << "the first job is still held";
+  release.set_value();
+  b.stop();
+  EXPECT_EQ(b.snapshot().ran, 1u);
+}
+
 TEST(Bulkhead, EachThreadKeepsAtMostItsShareOfACpuBusy) {
   bulkhead b({"test", 1, 4, 5s, bulkhead::priority::normal, 25, 0ms});
   b.start();

@@ -21,9 +21,10 @@ namespace granite::http {
 // worker: its threads run only on CPU time the event loop and the database
 // threads leave idle (SCHED_IDLE), at most `queue_limit` jobs wait, and a
 // job that does not fit is refused at once (the route answers 503 with
-// Retry-After). A job that waited longer than `max_wait` is told so instead
-// of being run: its client has most likely given up. Each thread keeps at
-// most `cpu_percent` of a CPU busy.
+// Retry-After). A job that waits longer than `max_wait` is told so instead
+// of being run, at its deadline even while every thread is busy, resting or
+// starved of CPU: its client is answered, not left waiting. Each thread
+// keeps at most `cpu_percent` of a CPU busy.
 class bulkhead {
  public:
   using clock = std::chrono::steady_clock;
@@ -129,6 +130,9 @@ class bulkhead {
     clock::time_point since;
   };
   void run();
+  // The warden (a thread at normal priority, asleep but for deadlines):
+  // tells each queued job that outlives max_wait so, at once.
+  void expire_overdue();
   void lower_priority();
   // Per thread: CPU time it may still spend at once (a token bucket that
   // fills at cpu_percent of real time, up to burst).
@@ -143,6 +147,8 @@ class bulkhead {
   mutable std::mutex mutex_;
   std::condition_variable ready_;    // a job is queued, or stop
   std::condition_variable resting_;  // stop: threads resting after a job wake up
+  std::condition_variable watch_;    // the warden: a job is queued, or stop
+  std::thread warden_;
   std::deque<queued> queue_;
   bool stopping_ = false;
   std::uint64_t full_ = 0;  // under mutex_
