@@ -9,19 +9,29 @@
 using granite::http::bulkhead;
 using namespace std::chrono_literals;
 
+namespace {
+// A job that holds one of the bulkhead's threads until release() (as a
+// busy, resting or starved thread would), and counts itself in `ran`.
+struct held_thread {
+  std::promise<void> release_it, running;
+  std::shared_future<void> gate = release_it.get_future().share();
+  held_thread(bulkhead& b, std::atomic<int>& ran) {
+    EXPECT_TRUE(b.submit([this, &ran, gate = gate](bool) {
+      running.set_value();
+      gate.wait();
+      ++ran;
+    }));
+    running.get_future().wait();  // the thread is busy: what follows queues
+  }
+  void release() { release_it.set_value(); }
+};
+}  // namespace
+
 TEST(Bulkhead, RefusesWhatDoesNotFitItsQueue) {
   bulkhead b({"test", 1, 2, 5s, bulkhead::priority::normal, 100});
   b.start();
-  std::promise<void> release;
-  auto gate = release.get_future().share();
   std::atomic<int> ran{0};
-  std::promise<void> running;
-  ASSERT_TRUE(b.submit([&, gate](bool) {
-    running.set_value();
-    gate.wait();
-    ++ran;
-  }));
-  running.get_future().wait();  // the thread is busy: what follows queues
+  held_thread held(b, ran);
   EXPECT_TRUE(b.submit([&](bool) { ++ran; }));
   EXPECT_TRUE(b.submit([&](bool) { ++ran; }));
   EXPECT_FALSE(b.submit([&](bool) { ++ran; })) << "a third waiting job is over the limit of 2";
@@ -29,7 +39,7 @@ TEST(Bulkhead, RefusesWhatDoesNotFitItsQueue) {
   EXPECT_EQ(seen.queued, 2u);
   EXPECT_EQ(seen.full, 1u);
   EXPECT_EQ(seen.ran, 0u) << "the first job is still running";
-  release.set_value();
+  held.release();
   b.stop();
   EXPECT_GE(ran.load(), 1);
   auto after = b.snapshot();
@@ -63,13 +73,8 @@ TEST(Bulkhead, AJobThatWaitedTooLongIsToldSo) {
 TEST(Bulkhead, AJobIsToldAtItsDeadlineWhileEveryThreadIsHeld) {
   bulkhead b({"test", 1, 4, 50ms, bulkhead::priority::normal, 100});
   b.start();
-  std::promise<void> release, running;
-  auto gate = release.get_future().share();
-  ASSERT_TRUE(b.submit([&, gate](bool) {
-    running.set_value();
-    gate.wait();
-  }));
-  running.get_future().wait();
+  std::atomic<int> ran{0};
+  held_thread held(b, ran);
   std::promise<bool> second;
   auto told = second.get_future();
   ASSERT_TRUE(b.submit([&](bool expired) { second.set_value(expired); }));
@@ -80,8 +85,9 @@ TEST(Bulkhead, AJobIsToldAtItsDeadlineWhileEveryThreadIsHeld) {
   EXPECT_EQ(seen.queued, 0u);
   EXPECT_EQ(seen.expired, 1u);
   EXPECT_EQ(seen.ran, 0u) << "the first job is still held";
-  release.set_value();
+  held.release();
   b.stop();
+  EXPECT_EQ(ran.load(), 1);
   EXPECT_EQ(b.snapshot().ran, 1u);
 }
 
