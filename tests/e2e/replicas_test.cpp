@@ -65,7 +65,15 @@ struct Replicas : ::testing::Test {
     EXPECT_EQ(r.status, 200) << r.body;
     return json::parse(r.body)["sources"];
   }
-  static long reads(http_client& c, std::size_t source) { return sources(c)[source]["reads"].get<long>(); }
+  // A sample of the instance's /metrics: over all its workers, where
+  // /health/database shows the worker that took the request only.
+  static double instance_metric(testkit::server& s, const std::string& sample) {
+    return testkit::metric_value(testkit::get(s.metrics_port(), "/metrics").body, sample);
+  }
+  // Every worker of `s` has its connections to replica 1 up and takes it.
+  static bool replica_usable_everywhere(testkit::server& s, int workers) {
+    return instance_metric(s, "granite_database_replica_usable{source=\"replica 1\"}") == workers;
+  }
 
   // An uncached instance of two workers reading from the current replica,
   // and three readers on it once the replica takes reads.
@@ -74,7 +82,7 @@ struct Replicas : ::testing::Test {
     http_client probe{srv->port()};
     std::unique_ptr<testkit::load_loop> load;
     readers_on_replica() {
-      EXPECT_TRUE(testkit::eventually([&] { return sources(probe)[1]["usable"] == true; }, 10s));
+      EXPECT_TRUE(testkit::eventually([&] { return replica_usable_everywhere(*srv, 2); }, 10s));
       load = std::make_unique<testkit::load_loop>(testkit::load_loop::options{
           .port = srv->port(),
           .targets = {"/api/users/1", "/api/threads/2", "/api/posts/in-thread/1", "/api/users?limit=5"},
@@ -167,15 +175,19 @@ TEST_F(Replicas, AReplicaStoppedAndStartedUnderLoadFailsNoRead) {
   current->stop();
   std::this_thread::sleep_for(1500ms);
   current->start();
+  // Counted over both workers: the readers' connections may all have gone
+  // to one of them.
+  auto served = [&] { return instance_metric(*r.srv, "granite_database_reads_total{source=\"replica 1\"}"); };
   auto back = testkit::eventually(
       [&] {
-        auto before = reads(r.probe, 1);
+        auto before = served();
         std::this_thread::sleep_for(100ms);
-        return reads(r.probe, 1) > before;
+        return replica_usable_everywhere(*r.srv, 2) && served() > before;
       },
       10s);
   r.expect_every_read_served();
-  EXPECT_TRUE(back) << "the replica served no read after it came back; the server's log:\n" << r.srv->log();
+  EXPECT_TRUE(back) << "the replica served no read after it came back; its sources:\n"
+                    << sources(r.probe).dump() << "\nthe server's log:\n" << r.srv->log();
 }
 
 // A replica that hangs with its connections open (every process of it
@@ -197,8 +209,7 @@ TEST_F(Replicas, AReplicaThatHangsGivesUpItsReadsWithinASecond) {
 // almost none is sent back for being behind.
 TEST_F(Replicas, UncachedReadsAreServedByTheReplicaAsTheServersCountThem) {
   auto srv = instance({current.get()}, {"--set", "cache.enabled=false"}, 2);
-  http_client probe(srv->port());
-  ASSERT_TRUE(testkit::eventually([&] { return sources(probe)[1]["usable"] == true; }, 10s));
+  ASSERT_TRUE(testkit::eventually([&] { return replica_usable_everywhere(*srv, 2); }, 10s));
   // The statements of user reads, as each server counts them.
   auto calls = [](const testkit::own_postgres& pg) {
     auto n = pg.query(
