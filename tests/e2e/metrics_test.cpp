@@ -134,6 +134,9 @@ TEST_F(Metrics, ConnectionsWaitingForAStoppedWorkerShowInItsAcceptQueue) {
 }
 
 TEST_F(Metrics, TheDatabaseAndTheReadCacheAreCountedForTheInstance) {
+  // Until its change feed is up a worker's cache is not in use, and its
+  // reads are neither hits nor misses: the reads wait for both.
+  ASSERT_TRUE(testkit::eventually([&] { return value_of(scrape(), "granite_cache_listening") == 2; })) << scrape();
   send("GET", "/api/users/1", 200, 200);  // one miss per worker at most, then hits
   send("GET", "/api/users/999999", 10, 404);  // misses that ask the database
   // Reads of routes that are not cached are neither hits nor misses.
