@@ -26,7 +26,7 @@ task<http::response> patch_owned_text(const owned_kind& kind, result<std::string
                                       const store::statement& update, const http::request& req,
                                       const http::params& p, http::services& s) {
   if (auto refused = users::refuse_anonymous(req)) co_return std::move(*refused);
-  auto id = http::parse_id(p.get("id"), std::string(kind.what) + " id");
+  const auto& id = p.id("id");
   if (!id) co_return http::problem(id.err(), req);
   auto value = read(req);
   if (!value) co_return http::problem(value.err(), req);
@@ -44,7 +44,7 @@ task<http::response> delete_owned_record(const owned_kind& kind, const store::st
                                          store::change (*notice_of)(const store::rows&, std::size_t),
                                          const http::request& req, const http::params& p, http::services& s) {
   if (auto refused = users::refuse_anonymous(req)) co_return std::move(*refused);
-  auto id = http::parse_id(p.get("id"), std::string(kind.what) + " id");
+  const auto& id = p.id("id");
   if (!id) co_return http::problem(id.err(), req);
   auto me = co_await users::authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);

@@ -10,7 +10,7 @@ namespace granite::features {
 
 task<http::response> record_by_id(std::string_view what, store::batch (*select)(std::int64_t id), row_writer write,
                                   const http::request& req, const http::params& p, http::services& s) {
-  auto id = http::parse_id(p.get("id"), std::string(what) + " id");
+  const auto& id = p.id("id");
   if (!id) co_return http::problem(id.err(), req);
   auto a = co_await s.db.read(select(*id).at_least(req.position));
   if (!a.ok()) co_return http::problem(a.as_error(), req);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "granite/http/ids.hpp"
 #include "granite/http/problem.hpp"
 
 namespace granite::http {
@@ -30,6 +31,23 @@ std::vector<std::string_view> segments(std::string_view path) {
 
 bool is_param(std::string_view segment) { return segment.size() > 2 && segment.front() == '{' && segment.back() == '}'; }
 
+// A {name} or {name:noun} segment's name and noun ("" for none).
+std::pair<std::string_view, std::string_view> param_of(std::string_view segment) {
+  segment = segment.substr(1, segment.size() - 2);
+  auto colon = segment.find(':');
+  if (colon == std::string_view::npos) return {segment, {}};
+  return {segment.substr(0, colon), segment.substr(colon + 1)};
+}
+
+// The pattern as shown (metrics, the access log): without the nouns.
+std::string shown(const std::vector<std::string>& parts) {
+  if (parts.empty()) return "/";
+  std::string out;
+  for (const auto& part : parts)
+    out += "/" + (is_param(part) ? "{" + std::string(param_of(part).first) + "}" : part);
+  return out;
+}
+
 enum class fit { no, yes, bad_escape };
 
 fit matches(const route& r, const std::vector<std::string_view>& path, params* out) {
@@ -40,7 +58,10 @@ fit matches(const route& r, const std::vector<std::string_view>& path, params* o
     if (!percent_decode(path[i], decoded)) return fit::bad_escape;
     if (is_param(pattern[i])) {
       if (decoded.empty()) return fit::no;
-      if (out) out->add(std::string_view(pattern[i]).substr(1, pattern[i].size() - 2), decoded);
+      if (out) {
+        auto [name, noun] = param_of(pattern[i]);
+        out->add(name, decoded, noun);
+      }
     } else if (pattern[i] != decoded) {
       return fit::no;
     }
@@ -50,15 +71,31 @@ fit matches(const route& r, const std::vector<std::string_view>& path, params* o
 
 }  // namespace
 
+void params::add(std::string_view name, std::string value, std::string_view noun) {
+  result<std::int64_t> id = invalid_argument(std::string(name) + " is not an id");
+  if (!noun.empty()) id = parse_id(value, std::string(noun) + " id");
+  items_.push_back({name, std::move(value), std::move(id)});
+}
+
 std::string_view params::get(std::string_view name) const {
-  for (const auto& [key, value] : items_)
-    if (key == name) return value;
+  for (const auto& i : items_)
+    if (i.name == name) return i.text;
   return {};
+}
+
+const result<std::int64_t>& params::id(std::string_view name) const {
+  for (const auto& i : items_)
+    if (i.name == name) return i.id;
+  static const result<std::int64_t> none = invalid_argument("the route has no id parameter");
+  return none;
 }
 
 void router::add(verb method, std::string pattern, handler run, std::optional<cache_rule> cache) {
   std::vector<std::string> parts;
   for (auto part : segments(pattern)) parts.emplace_back(part);
+  // As shown: "/api/" stays itself (the trailing slash is not part of the
+  // route), a pattern with ids loses their nouns.
+  if (std::any_of(parts.begin(), parts.end(), [](const std::string& p) { return is_param(p); })) pattern = shown(parts);
   routes_.push_back(route{method, std::move(pattern), std::move(run), std::move(parts), std::move(cache),
                           routes_.size() + 1});
 }
@@ -69,15 +106,17 @@ match router::find(const request& req) const {
   verb wanted = req.method == verb::head ? verb::get : req.method;
   std::vector<verb> allowed;
   for (const auto& r : routes_) {
+    // Only the route that answers has its params taken (and its ids parsed).
+    bool answers = r.method == wanted;
     params values;
-    switch (matches(r, path, &values)) {
+    switch (matches(r, path, answers ? &values : nullptr)) {
       case fit::no: continue;
       case fit::bad_escape:
         out.refusal = problem(400, "the path has a malformed percent-escape", req);
         return out;
       case fit::yes: break;
     }
-    if (r.method == wanted) {
+    if (answers) {
       out.found = &r;
       out.values = std::move(values);
       return out;

@@ -108,3 +108,33 @@ TEST(Router, HeadIsAnsweredWhereGetIs) {
   EXPECT_EQ(m.found->pattern, "/api/users/{id}");
   EXPECT_EQ(r.find(req(verb::head, "/api/things")).refusal.status, 405);
 }
+
+// A {name:noun} segment is an id, parsed once as the route is matched: the
+// handler gets the number, or the error naming it, and decides when to
+// answer it. The pattern is shown (metrics, access log) without the noun.
+TEST(Router, IdSegmentsAreParsedOnceIntoNumbersOrTheirError) {
+  router r;
+  r.add(verb::get, "/api/posts/in-thread/{threadId:thread}", plain_handler(echo));
+  r.add(verb::get, "/api/users/{id}", plain_handler(echo));
+  auto m = r.find(req(verb::get, "/api/posts/in-thread/%34%32"));
+  ASSERT_NE(m.found, nullptr);
+  EXPECT_EQ(m.found->pattern, "/api/posts/in-thread/{threadId}");
+  ASSERT_TRUE(m.values.id("threadId"));
+  EXPECT_EQ(*m.values.id("threadId"), 42);
+  EXPECT_EQ(m.values.get("threadId"), "42");
+
+  for (std::string bad : {"0", "-1", "4x", "9223372036854775808"}) {
+    auto refused = r.find(req(verb::get, "/api/posts/in-thread/" + bad));
+    ASSERT_NE(refused.found, nullptr) << bad;  // the route answers, with the error
+    const auto& id = refused.values.id("threadId");
+    ASSERT_FALSE(id) << bad;
+    EXPECT_EQ(id.err().kind, granite::error::code::invalid_argument);
+    EXPECT_EQ(id.err().message.rfind("thread id must be ", 0), 0u) << id.err().message;
+    EXPECT_NE(id.err().message.find("\"" + bad + "\""), std::string::npos) << id.err().message;
+  }
+  // A segment without a noun is text; a name the route lacks is no id.
+  auto plain = r.find(req(verb::get, "/api/users/7"));
+  EXPECT_FALSE(plain.values.id("id"));
+  EXPECT_FALSE(plain.values.id("threadId"));
+  EXPECT_EQ(plain.values.get("id"), "7");
+}

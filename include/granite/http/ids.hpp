@@ -6,8 +6,7 @@
 #include <string_view>
 
 #include "granite/error.hpp"
-#include "granite/http/problem.hpp"
-#include "granite/http/router.hpp"
+#include "granite/http/message.hpp"
 
 namespace granite::http {
 
@@ -28,16 +27,5 @@ result<std::optional<std::string>> idempotency_key(const request& req);
 // ignored (another application's cookie of the same name, a client that
 // mangled it).
 result<std::uint64_t> presented_position(std::string_view header, std::string_view cookies);
-
-// The common shape of a route on one record: parse the {param} id, run
-// `body(id)` (a result holding a JSON text), answer 200 or the problem.
-template <class F>
-response json_by_id(const request& req, const params& p, std::string_view param, std::string_view what, F body) {
-  auto id = parse_id(p.get(param), what);
-  if (!id) return problem(id.err(), req);
-  result<std::string> out = body(*id);
-  if (!out) return problem(out.err(), req);
-  return json(200, std::move(out).value());
-}
 
 }  // namespace granite::http

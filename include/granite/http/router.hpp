@@ -9,8 +9,9 @@
 #include <variant>
 #include <vector>
 
-#include "granite/http/cache.hpp"
+#include "granite/error.hpp"
 #include "granite/http/attempts.hpp"
+#include "granite/http/cache.hpp"
 #include "granite/http/message.hpp"
 #include "granite/task.hpp"
 
@@ -20,14 +21,26 @@ class database;
 
 namespace granite::http {
 
-// Values captured by {name} segments of a route pattern, percent-decoded.
+// Values captured by the {name} segments of a route pattern, percent-
+// decoded. A {name:noun} segment is a record's id, parsed once, when the
+// route is matched (parse_id: decimal digits, 1 .. 2^63-1), into a number
+// or the error that names it "<noun> id"; the handler decides when to
+// answer that error, so that its other checks keep their order.
 class params {
  public:
-  void add(std::string_view name, std::string value) { items_.emplace_back(name, std::move(value)); }
+  void add(std::string_view name, std::string value, std::string_view noun = {});
   std::string_view get(std::string_view name) const;
+  // The id a {name:noun} segment holds, or why it holds none (an
+  // invalid_argument; also for a name the route does not have).
+  const result<std::int64_t>& id(std::string_view name) const;
 
  private:
-  std::vector<std::pair<std::string_view, std::string>> items_;
+  struct item {
+    std::string_view name;
+    std::string text;
+    result<std::int64_t> id;
+  };
+  std::vector<item> items_;
 };
 
 class bulkhead;
@@ -72,9 +85,9 @@ struct cache_rule {
 
 struct route {
   verb method;
-  std::string pattern;  // "/api/users/{id}"
+  std::string pattern;  // "/api/users/{id}": as added, without the nouns of its ids
   handler run;
-  std::vector<std::string> parts;  // the pattern's segments, split once
+  std::vector<std::string> parts;  // the pattern's segments as added ("{id:user}"), split once
   std::optional<cache_rule> cache;
   std::size_t index = 0;  // 1, 2, ... in the order added (the metrics' route; 0: none)
 };
@@ -87,7 +100,8 @@ struct match {
 
 class router {
  public:
-  // HEAD is answered wherever GET is.
+  // HEAD is answered wherever GET is. `pattern` is literal segments and
+  // {name} or {name:noun} (an id) segments: "/api/users/{id:user}".
   void add(verb method, std::string pattern, handler run, std::optional<cache_rule> cache = std::nullopt);
   match find(const request& req) const;
   const std::vector<route>& routes() const { return routes_; }

@@ -15,7 +15,7 @@ task<http::response> children(const http::request& req, const http::params& p, h
                               store::batch (*select)(std::int64_t, std::int64_t, std::int64_t)) {
   auto page = features::parse_page(req);
   if (!page) co_return http::problem(page.err(), req);
-  auto id = http::parse_id(p.get(param), std::string(parent) + " id");
+  const auto& id = p.id(param);
   if (!id) co_return http::problem(id.err(), req);
   auto a = co_await s.db.read(select(*id, page->after, page->rows_to_read()).at_least(req.position));
   if (!a.ok()) co_return http::problem(a.as_error(), req);
@@ -75,13 +75,13 @@ task<http::response> delete_post(const http::request& req, const http::params& p
 
 void register_routes(http::router& router, const features::deps&) {
   router.add(http::verb::post, "/api/posts", http::async_handler(create_post));
-  router.add(http::verb::get, "/api/posts/{id}", http::async_handler(get_post),
+  router.add(http::verb::get, "/api/posts/{id:post}", http::async_handler(get_post),
              http::cache_rule{features::cached::post, "id"});
-  router.add(http::verb::patch, "/api/posts/{id}", http::async_handler(edit_post));
-  router.add(http::verb::delete_, "/api/posts/{id}", http::async_handler(delete_post));
-  router.add(http::verb::get, "/api/posts/in-thread/{threadId}", http::async_handler(in_thread),
+  router.add(http::verb::patch, "/api/posts/{id:post}", http::async_handler(edit_post));
+  router.add(http::verb::delete_, "/api/posts/{id:post}", http::async_handler(delete_post));
+  router.add(http::verb::get, "/api/posts/in-thread/{threadId:thread}", http::async_handler(in_thread),
              http::cache_rule{features::cached::posts_in_thread, "threadId"});
-  router.add(http::verb::get, "/api/posts/by-user/{userId}", http::async_handler(by_user),
+  router.add(http::verb::get, "/api/posts/by-user/{userId:user}", http::async_handler(by_user),
              http::cache_rule{features::cached::posts_by_user, "userId"});
 }
 

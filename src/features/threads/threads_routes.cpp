@@ -56,10 +56,10 @@ void register_routes(http::router& router, const features::deps&) {
   router.add(http::verb::get, "/api/threads", http::async_handler(get_threads),
              http::cache_rule{features::cached::threads, ""});
   router.add(http::verb::post, "/api/threads", http::async_handler(start_thread));
-  router.add(http::verb::get, "/api/threads/{id}", http::async_handler(get_thread),
+  router.add(http::verb::get, "/api/threads/{id:thread}", http::async_handler(get_thread),
              http::cache_rule{features::cached::thread, "id"});
-  router.add(http::verb::patch, "/api/threads/{id}", http::async_handler(retitle));
-  router.add(http::verb::delete_, "/api/threads/{id}", http::async_handler(delete_thread));
+  router.add(http::verb::patch, "/api/threads/{id:thread}", http::async_handler(retitle));
+  router.add(http::verb::delete_, "/api/threads/{id:thread}", http::async_handler(delete_thread));
 }
 
 }  // namespace granite::threads

@@ -78,7 +78,7 @@ task<http::response> sign_up(const http::request& req, argon2_cost cost, http::s
 task<http::response> change_account(const http::request& req, const http::params& p, argon2_cost cost,
                                     http::services& s) {
   if (auto refused = refuse_anonymous(req)) co_return std::move(*refused);
-  auto id = http::parse_id(p.get("id"), "user id");
+  const auto& id = p.id("id");
   if (!id) co_return http::problem(id.err(), req);
   auto fields = read_account(req, false);
   if (!fields) co_return http::problem(fields.err(), req);
@@ -104,7 +104,7 @@ task<http::response> change_account(const http::request& req, const http::params
 
 task<http::response> delete_account(const http::request& req, const http::params& p, http::services& s) {
   if (auto refused = refuse_anonymous(req)) co_return std::move(*refused);
-  auto id = http::parse_id(p.get("id"), "user id");
+  const auto& id = p.id("id");
   if (!id) co_return http::problem(id.err(), req);
   auto me = co_await authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
@@ -127,13 +127,13 @@ void register_routes(http::router& router, const features::deps& d) {
              http::async_handler([cost](const http::request& req, const http::params&, http::services& s) {
                return sign_up(req, cost, s);
              }));
-  router.add(http::verb::get, "/api/users/{id}", http::async_handler(get_user),
+  router.add(http::verb::get, "/api/users/{id:user}", http::async_handler(get_user),
              http::cache_rule{features::cached::user, "id"});
-  router.add(http::verb::patch, "/api/users/{id}",
+  router.add(http::verb::patch, "/api/users/{id:user}",
              http::async_handler([cost](const http::request& req, const http::params& p, http::services& s) {
                return change_account(req, p, cost, s);
              }));
-  router.add(http::verb::delete_, "/api/users/{id}", http::async_handler(delete_account));
+  router.add(http::verb::delete_, "/api/users/{id:user}", http::async_handler(delete_account));
   register_session_routes(router, d);
 }
 
