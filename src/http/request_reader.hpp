@@ -12,6 +12,7 @@
 #include <string>
 
 #include "granite/http/message.hpp"
+#include "request_head.hpp"
 
 namespace granite::http {
 
@@ -21,18 +22,6 @@ struct limits;
 // (400 beyond). The extensions also count against the body's limit, and
 // the trailer section against the header's.
 inline constexpr std::size_t chunk_line_limit = 4096;
-
-// What a session keeps of a request's header beyond the `request` itself.
-struct request_head {
-  int version = 11;
-  std::string if_none_match;  // every If-None-Match field, joined by ", "
-  std::string accept_encoding;  // every Accept-Encoding field, joined by ", "
-  std::string forwarded_for;  // every X-Forwarded-For field, joined by ", "
-  std::string trace_id;       // X-Amzn-Trace-Id (the load balancer's), for the access log
-  std::string position;       // Granite-Position, as sent (the first)
-  std::string cookie;         // every Cookie field, joined by "; "
-  bool expect_continue = false;
-};
 
 // Why a header that parsed is refused anyway, with the status to answer.
 struct refusal {
