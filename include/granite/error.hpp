@@ -25,6 +25,7 @@ struct error {
     conflict,                // 409
     unsupported_media_type,  // 415
     unprocessable,           // 422: well-formed, but at odds with what was done before
+    too_many_requests,       // 429: a budget used up; retry_after_s says when to come back
     unavailable,             // 503, retry shortly
     internal,                // 500
   };

@@ -39,7 +39,7 @@ GZIP = {"Accept-Encoding": "gzip"}
 # database's true ceiling for them, beside the plain one.
 PIPELINED = 16
 SCENARIOS = list(READS) + ["create-post", "keyed-post", "mix"]
-CREATE_POST = [("sessions_user", [":digest"]), ("posts_insert", [":k", ":uid", "'bench post'"])]
+CREATE_POST = [("sessions_user", [":digest"]), ("posts_insert", [":k", ":uid", "'bench post'", "0", "60"])]
 # Create post against write connections per worker (1 is granite's default).
 WRITE_CONNECTIONS = (2, 3, 4)
 FORUM_SIZE = "users=100000,threads=200000,posts=2000000"

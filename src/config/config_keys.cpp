@@ -69,6 +69,8 @@ const std::vector<key_spec>& keys() {
       {"auth.attempts_burst", at(&config::auth, &config::auth_t::attempts_burst), 1, 100000, {}},
       {"auth.account_free_failures", at(&config::auth, &config::auth_t::account_free_failures), 0, 1000, {}},
       {"auth.account_block_max_s", at(&config::auth, &config::auth_t::account_block_max_s), 1, 86400, {}},
+      {"posting.budget", at(&config::posting, &config::posting_t::budget), 0, 100000, {}},
+      {"posting.window_s", at(&config::posting, &config::posting_t::window_s), 1, 86400, {}},
       {"cache.enabled", at(&config::cache, &config::cache_t::enabled), 0, 0, {}},
       {"cache.size_mib", at(&config::cache, &config::cache_t::size_mib), 1, 64 * 1024, {}},
       {"cache.changes", at(&config::cache, &config::cache_t::changes), 0, 0, {"auto", "stream", "notify"}},

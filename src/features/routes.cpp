@@ -7,6 +7,8 @@
 
 namespace granite::features {
 
+posting_budget posting_budget_of(const config::config& c) { return {c.posting.budget, c.posting.window_s}; }
+
 void register_routes(http::router& router, const deps& d) {
   // The original API's index routes, byte for byte.
   router.add(http::verb::get, "/", http::plain_handler([](const http::request&, const http::params&) {

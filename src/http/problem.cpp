@@ -39,6 +39,7 @@ int status_of(error::code kind) {
     case error::code::conflict: return 409;
     case error::code::unsupported_media_type: return 415;
     case error::code::unprocessable: return 422;
+    case error::code::too_many_requests: return 429;
     case error::code::unavailable: return 503;
     case error::code::internal: break;
   }

@@ -1,6 +1,8 @@
 #include "results.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <string>
 
 namespace granite::store {
@@ -70,6 +72,10 @@ failure failure_of(const PGresult* r) {
   } else if (state == "55P03") {
     f.what = failure::kind::in_use;
     f.message = field(PG_DIAG_MESSAGE_PRIMARY);  // what the client is told
+  } else if (state == "GR429") {
+    f.what = failure::kind::over_budget;
+    f.message = field(PG_DIAG_MESSAGE_PRIMARY);
+    f.retry_after_s = std::max(1, std::atoi(field(PG_DIAG_MESSAGE_DETAIL).c_str()));
   } else if (state == "25006") {
     f.what = failure::kind::read_only;
     f.message = "the database takes no writes right now (a failover may be under way); retry shortly";
@@ -100,6 +106,12 @@ error answer::as_error() const {
   if (failure_->what == failure::kind::in_use) {
     auto e = conflict(failure_->message + "; retry shortly");
     e.retry_after_s = 1;
+    return e;
+  }
+  if (failure_->what == failure::kind::over_budget) {
+    error e{error::code::too_many_requests,
+            failure_->message + "; retry in " + std::to_string(failure_->retry_after_s) + " s"};
+    e.retry_after_s = failure_->retry_after_s;
     return e;
   }
   return {error::code::internal, "a statement failed: " + failure_->message};

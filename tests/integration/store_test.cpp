@@ -109,7 +109,7 @@ TEST_F(Store, ConstraintsAreNamedAndABatchIsOneTransaction) {
     if (std::string_view(st.name) == "posts_insert") insert_post = &st;
   ASSERT_TRUE(insert_post);
   store::batch both = posts::insert(1, 1, "kept only with the other");
-  both.add(*insert_post, 1, 99, "by nobody");
+  both.add(*insert_post, 1, 99, "by nobody", 0, 60);
   auto atomic = a->write(std::move(both));
   ASSERT_FALSE(atomic.ok());
   EXPECT_EQ(db.query("SELECT count(*) FROM posts WHERE text = 'kept only with the other'"), "0");

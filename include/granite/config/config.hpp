@@ -81,6 +81,12 @@ struct config {
     int account_free_failures = 5;  // failed sign-ins per username before each further one blocks it; 0: no limit
     int account_block_max_s = 900;  // the longest such block
   } auth;
+  // New posts and threads per account, fleet-wide (checked by the insert
+  // itself, in the database: migration 0008); beyond, 429.
+  struct posting_t {
+    int budget = 0;     // in any window_s seconds; 0: no limit
+    int window_s = 60;
+  } posting;
   struct cache_t {
     bool enabled = true;  // the read cache; false: every read asks the database
     int size_mib = 16;    // per worker: serialized responses kept, least recently used evicted

@@ -21,6 +21,16 @@ struct deps {
   const config::config& config;
 };
 
+// An account's budget of new posts and threads together: `budget` in any
+// `window_s` seconds (posting.*; 0: no limit). The insert checks it in the
+// database (migration 0008), so that it holds across the fleet; beyond it
+// the insert fails with store::failure::kind::over_budget, a 429.
+struct posting_budget {
+  int budget = 0;
+  int window_s = 60;
+};
+posting_budget posting_budget_of(const config::config& c);
+
 // Adds the routes of every feature, and the original API's index routes.
 void register_routes(http::router& router, const deps& d);
 

@@ -140,14 +140,16 @@ struct failure {
     read_only,    // the server takes no writes now (a demoted primary, a standby, a disk guard)
     in_use,       // a lock granite asks not to wait for is held (SQLSTATE 55P03): an idempotency key in use
     conflict,     // a replica's replay cancelled the statement (SQLSTATE 40001), or a deadlock (40P01)
+    over_budget,  // the account's posting budget is used up (SQLSTATE GR429, migration 0008)
     statement,    // any other error of a statement: a bug
   };
   kind what = kind::unavailable;
   std::string constraint;
-  // unavailable, timeout, in_use: what the client is told ("...; retry
-  // shortly"); the others: the SQLSTATE and the server's message, for the
-  // log.
+  // unavailable, timeout, in_use, over_budget: what the client is told
+  // ("...; retry shortly"); the others: the SQLSTATE and the server's
+  // message, for the log.
   std::string message;
+  int retry_after_s = 0;  // over_budget: when the budget has room again
 };
 
 // The rows of each statement of a batch, or why there are none.

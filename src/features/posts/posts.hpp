@@ -51,8 +51,9 @@ store::batch select_in_thread(std::int64_t thread_id, std::int64_t after, std::i
 store::batch select_by_user(std::int64_t user_id, std::int64_t after, std::int64_t rows);
 // The new post's row; foreign_key naming posts_thread_id_fkey when the
 // thread does not exist, posts_user_id_fkey when the account was deleted
-// meanwhile.
-store::batch insert(std::int64_t thread_id, std::int64_t owner, const std::string& text);
+// meanwhile; over_budget when `owner` has used up `budget`.
+store::batch insert(std::int64_t thread_id, std::int64_t owner, const std::string& text,
+                    features::posting_budget budget = {});
 // ($1 id, $2 owner, $3 text) and ($1 id, $2 owner): only a post of
 // `owner`, its row when there was one.
 const store::statement& update_owned();

@@ -39,13 +39,13 @@ task<http::response> get_post(const http::request& req, const http::params& p, h
 }
 
 // The author is whoever signed in; the body names only the thread and text.
-task<http::response> create_post(const http::request& req, const http::params&, http::services& s) {
+task<http::response> create_post(const http::request& req, features::posting_budget budget, http::services& s) {
   if (auto refused = users::refuse_anonymous(req)) co_return std::move(*refused);
   auto fields = read_new_post(req);
   if (!fields) co_return http::problem(fields.err(), req);
   auto me = co_await users::authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
-  auto w = co_await features::write(s, req, *me, insert(fields->thread, *me, fields->text));
+  auto w = co_await features::write(s, req, *me, insert(fields->thread, *me, fields->text, budget));
   if (!w) co_return http::problem(w.err(), req);
   const auto& a = w->a;
   if (!a.ok() && a.failed().what == store::failure::kind::foreign_key) {
@@ -73,8 +73,12 @@ task<http::response> delete_post(const http::request& req, const http::params& p
 
 }  // namespace
 
-void register_routes(http::router& router, const features::deps&) {
-  router.add(http::verb::post, "/api/posts", http::async_handler(create_post));
+void register_routes(http::router& router, const features::deps& d) {
+  auto budget = features::posting_budget_of(d.config);
+  router.add(http::verb::post, "/api/posts",
+             http::async_handler([budget](const http::request& req, const http::params&, http::services& s) {
+               return create_post(req, budget, s);
+             }));
   router.add(http::verb::get, "/api/posts/{id:post}", http::async_handler(get_post),
              http::cache_rule{features::cached::post, "id"});
   router.add(http::verb::patch, "/api/posts/{id:post}", http::async_handler(edit_post));

@@ -15,9 +15,12 @@ constexpr store::statement by_user_page{
     "SELECT " GRANITE_POST_COLUMNS " FROM users u LEFT JOIN LATERAL (SELECT * FROM posts "
     "WHERE user_id = u.id AND id > $2 ORDER BY id LIMIT $3) p ON true WHERE u.id = $1 ORDER BY p.id"};
 constexpr store::statement owner_of{"posts_owner", "SELECT user_id FROM posts WHERE id = $1"};
-constexpr store::statement insert_post{"posts_insert",
-                                       "INSERT INTO posts AS p (thread_id, user_id, text) VALUES ($1, $2, $3) "
-                                       "RETURNING " GRANITE_POST_COLUMNS};
+// ($4, $5): the author's posting budget and window (posting_budget; the
+// function is not called when the budget is 0).
+constexpr store::statement insert_post{
+    "posts_insert",
+    "INSERT INTO posts AS p (thread_id, user_id, text) SELECT $1::bigint, $2::bigint, $3::text "
+    "WHERE $4::int <= 0 OR granite_within_posting_budget($2, $4, $5) RETURNING " GRANITE_POST_COLUMNS};
 constexpr store::statement update_post{
     "posts_update",
     "UPDATE posts AS p SET text = $3 WHERE p.id = $1 AND p.user_id = $2 RETURNING " GRANITE_POST_COLUMNS};
@@ -41,8 +44,9 @@ store::batch select_by_user(std::int64_t user_id, std::int64_t after, std::int64
   return store::batch().add(by_user_page, user_id, after, rows);
 }
 
-store::batch insert(std::int64_t thread_id, std::int64_t owner, const std::string& text) {
-  return store::batch().add(insert_post, thread_id, owner, text);
+store::batch insert(std::int64_t thread_id, std::int64_t owner, const std::string& text,
+                    features::posting_budget budget) {
+  return store::batch().add(insert_post, thread_id, owner, text, budget.budget, budget.window_s);
 }
 
 const store::statement& update_owned() { return update_post; }

@@ -32,8 +32,9 @@ result<std::string> read_title(const http::request& req);
 std::span<const store::statement> statements();
 store::batch select_by_id(std::int64_t id);
 store::batch select_page(std::int64_t after, std::int64_t rows);
-// The new thread's row; foreign_key when the account was deleted meanwhile.
-store::batch insert(const std::string& title, std::int64_t owner);
+// The new thread's row; foreign_key when the account was deleted meanwhile;
+// over_budget when `owner` has used up `budget`.
+store::batch insert(const std::string& title, std::int64_t owner, features::posting_budget budget = {});
 // ($1 id, $2 owner, $3 title) and ($1 id, $2 owner): only a thread of
 // `owner`, its row when there was one.
 const store::statement& update_owned();

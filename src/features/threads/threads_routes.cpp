@@ -21,13 +21,13 @@ task<http::response> get_thread(const http::request& req, const http::params& p,
   return features::record_by_id("thread", select_by_id, write_row, req, p, s);
 }
 
-task<http::response> start_thread(const http::request& req, const http::params&, http::services& s) {
+task<http::response> start_thread(const http::request& req, features::posting_budget budget, http::services& s) {
   if (auto refused = users::refuse_anonymous(req)) co_return std::move(*refused);
   auto title = read_title(req);
   if (!title) co_return http::problem(title.err(), req);
   auto me = co_await users::authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
-  auto w = co_await features::write(s, req, *me, insert(*title, *me));
+  auto w = co_await features::write(s, req, *me, insert(*title, *me, budget));
   if (!w) co_return http::problem(w.err(), req);
   const auto& a = w->a;
   if (!a.ok() && a.failed().what == store::failure::kind::foreign_key)
@@ -52,10 +52,14 @@ task<http::response> delete_thread(const http::request& req, const http::params&
 
 }  // namespace
 
-void register_routes(http::router& router, const features::deps&) {
+void register_routes(http::router& router, const features::deps& d) {
   router.add(http::verb::get, "/api/threads", http::async_handler(get_threads),
              http::cache_rule{features::cached::threads, ""});
-  router.add(http::verb::post, "/api/threads", http::async_handler(start_thread));
+  auto budget = features::posting_budget_of(d.config);
+  router.add(http::verb::post, "/api/threads",
+             http::async_handler([budget](const http::request& req, const http::params&, http::services& s) {
+               return start_thread(req, budget, s);
+             }));
   router.add(http::verb::get, "/api/threads/{id:thread}", http::async_handler(get_thread),
              http::cache_rule{features::cached::thread, "id"});
   router.add(http::verb::patch, "/api/threads/{id:thread}", http::async_handler(retitle));

@@ -9,7 +9,9 @@ constexpr store::statement page{"threads_page",
                                 "SELECT id, title, created_by FROM threads WHERE id > $1 ORDER BY id LIMIT $2"};
 constexpr store::statement owner_of{"threads_owner", "SELECT created_by FROM threads WHERE id = $1"};
 constexpr store::statement insert_thread{
-    "threads_insert", "INSERT INTO threads (title, created_by) VALUES ($1, $2) RETURNING id, title, created_by"};
+    "threads_insert",
+    "INSERT INTO threads (title, created_by) SELECT $1::text, $2::bigint WHERE $3::int <= 0 OR "
+    "granite_within_posting_budget($2, $3, $4) RETURNING id, title, created_by"};
 constexpr store::statement update_thread{
     "threads_update", "UPDATE threads SET title = $3 WHERE id = $1 AND created_by = $2 RETURNING id, title, created_by"};
 constexpr store::statement delete_thread{
@@ -24,8 +26,8 @@ store::batch select_by_id(std::int64_t id) { return store::batch().add(by_id, id
 
 store::batch select_page(std::int64_t after, std::int64_t rows) { return store::batch().add(page, after, rows); }
 
-store::batch insert(const std::string& title, std::int64_t owner) {
-  return store::batch().add(insert_thread, title, owner);
+store::batch insert(const std::string& title, std::int64_t owner, features::posting_budget budget) {
+  return store::batch().add(insert_thread, title, owner, budget.budget, budget.window_s);
 }
 
 const store::statement& update_owned() { return update_thread; }
