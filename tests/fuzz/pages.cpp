@@ -5,7 +5,8 @@
 // request target.
 // Properties:
 // - an id segment is taken exactly when it is decimal digits for 1 to
-//   2^63-1 (leading zeros allowed), and is that number;
+//   2^63-1 (leading zeros allowed), and the router parsed it into that
+//   number;
 // - ?limit= and ?after= are taken exactly when each is given at most once,
 //   limit is 1 to 1000 and after is 0 to 2^63-1, in decimal digits; the
 //   page then holds those values (defaults 100 and 0);
@@ -18,7 +19,6 @@
 #include "fuzz.hpp"
 #include "granite/config/config.hpp"
 #include "granite/features/features.hpp"
-#include "granite/http/ids.hpp"
 #include "granite/http/router.hpp"
 
 namespace {
@@ -44,8 +44,12 @@ std::optional<std::int64_t> decimal(std::string_view text) {
   return value;
 }
 
-void check_id(std::string_view segment, const std::string& shown) {
-  auto got = http::parse_id(segment, "id");
+// The id the router parsed for a {name:noun} segment, against the segment
+// it matched.
+void check_id(const http::params& values, std::string_view name, const std::string& shown) {
+  const auto& got = values.id(name);
+  auto segment = values.get(name);
+  GRANITE_FUZZ_CHECK(!segment.empty(), shown);
   auto expected = decimal(segment);
   if (expected && *expected == 0) expected.reset();
   GRANITE_FUZZ_CHECK(static_cast<bool>(got) == expected.has_value(), shown);
@@ -114,9 +118,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& part : m.found->parts) {
     if (!part.starts_with('{')) continue;
     has_id = true;
-    auto segment = m.values.get(part.substr(1, part.size() - 2));
-    check_id(segment, shown);
-    ids_taken = ids_taken && http::parse_id(segment, "id");
+    // Every {param} of the API is an id: "{name:noun}".
+    auto colon = part.find(':');
+    GRANITE_FUZZ_CHECK(colon != std::string::npos, part);
+    auto name = std::string_view(part).substr(1, colon - 1);
+    check_id(m.values, name, shown);
+    ids_taken = ids_taken && m.values.id(name);
   }
   if (!ids_taken) return 0;  // 400 before any page is read
   // The list routes: every page, and the posts of a thread or a user.
