@@ -72,8 +72,9 @@ fit matches(const route& r, const std::vector<std::string_view>& path, params* o
 }  // namespace
 
 void params::add(std::string_view name, std::string value, std::string_view noun) {
-  result<std::int64_t> id = invalid_argument(std::string(name) + " is not an id");
-  if (!noun.empty()) id = parse_id(value, std::string(noun) + " id");
+  // Only the branch taken is built ("user id" fits in a short string).
+  auto id = noun.empty() ? result<std::int64_t>(invalid_argument(std::string(name) + " is not an id"))
+                         : parse_id(value, std::string(noun) + " id");
   items_.push_back({name, std::move(value), std::move(id)});
 }
 
