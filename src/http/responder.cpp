@@ -9,13 +9,17 @@
 
 namespace granite::http {
 
-void responder::answer(request& req, const request_head& head, std::shared_ptr<listener> whom) {
-  req_ = &req;
-  head_ = &head;
-  head_only_ = req.method == verb::head;
+void responder::begin(request* req, const request_head* head) {
+  req_ = req;
+  head_ = head;
+  head_only_ = req && req->method == verb::head;
   route_ = nullptr;
   cache_use_ = obs::access_record::cache_use::none;
   fill_.reset();
+}
+
+void responder::answer(request& req, const request_head& head, std::shared_ptr<listener> whom) {
+  begin(&req, &head);
   auto at_once = [&](response r) {
     respond(std::move(r));
     whom->ready();
@@ -58,12 +62,7 @@ void responder::answer(request& req, const request_head& head, std::shared_ptr<l
 }
 
 void responder::refuse(response why) {
-  req_ = nullptr;
-  head_ = nullptr;
-  head_only_ = false;
-  route_ = nullptr;
-  cache_use_ = obs::access_record::cache_use::none;
-  fill_.reset();
+  begin(nullptr, nullptr);
   respond(std::move(why));
 }
 

@@ -60,6 +60,9 @@ class responder {
     std::uint64_t since;
   };
 
+  // A new request (null for one that could not be read): what the last
+  // one left is forgotten.
+  void begin(request* req, const request_head* head);
   void want_fill(const cache_rule& rule, const params& values);
   void respond(response r);
   void send_cached(std::shared_ptr<const cached_response> kept);
