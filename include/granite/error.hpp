@@ -23,8 +23,10 @@ struct error {
     forbidden,               // 403: someone else's record
     not_found,               // 404
     conflict,                // 409
+    precondition_failed,     // 412: If-Match names no current version of the record
     unsupported_media_type,  // 415
     unprocessable,           // 422: well-formed, but at odds with what was done before
+    precondition_required,   // 428: a write that must be conditional (If-Match) is not
     too_many_requests,       // 429: a budget used up; retry_after_s says when to come back
     unavailable,             // 503, retry shortly
     internal,                // 500

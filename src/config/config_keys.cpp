@@ -35,6 +35,7 @@ const std::vector<key_spec>& keys() {
       {"http.max_requests_per_connection", at(&config::http, &config::http_t::max_requests_per_connection), 0,
        1000000000, {}},
       {"http.idempotency_ttl_s", at(&config::http, &config::http_t::idempotency_ttl_s), 60, 30 * 86400, {}},
+      {"http.require_if_match", at(&config::http, &config::http_t::require_if_match), 0, 0, {}},
       {"http.trusted_proxies", at(&config::http, &config::http_t::trusted_proxies), 0, 0, {}, {},
        [](std::string_view entry) -> std::string {
          if (ip_network::parse(entry)) return {};

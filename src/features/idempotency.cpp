@@ -8,7 +8,9 @@ namespace granite::features {
 
 namespace {
 
-// What makes two requests the same: the method, the target and the body.
+// What makes two requests the same: the method, the target, the body, and
+// the If-Match of a conditional write (a request without one hashes as it
+// did before If-Match was read).
 std::string request_sha256(const http::request& req, std::string_view body) {
   crypto_hash_sha256_state st;
   crypto_hash_sha256_init(&st);
@@ -20,6 +22,11 @@ std::string request_sha256(const http::request& req, std::string_view body) {
   add(req.target);
   add("\n");
   add(body);
+  if (req.if_match.present) {
+    add("\nIf-Match:");
+    if (req.if_match.any) add(" *");
+    for (const auto& tag : req.if_match.tags) add(" " + tag);
+  }
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256_final(&st, digest);
   char hex[crypto_hash_sha256_BYTES * 2 + 1];

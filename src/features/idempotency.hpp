@@ -39,7 +39,8 @@ struct written {
 // Errors: the key used for another request (422), a request of the key
 // still running (409). A failure of the database is the answer's.
 //
-// Two requests are the same when their method, target and `body` are:
+// Two requests are the same when their method, target, `body` and If-Match
+// are:
 // the request's body, unless it holds a secret, which no digest kept in
 // the database may be made of (a fast hash of a password can be guessed
 // back). The handler then gives what identifies the body without it.

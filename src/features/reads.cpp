@@ -5,11 +5,13 @@
 #include "granite/http/ids.hpp"
 #include "granite/http/problem.hpp"
 #include "page.hpp"
+#include "versions.hpp"
 
 namespace granite::features {
 
 task<http::response> record_by_id(std::string_view what, store::batch (*select)(std::int64_t id), row_writer write,
-                                  const http::request& req, const http::params& p, http::services& s) {
+                                  int version_column, const http::request& req, const http::params& p,
+                                  http::services& s) {
   const auto& id = p.id("id");
   if (!id) co_return http::problem(id.err(), req);
   auto a = co_await s.db.read(select(*id).at_least(req.position));
@@ -18,7 +20,7 @@ task<http::response> record_by_id(std::string_view what, store::batch (*select)(
   std::string body;
   json_text out(body);
   write(out, a[0], 0);
-  co_return http::json(200, std::move(body));
+  co_return with_version(http::json(200, std::move(body)), a[0], 0, version_column);
 }
 
 task<http::response> record_page(store::batch (*select)(std::int64_t after, std::int64_t rows), row_writer write,

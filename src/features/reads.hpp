@@ -16,9 +16,11 @@ namespace granite::features {
 using row_writer = void (*)(json_text& out, const store::rows& r, std::size_t row);
 
 // GET /api/<records>/{id}: 400 for a malformed id (before any database
-// work), 404 "no <what> with id N" when `select` ($1 the id) finds no row.
+// work), 404 "no <what> with id N" when `select` ($1 the id) finds no row;
+// the record's ETag is made of the version in its row's `version_column`.
 task<http::response> record_by_id(std::string_view what, store::batch (*select)(std::int64_t id), row_writer write,
-                                  const http::request& req, const http::params& p, http::services& s);
+                                  int version_column, const http::request& req, const http::params& p,
+                                  http::services& s);
 
 // GET /api/<records>?limit=&after=: `select` ($1 after, $2 rows to read)
 // gives one row more than the page when there are more.

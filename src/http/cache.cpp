@@ -35,9 +35,11 @@ std::string etag_of(std::string_view body, std::string_view headers) {
 std::shared_ptr<const cached_response> kept_response(response&& r, const route* from, bool compress) {
   auto kept = std::make_shared<cached_response>();
   for (const auto& [name, value] : r.headers) kept->headers.append(name).append(": ").append(value).append("\r\n");
-  kept->etag = etag_of(r.body, kept->headers);
+  // A record's tags are made of its version, a page's of its bytes.
+  bool of_version = !r.etag.empty();
+  kept->etag = of_version ? std::move(r.etag) : etag_of(r.body, kept->headers);
   if (compress) kept->gzip = gzip_of(r.body);
-  if (!kept->gzip.empty()) kept->gzip_etag = etag_of(kept->gzip, kept->headers);
+  if (!kept->gzip.empty()) kept->gzip_etag = of_version ? gzip_etag_of(kept->etag) : etag_of(kept->gzip, kept->headers);
   kept->varies = !kept->gzip.empty() || (!compress && r.body.size() >= smallest_gzip_body);
   kept->body = std::move(r.body);
   kept->from = from;
@@ -45,30 +47,65 @@ std::shared_ptr<const cached_response> kept_response(response&& r, const route* 
   return kept;
 }
 
-bool etag_matches(std::string_view if_none_match, std::string_view etag) {
-  auto value = trim_ows(if_none_match);
-  if (value == "*") return true;
+namespace {
+
+// Calls each(tag, weak) for every entity-tag of a list (#entity-tag: tags
+// with their quotes, empty elements allowed); false when `value` is not
+// such a list.
+template <class F>
+bool each_entity_tag(std::string_view value, F each) {
   auto etagc = [](unsigned char ch) { return ch == 0x21 || (ch >= 0x23 && ch != 0x7f); };
   auto skip_ows = [&](std::size_t& i) {
     while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
   };
-  bool found = false;
   std::size_t i = 0;
   while (true) {  // one element of the list: OWS [ entity-tag ] OWS, then ',' or the end
     skip_ows(i);
     if (i < value.size() && value[i] != ',') {
-      if (value.substr(i).starts_with("W/")) i += 2;
+      bool weak = value.substr(i).starts_with("W/");
+      if (weak) i += 2;
       if (i == value.size() || value[i] != '"') return false;
       auto open = i++;
       while (i < value.size() && etagc(static_cast<unsigned char>(value[i]))) ++i;
       if (i == value.size() || value[i] != '"') return false;
       ++i;
-      if (value.substr(open, i - open) == etag) found = true;
+      each(value.substr(open, i - open), weak);
       skip_ows(i);
     }
-    if (i == value.size()) return found;
+    if (i == value.size()) return true;
     if (value[i++] != ',') return false;
   }
+}
+
+}  // namespace
+
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  auto value = trim_ows(if_none_match);
+  if (value == "*") return true;
+  bool found = false;
+  bool valid = each_entity_tag(value, [&](std::string_view tag, bool) { found = found || tag == etag; });
+  return valid && found;
+}
+
+result<if_match> parse_if_match(std::string_view value) {
+  value = trim_ows(value);
+  if_match out;
+  out.present = true;
+  if (value == "*") {
+    out.any = true;
+    return out;
+  }
+  if (!each_entity_tag(value, [&](std::string_view tag, bool weak) {
+        if (!weak) out.tags.emplace_back(tag);
+      }))
+    return invalid_argument("If-Match must be * or a list of entity-tags (\"...\"), as an ETag header gives them");
+  return out;
+}
+
+std::string gzip_etag_of(std::string_view etag) {
+  if (etag.size() < 2) return std::string(etag);
+  std::string out(etag.substr(0, etag.size() - 1));
+  return out.append(gzip_etag_suffix).append(1, etag.back());
 }
 
 bool touches(const page_span* span, list_change how, std::int64_t id) {

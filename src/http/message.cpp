@@ -28,15 +28,25 @@ std::string_view verb_name(verb v) {
   return "OTHER";
 }
 
-response text(int status, std::string body) { return {status, std::string(text_type), std::move(body), {}, {}, {}}; }
-response json(int status, std::string body) { return {status, std::string(json_type), std::move(body), {}, {}, {}}; }
+namespace {
+response with(int status, std::string_view type, std::string body) {
+  response r;
+  r.status = status;
+  r.content_type = type;
+  r.body = std::move(body);
+  return r;
+}
+}  // namespace
+
+response text(int status, std::string body) { return with(status, text_type, std::move(body)); }
+response json(int status, std::string body) { return with(status, json_type, std::move(body)); }
 
 response created(std::string location, std::string json_body) {
   auto out = json(201, std::move(json_body));
   out.headers.emplace_back("Location", std::move(location));
   return out;
 }
-response no_content() { return {204, {}, {}, {}, {}, {}}; }
+response no_content() { return with(204, {}, {}); }
 
 std::string_view reason(int status) {
   switch (status) {

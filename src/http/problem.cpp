@@ -26,8 +26,11 @@ response with_body(int status, const nlohmann::ordered_json& body) {
   // The path and the messages may quote client input, which may hold any
   // byte: invalid UTF-8 is replaced (U+FFFD) so that the problem itself
   // always serializes.
-  return {status, std::string(problem_type), body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
-          {}, {}, {}};
+  response r;
+  r.status = status;
+  r.content_type = problem_type;
+  r.body = body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return r;
 }
 
 int status_of(error::code kind) {
@@ -37,6 +40,8 @@ int status_of(error::code kind) {
     case error::code::forbidden: return 403;
     case error::code::not_found: return 404;
     case error::code::conflict: return 409;
+    case error::code::precondition_failed: return 412;
+    case error::code::precondition_required: return 428;
     case error::code::unsupported_media_type: return 415;
     case error::code::unprocessable: return 422;
     case error::code::too_many_requests: return 429;

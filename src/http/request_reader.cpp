@@ -64,6 +64,8 @@ request_reader::request_reader(request& req, request_head& head) : req_(req), he
   req_.request_id.clear();
   req_.body.clear();
   head_.if_none_match.clear();
+  head_.if_match.clear();
+  head_.if_match_sent = false;
   head_.accept_encoding.clear();
   head_.forwarded_for.clear();
   head_.trace_id.clear();
@@ -132,6 +134,9 @@ void request_reader::on_field_impl(bhttp::field name, string_view name_text, str
     case bhttp::field::authorization: return keep_first(req_.authorization, seen_authorization_);
     case bhttp::field::accept: return keep_first(req_.accept, seen_accept_);
     case bhttp::field::if_none_match: return join(head_.if_none_match, value);
+    case bhttp::field::if_match:
+      head_.if_match_sent = true;
+      return join(head_.if_match, value);
     case bhttp::field::accept_encoding: return join(head_.accept_encoding, value);
     case bhttp::field::cookie:
       // Cookie fields are joined by "; " (RFC 6265 §5.4).

@@ -45,6 +45,14 @@ void responder::answer(request& req, const request_head& head, std::shared_ptr<l
   // (the routes that keep no write under a key take none).
   if (!read && req.idempotency_keys > 0)
     if (auto key = idempotency_key(req); !key) return at_once(problem(key.err(), req));
+  // Conditional writes: the handler compares the tags with the record's
+  // version inside its statement.
+  req.if_match = {};
+  if ((req.method == verb::patch || req.method == verb::delete_) && head.if_match_sent) {
+    auto tags = parse_if_match(head.if_match);
+    if (!tags) return at_once(problem(tags.err(), req));
+    req.if_match = std::move(*tags);
+  }
   if (read && m.found->cache) {
     cache_use_ = obs::access_record::cache_use::miss;
     ctx_.cache.count_miss();
@@ -104,6 +112,7 @@ void responder::respond(response r) {
   }
   out_.start(r.status);
   if (!r.content_type.empty()) out_.header("Content-Type", r.content_type);
+  if (!r.etag.empty()) out_.header("ETag", r.etag);
   for (const auto& [name, value] : r.headers) out_.header(name, value);
   bool bodiless = r.status == 204 || r.status == 304 || r.status < 200;
   if (!bodiless) out_.content_length(r.body.size());  // a HEAD's is that of the GET

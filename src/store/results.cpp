@@ -31,6 +31,8 @@ std::vector<const char*> batch::parameters(std::size_t i) const {
 
 std::size_t rows::size() const { return r_ ? static_cast<std::size_t>(PQntuples(r_->r)) : 0; }
 
+int rows::columns() const { return r_ ? PQnfields(r_->r) : 0; }
+
 std::size_t rows::affected() const {
   if (!r_) return 0;
   const char* n = PQcmdTuples(r_->r);

@@ -344,6 +344,7 @@ int run(const config::config& cfg, int slot, const inherited& from, std::functio
                                          counters ? &counters->attempts_refused : nullptr,
                                          counters ? &counters->sign_ins_blocked : nullptr);
   ctx.svc.idempotency_ttl_s = cfg.http.idempotency_ttl_s;
+  ctx.svc.require_if_match = cfg.http.require_if_match;
   if (counters) ctx.svc.key_outcomes = counters->idempotency;
   features::register_routes(routes, features::deps{cfg});
   add_service_routes(routes, ctx.closing, cache, *db);

@@ -36,8 +36,11 @@ TEST_F(Accounts, SignUpAnswersTheUserWithLocationAndNeverThePassword) {
   auto body = json::parse(r.body);
   auto id = body["id"].get<std::int64_t>();
   EXPECT_EQ(r.header("Location"), "/api/users/" + std::to_string(id));
-  EXPECT_EQ(r.body, nlohmann::ordered_json(
-                        {{"id", id}, {"username", "ada_l"}, {"name", "Ada Lovelace"}, {"bio", "Notes on the engine."}})
+  EXPECT_EQ(r.body, nlohmann::ordered_json({{"id", id},
+                                            {"username", "ada_l"},
+                                            {"name", "Ada Lovelace"},
+                                            {"bio", "Notes on the engine."},
+                                            {"updatedAt", body["updatedAt"]}})
                         .dump());
   EXPECT_EQ(api->call("GET", r.header("Location")).body, r.body);
   // Stored as an Argon2id string at the configured cost, never in clear.

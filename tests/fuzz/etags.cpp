@@ -1,4 +1,6 @@
-// If-None-Match against the ETag of a cached response (http::etag_matches).
+// If-None-Match against the ETag of a cached response (http::etag_matches),
+// and the same value as If-Match (http::parse_if_match, then the versions a
+// conditional write compares: features::versions_param).
 //
 // Input: a flag byte, then the field value; with the flag's low bit set,
 // each '@' in the value becomes the response's ETag, so that lists that
@@ -8,9 +10,14 @@
 // elements allowed) of entity-tags, [W/] DQUOTE *etagc DQUOTE, one of which
 // is the ETag (weak comparison: W/ is ignored). A value that breaks the
 // grammar matches nothing: the full response is always a safe answer.
+// As If-Match, the same grammar: "*" takes any version, a list gives its
+// strong tags in order (W/ ones never match: strong comparison), and a
+// value that breaks it is refused; of the strong tags, exactly those of
+// granite's form ("r1.<a 64-bit integer>", maybe -gzip) name versions.
 #include <regex>
 #include <string>
 
+#include "features/versions.hpp"
 #include "fuzz.hpp"
 #include "granite/http/cache.hpp"
 
@@ -44,6 +51,46 @@ bool grammar_matches(std::string_view value, std::string_view etag) {
   return false;
 }
 
+// What If-Match should read of `value`: nullopt when it breaks the grammar.
+std::optional<http::if_match> grammar_if_match(std::string_view value) {
+#define ELEMENT R"([ \t]*(?:(?:W/)?"[!#-~]*"[ \t]*)?)"
+  static const std::regex list("^(?:" ELEMENT ",)*" ELEMENT "$");
+#undef ELEMENT
+  static const std::regex star(R"(^[ \t]*\*[ \t]*$)");
+  static const std::regex tag(R"((W/)?"[!#-~]*")");
+  auto mapped = ascii(value);
+  http::if_match out;
+  out.present = true;
+  if (std::regex_match(mapped, star)) {
+    out.any = true;
+    return out;
+  }
+  if (!std::regex_match(mapped, list)) return std::nullopt;
+  for (std::sregex_iterator it(mapped.begin(), mapped.end(), tag), end; it != end; ++it)
+    if (!(*it)[1].matched)
+      out.tags.emplace_back(value.substr(static_cast<std::size_t>(it->position()), static_cast<std::size_t>(it->length())));
+  return out;
+}
+
+// The versions parameter those tags should give.
+std::string grammar_versions(const std::vector<std::string>& tags) {
+  static const std::regex ours(R"("r1\.(-?[0-9]+)(?:-gzip)?")");
+  std::string out = "{";
+  for (const auto& t : tags) {
+    std::smatch m;
+    if (!std::regex_match(t, m, ours)) continue;
+    long long v = 0;
+    try {
+      v = std::stoll(m[1].str());
+    } catch (const std::out_of_range&) {
+      continue;
+    }
+    if (out.size() > 1) out += ',';
+    out += std::to_string(v);
+  }
+  return out + "}";
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -59,5 +106,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   bool expected = grammar_matches(value, etag);
   GRANITE_FUZZ_CHECK(http::etag_matches(value, etag) == expected,
                      granite::fuzz::shown(value) + (expected ? " should match " : " should not match ") + etag);
+
+  auto parsed = http::parse_if_match(value);
+  auto should = grammar_if_match(value);
+  GRANITE_FUZZ_CHECK(parsed.ok() == should.has_value(),
+                     granite::fuzz::shown(value) + (should ? " is a valid If-Match" : " breaks If-Match's grammar"));
+  if (!parsed || !should) return 0;
+  GRANITE_FUZZ_CHECK(parsed->any == should->any && parsed->tags == should->tags,
+                     granite::fuzz::shown(value) + ": If-Match read other tags than the grammar gives");
+  http::request req;
+  req.if_match = *parsed;
+  auto versions = features::versions_param(req);
+  GRANITE_FUZZ_CHECK(versions.has_value() == !should->any, granite::fuzz::shown(value) + ": * takes any version");
+  if (versions)
+    GRANITE_FUZZ_CHECK(*versions == grammar_versions(should->tags),
+                       granite::fuzz::shown(value) + " named versions " + *versions + ", not " +
+                           grammar_versions(should->tags));
   return 0;
 }

@@ -180,7 +180,7 @@ TEST_F(Changes, AWritersOwnNoticeIsTheOneItsTriggerSends) {
                       store::format_notice(store::made_as(posts::notice_of(created[0], 0), store::change::op::insert))});
   EXPECT_EQ(posts::notice_of(created[0], 0), store::post_changed(created[0].integer(0, 0), 1, 2));
   store::answer retitled;
-  sent = sent_by([&] { retitled = a.write(store::batch().add(threads::update_owned(), 1, 1, "Welcome!")); });
+  sent = sent_by([&] { retitled = a.write(store::batch().add(threads::update_owned(), 1, 1, "Welcome!", std::nullopt)); });
   ASSERT_TRUE(retitled.ok());
   ASSERT_EQ(retitled[0].size(), 1u);
   EXPECT_EQ(sent, std::vector<std::string>{store::format_notice(store::thread_changed(1, store::change::op::update))});

@@ -316,6 +316,33 @@ TEST(Etag, IfNoneMatchTakesListsWeakTagsAndTheStar) {
 // The grammar of RFC 9110 §13.1.2, as tests/fuzz/etags.cpp checks it at
 // large: commas inside an entity-tag, empty list elements, and a value that
 // breaks the grammar matching nothing (the full response is always safe).
+// If-Match (RFC 9110 §13.1.1) compares strongly: a weak tag can never
+// match, so it is left out; a value that breaks the grammar is refused
+// (a write must not run on a precondition it could not read).
+TEST(Etag, IfMatchKeepsTheStrongTagsAndRefusesWhatBreaksTheGrammar) {
+  using granite::http::parse_if_match;
+  auto star = parse_if_match(" * ");
+  ASSERT_TRUE(star);
+  EXPECT_TRUE(star->present);
+  EXPECT_TRUE(star->any);
+  auto list = parse_if_match("\"r1.5\", W/\"r1.6\" ,, \"a,b\"");
+  ASSERT_TRUE(list);
+  EXPECT_FALSE(list->any);
+  EXPECT_EQ(list->tags, (std::vector<std::string>{"\"r1.5\"", "\"a,b\""}));
+  auto only_weak = parse_if_match("W/\"r1.6\"");
+  ASSERT_TRUE(only_weak);
+  EXPECT_TRUE(only_weak->present);
+  EXPECT_TRUE(only_weak->tags.empty());  // matches nothing
+  auto empty = parse_if_match("");
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->tags.empty());
+  for (const char* bad : {"r1.5", "\"r1.5", "*, \"r1.5\"", "\"a b\"", "\"a\" junk", "w/\"a\""}) {
+    auto refused = parse_if_match(bad);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.err().kind, granite::error::code::invalid_argument) << bad;
+  }
+}
+
 TEST(Etag, IfNoneMatchFollowsTheGrammar) {
   using granite::http::etag_matches;
   std::string tag = "\"0123456789abcdef\"";

@@ -51,6 +51,19 @@ TEST(Encoding, AGzipVariantInflatesToTheBodyAndOnlyWhenItIsWorthIt) {
   EXPECT_TRUE(gzip_of(noise).empty()) << "what does not shrink by an eighth is not kept twice";
 }
 
+// A record's tags are made of its version: both variants name it, each
+// its own, whatever the bytes.
+TEST(Encoding, AKeptRecordsVariantsTakeTheirTagsFromItsVersion) {
+  response r = json(200, page_of(50));
+  r.etag = "\"r1.1733400000123456\"";
+  auto kept = kept_response(std::move(r), nullptr, true);
+  ASSERT_FALSE(kept->gzip.empty());
+  EXPECT_EQ(kept->etag, "\"r1.1733400000123456\"");
+  EXPECT_EQ(kept->gzip_etag, "\"r1.1733400000123456-gzip\"");
+  EXPECT_EQ(choose_variant(*kept, "gzip").etag, kept->gzip_etag);
+  EXPECT_EQ(choose_variant(*kept, "identity").etag, kept->etag);
+}
+
 TEST(Encoding, AKeptResponseCarriesBothVariantsWithTheirOwnEtags) {
   response r = json(200, page_of(50));
   r.headers.emplace_back("Link", "</api/posts/in-thread/7?limit=50&after=50>; rel=\"next\"");

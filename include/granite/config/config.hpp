@@ -36,6 +36,8 @@ struct config {
     int max_connections = 10000;  // per worker; beyond, new connections are closed at once
     int max_requests_per_connection = 1000;  // then the response closes the connection; 0: no limit
     int idempotency_ttl_s = 86400;  // how long an Idempotency-Key keeps a write's response
+    // A PATCH or DELETE of a user, thread or post without If-Match is 428.
+    bool require_if_match = false;
     // Peers whose X-Forwarded-For is believed (the load balancer's
     // subnets), as CIDRs; empty: the client is always the peer.
     std::vector<std::string> trusted_proxies;

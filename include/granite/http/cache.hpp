@@ -31,6 +31,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "granite/error.hpp"
 #include "granite/http/invalidation.hpp"
 #include "granite/http/message.hpp"
 
@@ -89,6 +90,13 @@ std::string etag_of(std::string_view body, std::string_view headers = {});
 // quotes); one that is neither matches nothing, so that the full response,
 // always a safe answer, is sent.
 bool etag_matches(std::string_view if_none_match, std::string_view etag);
+// An If-Match header value (every field, joined by ", "), read as RFC 9110
+// says: "*" or a list of entity-tags; invalid_argument when it is neither.
+result<if_match> parse_if_match(std::string_view value);
+// The tag of a record's gzip variant, made of its own (`etag` with
+// gzip_etag_suffix inside its quotes): a strong validator names one variant.
+inline constexpr std::string_view gzip_etag_suffix = "-gzip";
+std::string gzip_etag_of(std::string_view etag);
 
 class read_cache {
  public:

@@ -21,6 +21,16 @@ enum class verb { get, head, post, put, patch, delete_, options, other };
 verb parse_verb(std::string_view name);
 std::string_view verb_name(verb v);
 
+// If-Match (RFC 9110 §13.1.1) as a PATCH or DELETE carries it: absent,
+// `*` (any current representation), or the strong entity-tags it lists,
+// quotes included. Weak ones are left out: If-Match compares strongly, so
+// they never match.
+struct if_match {
+  bool present = false;
+  bool any = false;
+  std::vector<std::string> tags;
+};
+
 struct request {
   verb method = verb::get;
   std::string method_name;  // as sent: what a refusal names, verb::other's too
@@ -39,6 +49,10 @@ struct request {
   // answer gave it, in the Granite-Position header or cookie): a read is
   // answered from a state at or past it. 0: none.
   std::uint64_t position = 0;
+  // Read by the responder for PATCH and DELETE only (a malformed one is
+  // 400 before the handler runs); a conditional write compares it with
+  // the record's version inside its own statement.
+  struct if_match if_match;
 };
 
 // What a page of a list route (keyset pagination, features/page.hpp) holds:
@@ -74,6 +88,11 @@ struct response {
   // (Granite-Position, and the cookie of the same name) to present to any
   // instance.
   std::uint64_t position = 0;
+  // A record's ETag, made of its version (features/versions.hpp): sent with
+  // every answer that carries the record (a read, a write's, a 412), and
+  // the base of a kept read's variants' tags. Empty: a kept read's ETag is
+  // a hash of its bytes (a page).
+  std::string etag;
 };
 
 // The header and cookie of read-your-writes across instances, and how long

@@ -59,6 +59,7 @@ struct services {
   bulkhead& cpu;
   attempt_limit attempts{};
   int idempotency_ttl_s = 86400;
+  bool require_if_match = false;  // http.require_if_match: a PATCH or DELETE of a record without If-Match is 428
   std::atomic<std::uint64_t>* key_outcomes = nullptr;
   void count(key_outcome o) {
     if (key_outcomes) key_outcomes[static_cast<int>(o)].fetch_add(1, std::memory_order_relaxed);

@@ -120,6 +120,7 @@ class rows {
   explicit rows(std::shared_ptr<const result> r) : r_(std::move(r)) {}
 
   std::size_t size() const;
+  int columns() const;
   // Rows an INSERT, UPDATE or DELETE touched.
   std::size_t affected() const;
   bool null(std::size_t row, int column) const;

@@ -26,19 +26,21 @@ result<std::string> read_text(const http::request& req) {
 }
 
 void write_post(features::json_text& out, std::string_view id, std::string_view thread, std::string_view text,
-                std::string_view user, std::string_view created_at) {
+                std::string_view user, std::string_view created_at, std::string_view updated_at) {
   out.begin_object();
   out.key("thread").integer_text(thread);
   out.key("text").string(text);
   out.key("user").integer_text(user);
   out.key("id").integer_text(id);
   out.key("createdAt").string(created_at);
+  if (!updated_at.empty()) out.key("updatedAt").string(updated_at);
   out.end_object();
 }
 
 namespace {
 void write(features::json_text& out, const post& p) {
-  write_post(out, std::to_string(p.id), std::to_string(p.thread), p.text, std::to_string(p.user), p.created_at);
+  write_post(out, std::to_string(p.id), std::to_string(p.thread), p.text, std::to_string(p.user), p.created_at,
+             p.updated_at);
 }
 }  // namespace
 

@@ -22,12 +22,13 @@ struct post {
   std::string text;
   std::int64_t user;
   std::string created_at;  // RFC 3339, UTC
+  std::string updated_at;  // RFC 3339, UTC; empty: not known (not written)
 };
 
-// {"thread","text","user"} as the original API, then "id" and "createdAt";
-// the one place that knows them.
+// {"thread","text","user"} as the original API, then "id", "createdAt"
+// and "updatedAt" (left out when empty); the one place that knows them.
 void write_post(features::json_text& out, std::string_view id, std::string_view thread, std::string_view text,
-                std::string_view user, std::string_view created_at);
+                std::string_view user, std::string_view created_at, std::string_view updated_at);
 std::string to_json(const post& p);
 std::string to_json(const std::vector<post>& posts);
 // The body of POST /api/posts: {"thread", "text"}, the text 1 to 10000
@@ -41,7 +42,8 @@ result<new_post> read_new_post(const http::request& req);
 result<std::string> read_text(const http::request& req);
 
 // SQL (posts_store.cpp). Rows of posts are (id, thread, text, user,
-// created_at).
+// created_at, version): features/versions.hpp.
+constexpr int version_column = 5;
 std::span<const store::statement> statements();
 store::batch select_by_id(std::int64_t id);
 // A page of a thread's or a user's posts: the parent's row comes back even
@@ -54,11 +56,12 @@ store::batch select_by_user(std::int64_t user_id, std::int64_t after, std::int64
 // meanwhile; over_budget when `owner` has used up `budget`.
 store::batch insert(std::int64_t thread_id, std::int64_t owner, const std::string& text,
                     features::posting_budget budget = {});
-// ($1 id, $2 owner, $3 text) and ($1 id, $2 owner): only a post of
-// `owner`, its row when there was one.
+// ($1 id, $2 owner, $3 text, $4 versions) and ($1 id, $2 owner, $3
+// versions): only a post of `owner`, and only at one of `versions` when
+// that is not NULL (features::versions_param); its row when there was one.
 const store::statement& update_owned();
 const store::statement& delete_owned();
-const store::statement& select_owner();  // ($1 id): its author's id
+const store::statement& select_owner();  // ($1 id): its author's id and its version
 void write_row(features::json_text& out, const store::rows& r, std::size_t row);
 store::change notice_of(const store::rows& r, std::size_t row);
 

@@ -1,13 +1,14 @@
 #include "../idempotency.hpp"
 #include "../owned.hpp"
 #include "../reads.hpp"
+#include "../versions.hpp"
 #include "posts.hpp"
 
 namespace granite::posts {
 
 namespace {
 
-const features::owned_kind kind{"post", select_owner(), write_row, notice_of};
+const features::owned_kind kind{"post", select_owner(), write_row, notice_of, version_column};
 
 // A page of the posts under a parent ({threadId} or {userId}).
 task<http::response> children(const http::request& req, const http::params& p, http::services& s,
@@ -35,7 +36,7 @@ task<http::response> by_user(const http::request& req, const http::params& p, ht
 }
 
 task<http::response> get_post(const http::request& req, const http::params& p, http::services& s) {
-  return features::record_by_id("post", select_by_id, write_row, req, p, s);
+  return features::record_by_id("post", select_by_id, write_row, version_column, req, p, s);
 }
 
 // The author is whoever signed in; the body names only the thread and text.
@@ -58,8 +59,10 @@ task<http::response> create_post(const http::request& req, features::posting_bud
   features::json_text out(json);
   write_row(out, a[0], 0);
   co_return features::answered(
-      features::with_notice(http::created("/api/posts/" + std::string(a[0].text(0, 0)), std::move(json)),
-                            store::made_as(notice_of(a[0], 0), store::change::op::insert)),
+      features::with_version(
+          features::with_notice(http::created("/api/posts/" + std::string(a[0].text(0, 0)), std::move(json)),
+                                store::made_as(notice_of(a[0], 0), store::change::op::insert)),
+          a[0], 0, version_column),
       *w);
 }
 

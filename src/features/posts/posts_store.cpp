@@ -1,10 +1,15 @@
 #include "posts.hpp"
 
+#include "../versions.hpp"
+
 namespace granite::posts {
 
 namespace {
 
-#define GRANITE_POST_COLUMNS "p.id, p.thread_id, p.text, p.user_id, rfc3339(p.created_at)"
+#define GRANITE_POST_COLUMNS \
+  "p.id, p.thread_id, p.text, p.user_id, rfc3339(p.created_at), granite_version(p.updated_at, p.created_at)"
+// Only a version the request names, when it names any ($n NULL: any).
+#define GRANITE_AT_VERSION(n) " AND (" n "::bigint[] IS NULL OR granite_version(p.updated_at, p.created_at) = ANY(" n "::bigint[]))"
 constexpr store::statement by_id{"posts_by_id", "SELECT " GRANITE_POST_COLUMNS " FROM posts p WHERE p.id = $1"};
 constexpr store::statement in_thread_page{
     "posts_in_thread",
@@ -14,7 +19,8 @@ constexpr store::statement by_user_page{
     "posts_by_user",
     "SELECT " GRANITE_POST_COLUMNS " FROM users u LEFT JOIN LATERAL (SELECT * FROM posts "
     "WHERE user_id = u.id AND id > $2 ORDER BY id LIMIT $3) p ON true WHERE u.id = $1 ORDER BY p.id"};
-constexpr store::statement owner_of{"posts_owner", "SELECT user_id FROM posts WHERE id = $1"};
+constexpr store::statement owner_of{"posts_owner",
+                                    "SELECT user_id, granite_version(updated_at, created_at) FROM posts WHERE id = $1"};
 // ($4, $5): the author's posting budget and window (posting_budget; the
 // function is not called when the budget is 0).
 constexpr store::statement insert_post{
@@ -23,9 +29,11 @@ constexpr store::statement insert_post{
     "WHERE $4::int <= 0 OR granite_within_posting_budget($2, $4, $5) RETURNING " GRANITE_POST_COLUMNS};
 constexpr store::statement update_post{
     "posts_update",
-    "UPDATE posts AS p SET text = $3 WHERE p.id = $1 AND p.user_id = $2 RETURNING " GRANITE_POST_COLUMNS};
-constexpr store::statement delete_post{
-    "posts_delete", "DELETE FROM posts AS p WHERE p.id = $1 AND p.user_id = $2 RETURNING " GRANITE_POST_COLUMNS};
+    "UPDATE posts AS p SET text = $3 WHERE p.id = $1 AND p.user_id = $2" GRANITE_AT_VERSION("$4")
+    " RETURNING " GRANITE_POST_COLUMNS};
+constexpr store::statement delete_post{"posts_delete", "DELETE FROM posts AS p WHERE p.id = $1 AND p.user_id = $2" GRANITE_AT_VERSION(
+                                                           "$3") " RETURNING " GRANITE_POST_COLUMNS};
+#undef GRANITE_AT_VERSION
 #undef GRANITE_POST_COLUMNS
 constexpr store::statement all[] = {by_id,       in_thread_page, by_user_page, owner_of,
                                     insert_post, update_post,    delete_post};
@@ -54,7 +62,9 @@ const store::statement& delete_owned() { return delete_post; }
 const store::statement& select_owner() { return owner_of; }
 
 void write_row(features::json_text& out, const store::rows& r, std::size_t row) {
-  write_post(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3), r.text(row, 4));
+  auto version = features::version_of(r, row, version_column);
+  write_post(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3), r.text(row, 4),
+             version ? features::updated_at_of(*version) : std::string());
 }
 
 store::change notice_of(const store::rows& r, std::size_t row) {

@@ -12,18 +12,20 @@ result<std::string> read_title(const http::request& req) {
   return std::move(*title);
 }
 
-void write_thread(features::json_text& out, std::string_view id, std::string_view title, std::string_view created_by) {
+void write_thread(features::json_text& out, std::string_view id, std::string_view title, std::string_view created_by,
+                  std::string_view updated_at) {
   out.begin_object();
   out.key("id").integer_text(id);
   out.key("title").string(title);
   out.key("createdBy").integer_text(created_by);
+  if (!updated_at.empty()) out.key("updatedAt").string(updated_at);
   out.end_object();
 }
 
 std::string to_json(const thread& t) {
   std::string body;
   features::json_text out(body);
-  write_thread(out, std::to_string(t.id), t.title, std::to_string(t.created_by));
+  write_thread(out, std::to_string(t.id), t.title, std::to_string(t.created_by), t.updated_at);
   return body;
 }
 

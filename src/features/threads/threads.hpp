@@ -18,28 +18,33 @@ struct thread {
   std::int64_t id;
   std::string title;
   std::int64_t created_by;
+  std::string updated_at;  // RFC 3339, UTC; empty: not known (not written)
 };
 
-// {"id","title","createdBy"}: the original API's fields, in its order; the
-// one place that knows them.
-void write_thread(features::json_text& out, std::string_view id, std::string_view title, std::string_view created_by);
+// {"id","title","createdBy"}: the original API's fields, in its order, then
+// "updatedAt" (left out when empty); the one place that knows them.
+void write_thread(features::json_text& out, std::string_view id, std::string_view title, std::string_view created_by,
+                  std::string_view updated_at);
 std::string to_json(const thread& t);
 // The body of POST /api/threads and of PATCH /api/threads/{id}: {"title"},
 // 1 to 200 characters, not blank.
 result<std::string> read_title(const http::request& req);
 
-// SQL (threads_store.cpp). Rows of threads are (id, title, created_by).
+// SQL (threads_store.cpp). Rows of threads are (id, title, created_by,
+// version): features/versions.hpp.
+constexpr int version_column = 3;
 std::span<const store::statement> statements();
 store::batch select_by_id(std::int64_t id);
 store::batch select_page(std::int64_t after, std::int64_t rows);
 // The new thread's row; foreign_key when the account was deleted meanwhile;
 // over_budget when `owner` has used up `budget`.
 store::batch insert(const std::string& title, std::int64_t owner, features::posting_budget budget = {});
-// ($1 id, $2 owner, $3 title) and ($1 id, $2 owner): only a thread of
-// `owner`, its row when there was one.
+// ($1 id, $2 owner, $3 title, $4 versions) and ($1 id, $2 owner, $3
+// versions): only a thread of `owner`, and only at one of `versions` when
+// that is not NULL (features::versions_param); its row when there was one.
 const store::statement& update_owned();
 const store::statement& delete_owned();
-const store::statement& select_owner();  // ($1 id): its owner's id
+const store::statement& select_owner();  // ($1 id): its owner's id and its version
 void write_row(features::json_text& out, const store::rows& r, std::size_t row);
 
 // HTTP (threads_routes.cpp)

@@ -1,6 +1,7 @@
 #include "../idempotency.hpp"
 #include "../owned.hpp"
 #include "../reads.hpp"
+#include "../versions.hpp"
 #include "threads.hpp"
 
 namespace granite::threads {
@@ -11,14 +12,14 @@ store::change notice_of(const store::rows& r, std::size_t row) { return store::t
 // Its posts go with it: this worker's cache is flushed.
 store::change deleted(const store::rows&, std::size_t) { return store::anything_changed(); }
 
-const features::owned_kind kind{"thread", select_owner(), write_row, notice_of};
+const features::owned_kind kind{"thread", select_owner(), write_row, notice_of, version_column};
 
 task<http::response> get_threads(const http::request& req, const http::params&, http::services& s) {
   return features::record_page(select_page, write_row, req, s);
 }
 
 task<http::response> get_thread(const http::request& req, const http::params& p, http::services& s) {
-  return features::record_by_id("thread", select_by_id, write_row, req, p, s);
+  return features::record_by_id("thread", select_by_id, write_row, version_column, req, p, s);
 }
 
 task<http::response> start_thread(const http::request& req, features::posting_budget budget, http::services& s) {
@@ -37,9 +38,11 @@ task<http::response> start_thread(const http::request& req, features::posting_bu
   features::json_text out(json);
   write_row(out, a[0], 0);
   auto id = a[0].integer(0, 0);
-  co_return features::answered(features::with_notice(http::created("/api/threads/" + std::to_string(id), std::move(json)),
-                                                     store::thread_changed(id, store::change::op::insert)),
-                               *w);
+  co_return features::answered(
+      features::with_version(features::with_notice(http::created("/api/threads/" + std::to_string(id), std::move(json)),
+                                                   store::thread_changed(id, store::change::op::insert)),
+                             a[0], 0, version_column),
+      *w);
 }
 
 task<http::response> retitle(const http::request& req, const http::params& p, http::services& s) {

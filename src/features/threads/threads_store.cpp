@@ -1,21 +1,29 @@
 #include "threads.hpp"
 
+#include "../versions.hpp"
+
 namespace granite::threads {
 
 namespace {
 
-constexpr store::statement by_id{"threads_by_id", "SELECT id, title, created_by FROM threads WHERE id = $1"};
-constexpr store::statement page{"threads_page",
-                                "SELECT id, title, created_by FROM threads WHERE id > $1 ORDER BY id LIMIT $2"};
-constexpr store::statement owner_of{"threads_owner", "SELECT created_by FROM threads WHERE id = $1"};
+#define GRANITE_THREAD_COLUMNS "id, title, created_by, granite_version(updated_at, created_at)"
+// Only a version the request names, when it names any ($n NULL: any).
+#define GRANITE_AT_VERSION(n) " AND (" n "::bigint[] IS NULL OR granite_version(updated_at, created_at) = ANY(" n "::bigint[]))"
+constexpr store::statement by_id{"threads_by_id", "SELECT " GRANITE_THREAD_COLUMNS " FROM threads WHERE id = $1"};
+constexpr store::statement page{"threads_page", "SELECT " GRANITE_THREAD_COLUMNS
+                                                " FROM threads WHERE id > $1 ORDER BY id LIMIT $2"};
+constexpr store::statement owner_of{"threads_owner",
+                                    "SELECT created_by, granite_version(updated_at, created_at) FROM threads WHERE id = $1"};
 constexpr store::statement insert_thread{
     "threads_insert",
     "INSERT INTO threads (title, created_by) SELECT $1::text, $2::bigint WHERE $3::int <= 0 OR "
-    "granite_within_posting_budget($2, $3, $4) RETURNING id, title, created_by"};
-constexpr store::statement update_thread{
-    "threads_update", "UPDATE threads SET title = $3 WHERE id = $1 AND created_by = $2 RETURNING id, title, created_by"};
-constexpr store::statement delete_thread{
-    "threads_delete", "DELETE FROM threads WHERE id = $1 AND created_by = $2 RETURNING id, title, created_by"};
+    "granite_within_posting_budget($2, $3, $4) RETURNING " GRANITE_THREAD_COLUMNS};
+constexpr store::statement update_thread{"threads_update", "UPDATE threads SET title = $3 WHERE id = $1 AND created_by = $2" GRANITE_AT_VERSION(
+                                                               "$4") " RETURNING " GRANITE_THREAD_COLUMNS};
+constexpr store::statement delete_thread{"threads_delete", "DELETE FROM threads WHERE id = $1 AND created_by = $2" GRANITE_AT_VERSION(
+                                                               "$3") " RETURNING " GRANITE_THREAD_COLUMNS};
+#undef GRANITE_AT_VERSION
+#undef GRANITE_THREAD_COLUMNS
 constexpr store::statement all[] = {by_id, page, owner_of, insert_thread, update_thread, delete_thread};
 
 }  // namespace
@@ -35,7 +43,9 @@ const store::statement& delete_owned() { return delete_thread; }
 const store::statement& select_owner() { return owner_of; }
 
 void write_row(features::json_text& out, const store::rows& r, std::size_t row) {
-  write_thread(out, r.text(row, 0), r.text(row, 1), r.text(row, 2));
+  auto version = features::version_of(r, row, version_column);
+  write_thread(out, r.text(row, 0), r.text(row, 1), r.text(row, 2),
+               version ? features::updated_at_of(*version) : std::string());
 }
 
 }  // namespace granite::threads

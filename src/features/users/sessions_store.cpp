@@ -21,8 +21,13 @@ constexpr store::statement session_of{
     "SELECT user_id, rfc3339(expires_at) FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()"};
 constexpr store::statement delete_one{
     "sessions_delete", "DELETE FROM sessions WHERE token_sha256 = decode($1, 'hex') AND expires_at > now()"};
-constexpr store::statement delete_others{"sessions_delete_others",
-                                         "DELETE FROM sessions WHERE user_id = $1 AND token_sha256 <> decode($2, 'hex')"};
+// Only when $3, the new password's hash (salted: no other has it), is the
+// account's: not when the change beside it touched nothing (an If-Match
+// that failed).
+constexpr store::statement delete_others{
+    "sessions_delete_others",
+    "DELETE FROM sessions WHERE user_id = $1 AND token_sha256 <> decode($2, 'hex') "
+    "AND EXISTS (SELECT 1 FROM users WHERE id = $1 AND password_hash = $3)"};
 constexpr store::statement delete_expired{"sessions_delete_expired",
                                           "DELETE FROM sessions WHERE user_id = $1 AND expires_at <= now()"};
 // Compare and set: a password changed since the check keeps its new hash.

@@ -46,19 +46,20 @@ result<sign_in_fields> read_sign_in(const http::request& req) {
 }
 
 void write_user(features::json_text& out, std::string_view id, std::string_view username, std::string_view name,
-                std::string_view bio) {
+                std::string_view bio, std::string_view updated_at) {
   out.begin_object();
   out.key("id").integer_text(id);
   out.key("username").string(username);
   out.key("name").string(name);
   out.key("bio").string(bio);
+  if (!updated_at.empty()) out.key("updatedAt").string(updated_at);
   out.end_object();
 }
 
 std::string to_json(const user& u) {
   std::string body;
   features::json_text out(body);
-  write_user(out, std::to_string(u.id), u.username, u.name, u.bio);
+  write_user(out, std::to_string(u.id), u.username, u.name, u.bio, u.updated_at);
   return body;
 }
 

@@ -21,6 +21,7 @@ struct user {
   std::string username;
   std::string name;
   std::string bio;
+  std::string updated_at;  // RFC 3339, UTC; empty: not known (not written)
 };
 
 // The fields of POST /api/users (username and password required) and of
@@ -41,10 +42,11 @@ struct sign_in_fields {
   std::string username, password;
 };
 result<sign_in_fields> read_sign_in(const http::request& req);
-// {"id","username","name","bio"}: the original API's fields, in its order.
-// Never the password or its hash. The one place that knows them.
+// {"id","username","name","bio"}: the original API's fields, in its order,
+// then "updatedAt" (left out when empty). Never the password or its hash.
+// The one place that knows them.
 void write_user(features::json_text& out, std::string_view id, std::string_view username, std::string_view name,
-                std::string_view bio);
+                std::string_view bio, std::string_view updated_at);
 std::string to_json(const user& u);
 
 // Passwords and session tokens (passwords.cpp), through libsodium.
@@ -72,19 +74,22 @@ token new_token();
 // The digest of a well-formed token; nullopt for anything else.
 std::optional<std::string> digest_of(std::string_view token_text);
 
-// SQL (users_store.cpp). Rows of users are (id, username, name, bio).
+// SQL (users_store.cpp). Rows of users are (id, username, name, bio,
+// version): features/versions.hpp.
+constexpr int version_column = 4;
 std::span<const store::statement> statements();
 store::batch select_by_id(std::int64_t id);
 store::batch select_page(std::int64_t after, std::int64_t rows);
 // The new user's row; unique when the username is taken.
 store::batch insert(const account_fields& f, const std::string& password_hash);
-// The changed row (none when the user does not exist); unique when the new
-// username is taken. A new password signs out every other session of the
-// account, in the same transaction: `keep_digest` is the caller's.
+// The changed row (none when the user does not exist, or is at none of
+// `versions` when that is given: features::versions_param); unique when
+// the new username is taken. A new password signs out every other session
+// of the account, in the same transaction: `keep_digest` is the caller's.
 store::batch update(std::int64_t id, const account_fields& f, const std::optional<std::string>& password_hash,
-                    const std::string& keep_digest);
-// Touches one row when the user existed.
-store::batch remove(std::int64_t id);
+                    const std::string& keep_digest, const std::optional<std::string>& versions = std::nullopt);
+// Touches one row when the user existed (at one of `versions`, as above).
+store::batch remove(std::int64_t id, const std::optional<std::string>& versions = std::nullopt);
 // Failed sign-ins per username, for the whole fleet: auth.account_free_failures
 // are free, each one beyond blocks the username twice as long as the one
 // before, at most auth.account_block_max_s; never for a network the account

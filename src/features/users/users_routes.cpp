@@ -3,6 +3,7 @@
 #include "../idempotency.hpp"
 #include "../notices.hpp"
 #include "../reads.hpp"
+#include "../versions.hpp"
 #include "granite/http/bulkhead.hpp"
 #include "granite/http/ids.hpp"
 #include "sessions.hpp"
@@ -27,8 +28,10 @@ http::response user_changed(const store::rows& r, std::int64_t id, int status) {
   write_row(out, r, 0);
   auto res = status == 201 ? http::created("/api/users/" + std::to_string(id), std::move(body))
                            : http::json(status, std::move(body));
-  return features::with_notice(std::move(res),
-                               store::user_changed(id, status == 201 ? store::change::op::insert : store::change::op::update));
+  return features::with_version(
+      features::with_notice(std::move(res),
+                            store::user_changed(id, status == 201 ? store::change::op::insert : store::change::op::update)),
+      r, 0, version_column);
 }
 
 // What tells one sign-up or change of an account from another for its
@@ -42,13 +45,16 @@ std::string identity_of(const account_fields& f) {
   return out.dump();
 }
 
-// Someone else's account, or none: which one.
-task<http::response> not_yours(std::int64_t id, const http::request& req, http::services& s) {
+// Someone else's account, or none, or (`mine`) one changed since the
+// version If-Match names: which one.
+task<http::response> not_yours(std::int64_t id, bool mine, const http::request& req, http::services& s) {
   // Current: it explains why a write was refused.
   auto a = co_await s.db.read(select_by_id(id).current());
   if (!a.ok()) co_return http::problem(a.as_error(), req);
-  if (a[0].size() > 0) co_return http::problem(forbidden("you can change only your own account"), req);
-  co_return http::problem(not_found("no user with id " + std::to_string(id)), req);
+  if (a[0].size() == 0) co_return http::problem(not_found("no user with id " + std::to_string(id)), req);
+  if (!mine) co_return http::problem(forbidden("you can change only your own account"), req);
+  auto version = features::version_of(a[0], 0, version_column);
+  co_return features::changed_since("user", version.value_or(0), req);
 }
 
 task<http::response> get_users(const http::request& req, const http::params&, http::services& s) {
@@ -56,7 +62,7 @@ task<http::response> get_users(const http::request& req, const http::params&, ht
 }
 
 task<http::response> get_user(const http::request& req, const http::params& p, http::services& s) {
-  return features::record_by_id("user", select_by_id, write_row, req, p, s);
+  return features::record_by_id("user", select_by_id, write_row, version_column, req, p, s);
 }
 
 task<http::response> sign_up(const http::request& req, argon2_cost cost, http::services& s) {
@@ -78,13 +84,14 @@ task<http::response> sign_up(const http::request& req, argon2_cost cost, http::s
 task<http::response> change_account(const http::request& req, const http::params& p, argon2_cost cost,
                                     http::services& s) {
   if (auto refused = refuse_anonymous(req)) co_return std::move(*refused);
+  if (auto refused = features::refuse_unconditional(req, s.require_if_match)) co_return std::move(*refused);
   const auto& id = p.id("id");
   if (!id) co_return http::problem(id.err(), req);
   auto fields = read_account(req, false);
   if (!fields) co_return http::problem(fields.err(), req);
   auto me = co_await authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
-  if (*me != *id) co_return co_await not_yours(*id, req, s);
+  if (*me != *id) co_return co_await not_yours(*id, false, req, s);
   std::optional<std::string> hash;
   if (fields->password) {
     // Ownership is settled; only now is the password worth hashing.
@@ -92,28 +99,31 @@ task<http::response> change_account(const http::request& req, const http::params
     if (!hashed.value) co_return hashing_refused(hashed.refused, s.cpu, req);
     hash = std::move(hashed.value);
   }
-  auto w = co_await features::write(s, req, *me, update(*id, *fields, hash, *bearer_digest(req)), identity_of(*fields));
+  auto w = co_await features::write(s, req, *me,
+                                    update(*id, *fields, hash, *bearer_digest(req), features::versions_param(req)),
+                                    identity_of(*fields));
   if (!w) co_return http::problem(w.err(), req);
   const auto& a = w->a;
   if (!a.ok() && a.failed().what == store::failure::kind::unique)
     co_return http::problem(conflict("the username " + fields->username.value_or("") + " is taken"), req);
   if (!a.ok()) co_return http::problem(a.as_error(), req);
-  if (a[0].size() == 0) co_return http::problem(not_found("no user with id " + std::to_string(*id)), req);
+  if (a[0].size() == 0) co_return co_await not_yours(*id, true, req, s);
   co_return features::answered(user_changed(a[0], *id, 200), *w);
 }
 
 task<http::response> delete_account(const http::request& req, const http::params& p, http::services& s) {
   if (auto refused = refuse_anonymous(req)) co_return std::move(*refused);
+  if (auto refused = features::refuse_unconditional(req, s.require_if_match)) co_return std::move(*refused);
   const auto& id = p.id("id");
   if (!id) co_return http::problem(id.err(), req);
   auto me = co_await authenticate(s.db, req);
   if (!me) co_return http::problem(me.err(), req);
-  if (*me != *id) co_return co_await not_yours(*id, req, s);
-  auto w = co_await features::write(s, req, *me, remove(*id));
+  if (*me != *id) co_return co_await not_yours(*id, false, req, s);
+  auto w = co_await features::write(s, req, *me, remove(*id, features::versions_param(req)));
   if (!w) co_return http::problem(w.err(), req);
   const auto& a = w->a;
   if (!a.ok()) co_return http::problem(a.as_error(), req);
-  if (a[0].size() == 0) co_return http::problem(not_found("no user with id " + std::to_string(*id)), req);
+  if (a[0].size() == 0) co_return co_await not_yours(*id, true, req, s);
   // Their threads and posts go with them: this worker's cache is flushed.
   co_return features::answered(features::with_notice(http::no_content(), store::anything_changed()), *w);
 }

@@ -1,3 +1,4 @@
+#include "../versions.hpp"
 #include "sessions.hpp"
 #include "users.hpp"
 
@@ -5,18 +6,24 @@ namespace granite::users {
 
 namespace {
 
-constexpr store::statement by_id{"users_by_id", "SELECT id, username, name, bio FROM users WHERE id = $1"};
+#define GRANITE_USER_COLUMNS "id, username, name, bio, granite_version(updated_at, created_at)"
+// Only a version the request names, when it names any ($n NULL: any).
+#define GRANITE_AT_VERSION(n) " AND (" n "::bigint[] IS NULL OR granite_version(updated_at, created_at) = ANY(" n "::bigint[]))"
+constexpr store::statement by_id{"users_by_id", "SELECT " GRANITE_USER_COLUMNS " FROM users WHERE id = $1"};
 constexpr store::statement page{"users_page",
-                                "SELECT id, username, name, bio FROM users WHERE id > $1 ORDER BY id LIMIT $2"};
+                                "SELECT " GRANITE_USER_COLUMNS " FROM users WHERE id > $1 ORDER BY id LIMIT $2"};
 constexpr store::statement insert_user{"users_insert",
                                        "INSERT INTO users (username, name, bio, password_hash) VALUES ($1, $2, $3, $4) "
-                                       "RETURNING id, username, name, bio"};
+                                       "RETURNING " GRANITE_USER_COLUMNS};
 // Absent fields are NULL and keep their value.
 constexpr store::statement update_user{
     "users_update",
     "UPDATE users SET username = coalesce($2, username), name = coalesce($3, name), bio = coalesce($4, bio), "
-    "password_hash = coalesce($5, password_hash) WHERE id = $1 RETURNING id, username, name, bio"};
-constexpr store::statement delete_user{"users_delete", "DELETE FROM users WHERE id = $1 RETURNING id"};
+    "password_hash = coalesce($5, password_hash) WHERE id = $1" GRANITE_AT_VERSION("$6") " RETURNING " GRANITE_USER_COLUMNS};
+constexpr store::statement delete_user{"users_delete",
+                                       "DELETE FROM users WHERE id = $1" GRANITE_AT_VERSION("$2") " RETURNING id"};
+#undef GRANITE_AT_VERSION
+#undef GRANITE_USER_COLUMNS
 constexpr store::statement credentials_of{"users_credentials",
                                           "SELECT id, password_hash FROM users WHERE lower(username) = lower($1)"};
 // Failed sign-ins per username (see 0004_sign_in_failures.sql). Every
@@ -77,14 +84,16 @@ store::batch insert(const account_fields& f, const std::string& password_hash) {
 }
 
 store::batch update(std::int64_t id, const account_fields& f, const std::optional<std::string>& password_hash,
-                    const std::string& keep_digest) {
+                    const std::string& keep_digest, const std::optional<std::string>& versions) {
   store::batch b;
-  b.add(update_user, id, f.username, f.name, f.bio, password_hash);
-  if (password_hash) b.add(delete_other_sessions(), id, keep_digest);
+  b.add(update_user, id, f.username, f.name, f.bio, password_hash, versions);
+  if (password_hash) b.add(delete_other_sessions(), id, keep_digest, *password_hash);
   return b;
 }
 
-store::batch remove(std::int64_t id) { return store::batch().add(delete_user, id); }
+store::batch remove(std::int64_t id, const std::optional<std::string>& versions) {
+  return store::batch().add(delete_user, id, versions);
+}
 
 store::batch start_sign_in(const std::string& username, const std::string& network, const account_limit& limit) {
   store::batch b;
@@ -101,7 +110,9 @@ void add_successful_sign_in(store::batch& b, const std::string& username, std::i
 }
 
 void write_row(features::json_text& out, const store::rows& r, std::size_t row) {
-  write_user(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3));
+  auto version = features::version_of(r, row, version_column);
+  write_user(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3),
+             version ? features::updated_at_of(*version) : std::string());
 }
 
 }  // namespace granite::users
