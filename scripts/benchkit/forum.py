@@ -118,6 +118,30 @@ def write_bodies(port, www, work):
         (work / f"{name}-nginx.paths").write_text("\n".join(f"/{name}/{k}" for k in keys) + "\n")
 
 
+def schema_of(binary):
+    """The schema version a build of granite boots on ("granite version")."""
+    found = re.search(r"\(schema (\d+)\)", run([str(binary), "version"]).stdout)
+    return int(found.group(1)) if found else None
+
+
+def baseline_database(baseline, binary, url, work):
+    """Where the baseline serves from: the same database when it boots on the
+    same schema; otherwise (each release boots only on the schema it knows) a
+    database of its own in the same cluster, seeded alike by the baseline."""
+    if schema_of(baseline) == schema_of(binary):
+        return url
+    theirs = url.replace("dbname=granite_bench", "dbname=granite_bench_baseline")
+    if theirs == url:
+        die("the baseline needs a database of its own, and the bench's URL does not name dbname=granite_bench")
+    admin = url.replace("dbname=granite_bench", "dbname=postgres")
+    psql(admin, "DROP DATABASE IF EXISTS granite_bench_baseline")
+    psql(admin, "CREATE DATABASE granite_bench_baseline")
+    say(f"the baseline boots on schema {schema_of(baseline)}, this build on {schema_of(binary)}: "
+        "seeding a database of its own")
+    seed_forum(baseline, theirs, work)
+    return theirs
+
+
 def forum(args, work, url):
     binary = ROOT / "build" / "granite"
     load_ms = seed_forum(binary, url, work)
@@ -136,8 +160,13 @@ def forum(args, work, url):
     g["nocache-nolog"] = Granite(binary, url, args.workers,
                                  ["--set", "cache.enabled=false", "--set", "log.access=false", *settings],
                                  work / "granite-nocache-nolog.log")
+    args.baseline_writes = False
     if args.baseline:
-        g["baseline"] = Granite(args.baseline, url, args.workers, settings, work / "baseline.log")
+        theirs = baseline_database(args.baseline, binary, url, work)
+        # Its writes need the writer's session, which is in this build's
+        # database: a baseline on a database of its own only reads.
+        args.baseline_writes = theirs == url
+        g["baseline"] = Granite(args.baseline, theirs, args.workers, settings, work / "baseline.log")
     # The write-connection curve's instances keep no cache: their change
     # feeds would follow every write of every run on this one machine (on a
     # fleet, each instance has cores of its own; scripts/bench fleet-writers
@@ -182,7 +211,7 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
     # baseline build). The writes: granite as users run it, the baseline,
     # and granite with more write connections; the mix also without the cache.
     readers = [n for n in g if not n.startswith("writes-")]
-    writers = [n for n in g if n in ("granite", "baseline") or n.startswith("writes-")]
+    writers = [n for n in g if n == "granite" or n.startswith("writes-") or (n == "baseline" and args.baseline_writes)]
     results = {}  # (scenario, connections, system) -> [value per round]
 
     def keep(scenario, c, system, value):

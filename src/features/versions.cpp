@@ -1,5 +1,6 @@
 #include "versions.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -51,7 +52,7 @@ std::optional<std::int64_t> version_of(const store::rows& r, std::size_t row, in
   return r.integer(row, column);
 }
 
-std::string updated_at_of(std::int64_t version_us) {
+instant_text updated_at_of(std::int64_t version_us) {
   std::int64_t seconds = floor_div(version_us, 1000000);
   auto ms = static_cast<unsigned>((version_us - seconds * 1000000) / 1000);
   std::int64_t days = floor_div(seconds, 86400);
@@ -59,16 +60,19 @@ std::string updated_at_of(std::int64_t version_us) {
   std::int64_t y = 0;
   unsigned m = 0, d = 0;
   civil_from_days(days, y, m, d);
+  instant_text out;
   if (y < 0 || y > 9999) {  // beyond what four digits hold: rare enough for snprintf
-    char out[48];
-    int n = std::snprintf(out, sizeof out, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", static_cast<long long>(y), m, d,
-                          of_day / 3600, of_day / 60 % 60, of_day % 60, ms);
-    return std::string(out, static_cast<std::size_t>(n));
+    int n = std::snprintf(out.bytes.data(), out.bytes.size(), "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ",
+                          static_cast<long long>(y), m, d, of_day / 3600, of_day / 60 % 60, of_day % 60, ms);
+    out.size = static_cast<std::size_t>(n);
+    return out;
   }
-  // Once per record of every page: digits written in place.
-  std::string out = "0000-00-00T00:00:00.000Z";
+  constexpr std::string_view shape = "0000-00-00T00:00:00.000Z";
+  std::copy(shape.begin(), shape.end(), out.bytes.begin());
+  out.size = shape.size();
   auto put = [&out](std::size_t at, unsigned value, int digits) {
-    for (int i = digits - 1; i >= 0; --i, value /= 10) out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + value % 10);
+    for (int i = digits - 1; i >= 0; --i, value /= 10)
+      out.bytes[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + value % 10);
   };
   put(0, static_cast<unsigned>(y), 4);
   put(5, m, 2);

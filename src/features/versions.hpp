@@ -6,6 +6,7 @@
 // updatedAt and its ETag, and a PATCH or DELETE with If-Match compares it
 // inside its own statement: a change committed meanwhile makes the write
 // touch nothing, and the answer is 412 instead of a lost update.
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,8 +22,14 @@ namespace granite::features {
 // column (rows kept under an Idempotency-Key by a release before versions).
 std::optional<std::int64_t> version_of(const store::rows& r, std::size_t row, int column);
 
-// RFC 3339 in UTC to the millisecond, as SQL's rfc3339() writes createdAt.
-std::string updated_at_of(std::int64_t version_us);
+// RFC 3339 in UTC to the millisecond, as SQL's rfc3339() writes createdAt,
+// in place: once for every record of every page, so no allocation.
+struct instant_text {
+  std::array<char, 40> bytes{};
+  std::size_t size = 0;  // 0: none
+  std::string_view view() const { return {bytes.data(), size}; }
+};
+instant_text updated_at_of(std::int64_t version_us);
 
 // The record's strong ETag: "r1.<version>". "r1" names the format of the
 // records' JSON: raise it when that changes, so that no client keeps bytes

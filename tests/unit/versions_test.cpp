@@ -25,14 +25,14 @@ http::request with_if_match(std::string_view value) {
 // calendar counted back before 1970 (checked against PostgreSQL in
 // tests/e2e/conditional_test.cpp).
 TEST(Versions, UpdatedAtIsRfc3339ToTheMillisecond) {
-  EXPECT_EQ(features::updated_at_of(0), "1970-01-01T00:00:00.000Z");
-  EXPECT_EQ(features::updated_at_of(1733400000123999), "2024-12-05T12:00:00.123Z");
-  EXPECT_EQ(features::updated_at_of(951782400000000), "2000-02-29T00:00:00.000Z");  // a leap day
-  EXPECT_EQ(features::updated_at_of(4102444799999999), "2099-12-31T23:59:59.999Z");
-  EXPECT_EQ(features::updated_at_of(-1), "1969-12-31T23:59:59.999Z");
-  EXPECT_EQ(features::updated_at_of(-86400000000), "1969-12-31T00:00:00.000Z");
-  EXPECT_EQ(features::updated_at_of(253402300800000000), "10000-01-01T00:00:00.000Z");  // past four digits
-  EXPECT_EQ(features::updated_at_of(-62135596800000000), "0001-01-01T00:00:00.000Z");
+  EXPECT_EQ(features::updated_at_of(0).view(), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(features::updated_at_of(1733400000123999).view(), "2024-12-05T12:00:00.123Z");
+  EXPECT_EQ(features::updated_at_of(951782400000000).view(), "2000-02-29T00:00:00.000Z");  // a leap day
+  EXPECT_EQ(features::updated_at_of(4102444799999999).view(), "2099-12-31T23:59:59.999Z");
+  EXPECT_EQ(features::updated_at_of(-1).view(), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(features::updated_at_of(-86400000000).view(), "1969-12-31T00:00:00.000Z");
+  EXPECT_EQ(features::updated_at_of(253402300800000000).view(), "10000-01-01T00:00:00.000Z");  // past four digits
+  EXPECT_EQ(features::updated_at_of(-62135596800000000).view(), "0001-01-01T00:00:00.000Z");
 }
 
 TEST(Versions, TheEtagNamesTheFormatAndTheVersion) {

@@ -43,9 +43,9 @@ const store::statement& delete_owned() { return delete_thread; }
 const store::statement& select_owner() { return owner_of; }
 
 void write_row(features::json_text& out, const store::rows& r, std::size_t row) {
-  auto version = features::version_of(r, row, version_column);
-  write_thread(out, r.text(row, 0), r.text(row, 1), r.text(row, 2),
-               version ? features::updated_at_of(*version) : std::string());
+  features::instant_text updated;
+  if (auto version = features::version_of(r, row, version_column)) updated = features::updated_at_of(*version);
+  write_thread(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), updated.view());
 }
 
 }  // namespace granite::threads

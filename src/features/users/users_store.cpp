@@ -110,9 +110,9 @@ void add_successful_sign_in(store::batch& b, const std::string& username, std::i
 }
 
 void write_row(features::json_text& out, const store::rows& r, std::size_t row) {
-  auto version = features::version_of(r, row, version_column);
-  write_user(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3),
-             version ? features::updated_at_of(*version) : std::string());
+  features::instant_text updated;
+  if (auto version = features::version_of(r, row, version_column)) updated = features::updated_at_of(*version);
+  write_user(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3), updated.view());
 }
 
 }  // namespace granite::users
