@@ -14,8 +14,12 @@
 // strong tags in order (W/ ones never match: strong comparison), and a
 // value that breaks it is refused; of the strong tags, exactly those of
 // granite's form ("r1.<a 64-bit integer>", maybe -gzip) name versions.
+#include <algorithm>
+#include <optional>
 #include <regex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "features/versions.hpp"
 #include "fuzz.hpp"
@@ -34,41 +38,48 @@ std::string ascii(std::string_view value) {
   return out;
 }
 
-bool grammar_matches(std::string_view value, std::string_view etag) {
+// The value as the grammar reads it: "*", or the list's entity-tags (each
+// with whether it is weak); nullopt when it is neither.
+struct read_value {
+  bool star = false;
+  std::vector<std::pair<std::string, bool>> tags;
+};
+std::optional<read_value> grammar_read(std::string_view value) {
   // One element: OWS, then optionally an entity-tag and OWS; each space has
   // one place in the expression, so that it never backtracks far.
 #define ELEMENT R"([ \t]*(?:(?:W/)?"[!#-~]*"[ \t]*)?)"
   static const std::regex list("^(?:" ELEMENT ",)*" ELEMENT "$");
 #undef ELEMENT
   static const std::regex star(R"(^[ \t]*\*[ \t]*$)");
-  static const std::regex tag(R"("[!#-~]*")");
+  static const std::regex tag(R"((W/)?("[!#-~]*"))");
   auto mapped = ascii(value);
-  if (std::regex_match(mapped, star)) return true;
-  if (!std::regex_match(mapped, list)) return false;
-  for (std::sregex_iterator it(mapped.begin(), mapped.end(), tag), end; it != end; ++it)
-    if (value.substr(static_cast<std::size_t>(it->position()), static_cast<std::size_t>(it->length())) == etag)
-      return true;
-  return false;
-}
-
-// What If-Match should read of `value`: nullopt when it breaks the grammar.
-std::optional<http::if_match> grammar_if_match(std::string_view value) {
-#define ELEMENT R"([ \t]*(?:(?:W/)?"[!#-~]*"[ \t]*)?)"
-  static const std::regex list("^(?:" ELEMENT ",)*" ELEMENT "$");
-#undef ELEMENT
-  static const std::regex star(R"(^[ \t]*\*[ \t]*$)");
-  static const std::regex tag(R"((W/)?"[!#-~]*")");
-  auto mapped = ascii(value);
-  http::if_match out;
-  out.present = true;
+  read_value out;
   if (std::regex_match(mapped, star)) {
-    out.any = true;
+    out.star = true;
     return out;
   }
   if (!std::regex_match(mapped, list)) return std::nullopt;
   for (std::sregex_iterator it(mapped.begin(), mapped.end(), tag), end; it != end; ++it)
-    if (!(*it)[1].matched)
-      out.tags.emplace_back(value.substr(static_cast<std::size_t>(it->position()), static_cast<std::size_t>(it->length())));
+    out.tags.emplace_back(value.substr(static_cast<std::size_t>(it->position(2)), static_cast<std::size_t>(it->length(2))),
+                          (*it)[1].matched);
+  return out;
+}
+
+bool grammar_matches(std::string_view value, std::string_view etag) {
+  auto read = grammar_read(value);
+  if (!read) return false;
+  return read->star || std::any_of(read->tags.begin(), read->tags.end(), [&](const auto& t) { return t.first == etag; });
+}
+
+// What If-Match should read of `value`: nullopt when it breaks the grammar.
+std::optional<http::if_match> grammar_if_match(std::string_view value) {
+  auto read = grammar_read(value);
+  if (!read) return std::nullopt;
+  http::if_match out;
+  out.present = true;
+  out.any = read->star;
+  for (const auto& [tag, weak] : read->tags)
+    if (!weak) out.tags.push_back(tag);
   return out;
 }
 
