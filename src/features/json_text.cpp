@@ -113,6 +113,13 @@ json_text& json_text::string(std::string_view value) {
   return *this;
 }
 
+json_text& json_text::string_or_null(std::string_view value) {
+  if (!value.empty()) return string(value);
+  separate();
+  out_ += "null";
+  return *this;
+}
+
 json_text& json_text::integer_text(std::string_view digits) {
   separate();
   out_ += digits;

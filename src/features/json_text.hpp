@@ -22,6 +22,8 @@ class json_text {
   // it is); its value follows.
   json_text& key(std::string_view name);
   json_text& string(std::string_view value);
+  // `value` as a string, or null when it is empty.
+  json_text& string_or_null(std::string_view value);
   // An integer as PostgreSQL writes it (decimal digits, maybe a sign).
   json_text& integer_text(std::string_view digits);
   json_text& integer(std::int64_t value);

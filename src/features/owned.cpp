@@ -25,7 +25,7 @@ task<http::response> refused_write(const owned_kind& kind, std::int64_t id, std:
   if (r.size() == 0) co_return http::problem(not_found("no " + what + " with id " + std::to_string(id)), req);
   if (r.integer(0, 0) != me) co_return http::problem(forbidden("this " + what + " belongs to someone else"), req);
   // Theirs, and there: only the version can have kept the write from it.
-  co_return changed_since(kind.what, r.integer(0, 1), req);
+  co_return changed_since(kind.what, version_of(r, 0, 1).value_or(never_changed), req);
 }
 
 task<http::response> patch_owned_text(const owned_kind& kind, result<std::string> (*read)(const http::request&),

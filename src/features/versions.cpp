@@ -48,8 +48,8 @@ std::optional<std::int64_t> version_in(std::string_view tag) {
 }  // namespace
 
 std::optional<std::int64_t> version_of(const store::rows& r, std::size_t row, int column) {
-  if (column >= r.columns() || r.null(row, column)) return std::nullopt;
-  return r.integer(row, column);
+  if (column >= r.columns()) return std::nullopt;
+  return r.null(row, column) ? never_changed : r.integer(row, column);
 }
 
 instant_text updated_at_of(std::int64_t version_us) {
@@ -82,6 +82,13 @@ instant_text updated_at_of(std::int64_t version_us) {
   put(17, of_day % 60, 2);
   put(20, ms, 3);
   return out;
+}
+
+instant_text updated_at_in(const store::rows& r, std::size_t row, int column) {
+  auto version = version_of(r, row, column);
+  if (!version) return instant_text{.known = false};
+  if (*version == never_changed) return {};
+  return updated_at_of(*version);
 }
 
 std::string etag_of_version(std::int64_t version_us) {

@@ -1,11 +1,12 @@
 #pragma once
 
-// A record's version: when it last changed, or was made, in microseconds
-// since 1970 (SQL's granite_version(), 0009_record_versions.sql), a column
-// of every row of users, threads and posts. Of it are made the record's
-// updatedAt and its ETag, and a PATCH or DELETE with If-Match compares it
-// inside its own statement: a change committed meanwhile makes the write
-// touch nothing, and the answer is 412 instead of a lost update.
+// A record's version: when it last changed, in microseconds since 1970
+// (SQL's granite_version(), 0009_record_versions.sql), or 0 (NULL in its
+// row) while it is as it was made. A column of every row of users, threads
+// and posts. Of it are made the record's updatedAt (null at 0) and its
+// ETag, and a PATCH or DELETE with If-Match compares it inside its own
+// statement: a change committed meanwhile makes the write touch nothing,
+// and the answer is 412 instead of a lost update.
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -18,8 +19,13 @@
 
 namespace granite::features {
 
-// The version in `column` of row `row`; none when the rows have no such
-// column (rows kept under an Idempotency-Key by a release before versions).
+// The version of a record that has not changed since it was made: its row
+// carries NULL, which costs a page nothing to compute or send.
+constexpr std::int64_t never_changed = 0;
+
+// The version in `column` of row `row` (never_changed for NULL); none when
+// the rows have no such column (rows kept under an Idempotency-Key by a
+// release before versions).
 std::optional<std::int64_t> version_of(const store::rows& r, std::size_t row, int column);
 
 // RFC 3339 in UTC to the millisecond, as SQL's rfc3339() writes createdAt,
@@ -27,9 +33,18 @@ std::optional<std::int64_t> version_of(const store::rows& r, std::size_t row, in
 struct instant_text {
   std::array<char, 40> bytes{};
   std::size_t size = 0;  // 0: none
+  bool known = true;     // false: the rows had no version at all
   std::string_view view() const { return {bytes.data(), size}; }
+  // As a record writer takes its updatedAt: empty (null) when there is
+  // none, nothing (left out) when it is not known.
+  std::optional<std::string_view> shown() const {
+    return known ? std::optional<std::string_view>(view()) : std::nullopt;
+  }
 };
 instant_text updated_at_of(std::int64_t version_us);
+// The updatedAt of the record in row `row`: none (null in its JSON) while
+// it is unchanged; not known (left out) when the rows have no version.
+instant_text updated_at_in(const store::rows& r, std::size_t row, int column);
 
 // The record's strong ETag: "r1.<version>". "r1" names the format of the
 // records' JSON: raise it when that changes, so that no client keeps bytes

@@ -43,6 +43,10 @@ TEST_F(Conformance, TheCheckerFindsWhatBreaksTheDocument) {
   EXPECT_NE(doc.problems("GET", "/api/users/1", r).find("below"), std::string::npos) << "an id of 0";
   r.body = R"({"id":1,"username":"a","name":"","bio":"","updatedAt":"yesterday"})";
   EXPECT_NE(doc.problems("GET", "/api/users/1", r).find("date-time"), std::string::npos);
+  r.body = R"({"id":1,"username":"a","name":"","bio":"","updatedAt":1733392800000})";
+  EXPECT_NE(doc.problems("GET", "/api/users/1", r).find("not of type"), std::string::npos) << "neither string nor null";
+  r.body = R"({"id":1,"username":"a","name":"","bio":"","updatedAt":null})";
+  EXPECT_EQ(doc.problems("GET", "/api/users/1", r), "");
   r.body = R"({"id":1,"username":"a","name":"","bio":"","updatedAt":"2026-12-05T10:00:00.000Z"})";
   EXPECT_EQ(doc.problems("GET", "/api/users/1", r), "");
   r.headers["etag"] = "\"0123456789abcdef\"";

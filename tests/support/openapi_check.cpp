@@ -56,15 +56,21 @@ void openapi_check::check(const nlohmann::json& schema_node, const nlohmann::jso
       std::find(schema["enum"].begin(), schema["enum"].end(), value) == schema["enum"].end())
     fail(value.dump() + " is not one of " + schema["enum"].dump());
   if (!schema.contains("type")) return;
-  auto type = schema["type"].get<std::string>();
-  bool typed = type == "object"    ? value.is_object()
-               : type == "array"   ? value.is_array()
-               : type == "string"  ? value.is_string()
-               : type == "integer" ? value.is_number_integer()
-               : type == "number"  ? value.is_number()
-               : type == "boolean" ? value.is_boolean()
-                                   : false;
-  if (!typed) return fail(value.dump() + " is not of type " + type);
+  // One type, or a list of them (["string", "null"]): the value's own.
+  auto is = [&value](const std::string& t) {
+    return t == "object"    ? value.is_object()
+           : t == "array"   ? value.is_array()
+           : t == "string"  ? value.is_string()
+           : t == "integer" ? value.is_number_integer()
+           : t == "number"  ? value.is_number()
+           : t == "boolean" ? value.is_boolean()
+           : t == "null"    ? value.is_null()
+                            : false;
+  };
+  std::string type;
+  for (const auto& t : schema["type"].is_array() ? schema["type"] : nlohmann::json::array({schema["type"]}))
+    if (is(t.get<std::string>())) type = t.get<std::string>();
+  if (type.empty()) return fail(value.dump() + " is not of type " + schema["type"].dump());
   if (type == "integer" && schema.contains("minimum") && value.get<std::int64_t>() < schema["minimum"].get<std::int64_t>())
     fail(value.dump() + " is below " + schema["minimum"].dump());
   if (type == "string") {

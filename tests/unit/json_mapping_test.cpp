@@ -15,8 +15,14 @@ TEST(JsonMapping, UserFieldsInTheOriginalOrderThenUpdatedAt) {
   granite::users::user u{7, "ada", "Ada L.", "Counts things.", "2026-12-05T10:00:00.001Z"};
   EXPECT_EQ(granite::users::to_json(u), R"({"id":7,"username":"ada","name":"Ada L.","bio":"Counts things.",)"
                                         R"("updatedAt":"2026-12-05T10:00:00.001Z"})");
-  u.updated_at.clear();  // rows kept by a release before versions have none
-  EXPECT_EQ(granite::users::to_json(u), R"({"id":7,"username":"ada","name":"Ada L.","bio":"Counts things."})");
+  u.updated_at.clear();  // unchanged since it was made
+  EXPECT_EQ(granite::users::to_json(u),
+            R"({"id":7,"username":"ada","name":"Ada L.","bio":"Counts things.","updatedAt":null})");
+  // Rows kept by a release before versions: not known, so left out.
+  std::string kept;
+  granite::features::json_text out(kept);
+  granite::users::write_user(out, "7", "ada", "Ada L.", "Counts things.", std::nullopt);
+  EXPECT_EQ(kept, R"({"id":7,"username":"ada","name":"Ada L.","bio":"Counts things."})");
 }
 
 TEST(JsonMapping, ThreadUsesCreatedByAsTheOriginal) {
@@ -25,11 +31,11 @@ TEST(JsonMapping, ThreadUsesCreatedByAsTheOriginal) {
 }
 
 TEST(JsonMapping, PostKeepsTheOriginalFieldsFirst) {
-  std::vector<granite::posts::post> posts{{11, 3, "hi", 7, "2026-11-26T16:22:40.123Z", "2026-11-26T16:22:40.123Z"},
+  std::vector<granite::posts::post> posts{{11, 3, "hi", 7, "2026-11-26T16:22:40.123Z", ""},
                                           {12, 3, "again", 8, "2026-11-26T16:22:41.000Z", "2026-11-27T08:00:00.000Z"}};
   EXPECT_EQ(granite::posts::to_json(posts),
             R"([{"thread":3,"text":"hi","user":7,"id":11,"createdAt":"2026-11-26T16:22:40.123Z",)"
-            R"("updatedAt":"2026-11-26T16:22:40.123Z"},)"
+            R"("updatedAt":null},)"
             R"({"thread":3,"text":"again","user":8,"id":12,"createdAt":"2026-11-26T16:22:41.000Z",)"
             R"("updatedAt":"2026-11-27T08:00:00.000Z"}])");
 }
@@ -42,7 +48,7 @@ TEST(JsonMapping, EscapesLikeJsonStringify) {
   granite::users::user u{1, "q\"b\\s", "line\nbreak\ttab", std::string("ctl\x01\x1f") + "</script> é 😀 \u2028", ""};
   EXPECT_EQ(granite::users::to_json(u),
             "{\"id\":1,\"username\":\"q\\\"b\\\\s\",\"name\":\"line\\nbreak\\ttab\","
-            "\"bio\":\"ctl\\u0001\\u001f</script> é 😀 \u2028\"}");
+            "\"bio\":\"ctl\\u0001\\u001f</script> é 😀 \u2028\",\"updatedAt\":null}");
 }
 
 // The writer against nlohmann::json's dump() of the same values: the bodies
@@ -56,11 +62,15 @@ TEST(JsonMapping, TheTextWriterWritesWhatTheDocumentWrote) {
       "mixed \x1f\"\\\n😀"};
   for (const auto& text : hostile) {
     granite::users::user u{42, text, text, text, ""};
-    nlohmann::ordered_json dom = {{"id", 42}, {"username", text}, {"name", text}, {"bio", text}};
+    nlohmann::ordered_json dom = {{"id", 42}, {"username", text}, {"name", text}, {"bio", text}, {"updatedAt", nullptr}};
     EXPECT_EQ(granite::users::to_json(u), dom.dump()) << text;
-    granite::posts::post p{9223372036854775807, 1, text, 7, "2026-12-02T10:00:00.000Z", ""};
-    nlohmann::ordered_json post_dom = {
-        {"thread", 1}, {"text", text}, {"user", 7}, {"id", 9223372036854775807}, {"createdAt", p.created_at}};
+    granite::posts::post p{9223372036854775807, 1, text, 7, "2026-12-02T10:00:00.000Z", "2026-12-03T10:00:00.000Z"};
+    nlohmann::ordered_json post_dom = {{"thread", 1},
+                                       {"text", text},
+                                       {"user", 7},
+                                       {"id", 9223372036854775807},
+                                       {"createdAt", p.created_at},
+                                       {"updatedAt", p.updated_at}};
     EXPECT_EQ(granite::posts::to_json(p), post_dom.dump()) << text;
   }
 }

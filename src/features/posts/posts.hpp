@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,13 +23,14 @@ struct post {
   std::string text;
   std::int64_t user;
   std::string created_at;  // RFC 3339, UTC
-  std::string updated_at;  // RFC 3339, UTC; empty: not known (not written)
+  std::string updated_at;  // RFC 3339, UTC; empty: unchanged since made (null)
 };
 
 // {"thread","text","user"} as the original API, then "id", "createdAt"
-// and "updatedAt" (left out when empty); the one place that knows them.
+// and "updatedAt" (null when empty; left out when not known: rows kept by
+// a release before versions); the one place that knows them.
 void write_post(features::json_text& out, std::string_view id, std::string_view thread, std::string_view text,
-                std::string_view user, std::string_view created_at, std::string_view updated_at);
+                std::string_view user, std::string_view created_at, std::optional<std::string_view> updated_at);
 std::string to_json(const post& p);
 std::string to_json(const std::vector<post>& posts);
 // The body of POST /api/posts: {"thread", "text"}, the text 1 to 10000

@@ -7,9 +7,9 @@ namespace granite::posts {
 namespace {
 
 #define GRANITE_POST_COLUMNS \
-  "p.id, p.thread_id, p.text, p.user_id, rfc3339(p.created_at), granite_version(p.updated_at, p.created_at)"
+  "p.id, p.thread_id, p.text, p.user_id, rfc3339(p.created_at), granite_version(p.updated_at)"
 // Only a version the request names, when it names any ($n NULL: any).
-#define GRANITE_AT_VERSION(n) " AND (" n "::bigint[] IS NULL OR granite_version(p.updated_at, p.created_at) = ANY(" n "::bigint[]))"
+#define GRANITE_AT_VERSION(n) " AND (" n "::bigint[] IS NULL OR coalesce(granite_version(p.updated_at), 0) = ANY(" n "::bigint[]))"
 constexpr store::statement by_id{"posts_by_id", "SELECT " GRANITE_POST_COLUMNS " FROM posts p WHERE p.id = $1"};
 constexpr store::statement in_thread_page{
     "posts_in_thread",
@@ -20,7 +20,7 @@ constexpr store::statement by_user_page{
     "SELECT " GRANITE_POST_COLUMNS " FROM users u LEFT JOIN LATERAL (SELECT * FROM posts "
     "WHERE user_id = u.id AND id > $2 ORDER BY id LIMIT $3) p ON true WHERE u.id = $1 ORDER BY p.id"};
 constexpr store::statement owner_of{"posts_owner",
-                                    "SELECT user_id, granite_version(updated_at, created_at) FROM posts WHERE id = $1"};
+                                    "SELECT user_id, granite_version(updated_at) FROM posts WHERE id = $1"};
 // ($4, $5): the author's posting budget and window (posting_budget; the
 // function is not called when the budget is 0).
 constexpr store::statement insert_post{
@@ -62,9 +62,8 @@ const store::statement& delete_owned() { return delete_post; }
 const store::statement& select_owner() { return owner_of; }
 
 void write_row(features::json_text& out, const store::rows& r, std::size_t row) {
-  features::instant_text updated;
-  if (auto version = features::version_of(r, row, version_column)) updated = features::updated_at_of(*version);
-  write_post(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3), r.text(row, 4), updated.view());
+  write_post(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3), r.text(row, 4),
+             features::updated_at_in(r, row, version_column).shown());
 }
 
 store::change notice_of(const store::rows& r, std::size_t row) {

@@ -13,12 +13,12 @@ result<std::string> read_title(const http::request& req) {
 }
 
 void write_thread(features::json_text& out, std::string_view id, std::string_view title, std::string_view created_by,
-                  std::string_view updated_at) {
+                  std::optional<std::string_view> updated_at) {
   out.begin_object();
   out.key("id").integer_text(id);
   out.key("title").string(title);
   out.key("createdBy").integer_text(created_by);
-  if (!updated_at.empty()) out.key("updatedAt").string(updated_at);
+  if (updated_at) out.key("updatedAt").string_or_null(*updated_at);
   out.end_object();
 }
 

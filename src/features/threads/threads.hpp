@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -18,13 +19,14 @@ struct thread {
   std::int64_t id;
   std::string title;
   std::int64_t created_by;
-  std::string updated_at;  // RFC 3339, UTC; empty: not known (not written)
+  std::string updated_at;  // RFC 3339, UTC; empty: unchanged since made (null)
 };
 
 // {"id","title","createdBy"}: the original API's fields, in its order, then
-// "updatedAt" (left out when empty); the one place that knows them.
+// "updatedAt" (null when empty; left out when not known: rows kept by a
+// release before versions); the one place that knows them.
 void write_thread(features::json_text& out, std::string_view id, std::string_view title, std::string_view created_by,
-                  std::string_view updated_at);
+                  std::optional<std::string_view> updated_at);
 std::string to_json(const thread& t);
 // The body of POST /api/threads and of PATCH /api/threads/{id}: {"title"},
 // 1 to 200 characters, not blank.

@@ -6,14 +6,14 @@ namespace granite::threads {
 
 namespace {
 
-#define GRANITE_THREAD_COLUMNS "id, title, created_by, granite_version(updated_at, created_at)"
+#define GRANITE_THREAD_COLUMNS "id, title, created_by, granite_version(updated_at)"
 // Only a version the request names, when it names any ($n NULL: any).
-#define GRANITE_AT_VERSION(n) " AND (" n "::bigint[] IS NULL OR granite_version(updated_at, created_at) = ANY(" n "::bigint[]))"
+#define GRANITE_AT_VERSION(n) " AND (" n "::bigint[] IS NULL OR coalesce(granite_version(updated_at), 0) = ANY(" n "::bigint[]))"
 constexpr store::statement by_id{"threads_by_id", "SELECT " GRANITE_THREAD_COLUMNS " FROM threads WHERE id = $1"};
 constexpr store::statement page{"threads_page", "SELECT " GRANITE_THREAD_COLUMNS
                                                 " FROM threads WHERE id > $1 ORDER BY id LIMIT $2"};
 constexpr store::statement owner_of{"threads_owner",
-                                    "SELECT created_by, granite_version(updated_at, created_at) FROM threads WHERE id = $1"};
+                                    "SELECT created_by, granite_version(updated_at) FROM threads WHERE id = $1"};
 constexpr store::statement insert_thread{
     "threads_insert",
     "INSERT INTO threads (title, created_by) SELECT $1::text, $2::bigint WHERE $3::int <= 0 OR "
@@ -43,9 +43,8 @@ const store::statement& delete_owned() { return delete_thread; }
 const store::statement& select_owner() { return owner_of; }
 
 void write_row(features::json_text& out, const store::rows& r, std::size_t row) {
-  features::instant_text updated;
-  if (auto version = features::version_of(r, row, version_column)) updated = features::updated_at_of(*version);
-  write_thread(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), updated.view());
+  write_thread(out, r.text(row, 0), r.text(row, 1), r.text(row, 2),
+               features::updated_at_in(r, row, version_column).shown());
 }
 
 }  // namespace granite::threads

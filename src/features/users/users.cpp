@@ -46,13 +46,13 @@ result<sign_in_fields> read_sign_in(const http::request& req) {
 }
 
 void write_user(features::json_text& out, std::string_view id, std::string_view username, std::string_view name,
-                std::string_view bio, std::string_view updated_at) {
+                std::string_view bio, std::optional<std::string_view> updated_at) {
   out.begin_object();
   out.key("id").integer_text(id);
   out.key("username").string(username);
   out.key("name").string(name);
   out.key("bio").string(bio);
-  if (!updated_at.empty()) out.key("updatedAt").string(updated_at);
+  if (updated_at) out.key("updatedAt").string_or_null(*updated_at);
   out.end_object();
 }
 

@@ -21,7 +21,7 @@ struct user {
   std::string username;
   std::string name;
   std::string bio;
-  std::string updated_at;  // RFC 3339, UTC; empty: not known (not written)
+  std::string updated_at;  // RFC 3339, UTC; empty: unchanged since made (null)
 };
 
 // The fields of POST /api/users (username and password required) and of
@@ -43,10 +43,11 @@ struct sign_in_fields {
 };
 result<sign_in_fields> read_sign_in(const http::request& req);
 // {"id","username","name","bio"}: the original API's fields, in its order,
-// then "updatedAt" (left out when empty). Never the password or its hash.
-// The one place that knows them.
+// then "updatedAt" (null when empty; left out when not known: rows kept by
+// a release before versions). Never the password or its hash. The one
+// place that knows them.
 void write_user(features::json_text& out, std::string_view id, std::string_view username, std::string_view name,
-                std::string_view bio, std::string_view updated_at);
+                std::string_view bio, std::optional<std::string_view> updated_at);
 std::string to_json(const user& u);
 
 // Passwords and session tokens (passwords.cpp), through libsodium.

@@ -54,7 +54,7 @@ task<http::response> not_yours(std::int64_t id, bool mine, const http::request& 
   if (a[0].size() == 0) co_return http::problem(not_found("no user with id " + std::to_string(id)), req);
   if (!mine) co_return http::problem(forbidden("you can change only your own account"), req);
   auto version = features::version_of(a[0], 0, version_column);
-  co_return features::changed_since("user", version.value_or(0), req);
+  co_return features::changed_since("user", version.value_or(features::never_changed), req);
 }
 
 task<http::response> get_users(const http::request& req, const http::params&, http::services& s) {

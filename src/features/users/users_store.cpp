@@ -6,9 +6,9 @@ namespace granite::users {
 
 namespace {
 
-#define GRANITE_USER_COLUMNS "id, username, name, bio, granite_version(updated_at, created_at)"
+#define GRANITE_USER_COLUMNS "id, username, name, bio, granite_version(updated_at)"
 // Only a version the request names, when it names any ($n NULL: any).
-#define GRANITE_AT_VERSION(n) " AND (" n "::bigint[] IS NULL OR granite_version(updated_at, created_at) = ANY(" n "::bigint[]))"
+#define GRANITE_AT_VERSION(n) " AND (" n "::bigint[] IS NULL OR coalesce(granite_version(updated_at), 0) = ANY(" n "::bigint[]))"
 constexpr store::statement by_id{"users_by_id", "SELECT " GRANITE_USER_COLUMNS " FROM users WHERE id = $1"};
 constexpr store::statement page{"users_page",
                                 "SELECT " GRANITE_USER_COLUMNS " FROM users WHERE id > $1 ORDER BY id LIMIT $2"};
@@ -110,9 +110,8 @@ void add_successful_sign_in(store::batch& b, const std::string& username, std::i
 }
 
 void write_row(features::json_text& out, const store::rows& r, std::size_t row) {
-  features::instant_text updated;
-  if (auto version = features::version_of(r, row, version_column)) updated = features::updated_at_of(*version);
-  write_user(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3), updated.view());
+  write_user(out, r.text(row, 0), r.text(row, 1), r.text(row, 2), r.text(row, 3),
+             features::updated_at_in(r, row, version_column).shown());
 }
 
 }  // namespace granite::users

@@ -1,6 +1,7 @@
 -- When a user, thread or post last changed: NULL until its first change
--- after its creation (its API field updatedAt is then its createdAt).
--- Nullable and without a default, so adding it rewrites no table.
+-- after its creation (its API field updatedAt is then null, and its version
+-- 0). Nullable and without a default, so adding it rewrites no table, and
+-- a page of records never changed costs nothing to compute or send.
 ALTER TABLE users ADD COLUMN updated_at timestamptz;
 ALTER TABLE threads ADD COLUMN updated_at timestamptz;
 ALTER TABLE posts ADD COLUMN updated_at timestamptz;
@@ -27,15 +28,17 @@ CREATE TRIGGER threads_touch BEFORE UPDATE ON threads
 CREATE TRIGGER posts_touch BEFORE UPDATE ON posts
   FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION granite_touch();
 
--- A record's version, its ETag's substance: its last change (or its
--- creation), in microseconds since 1970. A PATCH or DELETE with If-Match
--- compares it inside its own statement, so a change committed meanwhile
--- makes it touch nothing (412) instead of being overwritten. Every page
--- computes it for each of its rows: date_part's float8 costs a fraction of
--- extract's numeric, and rounds back to the exact microsecond while the
--- error of a double at this magnitude stays under half of one (through
--- 2049); the reads and the writes use this one expression, so the version
--- is the same wherever it is asked.
-CREATE FUNCTION granite_version(updated_at timestamptz, created_at timestamptz) RETURNS bigint
+-- A record's version, its ETag's substance: its last change in
+-- microseconds since 1970, NULL (version 0) while it is as it was made. A
+-- PATCH or DELETE with If-Match compares coalesce(granite_version(...), 0)
+-- inside its own statement, so a change committed meanwhile makes it touch
+-- nothing (412) instead of being overwritten. Every page computes it for
+-- each of its rows, and the NULL of a row never changed passes through
+-- without a computation; date_part's float8 costs a fraction of extract's
+-- numeric, and rounds back to the exact microsecond while the error of a
+-- double at this magnitude stays under half of one (through 2049); the
+-- reads and the writes use this one expression, so the version is the same
+-- wherever it is asked.
+CREATE FUNCTION granite_version(updated_at timestamptz) RETURNS bigint
   LANGUAGE sql STABLE PARALLEL SAFE
-  RETURN round(date_part('epoch', coalesce(updated_at, created_at)) * 1000000)::bigint;
+  RETURN round(date_part('epoch', updated_at) * 1000000)::bigint;
