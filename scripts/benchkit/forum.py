@@ -27,6 +27,11 @@ READS = {
                    [("users_page", [":k", ":limit"])], ["\\set k 100 * random(0, 99)", "\\set limit 101"]),
     "thread-posts": ("GET /api/posts/in-thread/{id}?limit=100", "/api/posts/in-thread/%d?limit=100", range(1, 101),
                      [("posts_in_thread", [":k", ":after", ":limit"])], ["\\set k random(1, 100)"] + PAGE),
+    # The same threads newest first: the page below every id.
+    "thread-posts-desc": ("GET /api/posts/in-thread/{id}?order=desc&limit=100",
+                          "/api/posts/in-thread/%d?order=desc&limit=100", range(1, 101),
+                          [("posts_in_thread_below", [":k", ":before", ":limit"])],
+                          ["\\set k random(1, 100)", "\\set before 9223372036854775807", "\\set limit 101"]),
     "user-posts": ("GET /api/posts/by-user/{id}", "/api/posts/by-user/%d", range(1, 1001),
                    [("posts_by_user", [":k", ":after", ":limit"])], ["\\set k random(1, 1000)"] + PAGE),
     # The thread pages again, asked for with Accept-Encoding: gzip (nginx:

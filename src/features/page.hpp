@@ -1,11 +1,17 @@
 #pragma once
 
 // Keyset pagination for every list route: `?limit=` (default 100, at most
-// 1000) and `?after=<id>` (the last id of the previous page). A page is read
-// with limit + 1 rows; the extra row only says that more remain, and then
-// the response carries `Link: <...>; rel="next"`. Ids only grow, so a page
-// boundary never moves: a record that exists when the first page is read
-// and is not deleted is seen exactly once.
+// 1000), a cursor, `?after=<id>` or `?before=<id>` (from a Link of the
+// page next to it), and `?order=asc` (the default: oldest first) or
+// `order=desc` (newest first). A page holds the `limit` records nearest to
+// its cursor on its side (after 0 by default, before every id with
+// order=desc), in the order asked: it is read with limit + 1 rows, and the
+// extra row only says that more lie beyond. The response carries
+// `Link: <...>; rel="next"` toward the records after it in its order while
+// there are some, and rel="prev" toward those before it when it has a
+// cursor. Ids only grow, so a page boundary never moves: a record that
+// exists when the first page is read and is not deleted is seen exactly
+// once, whichever way the pages are walked.
 #include <cstdint>
 #include <string>
 
@@ -20,21 +26,38 @@ inline constexpr std::int64_t default_page_limit = 100;
 inline constexpr std::int64_t max_page_limit = 1000;
 
 struct page {
+  // The cursor: the records above `after`, or (`below`) under `before`.
   std::int64_t after = 0;
+  std::int64_t before = 0;
+  bool below = false;
+  bool descending = false;  // order=desc: newest (highest id) first
+  bool from_cursor = false;  // after= (not 0) or before= was given: not the list's start
   std::int64_t limit = default_page_limit;
   std::int64_t rows_to_read() const { return limit + 1; }
+  std::int64_t cursor() const { return below ? before : after; }
 };
 
 // Other query parameters are ignored, as the original API ignored them all.
 result<page> parse_page(const http::request& req);
 
-// `<path?limit=..&after=last_id>; rel="next"`
-std::string next_link(const http::request& req, const page& p, std::int64_t last_id);
+// `<path?limit=..[&order=desc]&after=id>` (or `before=id` when `below`):
+// the target of the page on that side of `id`, in p's order.
+std::string link_to(const http::request& req, const page& p, bool below, std::int64_t id);
 
-// The JSON array of a page of `count` rows, write(out, i) writing row i;
-// the extra row, when there, is not written and becomes the Link header,
-// after the id of the last row written (id_of(i)). The response carries its
-// span (http::page_span) for the read cache.
+// The Link header of a page whose rows, nearest to its cursor first, run
+// from `near_id` to `far_id` (`count` of them), `more` when rows lie
+// beyond: empty when it links nowhere.
+std::string page_links(const http::request& req, const page& p, std::size_t count, std::int64_t near_id,
+                       std::int64_t far_id, bool more);
+
+// What a page of rows nearest its cursor first spans: http::page_span.
+http::page_span span_of(const page& p, std::size_t count, std::int64_t far_id, std::int64_t next_id);
+
+// The JSON array of a page of `count` rows as read, nearest to the cursor
+// first, write(out, i) writing row i and id_of(i) its id; written in the
+// page's order. The extra row, when there, is not written: it only says
+// that the page has a Link beyond. The response carries its span
+// (http::page_span) for the read cache.
 template <class Write, class IdOf>
 http::response json_page(std::size_t count, const page& p, const http::request& req, Write write, IdOf id_of) {
   bool more = count > static_cast<std::size_t>(p.limit);
@@ -43,22 +66,21 @@ http::response json_page(std::size_t count, const page& p, const http::request& 
   body.reserve(64 + count * 128);
   json_text out(body);
   out.begin_array();
-  for (std::size_t i = 0; i < count; ++i) write(out, i);
+  bool reversed = p.below != p.descending;  // read one way, shown the other
+  for (std::size_t i = 0; i < count; ++i) write(out, reversed ? count - 1 - i : i);
   out.end_array();
   auto res = http::json(200, std::move(body));
-  http::page_span span{p.after, count > 0 ? id_of(count - 1) : p.after, 0};
-  if (more) {
-    span.next = id_of(count);
-    res.headers.emplace_back("Link", next_link(req, p, span.last));
-  }
-  res.page = span;
+  std::int64_t near_id = count > 0 ? id_of(0) : 0, far_id = count > 0 ? id_of(count - 1) : 0;
+  auto links = page_links(req, p, count, near_id, far_id, more);
+  if (!links.empty()) res.headers.emplace_back("Link", std::move(links));
+  res.page = span_of(p, count, far_id, more ? id_of(count) : 0);
   return res;
 }
 
 // A page without records: "[]".
 inline http::response empty_page(const page& p) {
   auto res = http::json(200, "[]");
-  res.page = http::page_span{p.after, p.after, 0};
+  res.page = span_of(p, 0, 0, 0);
   return res;
 }
 

@@ -23,11 +23,11 @@ task<http::response> record_by_id(std::string_view what, store::batch (*select)(
   co_return with_version(http::json(200, std::move(body)), a[0], 0, version_column);
 }
 
-task<http::response> record_page(store::batch (*select)(std::int64_t after, std::int64_t rows), row_writer write,
+task<http::response> record_page(store::batch (*select)(const page& p), row_writer write,
                                  const http::request& req, http::services& s) {
   auto page = parse_page(req);
   if (!page) co_return http::problem(page.err(), req);
-  auto a = co_await s.db.read(select(page->after, page->rows_to_read()).at_least(req.position));
+  auto a = co_await s.db.read(select(*page).at_least(req.position));
   if (!a.ok()) co_return http::problem(a.as_error(), req);
   co_return json_page(a[0], *page, req, write);
 }

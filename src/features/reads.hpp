@@ -9,6 +9,7 @@
 #include "granite/store/async.hpp"
 #include "granite/task.hpp"
 #include "json_text.hpp"
+#include "page.hpp"
 
 namespace granite::features {
 
@@ -22,9 +23,10 @@ task<http::response> record_by_id(std::string_view what, store::batch (*select)(
                                   int version_column, const http::request& req, const http::params& p,
                                   http::services& s);
 
-// GET /api/<records>?limit=&after=: `select` ($1 after, $2 rows to read)
-// gives one row more than the page when there are more.
-task<http::response> record_page(store::batch (*select)(std::int64_t after, std::int64_t rows), row_writer write,
+// GET /api/<records>?limit=&after=|before=&order=: `select` gives the page's
+// rows nearest its cursor first, one more than the page when there are
+// more.
+task<http::response> record_page(store::batch (*select)(const page& p), row_writer write,
                                  const http::request& req, http::services& s);
 
 }  // namespace granite::features

@@ -110,6 +110,10 @@ std::string gzip_etag_of(std::string_view etag) {
 
 bool touches(const page_span* span, list_change how, std::int64_t id) {
   if (!span || how == list_change::any) return true;
+  if (span->mirrored) {
+    if (id <= 0) return true;  // no record has one: never negated into a page
+    id = -id;
+  }
   if (id <= span->after) return false;
   switch (how) {
     case list_change::insert: return id <= span->last || span->next == 0;

@@ -77,6 +77,25 @@ std::string posts_in(std::int64_t thread, int limit, std::int64_t after = 0) {
          (after ? "&after=" + std::to_string(after) : "");
 }
 
+// Whether a page links on to the next one (a page from a cursor links back
+// to the previous one too).
+bool has_next(const http_response& r) { return r.header("link").find("rel=\"next\"") != std::string::npos; }
+
+// The target a page's Link names as `rel`.
+std::string link_of(const http_response& r, const std::string& rel) {
+  auto header = r.header("link");
+  auto at = header.find("; rel=\"" + rel + "\"");
+  if (at == std::string::npos) return "";
+  auto open = header.rfind('<', at);
+  return header.substr(open + 1, at - 1 - (open + 1));
+}
+
+std::vector<std::int64_t> ids_of(const http_response& r) {
+  std::vector<std::int64_t> out;
+  for (const auto& item : json::parse(r.body)) out.push_back(item["id"].get<std::int64_t>());
+  return out;
+}
+
 }  // namespace
 
 TEST_F(CachePages, FullPagesSurviveANewPostAndTheLastPageChanges) {
@@ -91,8 +110,8 @@ TEST_F(CachePages, FullPagesSurviveANewPostAndTheLastPageChanges) {
     before.push_back(g.c.request("GET", p));
     ASSERT_TRUE(g.read(p).second) << p;
   }
-  ASSERT_NE(before[1].header("link"), "");
-  ASSERT_EQ(before[2].header("link"), "");  // the last page, one post on it
+  ASSERT_TRUE(has_next(before[1]));
+  ASSERT_FALSE(has_next(before[2]));  // the last page, one post on it
 
   g.post(m.token, thread, "one more");
   for (int i = 0; i < 2; ++i) {
@@ -105,13 +124,13 @@ TEST_F(CachePages, FullPagesSurviveANewPostAndTheLastPageChanges) {
   auto [last, hit] = g.read(pages[2]);
   EXPECT_FALSE(hit);
   EXPECT_EQ(json::parse(last.body).size(), 2u);
-  EXPECT_EQ(last.header("link"), "");  // exactly full now, and still the last
+  EXPECT_FALSE(has_next(last));  // exactly full now, and still the last
 
   // A post written by someone else, straight into the database: the
   // trigger's notice reaches the worker, and the page gains its Link.
   db->query("INSERT INTO posts (thread_id, user_id, text) VALUES (" + std::to_string(thread) + ", " +
             std::to_string(m.id) + ", 'by hand')");
-  EXPECT_TRUE(testkit::eventually([&] { return g.c.request("GET", pages[2]).header("link") != ""; }));
+  EXPECT_TRUE(testkit::eventually([&] { return has_next(g.c.request("GET", pages[2])); }));
   auto [first, first_hit] = g.read(pages[0]);
   EXPECT_TRUE(first_hit);
   EXPECT_EQ(first.body, before[0].body);
@@ -185,6 +204,51 @@ TEST_F(CachePages, EditsAndDeletesDropOnlyThePagesThatHoldTheRecord) {
   EXPECT_FALSE(g.read(user_page).second);
   EXPECT_TRUE(g.read(other_page).second);
   EXPECT_TRUE(g.read(by_user).second);
+}
+
+// Newest first: a new post lands on the top page only, and the pages below
+// it are kept; an edit or a delete drops the page that shows the post, and
+// the one it was the next of.
+TEST_F(CachePages, NewestFirstPagesBelowTheTopSurviveANewPost) {
+  one_worker g(url);
+  auto t = g.thread_with("newest_first_writer", 5);
+  const auto& ids = t.posts;
+  auto top = "/api/posts/in-thread/" + std::to_string(t.id) + "?limit=2&order=desc";
+  auto first = g.c.request("GET", top);
+  ASSERT_EQ(ids_of(first), (std::vector<std::int64_t>{ids[4], ids[3]}));
+  auto below = link_of(first, "next");
+  ASSERT_NE(below, "");
+  auto second = g.c.request("GET", below);
+  ASSERT_EQ(ids_of(second), (std::vector<std::int64_t>{ids[2], ids[1]}));
+  EXPECT_NE(link_of(second, "prev"), "");
+  ASSERT_TRUE(g.read(top).second);
+  ASSERT_TRUE(g.read(below).second);
+
+  auto newest = g.post(t.author.token, t.id, "newest");
+  auto [top_now, top_hit] = g.read(top);
+  EXPECT_FALSE(top_hit);
+  EXPECT_EQ(ids_of(top_now), (std::vector<std::int64_t>{newest, ids[4]}));
+  auto [second_now, second_hit] = g.read(below);
+  EXPECT_TRUE(second_hit) << "a new post dropped a page below the top";
+  EXPECT_EQ(second_now.body, second.body);
+  EXPECT_EQ(second_now.header("link"), second.header("link"));
+
+  // ids[0] is the next of the second page: deleting it changes that
+  // page's Link, and the top page keeps.
+  ASSERT_TRUE(g.read(top).second);
+  EXPECT_EQ(g.write([&] { return g.api.call("DELETE", "/api/posts/" + std::to_string(ids[0]), "", t.author.token); }).status,
+            204);
+  auto [second_last, dropped_hit] = g.read(below);
+  EXPECT_FALSE(dropped_hit);
+  EXPECT_EQ(link_of(second_last, "next"), "") << "nothing is older now";
+  EXPECT_TRUE(g.read(top).second);
+  // An edit of a post on the top page drops it, not the one below.
+  auto edited = g.write([&] {
+    return g.api.call("PATCH", "/api/posts/" + std::to_string(ids[4]), json{{"text", "edited"}}.dump(), t.author.token);
+  });
+  ASSERT_EQ(edited.status, 200) << edited.body;
+  EXPECT_FALSE(g.read(top).second);
+  EXPECT_TRUE(g.read(below).second);
 }
 
 // A page over 1 KiB is kept with a gzip variant: a client that asks for it

@@ -62,7 +62,10 @@ TEST_F(Conformance, EveryRouteAnswersAsDocumented) {
                              "/health/database", "/api/users", "/api/users?limit=2", "/api/users/1", "/api/users/4",
                              "/api/users/abc", "/api/users?limit=0", "/api/threads", "/api/threads/2", "/api/threads/99",
                              "/api/posts/1", "/api/posts/999999", "/api/posts/in-thread/1", "/api/posts/in-thread/1?limit=1",
-                             "/api/posts/in-thread/3", "/api/posts/by-user/1", "/api/posts/by-user/9", "/api/posts/x"})
+                             "/api/posts/in-thread/3", "/api/posts/by-user/1", "/api/posts/by-user/9", "/api/posts/x",
+                             "/api/users?order=desc&limit=2", "/api/threads?before=3", "/api/posts/by-user/1?order=desc",
+                             "/api/posts/in-thread/1?order=desc&after=1&limit=1", "/api/users?after=1&before=2",
+                             "/api/threads?order=sideways"})
     call("GET", target);
   auto user = call("GET", "/api/users/1");
   call("GET", "/api/users/1", "", "", {{"If-None-Match", user.header("ETag")}});

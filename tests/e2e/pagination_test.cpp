@@ -1,6 +1,7 @@
 // Keyset pagination of every list route, against the real binary and database.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -22,21 +23,31 @@ struct Pagination : testkit::forum_suite<Pagination> {
     db->query("INSERT INTO users (username) SELECT 'bulk_' || n FROM generate_series(1, 1100) n");
   }
 
-  // Follows Link headers from `first` to the end; every id seen, in order.
-  static std::vector<std::int64_t> walk(const std::string& first, int* pages = nullptr) {
+  // The target of the `rel` link in a Link header; empty when none.
+  static std::string link_of(const std::string& header, const std::string& rel) {
+    static const std::regex one(R"re(<([^>]+)>; rel="(next|prev)")re");
+    for (auto it = std::sregex_iterator(header.begin(), header.end(), one); it != std::sregex_iterator(); ++it)
+      if ((*it)[2] == rel) return (*it)[1];
+    return "";
+  }
+
+  // Follows the `rel` links from `first` to the end; every id seen, in the
+  // order of the pages; `last` the last page's target.
+  static std::vector<std::int64_t> walk(const std::string& first, int* pages = nullptr, const std::string& rel = "next",
+                                        std::string* last = nullptr) {
     std::vector<std::int64_t> ids;
     std::string next = first;
-    std::regex link(R"(<([^>]+)>; rel="next")");
     int count = 0;
     while (!next.empty()) {
+      if (last) *last = next;
       auto r = api->call("GET", next);
       EXPECT_EQ(r.status, 200) << next << ": " << r.body;
       if (r.status != 200) break;
       for (const auto& item : json::parse(r.body)) ids.push_back(item["id"].get<std::int64_t>());
-      std::smatch m;
       auto header = r.header("Link");
-      next = std::regex_match(header, m, link) ? m[1].str() : "";
-      EXPECT_TRUE(header.empty() || !next.empty()) << header;
+      static const std::regex shape(R"re(<[^>]+>; rel="(next|prev)"(, <[^>]+>; rel="(next|prev)")?)re");
+      EXPECT_TRUE(header.empty() || std::regex_match(header, shape)) << header;
+      next = link_of(header, rel);
       if (++count > 10000) break;
     }
     if (pages) *pages = count;
@@ -63,6 +74,12 @@ TEST_F(Pagination, BadLimitsAndCursorsAre400NamingTheParameter) {
   for (const std::string& q : std::vector<std::string>{"after=-1", "after=x", "after=1.5", "after="})
     EXPECT_EQ(testkit::field_errors(api->call("GET", "/api/posts/in-thread/1?" + q)).substr(0, 7), "after: ") << q;
   EXPECT_EQ(testkit::field_errors(api->call("GET", "/api/users?limit=5&limit=6")), "limit: limit is given more than once\n");
+  for (const std::string& q : std::vector<std::string>{"before=-1", "before=x", "before=", "before=1&before=2"})
+    EXPECT_EQ(testkit::field_errors(api->call("GET", "/api/threads?" + q)).substr(0, 8), "before: ") << q;
+  for (const std::string& q : std::vector<std::string>{"order=DESC", "order=newest", "order=", "order=asc&order=desc"})
+    EXPECT_EQ(testkit::field_errors(api->call("GET", "/api/posts/by-user/1?" + q)).substr(0, 7), "order: ") << q;
+  EXPECT_EQ(testkit::field_errors(api->call("GET", "/api/users?after=3&before=9")),
+            "before: a page has one cursor: give after or before, not both\n");
   EXPECT_EQ(api->call("GET", "/api/users?limit=%zz").status, 400);
   // Encoded forms of valid values are fine; unknown parameters are ignored.
   EXPECT_EQ(json::parse(api->call("GET", "/api/users?limit=%32&utm_source=x").body).size(), 2u);
@@ -97,6 +114,56 @@ TEST_F(Pagination, EveryListRouteWalksToTheEndWithoutRepeats) {
   EXPECT_EQ(api->call("GET", "/api/posts/in-thread/424242?limit=5").status, 404);
 }
 
+// Newest first, and back: from the top of every list the next links walk
+// down through every record once, and the prev links walk back up; the
+// ascending pages walk back the same way.
+TEST_F(Pagination, EveryListRouteWalksBothWaysInEitherOrder) {
+  auto member = api->member("two_way_pager");
+  auto thread = api->start_thread(member.token, "two-way thread");
+  db->query("INSERT INTO posts (thread_id, user_id, text) SELECT " + std::to_string(thread) + ", " +
+            std::to_string(member.id) + ", 'post ' || n FROM generate_series(1, 120) n");
+  // Pages of a size that takes several of them on each list.
+  const std::pair<std::string, std::string> lists[] = {
+      {"/api/users", "97"},
+      {"/api/threads", "2"},
+      {"/api/posts/in-thread/" + std::to_string(thread), "37"},
+      {"/api/posts/by-user/" + std::to_string(member.id), "37"},
+  };
+  for (const auto& [list, limit] : lists) {
+    auto ascending = walk(list + "?limit=1000");
+    ASSERT_FALSE(ascending.empty()) << list;
+    std::vector<std::int64_t> newest_first(ascending.rbegin(), ascending.rend());
+    int pages = 0;
+    std::string bottom, top;
+    EXPECT_EQ(walk(list + "?order=desc&limit=" + limit, &pages, "next", &bottom), newest_first) << list;
+    EXPECT_GE(pages, 2) << list;
+    // Back up from the last page: the pages come in the other order, each
+    // still newest first; together, every record once more.
+    auto up = walk(bottom, nullptr, "prev", &top);
+    std::sort(up.begin(), up.end());
+    EXPECT_EQ(up, ascending) << list;
+    EXPECT_TRUE(link_of(api->call("GET", top).header("Link"), "prev").empty()) << list << ": the top has no prev";
+    // The ascending pages walk back from their end the same way.
+    std::string end;
+    walk(list + "?limit=" + limit, nullptr, "next", &end);
+    auto back = walk(end, nullptr, "prev");
+    std::sort(back.begin(), back.end());
+    EXPECT_EQ(back, ascending) << list;
+  }
+  // order=desc below a cursor, and ascending before one, hold the same records.
+  auto page = json::parse(api->call("GET", "/api/posts/in-thread/" + std::to_string(thread) + "?limit=120").body);
+  auto tenth = page[10]["id"].get<std::int64_t>();
+  auto older = json::parse(api->call("GET", "/api/posts/in-thread/" + std::to_string(thread) + "?order=desc&limit=3&before=" +
+                                               std::to_string(tenth)).body);
+  auto before = json::parse(api->call("GET", "/api/posts/in-thread/" + std::to_string(thread) + "?limit=3&before=" +
+                                                std::to_string(tenth)).body);
+  ASSERT_EQ(older.size(), 3u);
+  EXPECT_EQ(older[0]["id"], page[9]["id"]);
+  EXPECT_EQ(older[2]["id"], page[7]["id"]);
+  EXPECT_EQ(before[0]["id"], page[7]["id"]);
+  EXPECT_EQ(before[2]["id"], page[9]["id"]);
+}
+
 // Pages are read while another client keeps posting to the same thread:
 // every post that existed before the walk is seen exactly once, in order.
 TEST_F(Pagination, StableUnderConcurrentInserts) {
@@ -126,6 +193,12 @@ TEST_F(Pagination, StableUnderConcurrentInserts) {
     std::set<std::int64_t> unique(seen.begin(), seen.end());
     for (auto id : before) EXPECT_TRUE(unique.count(id)) << "post " << id << " was skipped";
   }
+  // Newest first from the top: the new posts come only above the walk's
+  // first page, so every older post is still seen exactly once.
+  auto down = walk("/api/posts/in-thread/" + std::to_string(thread) + "?order=desc&limit=23");
+  EXPECT_TRUE(std::adjacent_find(down.begin(), down.end(), std::less_equal<>()) == down.end()) << "ids repeat or go up";
+  std::set<std::int64_t> unique_down(down.begin(), down.end());
+  for (auto id : before) EXPECT_TRUE(unique_down.count(id)) << "post " << id << " was skipped newest first";
   reading = false;
   writer.join();
   std::printf("walked %d pages of 23 while %d posts were written\n", pages, written.load());

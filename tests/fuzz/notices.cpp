@@ -46,8 +46,12 @@ struct model {
 };
 
 // Pages of a list of ids 1 to 9, by 3: full with a next, the last one
-// exactly full, and an empty page after it; and one that is not full.
-constexpr http::page_span spans[] = {{0, 3, 4}, {3, 6, 7}, {6, 9, 0}, {9, 9, 0}, {2, 5, 0}};
+// exactly full, and an empty page after it; and one that is not full. Then
+// the same newest first (below their cursors: mirrored), and the empty page
+// under 1.
+constexpr http::page_span spans[] = {{0, 3, 4},          {3, 6, 7},          {6, 9, 0},         {9, 9, 0},
+                                     {2, 5, 0},          {-10, -7, -6, true}, {-7, -4, -3, true}, {-4, -1, 0, true},
+                                     {-1, -1, 0, true},  {-8, -5, 0, true}};
 
 // Entries of each group of records 1 to 3 and of each list: the lists' with
 // pages of every span above.
@@ -65,7 +69,8 @@ void fill(http::read_cache& cache, model& m) {
     value->etag = http::etag_of(value->body);
     value->page = page;
     auto target = "/" + std::to_string(static_cast<int>(g.kind)) + "/" + std::to_string(g.id) + "?" +
-                  (page ? std::to_string(page->after) + "-" + std::to_string(page->last) : "");
+                  (page ? std::to_string(page->after) + "-" + std::to_string(page->last) + (page->mirrored ? "m" : "")
+                        : "");
     cache.fill(target, g, value, cache.epoch());
     m.live.emplace(target, kept{g, page});
   };
@@ -76,9 +81,19 @@ void fill(http::read_cache& cache, model& m) {
 
 // Whether a change of record `id` changes a page of a keyset list: it is on
 // the page, or it joins a page without a next one, or it was the next one.
+// A mirrored page holds the ids under its cursor (-after) down to -last,
+// its next one under them; no record has an id under 1.
 bool page_changes(const std::optional<http::page_span>& page, store::change::op how, std::int64_t id) {
   using op = store::change::op;
   if (!page || how == op::any) return true;
+  if (page->mirrored) {
+    if (id <= 0) return true;
+    bool on_page = -page->last <= id && id < -page->after;
+    bool beyond = id < -page->last;
+    if (how == op::insert) return on_page || (beyond && page->next == 0);
+    if (how == op::remove) return on_page || (page->next != 0 && id == -page->next);
+    return on_page;
+  }
   bool on_page = page->after < id && id <= page->last;
   bool beyond = id > page->last;
   if (how == op::insert) return on_page || (beyond && page->next == 0);

@@ -7,12 +7,15 @@
 // - an id segment is taken exactly when it is decimal digits for 1 to
 //   2^63-1 (leading zeros allowed), and the router parsed it into that
 //   number;
-// - ?limit= and ?after= are taken exactly when each is given at most once,
-//   limit is 1 to 1000 and after is 0 to 2^63-1, in decimal digits; the
-//   page then holds those values (defaults 100 and 0);
-// - the Link to the next page, after any id, reads back as the same limit
-//   and that id.
+// - ?limit=, ?after=, ?before= and ?order= are taken exactly when each is
+//   given at most once, limit is 1 to 1000, after and before 0 to 2^63-1
+//   in decimal digits, not both, and order asc or desc; the page then holds
+//   those values (defaults 100, after 0 ascending, before 2^63-1
+//   descending);
+// - a Link to the page on either side of any id reads back as the same
+//   limit and order, and that id as its cursor on that side.
 #include <charconv>
+#include <limits>
 #include <string>
 
 #include "features/page.hpp"
@@ -61,7 +64,8 @@ std::optional<features::page> expected_page(std::string_view query) {
   auto params = http::parse_query(query);
   if (!params) return std::nullopt;
   features::page out;
-  int limits = 0, afters = 0;
+  int limits = 0, afters = 0, befores = 0, orders = 0;
+  std::optional<std::int64_t> before;
   for (const auto& [name, value] : *params) {
     if (name == "limit") {
       auto n = decimal(value);
@@ -71,8 +75,18 @@ std::optional<features::page> expected_page(std::string_view query) {
       auto n = decimal(value);
       if (++afters > 1 || !n) return std::nullopt;
       out.after = *n;
+    } else if (name == "before") {
+      auto n = decimal(value);
+      if (++befores > 1 || !n) return std::nullopt;
+      before = *n;
+    } else if (name == "order") {
+      if (++orders > 1 || (value != "asc" && value != "desc")) return std::nullopt;
+      out.descending = value == "desc";
     }
   }
+  if (afters && befores) return std::nullopt;
+  out.below = befores || (out.descending && !afters);
+  if (out.below) out.before = before.value_or(std::numeric_limits<std::int64_t>::max());
   return out;
 }
 
@@ -81,16 +95,22 @@ void check_page(const http::request& req, std::int64_t last_id, const std::strin
   auto expected = expected_page(req.query);
   GRANITE_FUZZ_CHECK(static_cast<bool>(got) == expected.has_value(), shown);
   if (!expected) return;
-  GRANITE_FUZZ_CHECK(got->limit == expected->limit && got->after == expected->after, shown);
+  GRANITE_FUZZ_CHECK(got->limit == expected->limit && got->below == expected->below &&
+                         got->descending == expected->descending && got->cursor() == expected->cursor(),
+                     shown);
 
-  auto link = features::next_link(req, *got, last_id);
-  GRANITE_FUZZ_CHECK(link.starts_with('<') && link.find('>') != std::string::npos, link);
-  http::request next;
-  next.target = link.substr(1, link.find('>') - 1);
-  http::split_target(next.target, next.path, next.query);
-  GRANITE_FUZZ_CHECK(next.path == req.path, link + " for " + shown);
-  auto again = features::parse_page(next);
-  GRANITE_FUZZ_CHECK(again && again->limit == got->limit && again->after == last_id, link + " for " + shown);
+  for (bool below : {false, true}) {
+    auto link = features::link_to(req, *got, below, last_id);
+    GRANITE_FUZZ_CHECK(link.starts_with('<') && link.ends_with('>'), link);
+    http::request next;
+    next.target = link.substr(1, link.size() - 2);
+    http::split_target(next.target, next.path, next.query);
+    GRANITE_FUZZ_CHECK(next.path == req.path, link + " for " + shown);
+    auto again = features::parse_page(next);
+    GRANITE_FUZZ_CHECK(again && again->limit == got->limit && again->descending == got->descending &&
+                           again->below == below && again->cursor() == last_id && again->from_cursor,
+                       link + " for " + shown);
+  }
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 // pipelined database.
 #include <gtest/gtest.h>
 
-#include <regex>
+#include <limits>
 
 #include "features/posts/posts.hpp"
 #include "features/threads/threads.hpp"
@@ -39,7 +39,7 @@ struct Store : ::testing::Test {
 }  // namespace
 
 TEST_F(Store, UsersByIdAndInIdOrder) {
-  auto all = a->read(users::select_page(0, 101));
+  auto all = a->read(users::select_page({}));
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(column(all), (std::vector<std::string>{"1", "2", "3", "7"}));
   auto teo = a->read(users::select_by_id(2));
@@ -54,7 +54,7 @@ TEST_F(Store, UsersByIdAndInIdOrder) {
 }
 
 TEST_F(Store, ThreadsByIdAndInIdOrder) {
-  auto all = a->read(threads::select_page(0, 101));
+  auto all = a->read(threads::select_page({}));
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all[0].size(), 3u);
   EXPECT_EQ(all[0].text(1, 1), "<script>alert('x')</script>");
@@ -63,7 +63,7 @@ TEST_F(Store, ThreadsByIdAndInIdOrder) {
 }
 
 TEST_F(Store, PostsInThreadInCreationOrder) {
-  auto in1 = a->read(posts::select_in_thread(1, 0, 101));
+  auto in1 = a->read(posts::select_in_thread(1, {}));
   ASSERT_TRUE(in1.ok());
   EXPECT_EQ(column(in1, 2), (std::vector<std::string>{"First!", "Line one\nline two\r\nline three",
                                                       "Control \x01 and \x1f characters"}));
@@ -71,32 +71,49 @@ TEST_F(Store, PostsInThreadInCreationOrder) {
 }
 
 TEST_F(Store, EmptyThreadIsOneRowWithoutAPostAndMissingThreadIsNoRow) {
-  auto empty = a->read(posts::select_in_thread(5, 0, 101));
+  auto empty = a->read(posts::select_in_thread(5, {}));
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(column(empty), std::vector<std::string>{"NULL"});
-  auto missing = a->read(posts::select_in_thread(4, 0, 101));
+  auto missing = a->read(posts::select_in_thread(4, {}));
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing[0].size(), 0u);
 }
 
 TEST_F(Store, PagesFollowTheKeysetCursor) {
-  auto first = a->read(users::select_page(0, 3));
+  auto first = a->read(users::select_page({.limit = 2}));
   ASSERT_EQ(first[0].size(), 3u);  // one more than the limit of 2: more remain
-  auto next = a->read(users::select_page(first[0].integer(1, 0), 3));
+  auto next = a->read(users::select_page({.after = first[0].integer(1, 0), .limit = 2}));
   EXPECT_EQ(column(next), (std::vector<std::string>{"3", "7"}));  // the last page
-  auto in1 = a->read(posts::select_in_thread(1, 0, 2));
+  auto in1 = a->read(posts::select_in_thread(1, {.limit = 1}));
   EXPECT_EQ(in1[0].size(), 2u);
-  auto past_the_end = a->read(posts::select_in_thread(1, 1000, 2));
+  auto past_the_end = a->read(posts::select_in_thread(1, {.after = 1000, .limit = 1}));
   EXPECT_EQ(column(past_the_end), std::vector<std::string>{"NULL"});  // the thread exists: an empty page, not 404
 }
 
+// Below a cursor the rows come nearest first: the newest first from the
+// top, and the page before an ascending one.
+TEST_F(Store, PagesBelowACursorComeNearestFirst) {
+  features::page newest{.before = std::numeric_limits<std::int64_t>::max(), .below = true, .limit = 2};
+  EXPECT_EQ(column(a->read(users::select_page(newest))), (std::vector<std::string>{"7", "3", "2"}));
+  features::page under3{.before = 3, .below = true, .limit = 2};
+  EXPECT_EQ(column(a->read(users::select_page(under3))), (std::vector<std::string>{"2", "1"}));
+  EXPECT_EQ(column(a->read(threads::select_page(newest))).size(), 3u);
+  auto in1 = a->read(posts::select_in_thread(1, newest));
+  ASSERT_EQ(in1[0].size(), 3u);
+  EXPECT_GT(in1[0].integer(0, 0), in1[0].integer(1, 0));
+  features::page under_all{.before = 1, .below = true, .limit = 2};
+  EXPECT_EQ(column(a->read(posts::select_in_thread(1, under_all))), std::vector<std::string>{"NULL"});
+  EXPECT_EQ(a->read(posts::select_in_thread(4, newest))[0].size(), 0u);  // no such thread
+  EXPECT_EQ(column(a->read(posts::select_by_user(3, newest))).size(), 2u);
+}
+
 TEST_F(Store, PostsByUser) {
-  auto by3 = a->read(posts::select_by_user(3, 0, 101));
+  auto by3 = a->read(posts::select_by_user(3, {}));
   ASSERT_EQ(by3[0].size(), 2u);
   EXPECT_EQ(by3[0].text(0, 2), "Robert'); DROP TABLE posts;--");
   EXPECT_EQ(by3[0].integer(0, 1), 2);
-  EXPECT_EQ(column(a->read(posts::select_by_user(7, 0, 101))), std::vector<std::string>{"NULL"});
-  EXPECT_EQ(a->read(posts::select_by_user(8, 0, 101))[0].size(), 0u);
+  EXPECT_EQ(column(a->read(posts::select_by_user(7, {}))), std::vector<std::string>{"NULL"});
+  EXPECT_EQ(a->read(posts::select_by_user(8, {}))[0].size(), 0u);
 }
 
 TEST_F(Store, ConstraintsAreNamedAndABatchIsOneTransaction) {

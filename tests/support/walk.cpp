@@ -51,10 +51,14 @@ class random_writer {
     std::string target = lists[what];
     if (what == 2) target += std::to_string(any_id(thread_ids_));
     if (what == 3) target += std::to_string(any_id(user_ids_));
-    int shape = pick(0, 3);
+    // Oldest or newest first, from the start or from a cursor on either side.
+    int shape = pick(0, 7);
     if (shape == 0) return target;  // the default page
+    if (shape == 1) return target + "?order=desc";
     target += "?limit=" + std::to_string(pick(1, 4));
-    if (shape >= 2) target += "&after=" + std::to_string(shape == 2 ? any_id() : 0);
+    if (shape >= 5) target += "&order=desc";
+    if (shape == 3 || shape == 5) target += "&after=" + std::to_string(pick(0, 3) ? any_id() : 0);
+    if (shape == 4 || shape == 6) target += "&before=" + std::to_string(any_id());
     return target;
   }
 

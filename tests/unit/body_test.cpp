@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
 #include "features/body.hpp"
@@ -111,13 +112,17 @@ TEST(JsonBody, UnknownFieldsAreNamedWithWhatIsAccepted) {
   EXPECT_EQ(messages(*refused), "titel: unknown field titel; this route accepts title\n");
 }
 
+namespace {
+// The page a query of /api/users asks for.
+result<features::page> parse(std::string query) {
+  http::request r;
+  r.path = "/api/users";
+  r.query = std::move(query);
+  return features::parse_page(r);
+}
+}  // namespace
+
 TEST(Page, LimitAndAfterWithDefaults) {
-  auto parse = [](std::string query) {
-    http::request r;
-    r.path = "/api/users";
-    r.query = std::move(query);
-    return features::parse_page(r);
-  };
   auto d = parse("");
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->limit, 100);
@@ -132,6 +137,33 @@ TEST(Page, LimitAndAfterWithDefaults) {
   auto both = parse("limit=x&after=y");
   ASSERT_FALSE(both.ok());
   EXPECT_EQ(both.err().fields.size(), 2u);
+}
+
+TEST(Page, OrderAndBeforeChooseTheSideAndTheWay) {
+  auto newest = parse("order=desc");
+  ASSERT_TRUE(newest.ok());
+  EXPECT_TRUE(newest->below && newest->descending && !newest->from_cursor);
+  EXPECT_EQ(newest->cursor(), std::numeric_limits<std::int64_t>::max());
+  auto older = parse("order=desc&before=50&limit=5");
+  ASSERT_TRUE(older.ok());
+  EXPECT_TRUE(older->below && older->from_cursor);
+  EXPECT_EQ(older->cursor(), 50);
+  auto newer = parse("after=50&order=desc");
+  ASSERT_TRUE(newer.ok());
+  EXPECT_TRUE(!newer->below && newer->descending);
+  EXPECT_EQ(newer->cursor(), 50);
+  auto back = parse("before=50");
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->below && !back->descending);
+  auto asc = parse("order=asc");
+  ASSERT_TRUE(asc.ok());
+  EXPECT_TRUE(!asc->below && !asc->descending && asc->cursor() == 0);
+  for (const char* bad : {"order=DESC", "order=", "order=desc&order=desc", "before=-1", "before=x", "before=1&before=2"})
+    EXPECT_FALSE(parse(bad).ok()) << bad;
+  auto two = parse("after=1&before=9");
+  ASSERT_FALSE(two.ok());
+  ASSERT_EQ(two.err().fields.size(), 1u);
+  EXPECT_NE(two.err().fields[0].message.find("not both"), std::string::npos);
 }
 
 TEST(Page, TheExtraRowBecomesTheLinkHeader) {
@@ -151,6 +183,52 @@ TEST(Page, TheExtraRowBecomesTheLinkHeader) {
   EXPECT_EQ(last.body, "[11,12]");
   EXPECT_TRUE(last.headers.empty());
   EXPECT_EQ(page_of({}).body, "[]");
+}
+
+// Each way and side of a page: the rows come nearest to the cursor first,
+// are shown in the page's order, and link to both neighbours; the span is
+// mirrored below a cursor.
+TEST(Page, LinksBothWaysOnEitherSideOfTheCursor) {
+  http::request r;
+  r.path = "/api/threads";
+  auto answer = [&](std::string query, std::vector<std::int64_t> ids) {
+    r.query = std::move(query);
+    auto p = features::parse_page(r);
+    EXPECT_TRUE(p.ok()) << r.query;
+    return features::json_page(
+        ids.size(), *p, r, [&](features::json_text& out, std::size_t i) { out.integer(ids[i]); },
+        [&](std::size_t i) { return ids[i]; });
+  };
+  auto link = [](const http::response& res) { return res.headers.empty() ? "" : res.headers[0].second; };
+  // Newest first from the top: no prev; next goes down.
+  auto top = answer("order=desc&limit=2", {9, 8, 7});
+  EXPECT_EQ(top.body, "[9,8]");
+  EXPECT_EQ(link(top), "</api/threads?limit=2&order=desc&before=8>; rel=\"next\"");
+  EXPECT_EQ(top.page, (http::page_span{-std::numeric_limits<std::int64_t>::max(), -8, -7, true}));
+  // Further down: both ways.
+  auto down = answer("order=desc&limit=2&before=8", {7, 6, 5});
+  EXPECT_EQ(down.body, "[7,6]");
+  EXPECT_EQ(link(down), "</api/threads?limit=2&order=desc&before=6>; rel=\"next\", "
+                        "</api/threads?limit=2&order=desc&after=7>; rel=\"prev\"");
+  // Back up from there: read upward from 7, shown newest first.
+  auto up = answer("order=desc&limit=2&after=7", {8, 9, 10});
+  EXPECT_EQ(up.body, "[9,8]");
+  EXPECT_EQ(link(up), "</api/threads?limit=2&order=desc&before=8>; rel=\"next\", "
+                      "</api/threads?limit=2&order=desc&after=9>; rel=\"prev\"");
+  EXPECT_EQ(up.page, (http::page_span{7, 9, 10, false}));
+  // Ascending, before a cursor: read downward, shown oldest first.
+  auto before = answer("before=5&limit=2", {4, 3, 2});
+  EXPECT_EQ(before.body, "[3,4]");
+  EXPECT_EQ(link(before), "</api/threads?limit=2&after=4>; rel=\"next\", </api/threads?limit=2&before=3>; rel=\"prev\"");
+  EXPECT_EQ(before.page, (http::page_span{-5, -3, -2, true}));
+  // The first page of the list, read whole: no Link at all.
+  auto whole = answer("limit=5", {1, 2});
+  EXPECT_TRUE(whole.headers.empty());
+  // A page from a cursor with nothing there: nothing to link to.
+  auto nothing = answer("before=1", {});
+  EXPECT_EQ(nothing.body, "[]");
+  EXPECT_TRUE(nothing.headers.empty());
+  EXPECT_EQ(nothing.page, (http::page_span{-1, -1, 0, true}));
 }
 
 // Mutated bodies and queries (a fixed seed, so that a failure repeats):

@@ -162,6 +162,44 @@ TEST(ReadCache, AChangeTouchesOnlyThePagesItCanChange) {
   EXPECT_TRUE(touches(nullptr, list_change::update, 5000));
 }
 
+// Pages read below a cursor (order=desc, before=): the same rules over the
+// ids negated.
+TEST(ReadCache, APageBelowItsCursorIsTouchedFromTheOtherSide) {
+  using granite::http::list_change;
+  using granite::http::page_span;
+  using granite::http::touches;
+  constexpr auto top = std::numeric_limits<std::int64_t>::max();
+  const page_span newest{-top, -101, -100, true};   // 150..101 of more, newest first
+  const page_span older{-101, -51, -50, true};       // 100..51 of more
+  const page_span oldest{-51, -1, 0, true};          // 50..1: no older
+  const page_span before_ten{-10, -10, 0, true};     // nothing under 10
+  // Every new record lands on the newest page, and on no other.
+  EXPECT_TRUE(touches(&newest, list_change::insert, 151));
+  EXPECT_FALSE(touches(&older, list_change::insert, 151));
+  EXPECT_FALSE(touches(&oldest, list_change::insert, 151));
+  // An edit: only the page that shows it.
+  EXPECT_TRUE(touches(&newest, list_change::update, 101));
+  EXPECT_TRUE(touches(&newest, list_change::update, 150));
+  EXPECT_FALSE(touches(&newest, list_change::update, 100));
+  EXPECT_TRUE(touches(&older, list_change::update, 100));
+  EXPECT_FALSE(touches(&older, list_change::update, 101));  // the cursor itself is not on it
+  EXPECT_FALSE(touches(&older, list_change::update, 50));
+  EXPECT_TRUE(touches(&oldest, list_change::update, 1));
+  // A delete: the page that shows it, and the page whose next it was.
+  EXPECT_TRUE(touches(&newest, list_change::remove, 100));
+  EXPECT_FALSE(touches(&newest, list_change::remove, 99));
+  EXPECT_TRUE(touches(&older, list_change::remove, 50));
+  EXPECT_FALSE(touches(&oldest, list_change::remove, 51));
+  // A page with nothing under it gains what lands there (an id given by
+  // hand), nothing else.
+  EXPECT_TRUE(touches(&before_ten, list_change::insert, 9));
+  EXPECT_FALSE(touches(&before_ten, list_change::insert, 10));
+  EXPECT_FALSE(touches(&before_ten, list_change::update, 11));
+  // No record has an id of 0 or less; a notice that says so drops it.
+  EXPECT_TRUE(touches(&older, list_change::update, 0));
+  EXPECT_TRUE(touches(&older, list_change::update, std::numeric_limits<std::int64_t>::min()));
+}
+
 
 TEST(ReadCache, ANewPostDropsOnlyTheLastPagesOfItsThreadAndAuthor) {
   listening_cache c;

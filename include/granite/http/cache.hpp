@@ -51,6 +51,7 @@ namespace granite::http {
 //   update: after < id <= last (the page shows it);
 //   remove: id > after, and id <= last or id == next (the next one may have
 //           been the only one).
+// A mirrored page (read below its cursor) is the same over -id.
 bool touches(const page_span* span, list_change how, std::int64_t id);
 
 // Reads a change notice into what it drops; false when it is malformed.

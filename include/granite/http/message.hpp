@@ -58,12 +58,15 @@ struct request {
 // What a page of a list route (keyset pagination, features/page.hpp) holds:
 // the first records above `after`, the last of them `last` (`after` when the
 // page is empty), and `next` the first record after the page, 0 when there
-// is none (no Link rel="next"). The read cache keeps a page until a change
-// can touch it (http/cache.hpp).
+// is none (no Link to it). A page read below a cursor (?before=, or
+// order=desc) is `mirrored`: the same, over the ids negated (the first
+// records below -after, down to -last; -next the first one under them).
+// The read cache keeps a page until a change can touch it (http/cache.hpp).
 struct page_span {
   std::int64_t after = 0;
   std::int64_t last = 0;
   std::int64_t next = 0;
+  bool mirrored = false;
   bool operator==(const page_span&) const = default;
 };
 

@@ -48,11 +48,12 @@ result<std::string> read_text(const http::request& req);
 constexpr int version_column = 5;
 std::span<const store::statement> statements();
 store::batch select_by_id(std::int64_t id);
-// A page of a thread's or a user's posts: the parent's row comes back even
-// without posts (with a NULL id), so that one round trip tells "no such
-// thread" (no row) from "no posts" (one row, NULL).
-store::batch select_in_thread(std::int64_t thread_id, std::int64_t after, std::int64_t rows);
-store::batch select_by_user(std::int64_t user_id, std::int64_t after, std::int64_t rows);
+// A page of a thread's or a user's posts, nearest to the page's cursor
+// first (features/page.hpp): the parent's row comes back even without
+// posts (with a NULL id), so that one round trip tells "no such thread" (no
+// row) from "no posts" (one row, NULL).
+store::batch select_in_thread(std::int64_t thread_id, const features::page& p);
+store::batch select_by_user(std::int64_t user_id, const features::page& p);
 // The new post's row; foreign_key naming posts_thread_id_fkey when the
 // thread does not exist, posts_user_id_fkey when the account was deleted
 // meanwhile; over_budget when `owner` has used up `budget`.

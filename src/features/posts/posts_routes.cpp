@@ -13,12 +13,12 @@ const features::owned_kind kind{"post", select_owner(), write_row, notice_of, ve
 // A page of the posts under a parent ({threadId} or {userId}).
 task<http::response> children(const http::request& req, const http::params& p, http::services& s,
                               std::string_view param, std::string_view parent,
-                              store::batch (*select)(std::int64_t, std::int64_t, std::int64_t)) {
+                              store::batch (*select)(std::int64_t, const features::page&)) {
   auto page = features::parse_page(req);
   if (!page) co_return http::problem(page.err(), req);
   const auto& id = p.id(param);
   if (!id) co_return http::problem(id.err(), req);
-  auto a = co_await s.db.read(select(*id, page->after, page->rows_to_read()).at_least(req.position));
+  auto a = co_await s.db.read(select(*id, *page).at_least(req.position));
   if (!a.ok()) co_return http::problem(a.as_error(), req);
   const store::rows& r = a[0];
   if (r.size() == 0)

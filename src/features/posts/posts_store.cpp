@@ -19,6 +19,16 @@ constexpr store::statement by_user_page{
     "posts_by_user",
     "SELECT " GRANITE_POST_COLUMNS " FROM users u LEFT JOIN LATERAL (SELECT * FROM posts "
     "WHERE user_id = u.id AND id > $2 ORDER BY id LIMIT $3) p ON true WHERE u.id = $1 ORDER BY p.id"};
+// The same below a cursor, nearest first: a page of newest first, or the
+// one before an ascending page.
+constexpr store::statement in_thread_below{
+    "posts_in_thread_below",
+    "SELECT " GRANITE_POST_COLUMNS " FROM threads t LEFT JOIN LATERAL (SELECT * FROM posts "
+    "WHERE thread_id = t.id AND id < $2 ORDER BY id DESC LIMIT $3) p ON true WHERE t.id = $1 ORDER BY p.id DESC"};
+constexpr store::statement by_user_below{
+    "posts_by_user_below",
+    "SELECT " GRANITE_POST_COLUMNS " FROM users u LEFT JOIN LATERAL (SELECT * FROM posts "
+    "WHERE user_id = u.id AND id < $2 ORDER BY id DESC LIMIT $3) p ON true WHERE u.id = $1 ORDER BY p.id DESC"};
 constexpr store::statement owner_of{"posts_owner",
                                     "SELECT user_id, granite_version(updated_at) FROM posts WHERE id = $1"};
 // ($4, $5): the author's posting budget and window (posting_budget; the
@@ -35,8 +45,8 @@ constexpr store::statement delete_post{"posts_delete", "DELETE FROM posts AS p W
                                                            "$3") " RETURNING " GRANITE_POST_COLUMNS};
 #undef GRANITE_AT_VERSION
 #undef GRANITE_POST_COLUMNS
-constexpr store::statement all[] = {by_id,       in_thread_page, by_user_page, owner_of,
-                                    insert_post, update_post,    delete_post};
+constexpr store::statement all[] = {by_id,       in_thread_page, by_user_page, in_thread_below, by_user_below,
+                                    owner_of,    insert_post,    update_post,  delete_post};
 
 }  // namespace
 
@@ -44,12 +54,12 @@ std::span<const store::statement> statements() { return all; }
 
 store::batch select_by_id(std::int64_t id) { return store::batch().add(by_id, id); }
 
-store::batch select_in_thread(std::int64_t thread_id, std::int64_t after, std::int64_t rows) {
-  return store::batch().add(in_thread_page, thread_id, after, rows);
+store::batch select_in_thread(std::int64_t thread_id, const features::page& p) {
+  return store::batch().add(p.below ? in_thread_below : in_thread_page, thread_id, p.cursor(), p.rows_to_read());
 }
 
-store::batch select_by_user(std::int64_t user_id, std::int64_t after, std::int64_t rows) {
-  return store::batch().add(by_user_page, user_id, after, rows);
+store::batch select_by_user(std::int64_t user_id, const features::page& p) {
+  return store::batch().add(p.below ? by_user_below : by_user_page, user_id, p.cursor(), p.rows_to_read());
 }
 
 store::batch insert(std::int64_t thread_id, std::int64_t owner, const std::string& text,

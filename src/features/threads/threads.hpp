@@ -37,7 +37,8 @@ result<std::string> read_title(const http::request& req);
 constexpr int version_column = 3;
 std::span<const store::statement> statements();
 store::batch select_by_id(std::int64_t id);
-store::batch select_page(std::int64_t after, std::int64_t rows);
+// The rows of page `p`, nearest to its cursor first (features/page.hpp).
+store::batch select_page(const features::page& p);
 // The new thread's row; foreign_key when the account was deleted meanwhile;
 // over_budget when `owner` has used up `budget`.
 store::batch insert(const std::string& title, std::int64_t owner, features::posting_budget budget = {});

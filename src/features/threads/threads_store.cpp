@@ -12,6 +12,8 @@ namespace {
 constexpr store::statement by_id{"threads_by_id", "SELECT " GRANITE_THREAD_COLUMNS " FROM threads WHERE id = $1"};
 constexpr store::statement page{"threads_page", "SELECT " GRANITE_THREAD_COLUMNS
                                                 " FROM threads WHERE id > $1 ORDER BY id LIMIT $2"};
+constexpr store::statement page_below{"threads_page_below", "SELECT " GRANITE_THREAD_COLUMNS
+                                                            " FROM threads WHERE id < $1 ORDER BY id DESC LIMIT $2"};
 constexpr store::statement owner_of{"threads_owner",
                                     "SELECT created_by, granite_version(updated_at) FROM threads WHERE id = $1"};
 constexpr store::statement insert_thread{
@@ -24,7 +26,7 @@ constexpr store::statement delete_thread{"threads_delete", "DELETE FROM threads 
                                                                "$3") " RETURNING " GRANITE_THREAD_COLUMNS};
 #undef GRANITE_AT_VERSION
 #undef GRANITE_THREAD_COLUMNS
-constexpr store::statement all[] = {by_id, page, owner_of, insert_thread, update_thread, delete_thread};
+constexpr store::statement all[] = {by_id, page, page_below, owner_of, insert_thread, update_thread, delete_thread};
 
 }  // namespace
 
@@ -32,7 +34,9 @@ std::span<const store::statement> statements() { return all; }
 
 store::batch select_by_id(std::int64_t id) { return store::batch().add(by_id, id); }
 
-store::batch select_page(std::int64_t after, std::int64_t rows) { return store::batch().add(page, after, rows); }
+store::batch select_page(const features::page& p) {
+  return store::batch().add(p.below ? page_below : page, p.cursor(), p.rows_to_read());
+}
 
 store::batch insert(const std::string& title, std::int64_t owner, features::posting_budget budget) {
   return store::batch().add(insert_thread, title, owner, budget.budget, budget.window_s);

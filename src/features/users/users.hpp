@@ -80,7 +80,8 @@ std::optional<std::string> digest_of(std::string_view token_text);
 constexpr int version_column = 4;
 std::span<const store::statement> statements();
 store::batch select_by_id(std::int64_t id);
-store::batch select_page(std::int64_t after, std::int64_t rows);
+// The rows of page `p`, nearest to its cursor first (features/page.hpp).
+store::batch select_page(const features::page& p);
 // The new user's row; unique when the username is taken.
 store::batch insert(const account_fields& f, const std::string& password_hash);
 // The changed row (none when the user does not exist, or is at none of

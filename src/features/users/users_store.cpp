@@ -12,6 +12,8 @@ namespace {
 constexpr store::statement by_id{"users_by_id", "SELECT " GRANITE_USER_COLUMNS " FROM users WHERE id = $1"};
 constexpr store::statement page{"users_page",
                                 "SELECT " GRANITE_USER_COLUMNS " FROM users WHERE id > $1 ORDER BY id LIMIT $2"};
+constexpr store::statement page_below{
+    "users_page_below", "SELECT " GRANITE_USER_COLUMNS " FROM users WHERE id < $1 ORDER BY id DESC LIMIT $2"};
 constexpr store::statement insert_user{"users_insert",
                                        "INSERT INTO users (username, name, bio, password_hash) VALUES ($1, $2, $3, $4) "
                                        "RETURNING " GRANITE_USER_COLUMNS};
@@ -67,9 +69,10 @@ constexpr store::statement prune_networks{
     "DELETE FROM sign_in_networks WHERE user_id = $1 AND (last_sign_in < now() - interval '90 days' OR network NOT IN "
     "(SELECT network FROM sign_in_networks WHERE user_id = $1 ORDER BY last_sign_in DESC LIMIT 5))"};
 
-constexpr store::statement all[] = {by_id,           page,           insert_user,     update_user,
-                                    delete_user,     credentials_of, reserve_attempt, block_of,
-                                    prune_failures,  forget_failures, remember_network, prune_networks};
+constexpr store::statement all[] = {by_id,          page,           page_below,      insert_user,
+                                    update_user,    delete_user,    credentials_of,  reserve_attempt,
+                                    block_of,       prune_failures, forget_failures, remember_network,
+                                    prune_networks};
 
 }  // namespace
 
@@ -77,7 +80,9 @@ std::span<const store::statement> statements() { return all; }
 
 store::batch select_by_id(std::int64_t id) { return store::batch().add(by_id, id); }
 
-store::batch select_page(std::int64_t after, std::int64_t rows) { return store::batch().add(page, after, rows); }
+store::batch select_page(const features::page& p) {
+  return store::batch().add(p.below ? page_below : page, p.cursor(), p.rows_to_read());
+}
 
 store::batch insert(const account_fields& f, const std::string& password_hash) {
   return store::batch().add(insert_user, *f.username, f.name.value_or(""), f.bio.value_or(""), password_hash);
