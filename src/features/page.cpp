@@ -55,10 +55,7 @@ result<page> parse_page(const http::request& req) {
   if (!errors.empty()) return invalid_fields(std::move(errors));
   out.from_cursor = (after && *after > 0) || before;  // after=0 is the start of the list
   out.below = before || (out.descending && !after);
-  if (out.below)
-    out.before = before.value_or(std::numeric_limits<std::int64_t>::max());
-  else
-    out.after = after.value_or(0);
+  out.cursor = out.below ? before.value_or(std::numeric_limits<std::int64_t>::max()) : after.value_or(0);
   return out;
 }
 
@@ -83,9 +80,9 @@ std::string page_links(const http::request& req, const page& p, std::size_t coun
 }
 
 http::page_span span_of(const page& p, std::size_t count, std::int64_t far_id, std::int64_t next_id) {
-  if (!p.below) return {p.after, count > 0 ? far_id : p.after, next_id, false};
+  if (!p.below) return {p.cursor, count > 0 ? far_id : p.cursor, next_id, false};
   // Mirrored: ids negated, so that the page lies above its cursor.
-  return {-p.before, count > 0 ? -far_id : -p.before, next_id != 0 ? -next_id : 0, true};
+  return {-p.cursor, count > 0 ? -far_id : -p.cursor, next_id != 0 ? -next_id : 0, true};
 }
 
 }  // namespace granite::features

@@ -26,15 +26,13 @@ inline constexpr std::int64_t default_page_limit = 100;
 inline constexpr std::int64_t max_page_limit = 1000;
 
 struct page {
-  // The cursor: the records above `after`, or (`below`) under `before`.
-  std::int64_t after = 0;
-  std::int64_t before = 0;
+  // The cursor: the records above it, or (`below`) under it.
+  std::int64_t cursor = 0;
   bool below = false;
   bool descending = false;  // order=desc: newest (highest id) first
   bool from_cursor = false;  // after= (not 0) or before= was given: not the list's start
   std::int64_t limit = default_page_limit;
   std::int64_t rows_to_read() const { return limit + 1; }
-  std::int64_t cursor() const { return below ? before : after; }
 };
 
 // Other query parameters are ignored, as the original API ignored them all.

@@ -74,7 +74,7 @@ std::optional<features::page> expected_page(std::string_view query) {
     } else if (name == "after") {
       auto n = decimal(value);
       if (++afters > 1 || !n) return std::nullopt;
-      out.after = *n;
+      out.cursor = *n;
     } else if (name == "before") {
       auto n = decimal(value);
       if (++befores > 1 || !n) return std::nullopt;
@@ -86,7 +86,7 @@ std::optional<features::page> expected_page(std::string_view query) {
   }
   if (afters && befores) return std::nullopt;
   out.below = befores || (out.descending && !afters);
-  if (out.below) out.before = before.value_or(std::numeric_limits<std::int64_t>::max());
+  if (out.below) out.cursor = before.value_or(std::numeric_limits<std::int64_t>::max());
   return out;
 }
 
@@ -96,7 +96,7 @@ void check_page(const http::request& req, std::int64_t last_id, const std::strin
   GRANITE_FUZZ_CHECK(static_cast<bool>(got) == expected.has_value(), shown);
   if (!expected) return;
   GRANITE_FUZZ_CHECK(got->limit == expected->limit && got->below == expected->below &&
-                         got->descending == expected->descending && got->cursor() == expected->cursor(),
+                         got->descending == expected->descending && got->cursor == expected->cursor,
                      shown);
 
   for (bool below : {false, true}) {
@@ -108,7 +108,7 @@ void check_page(const http::request& req, std::int64_t last_id, const std::strin
     GRANITE_FUZZ_CHECK(next.path == req.path, link + " for " + shown);
     auto again = features::parse_page(next);
     GRANITE_FUZZ_CHECK(again && again->limit == got->limit && again->descending == got->descending &&
-                           again->below == below && again->cursor() == last_id && again->from_cursor,
+                           again->below == below && again->cursor == last_id && again->from_cursor,
                        link + " for " + shown);
   }
 }

@@ -82,26 +82,26 @@ TEST_F(Store, EmptyThreadIsOneRowWithoutAPostAndMissingThreadIsNoRow) {
 TEST_F(Store, PagesFollowTheKeysetCursor) {
   auto first = a->read(users::select_page({.limit = 2}));
   ASSERT_EQ(first[0].size(), 3u);  // one more than the limit of 2: more remain
-  auto next = a->read(users::select_page({.after = first[0].integer(1, 0), .limit = 2}));
+  auto next = a->read(users::select_page({.cursor = first[0].integer(1, 0), .limit = 2}));
   EXPECT_EQ(column(next), (std::vector<std::string>{"3", "7"}));  // the last page
   auto in1 = a->read(posts::select_in_thread(1, {.limit = 1}));
   EXPECT_EQ(in1[0].size(), 2u);
-  auto past_the_end = a->read(posts::select_in_thread(1, {.after = 1000, .limit = 1}));
+  auto past_the_end = a->read(posts::select_in_thread(1, {.cursor = 1000, .limit = 1}));
   EXPECT_EQ(column(past_the_end), std::vector<std::string>{"NULL"});  // the thread exists: an empty page, not 404
 }
 
 // Below a cursor the rows come nearest first: the newest first from the
 // top, and the page before an ascending one.
 TEST_F(Store, PagesBelowACursorComeNearestFirst) {
-  features::page newest{.before = std::numeric_limits<std::int64_t>::max(), .below = true, .limit = 2};
+  features::page newest{.cursor = std::numeric_limits<std::int64_t>::max(), .below = true, .limit = 2};
   EXPECT_EQ(column(a->read(users::select_page(newest))), (std::vector<std::string>{"7", "3", "2"}));
-  features::page under3{.before = 3, .below = true, .limit = 2};
+  features::page under3{.cursor = 3, .below = true, .limit = 2};
   EXPECT_EQ(column(a->read(users::select_page(under3))), (std::vector<std::string>{"2", "1"}));
   EXPECT_EQ(column(a->read(threads::select_page(newest))).size(), 3u);
   auto in1 = a->read(posts::select_in_thread(1, newest));
   ASSERT_EQ(in1[0].size(), 3u);
   EXPECT_GT(in1[0].integer(0, 0), in1[0].integer(1, 0));
-  features::page under_all{.before = 1, .below = true, .limit = 2};
+  features::page under_all{.cursor = 1, .below = true, .limit = 2};
   EXPECT_EQ(column(a->read(posts::select_in_thread(1, under_all))), std::vector<std::string>{"NULL"});
   EXPECT_EQ(a->read(posts::select_in_thread(4, newest))[0].size(), 0u);  // no such thread
   EXPECT_EQ(column(a->read(posts::select_by_user(3, newest))).size(), 2u);

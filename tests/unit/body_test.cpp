@@ -126,12 +126,12 @@ TEST(Page, LimitAndAfterWithDefaults) {
   auto d = parse("");
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->limit, 100);
-  EXPECT_EQ(d->after, 0);
+  EXPECT_EQ(d->cursor, 0);
   EXPECT_EQ(d->rows_to_read(), 101);
   auto given = parse("after=42&limit=1000&other=x");
   ASSERT_TRUE(given.ok());
   EXPECT_EQ(given->limit, 1000);
-  EXPECT_EQ(given->after, 42);
+  EXPECT_EQ(given->cursor, 42);
   for (const char* bad : {"limit=1001", "limit=0", "after=-5", "limit=+5", "limit=5&limit=5", "after=%"})
     EXPECT_FALSE(parse(bad).ok()) << bad;
   auto both = parse("limit=x&after=y");
@@ -143,21 +143,21 @@ TEST(Page, OrderAndBeforeChooseTheSideAndTheWay) {
   auto newest = parse("order=desc");
   ASSERT_TRUE(newest.ok());
   EXPECT_TRUE(newest->below && newest->descending && !newest->from_cursor);
-  EXPECT_EQ(newest->cursor(), std::numeric_limits<std::int64_t>::max());
+  EXPECT_EQ(newest->cursor, std::numeric_limits<std::int64_t>::max());
   auto older = parse("order=desc&before=50&limit=5");
   ASSERT_TRUE(older.ok());
   EXPECT_TRUE(older->below && older->from_cursor);
-  EXPECT_EQ(older->cursor(), 50);
+  EXPECT_EQ(older->cursor, 50);
   auto newer = parse("after=50&order=desc");
   ASSERT_TRUE(newer.ok());
   EXPECT_TRUE(!newer->below && newer->descending);
-  EXPECT_EQ(newer->cursor(), 50);
+  EXPECT_EQ(newer->cursor, 50);
   auto back = parse("before=50");
   ASSERT_TRUE(back.ok());
   EXPECT_TRUE(back->below && !back->descending);
   auto asc = parse("order=asc");
   ASSERT_TRUE(asc.ok());
-  EXPECT_TRUE(!asc->below && !asc->descending && asc->cursor() == 0);
+  EXPECT_TRUE(!asc->below && !asc->descending && asc->cursor == 0);
   for (const char* bad : {"order=DESC", "order=", "order=desc&order=desc", "before=-1", "before=x", "before=1&before=2"})
     EXPECT_FALSE(parse(bad).ok()) << bad;
   auto two = parse("after=1&before=9");
@@ -169,7 +169,7 @@ TEST(Page, OrderAndBeforeChooseTheSideAndTheWay) {
 TEST(Page, TheExtraRowBecomesTheLinkHeader) {
   http::request r;
   r.path = "/api/posts/in-thread/3";
-  features::page p{.after = 10, .limit = 2};
+  features::page p{.cursor = 10, .limit = 2};
   auto page_of = [&](std::vector<std::int64_t> ids) {
     return features::json_page(
         ids.size(), p, r, [&](features::json_text& out, std::size_t i) { out.integer(ids[i]); },

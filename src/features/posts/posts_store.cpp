@@ -55,11 +55,11 @@ std::span<const store::statement> statements() { return all; }
 store::batch select_by_id(std::int64_t id) { return store::batch().add(by_id, id); }
 
 store::batch select_in_thread(std::int64_t thread_id, const features::page& p) {
-  return store::batch().add(p.below ? in_thread_below : in_thread_page, thread_id, p.cursor(), p.rows_to_read());
+  return store::batch().add(p.below ? in_thread_below : in_thread_page, thread_id, p.cursor, p.rows_to_read());
 }
 
 store::batch select_by_user(std::int64_t user_id, const features::page& p) {
-  return store::batch().add(p.below ? by_user_below : by_user_page, user_id, p.cursor(), p.rows_to_read());
+  return store::batch().add(p.below ? by_user_below : by_user_page, user_id, p.cursor, p.rows_to_read());
 }
 
 store::batch insert(std::int64_t thread_id, std::int64_t owner, const std::string& text,

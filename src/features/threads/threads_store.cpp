@@ -35,7 +35,7 @@ std::span<const store::statement> statements() { return all; }
 store::batch select_by_id(std::int64_t id) { return store::batch().add(by_id, id); }
 
 store::batch select_page(const features::page& p) {
-  return store::batch().add(p.below ? page_below : page, p.cursor(), p.rows_to_read());
+  return store::batch().add(p.below ? page_below : page, p.cursor, p.rows_to_read());
 }
 
 store::batch insert(const std::string& title, std::int64_t owner, features::posting_budget budget) {
