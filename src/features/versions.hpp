@@ -17,6 +17,13 @@
 #include "granite/http/router.hpp"
 #include "granite/store/async.hpp"
 
+// The condition every conditional write adds to its WHERE, one text of it
+// for every feature: only a row at one of the versions that parameter `n`
+// ("$4", a bigint[]: versions_param) names, or any row when it is NULL. A
+// row never changed is at version 0. `updated_at` names the row's column.
+#define GRANITE_AT_VERSION(updated_at, n) \
+  " AND (" n "::bigint[] IS NULL OR coalesce(granite_version(" updated_at "), 0) = ANY(" n "::bigint[]))"
+
 namespace granite::features {
 
 // The version of a record that has not changed since it was made: its row

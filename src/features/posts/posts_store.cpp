@@ -8,8 +8,6 @@ namespace {
 
 #define GRANITE_POST_COLUMNS \
   "p.id, p.thread_id, p.text, p.user_id, rfc3339(p.created_at), granite_version(p.updated_at)"
-// Only a version the request names, when it names any ($n NULL: any).
-#define GRANITE_AT_VERSION(n) " AND (" n "::bigint[] IS NULL OR coalesce(granite_version(p.updated_at), 0) = ANY(" n "::bigint[]))"
 constexpr store::statement by_id{"posts_by_id", "SELECT " GRANITE_POST_COLUMNS " FROM posts p WHERE p.id = $1"};
 constexpr store::statement in_thread_page{
     "posts_in_thread",
@@ -39,11 +37,11 @@ constexpr store::statement insert_post{
     "WHERE $4::int <= 0 OR granite_within_posting_budget($2, $4, $5) RETURNING " GRANITE_POST_COLUMNS};
 constexpr store::statement update_post{
     "posts_update",
-    "UPDATE posts AS p SET text = $3 WHERE p.id = $1 AND p.user_id = $2" GRANITE_AT_VERSION("$4")
+    "UPDATE posts AS p SET text = $3 WHERE p.id = $1 AND p.user_id = $2" GRANITE_AT_VERSION("p.updated_at", "$4")
     " RETURNING " GRANITE_POST_COLUMNS};
-constexpr store::statement delete_post{"posts_delete", "DELETE FROM posts AS p WHERE p.id = $1 AND p.user_id = $2" GRANITE_AT_VERSION(
-                                                           "$3") " RETURNING " GRANITE_POST_COLUMNS};
-#undef GRANITE_AT_VERSION
+constexpr store::statement delete_post{
+    "posts_delete", "DELETE FROM posts AS p WHERE p.id = $1 AND p.user_id = $2" GRANITE_AT_VERSION(
+                        "p.updated_at", "$3") " RETURNING " GRANITE_POST_COLUMNS};
 #undef GRANITE_POST_COLUMNS
 constexpr store::statement all[] = {by_id,       in_thread_page, by_user_page, in_thread_below, by_user_below,
                                     owner_of,    insert_post,    update_post,  delete_post};

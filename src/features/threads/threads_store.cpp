@@ -7,8 +7,6 @@ namespace granite::threads {
 namespace {
 
 #define GRANITE_THREAD_COLUMNS "id, title, created_by, granite_version(updated_at)"
-// Only a version the request names, when it names any ($n NULL: any).
-#define GRANITE_AT_VERSION(n) " AND (" n "::bigint[] IS NULL OR coalesce(granite_version(updated_at), 0) = ANY(" n "::bigint[]))"
 constexpr store::statement by_id{"threads_by_id", "SELECT " GRANITE_THREAD_COLUMNS " FROM threads WHERE id = $1"};
 constexpr store::statement page{"threads_page", "SELECT " GRANITE_THREAD_COLUMNS
                                                 " FROM threads WHERE id > $1 ORDER BY id LIMIT $2"};
@@ -20,11 +18,12 @@ constexpr store::statement insert_thread{
     "threads_insert",
     "INSERT INTO threads (title, created_by) SELECT $1::text, $2::bigint WHERE $3::int <= 0 OR "
     "granite_within_posting_budget($2, $3, $4) RETURNING " GRANITE_THREAD_COLUMNS};
-constexpr store::statement update_thread{"threads_update", "UPDATE threads SET title = $3 WHERE id = $1 AND created_by = $2" GRANITE_AT_VERSION(
-                                                               "$4") " RETURNING " GRANITE_THREAD_COLUMNS};
-constexpr store::statement delete_thread{"threads_delete", "DELETE FROM threads WHERE id = $1 AND created_by = $2" GRANITE_AT_VERSION(
-                                                               "$3") " RETURNING " GRANITE_THREAD_COLUMNS};
-#undef GRANITE_AT_VERSION
+constexpr store::statement update_thread{
+    "threads_update", "UPDATE threads SET title = $3 WHERE id = $1 AND created_by = $2" GRANITE_AT_VERSION(
+                          "updated_at", "$4") " RETURNING " GRANITE_THREAD_COLUMNS};
+constexpr store::statement delete_thread{
+    "threads_delete", "DELETE FROM threads WHERE id = $1 AND created_by = $2" GRANITE_AT_VERSION(
+                          "updated_at", "$3") " RETURNING " GRANITE_THREAD_COLUMNS};
 #undef GRANITE_THREAD_COLUMNS
 constexpr store::statement all[] = {by_id, page, page_below, owner_of, insert_thread, update_thread, delete_thread};
 

@@ -7,8 +7,6 @@ namespace granite::users {
 namespace {
 
 #define GRANITE_USER_COLUMNS "id, username, name, bio, granite_version(updated_at)"
-// Only a version the request names, when it names any ($n NULL: any).
-#define GRANITE_AT_VERSION(n) " AND (" n "::bigint[] IS NULL OR coalesce(granite_version(updated_at), 0) = ANY(" n "::bigint[]))"
 constexpr store::statement by_id{"users_by_id", "SELECT " GRANITE_USER_COLUMNS " FROM users WHERE id = $1"};
 constexpr store::statement page{"users_page",
                                 "SELECT " GRANITE_USER_COLUMNS " FROM users WHERE id > $1 ORDER BY id LIMIT $2"};
@@ -21,10 +19,10 @@ constexpr store::statement insert_user{"users_insert",
 constexpr store::statement update_user{
     "users_update",
     "UPDATE users SET username = coalesce($2, username), name = coalesce($3, name), bio = coalesce($4, bio), "
-    "password_hash = coalesce($5, password_hash) WHERE id = $1" GRANITE_AT_VERSION("$6") " RETURNING " GRANITE_USER_COLUMNS};
-constexpr store::statement delete_user{"users_delete",
-                                       "DELETE FROM users WHERE id = $1" GRANITE_AT_VERSION("$2") " RETURNING id"};
-#undef GRANITE_AT_VERSION
+    "password_hash = coalesce($5, password_hash) WHERE id = $1" GRANITE_AT_VERSION(
+        "updated_at", "$6") " RETURNING " GRANITE_USER_COLUMNS};
+constexpr store::statement delete_user{
+    "users_delete", "DELETE FROM users WHERE id = $1" GRANITE_AT_VERSION("updated_at", "$2") " RETURNING id"};
 #undef GRANITE_USER_COLUMNS
 constexpr store::statement credentials_of{"users_credentials",
                                           "SELECT id, password_hash FROM users WHERE lower(username) = lower($1)"};
