@@ -20,6 +20,12 @@ commands:
                  commit without the database-wide notification lock); refused while any
                  instance follows the notices, unless --force
   notices on     turn them back on (an instance on cache.changes=notify, a rollback)
+  grant moderator USERNAME
+                 make the account a moderator (remove and restore posts and threads, lock and
+                 unlock threads, read the moderation log); from its next request
+  revoke moderator USERNAME
+                 take the role back
+  moderators     list the moderators
   check-config   validate the configuration and print it as JSON
   version        print the version and the schema version
   statements     print the prepared SQL statements as JSON, {name: SQL} (for tools: scripts/bench)
@@ -38,6 +44,7 @@ is empty, libpq's own defaults apply (PGHOST, PGPORT, PGUSER, PGDATABASE ...).
 
 invocation parse(const std::vector<std::string>& args) {
   invocation out;
+  bool role = false;  // grant|revoke named the role
   auto value_of = [&](std::size_t& i, const std::string& flag) -> std::string {
     if (i + 1 >= args.size()) throw usage_error(flag + " needs a value");
     return args[++i];
@@ -80,12 +87,19 @@ invocation parse(const std::vector<std::string>& args) {
       out.command = a;
     } else if (out.command == "notices" && !out.notices_on && (a == "on" || a == "off")) {
       out.notices_on = a == "on";
+    } else if ((out.command == "grant" || out.command == "revoke") && !role) {
+      if (a != "moderator") throw usage_error(out.command + " knows one role, moderator; got \"" + a + "\"");
+      role = true;
+    } else if ((out.command == "grant" || out.command == "revoke") && out.username.empty()) {
+      if (a.empty()) throw usage_error(out.command + " moderator needs a username");
+      out.username = a;
     } else {
       throw usage_error("unexpected argument \"" + a + "\"");
     }
   }
-  static const std::vector<std::string> commands = {"serve",   "migrate",    "seed", "notices", "check-config",
-                                                     "version", "statements", "help"};
+  static const std::vector<std::string> commands = {"serve",      "migrate", "seed",    "notices",
+                                                     "grant",      "revoke",  "moderators", "check-config",
+                                                     "version",    "statements", "help"};
   if (out.command.empty()) throw usage_error("no command given");
   if (std::find(commands.begin(), commands.end(), out.command) == commands.end())
     throw usage_error("unknown command \"" + out.command + "\"");
@@ -94,6 +108,8 @@ invocation parse(const std::vector<std::string>& args) {
   if (out.seed_file && out.synthetic) throw usage_error("--file and --synthetic exclude each other");
   if (out.command != "seed" && (out.seed_file || out.synthetic || out.seed_mode != store::seed_mode::add))
     throw usage_error("--file, --synthetic, --replace and --if-empty belong to the seed command");
+  if ((out.command == "grant" || out.command == "revoke") && out.username.empty())
+    throw usage_error(out.command + " needs a role and a username: granite " + out.command + " moderator USERNAME");
   if (out.force && !(out.command == "notices" && out.notices_on == false))
     throw usage_error("--force belongs to notices off");
   return out;

@@ -15,6 +15,7 @@
 #include "granite/store/connection.hpp"
 #include "granite/store/migrate.hpp"
 #include "granite/store/notice_triggers.hpp"
+#include "granite/store/roles.hpp"
 #include "granite/store/seed.hpp"
 #include "granite/supervisor/listen_sockets.hpp"
 #include "granite/supervisor/supervisor.hpp"
@@ -136,6 +137,31 @@ int notices(const config::config& cfg, const cli::invocation& inv) {
   return exit_code::ok;
 }
 
+// granite grant|revoke moderator USERNAME, granite moderators
+// (store/roles.hpp).
+int roles(const config::config& cfg, const cli::invocation& inv) {
+  obs::init_tool(cfg.log.level);
+  store::connection c(connect_options(cfg, "roles"));
+  store::require_current_schema(c);
+  if (inv.command == "moderators") {
+    auto all = store::moderators(c);
+    std::cout << all.size() << (all.size() == 1 ? " moderator" : " moderators") << "\n";
+    for (const auto& m : all) std::cout << "  " << m << "\n";
+    return exit_code::ok;
+  }
+  bool grant = inv.command == "grant";
+  auto done = grant ? store::grant_moderator(c, inv.username) : store::revoke_moderator(c, inv.username);
+  if (!done.user) {
+    spdlog::error("no account has the username \"{}\"", inv.username);
+    return exit_code::no_user;
+  }
+  if (!done.changed)
+    spdlog::info("{} (user {}) {} a moderator already", inv.username, *done.user, grant ? "is" : "is not");
+  else
+    spdlog::info("{} (user {}) {} a moderator", inv.username, *done.user, grant ? "is now" : "is no longer");
+  return exit_code::ok;
+}
+
 int run(const cli::invocation& inv) {
   if (inv.command == "help") {
     std::cout << cli::usage();
@@ -174,6 +200,7 @@ int run(const cli::invocation& inv) {
     }
     if (inv.command == "seed") return seed(cfg, inv);
     if (inv.command == "notices") return notices(cfg, inv);
+    if (inv.command == "grant" || inv.command == "revoke" || inv.command == "moderators") return roles(cfg, inv);
     return serve(cfg, source);
   } catch (const store::seed_error& e) {
     spdlog::error("seed refused, nothing was loaded: {}", e.what());

@@ -16,9 +16,11 @@ class usage_error : public std::runtime_error {
 };
 
 struct invocation {
-  std::string command;  // serve, migrate, seed, notices, check-config, version, statements, help
+  // serve, migrate, seed, notices, grant, revoke, moderators, check-config, version, statements, help
+  std::string command;
   std::optional<bool> notices_on;  // notices on|off; none: say how they stand
   bool force = false;              // notices off --force
+  std::string username;            // grant moderator USERNAME, revoke moderator USERNAME
   config::overrides overrides;
   std::optional<std::string> seed_file;
   std::optional<std::string> synthetic;  // seed --synthetic users=N,threads=N,posts=N

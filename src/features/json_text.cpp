@@ -115,8 +115,18 @@ json_text& json_text::string(std::string_view value) {
 
 json_text& json_text::string_or_null(std::string_view value) {
   if (!value.empty()) return string(value);
+  return null();
+}
+
+json_text& json_text::null() {
   separate();
   out_ += "null";
+  return *this;
+}
+
+json_text& json_text::boolean(bool value) {
+  separate();
+  out_ += value ? "true" : "false";
   return *this;
 }
 

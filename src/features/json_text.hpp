@@ -24,6 +24,8 @@ class json_text {
   json_text& string(std::string_view value);
   // `value` as a string, or null when it is empty.
   json_text& string_or_null(std::string_view value);
+  json_text& null();
+  json_text& boolean(bool value);
   // An integer as PostgreSQL writes it (decimal digits, maybe a sign).
   json_text& integer_text(std::string_view digits);
   json_text& integer(std::int64_t value);

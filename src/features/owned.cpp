@@ -16,14 +16,16 @@ http::response changed(const owned_kind& kind, const store::rows& r, int status)
 }
 }  // namespace
 
-task<http::response> refused_write(const owned_kind& kind, std::int64_t id, std::int64_t me, const http::request& req,
-                                   http::services& s) {
+task<http::response> refused_write(const owned_kind& kind, std::int64_t id, std::int64_t me, bool editing,
+                                   const http::request& req, http::services& s) {
   auto owner = co_await s.db.read(store::batch().add(kind.owner_of, id).current());
   if (!owner.ok()) co_return http::problem(owner.as_error(), req);
   std::string what(kind.what);
   const auto& r = owner[0];
   if (r.size() == 0) co_return http::problem(not_found("no " + what + " with id " + std::to_string(id)), req);
   if (r.integer(0, 0) != me) co_return http::problem(forbidden("this " + what + " belongs to someone else"), req);
+  if (editing && r.text(0, 2) == "t")
+    co_return http::problem(conflict("this " + what + " was removed by a moderator: it can no longer be edited"), req);
   // Theirs, and there: only the version can have kept the write from it.
   co_return changed_since(kind.what, version_of(r, 0, 1).value_or(never_changed), req);
 }
@@ -44,7 +46,7 @@ task<http::response> patch_owned_text(const owned_kind& kind, result<std::string
   const auto& a = w->a;
   if (!a.ok()) co_return http::problem(a.as_error(), req);
   if (a[0].size() > 0) co_return answered(changed(kind, a[0], 200), *w);
-  co_return co_await refused_write(kind, *id, *me, req, s);
+  co_return co_await refused_write(kind, *id, *me, true, req, s);
 }
 
 task<http::response> delete_owned_record(const owned_kind& kind, const store::statement& remove,
@@ -63,7 +65,7 @@ task<http::response> delete_owned_record(const owned_kind& kind, const store::st
   if (a[0].size() > 0)
     co_return answered(with_notice(http::no_content(), store::made_as(notice_of(a[0], 0), store::change::op::remove)),
                        *w);
-  co_return co_await refused_write(kind, *id, *me, req, s);
+  co_return co_await refused_write(kind, *id, *me, false, req, s);
 }
 
 }  // namespace granite::features

@@ -1,10 +1,12 @@
 #pragma once
 
 // Records that only their owner may change (threads, posts): a write is
-// limited to the caller's own row in SQL, and with If-Match to the versions
-// it names (features/versions.hpp); when it touches nothing, the owner and
-// the version tell whether the record is missing (404), someone else's
-// (403) or changed since (412). PATCH and DELETE of such records are the
+// limited to the caller's own row in SQL (and an edit to a row no
+// moderator removed), and with If-Match to the versions it names
+// (features/versions.hpp); when it touches nothing, the owner, the removal
+// and the version tell whether the record is missing (404), someone else's
+// (403), removed (409, an edit) or changed since (412). The owner may still
+// delete a removed record. PATCH and DELETE of such records are the
 // same for every feature: the feature gives its statements to
 // patch_owned_text and delete_owned_record.
 #include <cstdint>
@@ -22,7 +24,7 @@
 namespace granite::features {
 
 // What a feature's owned records are: their name ("post"), the statement
-// that tells a record's owner and version ($1 the id), how a changed row
+// that tells a record's owner, version and removal ($1 the id), how a changed row
 // becomes its JSON and its change notice, and the column of its rows that
 // holds their version.
 struct owned_kind {
@@ -34,9 +36,10 @@ struct owned_kind {
 };
 
 // A write of `me` that touched nothing: the record is missing, someone
-// else's, or changed since the version the request named.
-task<http::response> refused_write(const owned_kind& kind, std::int64_t id, std::int64_t me, const http::request& req,
-                                   http::services& s);
+// else's, removed (when `editing`), or changed since the version the
+// request named.
+task<http::response> refused_write(const owned_kind& kind, std::int64_t id, std::int64_t me, bool editing,
+                                   const http::request& req, http::services& s);
 
 // PATCH /api/<records>/{id} of the record's one text field, for its owner:
 // `read` takes the text from the body, and `update` ($1 id, $2 owner, $3 the

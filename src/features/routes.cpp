@@ -1,5 +1,6 @@
 #include "granite/config/config.hpp"
 #include "granite/http/router.hpp"
+#include "moderation.hpp"
 #include "posts/posts.hpp"
 #include "threads/threads.hpp"
 #include "users/sessions.hpp"
@@ -23,13 +24,15 @@ void register_routes(http::router& router, const deps& d) {
   users::register_routes(router, d);
   threads::register_routes(router, d);
   posts::register_routes(router, d);
+  register_moderation_routes(router);
 }
 
 // The statements of every feature, prepared on every database connection.
 const std::vector<store::statement>& statements() {
   static const std::vector<store::statement> all = [] {
     std::vector<store::statement> out;
-    for (auto part : {users::statements(), users::session_statements(), threads::statements(), posts::statements()})
+    for (auto part : {users::statements(), users::session_statements(), threads::statements(), posts::statements(),
+                      moderation_statements()})
       out.insert(out.end(), part.begin(), part.end());
     return out;
   }();

@@ -129,7 +129,9 @@ bool begin_load(pqxx::work& tx, seed_mode mode, const char* lock_mode) {
   tx.exec("SET LOCAL granite.bulk_load = 'on'");
   tx.exec(std::string("LOCK TABLE users, threads, posts IN ") + lock_mode + " MODE");
   if (mode == seed_mode::if_empty && holds_data(tx)) return false;
-  if (mode == seed_mode::replace) tx.exec("TRUNCATE idempotency_keys, sign_in_networks, sign_in_failures, sessions, posts, threads, users RESTART IDENTITY");
+  if (mode == seed_mode::replace)
+    tx.exec("TRUNCATE idempotency_keys, sign_in_networks, sign_in_failures, sessions, moderation_log, moderators, "
+            "posts, threads, users RESTART IDENTITY");
   return true;
 }
 

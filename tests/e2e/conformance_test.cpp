@@ -116,6 +116,37 @@ TEST_F(Conformance, EveryRouteAnswersAsDocumented) {
     call("PATCH", path, body, token, {{"Idempotency-Key", "conform-1"}});  // replayed
   }
   call("PATCH", "/api/posts/987654321", R"({"text":"x"})", token);  // 404
+
+  // Moderation: actions, tombstones, whole reads, the log, refusals.
+  auto mod = api->member("conform_moderator");
+  auto thread_id = std::to_string(json::parse(thread.body)["id"].get<std::int64_t>());
+  auto post_id = std::to_string(json::parse(post.body)["id"].get<std::int64_t>());
+  ASSERT_EQ(testkit::run_granite({"grant", "moderator", "conform_moderator"}, {{"DATABASE_URL", db->url()}}).exit_code, 0);
+  for (const char* action : {"/lock", "/unlock", "/remove"}) {
+    EXPECT_EQ(call("POST", thread_path + action, R"({"reason":"conformance"})", mod.token).status, 200) << action;
+    call("POST", thread_path + action, "", mod.token);  // nothing changes
+  }
+  call("GET", thread_path);                                             // a tombstone
+  call("GET", "/api/threads?order=desc&limit=3");                       // with a tombstone
+  call("POST", "/api/posts", R"({"thread":)" + thread_id + R"(,"text":"late"})", token);  // 409
+  call("PATCH", thread_path, R"({"title":"x"})", token);                // 409
+  call("GET", "/api/moderation/threads/" + thread_id, "", mod.token);
+  call("POST", thread_path + "/restore", "", mod.token);
+  EXPECT_EQ(call("POST", post_path + "/remove", R"({"reason":"conformance"})", mod.token).status, 200);
+  call("GET", post_path);
+  call("GET", "/api/posts/in-thread/" + thread_id);
+  call("GET", "/api/moderation/posts/" + post_id, "", mod.token);
+  call("PATCH", post_path, R"({"text":"x"})", token);                   // 409
+  call("POST", post_path + "/restore", "", token);                      // 403
+  call("POST", post_path + "/restore", "");                             // 401
+  call("POST", post_path + "/restore", R"({"reason":""})", mod.token);  // 400
+  auto plain = api->call("POST", post_path + "/restore", "x", mod.token, "text/plain");
+  EXPECT_EQ(plain.status, 415);
+  EXPECT_EQ(doc.problems("POST", post_path + "/restore", plain), "");
+  call("POST", "/api/posts/987654321/restore", "", mod.token);         // 404
+  call("POST", post_path + "/restore", "", mod.token);
+  call("GET", "/api/moderation/log?order=desc&limit=2", "", mod.token);
+  call("GET", "/api/moderation/log", "", token);                        // 403
   EXPECT_EQ(call("DELETE", post_path, "", token, {{"If-Match", "*"}}).status, 204);
   EXPECT_EQ(call("DELETE", thread_path, "", token).status, 204);
   call("DELETE", "/api/sessions/current", "", token);

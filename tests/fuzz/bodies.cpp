@@ -3,6 +3,7 @@
 //
 // Input: the route (first byte), the Content-Type (second byte), the body.
 // Properties:
+// - a moderator action takes an empty body as none, of any media type;
 // - a route accepts a body exactly when its schema in the OpenAPI document
 //   does (with application/json), and what it takes is what the body holds;
 // - another media type is refused with 415.
@@ -17,6 +18,7 @@
 #include <string>
 
 #include "features/body.hpp"
+#include "features/moderation.hpp"
 #include "features/posts/posts.hpp"
 #include "features/threads/threads.hpp"
 #include "features/users/users.hpp"
@@ -59,6 +61,7 @@ struct route {
   const char* method;
   const char* path;
   taken (*read)(const http::request&);
+  bool may_be_empty = false;  // an empty body is taken as {}, whatever its media type
 };
 
 const route routes[] = {
@@ -78,6 +81,13 @@ const route routes[] = {
      }},
     {"patch", "/api/posts/{id}",
      [](const http::request& r) { return take(posts::read_text(r), [](const std::string& t) { return json{{"text", t}}; }); }},
+    {"post", "/api/posts/{id}/remove",
+     [](const http::request& r) {
+       return take(features::read_reason(r), [](const std::optional<std::string>& reason) {
+         return reason ? json{{"reason", *reason}} : json::object();
+       });
+     },
+     true},
 };
 
 const json& openapi() {
@@ -180,6 +190,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto got = r.read(req);
   std::string where = std::string(r.method) + " " + r.path + " with " + req.content_type + ": " + shown(req.body);
 
+  if (r.may_be_empty && req.body.empty()) {
+    GRANITE_FUZZ_CHECK(got.fields == json::object(), where + " was not taken as {}");
+    return 0;
+  }
   if (media >= accepted_media_types) {
     GRANITE_FUZZ_CHECK(got.refused && got.refused->kind == error::code::unsupported_media_type, where);
     return 0;

@@ -52,6 +52,21 @@ TEST(Cli, SeedTakesASyntheticSizeInsteadOfAFile) {
   EXPECT_THROW(parse({"seed", "--synthetic"}), usage_error);
 }
 
+TEST(Cli, GrantAndRevokeNameOneRoleAndOneUsername) {
+  auto inv = parse({"grant", "moderator", "ines", "--config", "c.json"});
+  EXPECT_EQ(inv.command, "grant");
+  EXPECT_EQ(inv.username, "ines");
+  EXPECT_EQ(parse({"revoke", "moderator", "Ines"}).username, "Ines");
+  EXPECT_EQ(parse({"moderators"}).command, "moderators");
+  EXPECT_THROW(parse({"grant"}), usage_error);
+  EXPECT_THROW(parse({"grant", "moderator"}), usage_error);
+  EXPECT_THROW(parse({"grant", "admin", "ines"}), usage_error);
+  EXPECT_THROW(parse({"revoke", "moderator", "ines", "more"}), usage_error);
+  EXPECT_THROW(parse({"revoke", "moderator", ""}), usage_error);
+  EXPECT_THROW(parse({"moderators", "ines"}), usage_error);
+  EXPECT_THROW(parse({"serve", "moderator"}), usage_error);
+}
+
 TEST(SyntheticSpec, ReadsCountsAndLeavesOutZero) {
   auto s = granite::store::parse_synthetic("users=100000,threads=200000,posts=2000000");
   EXPECT_EQ(s.users, 100000);

@@ -40,6 +40,32 @@ TEST(JsonMapping, PostKeepsTheOriginalFieldsFirst) {
             R"("updatedAt":"2026-11-27T08:00:00.000Z"}])");
 }
 
+// A record a moderator removed: everyone reads its tombstone (author and
+// text null), moderators read it whole; both say "removed": true, and only
+// a removed or locked record says anything of it.
+TEST(JsonMapping, RemovedRecordsAreTombstonesButForModerators) {
+  using granite::features::audience;
+  std::string everyone, moderators;
+  granite::features::json_text a(everyone), b(moderators);
+  granite::posts::write_post(a, "12", "3", "abuse", "8", "2026-11-26T16:22:41.000Z", "2026-11-27T08:00:00.000Z", true,
+                             audience::everyone);
+  granite::posts::write_post(b, "12", "3", "abuse", "8", "2026-11-26T16:22:41.000Z", "2026-11-27T08:00:00.000Z", true,
+                             audience::moderators);
+  EXPECT_EQ(everyone, R"({"thread":3,"text":null,"user":null,"id":12,"createdAt":"2026-11-26T16:22:41.000Z",)"
+                      R"("updatedAt":"2026-11-27T08:00:00.000Z","removed":true})");
+  EXPECT_EQ(moderators, R"({"thread":3,"text":"abuse","user":8,"id":12,"createdAt":"2026-11-26T16:22:41.000Z",)"
+                        R"("updatedAt":"2026-11-27T08:00:00.000Z","removed":true})");
+
+  std::string thread, locked, whole;
+  granite::features::json_text t(thread), l(locked), w(whole);
+  granite::threads::write_thread(t, "3", "flame", "7", "", {.removed = true, .locked = true}, audience::everyone);
+  granite::threads::write_thread(l, "3", "flame", "7", "", {.locked = true});
+  granite::threads::write_thread(w, "3", "flame", "7", "", {.removed = true}, audience::moderators);
+  EXPECT_EQ(thread, R"({"id":3,"title":null,"createdBy":null,"updatedAt":null,"removed":true,"locked":true})");
+  EXPECT_EQ(locked, R"({"id":3,"title":"flame","createdBy":7,"updatedAt":null,"locked":true})");
+  EXPECT_EQ(whole, R"({"id":3,"title":"flame","createdBy":7,"updatedAt":null,"removed":true})");
+}
+
 TEST(JsonMapping, EmptyListsAreEmptyArrays) {
   EXPECT_EQ(granite::posts::to_json(std::vector<granite::posts::post>{}), "[]");
 }

@@ -26,14 +26,22 @@ result<std::string> read_text(const http::request& req) {
 }
 
 void write_post(features::json_text& out, std::string_view id, std::string_view thread, std::string_view text,
-                std::string_view user, std::string_view created_at, std::optional<std::string_view> updated_at) {
+                std::string_view user, std::string_view created_at, std::optional<std::string_view> updated_at,
+                bool removed, features::audience who) {
+  bool tombstone = removed && who == features::audience::everyone;
   out.begin_object();
   out.key("thread").integer_text(thread);
-  out.key("text").string(text);
-  out.key("user").integer_text(user);
+  if (tombstone) {
+    out.key("text").null();
+    out.key("user").null();
+  } else {
+    out.key("text").string(text);
+    out.key("user").integer_text(user);
+  }
   out.key("id").integer_text(id);
   out.key("createdAt").string(created_at);
   if (updated_at) out.key("updatedAt").string_or_null(*updated_at);
+  if (removed) out.key("removed").boolean(true);
   out.end_object();
 }
 

@@ -1,4 +1,5 @@
 #include "../idempotency.hpp"
+#include "../moderation.hpp"
 #include "../owned.hpp"
 #include "../reads.hpp"
 #include "../versions.hpp"
@@ -9,6 +10,19 @@ namespace granite::posts {
 namespace {
 
 const features::owned_kind kind{"post", select_owner(), write_row, notice_of, version_column};
+const features::moderated_kind moderated{"post", select_by_id, write_row_whole, notice_of, version_column};
+
+// A new post that the thread refused: it is removed, or locked.
+task<http::response> refused_post(std::int64_t thread, const http::request& req, http::services& s) {
+  auto a = co_await s.db.read(select_thread_state(thread).current());
+  if (!a.ok()) co_return http::problem(a.as_error(), req);
+  const store::rows& r = a[0];
+  auto which = "thread " + std::to_string(thread);
+  if (r.size() == 0) co_return http::problem(invalid_fields({{"thread", "no thread with id " + std::to_string(thread)}}), req);
+  if (r.text(0, 0) == "t")
+    co_return http::problem(conflict(which + " was removed by a moderator: it takes no new posts"), req);
+  co_return http::problem(conflict(which + " is locked: only moderators may post in it"), req);
+}
 
 // A page of the posts under a parent ({threadId} or {userId}).
 task<http::response> children(const http::request& req, const http::params& p, http::services& s,
@@ -55,6 +69,7 @@ task<http::response> create_post(const http::request& req, features::posting_bud
     co_return http::problem(unauthenticated("the signed-in account no longer exists"), req);
   }
   if (!a.ok()) co_return http::problem(a.as_error(), req);
+  if (a[0].size() == 0) co_return co_await refused_post(fields->thread, req, s);
   std::string json;
   features::json_text out(json);
   write_row(out, a[0], 0);
@@ -74,6 +89,18 @@ task<http::response> delete_post(const http::request& req, const http::params& p
   return features::delete_owned_record(kind, delete_owned(), notice_of, req, p, s);
 }
 
+task<http::response> remove_post(const http::request& req, const http::params& p, http::services& s) {
+  return features::moderate(moderated, remove(), req, p, s);
+}
+
+task<http::response> restore_post(const http::request& req, const http::params& p, http::services& s) {
+  return features::moderate(moderated, restore(), req, p, s);
+}
+
+task<http::response> whole_post(const http::request& req, const http::params& p, http::services& s) {
+  return features::read_whole(moderated, req, p, s);
+}
+
 }  // namespace
 
 void register_routes(http::router& router, const features::deps& d) {
@@ -86,6 +113,9 @@ void register_routes(http::router& router, const features::deps& d) {
              http::cache_rule{features::cached::post, "id"});
   router.add(http::verb::patch, "/api/posts/{id:post}", http::async_handler(edit_post));
   router.add(http::verb::delete_, "/api/posts/{id:post}", http::async_handler(delete_post));
+  router.add(http::verb::post, "/api/posts/{id:post}/remove", http::async_handler(remove_post));
+  router.add(http::verb::post, "/api/posts/{id:post}/restore", http::async_handler(restore_post));
+  router.add(http::verb::get, "/api/moderation/posts/{id:post}", http::async_handler(whole_post));
   router.add(http::verb::get, "/api/posts/in-thread/{threadId:thread}", http::async_handler(in_thread),
              http::cache_rule{features::cached::posts_in_thread, "threadId"});
   router.add(http::verb::get, "/api/posts/by-user/{userId:user}", http::async_handler(by_user),

@@ -13,12 +13,20 @@ result<std::string> read_title(const http::request& req) {
 }
 
 void write_thread(features::json_text& out, std::string_view id, std::string_view title, std::string_view created_by,
-                  std::optional<std::string_view> updated_at) {
+                  std::optional<std::string_view> updated_at, moderated m, features::audience who) {
+  bool tombstone = m.removed && who == features::audience::everyone;
   out.begin_object();
   out.key("id").integer_text(id);
-  out.key("title").string(title);
-  out.key("createdBy").integer_text(created_by);
+  if (tombstone) {
+    out.key("title").null();
+    out.key("createdBy").null();
+  } else {
+    out.key("title").string(title);
+    out.key("createdBy").integer_text(created_by);
+  }
   if (updated_at) out.key("updatedAt").string_or_null(*updated_at);
+  if (m.removed) out.key("removed").boolean(true);
+  if (m.locked) out.key("locked").boolean(true);
   out.end_object();
 }
 

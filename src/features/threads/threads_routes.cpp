@@ -1,4 +1,5 @@
 #include "../idempotency.hpp"
+#include "../moderation.hpp"
 #include "../owned.hpp"
 #include "../reads.hpp"
 #include "../versions.hpp"
@@ -13,6 +14,17 @@ store::change notice_of(const store::rows& r, std::size_t row) { return store::t
 store::change deleted(const store::rows&, std::size_t) { return store::anything_changed(); }
 
 const features::owned_kind kind{"thread", select_owner(), write_row, notice_of, version_column};
+const features::moderated_kind moderated{"thread", select_by_id, write_row_whole, notice_of, version_column};
+
+// POST /api/threads/{id}/<action>: the moderator actions on a thread.
+template <const store::statement& (*action)()>
+task<http::response> moderate(const http::request& req, const http::params& p, http::services& s) {
+  return features::moderate(moderated, action(), req, p, s);
+}
+
+task<http::response> whole_thread(const http::request& req, const http::params& p, http::services& s) {
+  return features::read_whole(moderated, req, p, s);
+}
 
 task<http::response> get_threads(const http::request& req, const http::params&, http::services& s) {
   return features::record_page(select_page, write_row, req, s);
@@ -67,6 +79,11 @@ void register_routes(http::router& router, const features::deps& d) {
              http::cache_rule{features::cached::thread, "id"});
   router.add(http::verb::patch, "/api/threads/{id:thread}", http::async_handler(retitle));
   router.add(http::verb::delete_, "/api/threads/{id:thread}", http::async_handler(delete_thread));
+  router.add(http::verb::post, "/api/threads/{id:thread}/remove", http::async_handler(moderate<remove>));
+  router.add(http::verb::post, "/api/threads/{id:thread}/restore", http::async_handler(moderate<restore>));
+  router.add(http::verb::post, "/api/threads/{id:thread}/lock", http::async_handler(moderate<lock>));
+  router.add(http::verb::post, "/api/threads/{id:thread}/unlock", http::async_handler(moderate<unlock>));
+  router.add(http::verb::get, "/api/moderation/threads/{id:thread}", http::async_handler(whole_thread));
 }
 
 }  // namespace granite::threads
