@@ -350,12 +350,14 @@ TEST_F(CachePages, ARandomWalkReadsTheSameAsWithoutACache) {
   ASSERT_EQ(conns.size(), 2u);
   for (auto& c : conns) ASSERT_TRUE(testkit::eventually([&] { return testkit::cache_stats(*c)["listening"] == true; }));
   http_client reference(plain.port());
-  auto r = testkit::random_walk(cached.port(), conns, reference, conns.size(), 400, std::chrono::milliseconds(0));
+  auto r = testkit::random_walk(url, cached.port(), conns, reference, conns.size(), 400, std::chrono::milliseconds(0));
   json s0 = testkit::cache_stats(*conns[0]), s1 = testkit::cache_stats(*conns[1]);
-  std::cout << "[ walk     ] " << r.steps << " writes, " << r.reads << " cached reads, " << r.mismatches
-            << " mismatches; hits " << s0["hits"] << " + " << s1["hits"] << ", pages spared " << s0["spared"] << " + "
+  std::cout << "[ walk     ] " << r.steps << " writes, " << r.reads << " cached reads, " << r.tombstones
+            << " answers with a tombstone, " << r.mismatches << " mismatches; hits " << s0["hits"] << " + " << s1["hits"] << ", pages spared " << s0["spared"] << " + "
             << s1["spared"] << "\n";
   EXPECT_EQ(r.mismatches, 0);
+  EXPECT_EQ(r.leaks, 0);
+  EXPECT_GT(r.tombstones, 0) << "the walk's moderator removed nothing that was read";
   EXPECT_EQ(r.steps, 400);
   EXPECT_GT(s0["hits"].get<long>() + s1["hits"].get<long>(), 0);
   EXPECT_GT(s0["spared"].get<long>() + s1["spared"].get<long>(), 0);
@@ -377,10 +379,12 @@ TEST_F(CachePages, ARandomWalkReadsTheSameOnTwoCachedInstances) {
   conns.push_back(std::make_unique<http_client>(b.port()));
   for (auto& c : conns) ASSERT_TRUE(testkit::eventually([&] { return testkit::cache_stats(*c)["listening"] == true; }));
   http_client reference(plain.port());
-  auto r = testkit::random_walk(a.port(), conns, reference, 1, 300, std::chrono::seconds(5));
-  std::cout << "[ walk     ] " << r.steps << " writes, " << r.reads << " cached reads, " << r.late
+  auto r = testkit::random_walk(url, a.port(), conns, reference, 1, 300, std::chrono::seconds(5));
+  std::cout << "[ walk     ] " << r.steps << " writes, " << r.reads << " cached reads, " << r.tombstones
+            << " answers with a tombstone, " << r.late
             << " read on the other instance before its notice came, " << r.mismatches << " mismatches\n";
   EXPECT_EQ(r.mismatches, 0);
+  EXPECT_EQ(r.leaks, 0);
   EXPECT_EQ(r.steps, 300);
   EXPECT_GT(testkit::cache_stats(*conns[1])["hits"].get<long>(), 0);
 }

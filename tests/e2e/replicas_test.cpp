@@ -119,13 +119,14 @@ TEST_F(Replicas, ARandomWalkThroughReplicasNeverGoesBackInTime) {
   conns.push_back(std::make_unique<http_client>(b->port()));
   for (auto& c : conns) ASSERT_TRUE(testkit::eventually([&] { return testkit::cache_stats(*c)["listening"] == true; }));
   http_client reference(plain->port());
-  auto r = testkit::random_walk(a->port(), conns, reference, 1, 300, 5s);
+  auto r = testkit::random_walk(primary->url(), a->port(), conns, reference, 1, 300, 5s);
   auto sa = sources(*conns[0]), sb = sources(*conns[1]);
   std::cout << "[ replicas ] " << r.steps << " writes, " << r.reads << " reads, " << r.late
             << " read on the other instance before its notice came, " << r.mismatches << " mismatches\n"
             << "[ replicas ] writer's instance: " << sa.dump() << "\n[ replicas ] other instance: " << sb.dump()
             << "\n";
   EXPECT_EQ(r.mismatches, 0);
+  EXPECT_EQ(r.leaks, 0);
   EXPECT_EQ(r.steps, 300);
   // Both replicas were asked; the held-back one was found behind and its
   // answers dropped.

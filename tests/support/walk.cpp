@@ -14,12 +14,17 @@ using nlohmann::json;
 
 // A random walk of writes through the forum's API, as the members it signs
 // up: posts, threads and users created, edited and deleted, with ids and
-// owners remembered so that most edits and deletes are real ones.
+// owners remembered so that most edits and deletes are real ones; and a
+// moderator of its own removing, restoring, locking and unlocking them.
 namespace {
 
 class random_writer {
  public:
-  random_writer(int port, std::uint64_t seed) : api_(port), rng_(seed) {
+  random_writer(const std::string& database_url, int port, std::uint64_t seed) : api_(port), rng_(seed) {
+    moderator_ = api_.member("walk_moderator_" + std::to_string(seed % 1000000));
+    auto granted = run_granite({"grant", "moderator", "walk_moderator_" + std::to_string(seed % 1000000)},
+                               {{"DATABASE_URL", database_url}});
+    EXPECT_EQ(granted.exit_code, 0) << granted.err;
     for (int i = 0; i < 3; ++i) sign_up();
   }
 
@@ -27,13 +32,15 @@ class random_writer {
   std::string step() {
     int dice = pick(0, 99);
     auto& me = members_[static_cast<std::size_t>(pick(0, static_cast<int>(members_.size()) - 1))];
-    if (dice < 30 && !threads_.empty()) return create_post(me);
-    if (dice < 45) return edit(me, "/api/posts/", posts_, json{{"text", "edited " + std::to_string(++n_)}});
-    if (dice < 57) return remove(me, "/api/posts/", posts_);
-    if (dice < 67) return create_thread(me);
-    if (dice < 75) return edit(me, "/api/threads/", threads_, json{{"title", "retitled " + std::to_string(++n_)}});
-    if (dice < 79) return remove(me, "/api/threads/", threads_);
-    if (dice < 92) return rename(me);
+    if (dice < 28 && !threads_.empty()) return create_post(me);
+    if (dice < 40) return edit(me, "/api/posts/", posts_, json{{"text", "edited " + std::to_string(++n_)}});
+    if (dice < 50) return remove(me, "/api/posts/", posts_);
+    if (dice < 58) return create_thread(me);
+    if (dice < 65) return edit(me, "/api/threads/", threads_, json{{"title", "retitled " + std::to_string(++n_)}});
+    if (dice < 68) return remove(me, "/api/threads/", threads_);
+    if (dice < 75) return moderate("/api/posts/", posts_, {"/remove", "/restore"});
+    if (dice < 80) return moderate("/api/threads/", threads_, {"/remove", "/restore", "/lock", "/unlock"});
+    if (dice < 90) return rename(me);
     if (dice < 96 && members_.size() < 7) return sign_up();
     if (members_.size() > 2) return leave(me);
     return create_thread(me);
@@ -120,6 +127,17 @@ class random_writer {
     if (status == 204) records.erase(records.begin() + static_cast<std::ptrdiff_t>(i));
     return "DELETE " + path + std::to_string(id) + ": " + std::to_string(status);
   }
+  // A moderator action on one of the records, then the moderator's own
+  // read of it whole (which no cache may keep for others).
+  std::string moderate(const std::string& path, const std::vector<owned>& records, std::vector<const char*> actions) {
+    if (records.empty()) return "nothing to moderate";
+    auto id = std::to_string(records[static_cast<std::size_t>(pick(0, static_cast<int>(records.size()) - 1))].id);
+    auto action = actions[static_cast<std::size_t>(pick(0, static_cast<int>(actions.size()) - 1))];
+    auto status = api_.call("POST", path + id + action, "", moderator_.token).status;
+    auto kind = path == "/api/posts/" ? "posts/" : "threads/";
+    api_.call("GET", std::string("/api/moderation/") + kind + id, "", moderator_.token);
+    return "POST " + path + id + action + ": " + std::to_string(status);
+  }
   std::string rename(const testkit::forum_client::account& me) {
     auto body = json{{"name", "name " + std::to_string(++n_)}, {"bio", "bio " + std::to_string(n_)}};
     auto status = api_.call("PATCH", "/api/users/" + std::to_string(me.id), body.dump(), me.token).status;
@@ -145,6 +163,7 @@ class random_writer {
 
   testkit::forum_client api_;
   std::mt19937_64 rng_;
+  testkit::forum_client::account moderator_;
   std::vector<testkit::forum_client::account> members_;
   std::vector<owned> threads_, posts_;
   std::vector<std::int64_t> user_ids_, thread_ids_, post_ids_;  // every id the walk made, gone ones too
@@ -166,16 +185,35 @@ std::string shown(const http_response& r) {
   return std::to_string(r.status) + " link=" + r.header("link") + " etag=" + r.header("etag") + "\n" + body;
 }
 
+// A record marked removed that still shows its author or its text: what
+// removal must hide from everyone but moderators (the walk reads as nobody).
+std::string removed_content_in(const http_response& r) {
+  if (r.status != 200 || r.header("content-type") != "application/json") return "";
+  auto doc = json::parse(r.body);
+  std::string out;
+  auto check = [&](const json& record) {
+    if (!record.is_object() || !record.contains("removed")) return;
+    for (const char* hidden : {"text", "user", "title", "createdBy"})
+      if (record.contains(hidden) && !record[hidden].is_null()) out += record.dump() + " ";
+  };
+  if (doc.is_array())
+    for (const auto& record : doc) check(record);
+  else
+    check(doc);
+  return out;
+}
+
 // `steps` writes through `writer`'s port; after each, the targets read so
 // far (up to 400) in part and a few new ones, through every connection in
 // `cached` and through `reference`, which must agree. `settle` is how long a
 // connection of another instance than the writer's may take to agree (its
 // notices come through PostgreSQL); 0: at once.
-walk_result random_walk(int writer, std::vector<std::unique_ptr<http_client>>& cached, http_client& reference,
-                        std::size_t same_instance, int steps, std::chrono::milliseconds settle) {
+walk_result random_walk(const std::string& database_url, int writer, std::vector<std::unique_ptr<http_client>>& cached,
+                        http_client& reference, std::size_t same_instance, int steps,
+                        std::chrono::milliseconds settle) {
   std::uint64_t seed = std::random_device{}();
   std::cout << "[ walk     ] seed " << seed << "\n";
-  random_writer w(writer, seed);
+  random_writer w(database_url, writer, seed);
   std::mt19937_64 rng(seed ^ 0x5eed);
   std::vector<std::string> hot;
   walk_result out;
@@ -189,7 +227,13 @@ walk_result random_walk(int writer, std::vector<std::unique_ptr<http_client>>& c
       if (hot.size() < 400) hot.push_back(reads.back());
     }
     for (const auto& target : reads) {
-      auto expected = shown(reference.request("GET", target));
+      auto answer = reference.request("GET", target);
+      if (auto leak = removed_content_in(answer); !leak.empty()) {
+        ++out.leaks;
+        ADD_FAILURE() << "step " << step << " (" << what << "), GET " << target << " shows removed content: " << leak;
+      }
+      if (answer.body.find("\"removed\":true") != std::string::npos) ++out.tombstones;
+      auto expected = shown(answer);
       for (std::size_t i = 0; i < cached.size(); ++i) {
         ++out.reads;
         auto got = shown(cached[i]->request("GET", target));
