@@ -97,9 +97,8 @@ invocation parse(const std::vector<std::string>& args) {
       throw usage_error("unexpected argument \"" + a + "\"");
     }
   }
-  static const std::vector<std::string> commands = {"serve",      "migrate", "seed",    "notices",
-                                                     "grant",      "revoke",  "moderators", "check-config",
-                                                     "version",    "statements", "help"};
+  static const std::vector<std::string> commands = {"serve", "migrate", "seed", "notices", "grant", "revoke",
+                                                     "moderators", "check-config", "version", "statements", "help"};
   if (out.command.empty()) throw usage_error("no command given");
   if (std::find(commands.begin(), commands.end(), out.command) == commands.end())
     throw usage_error("unknown command \"" + out.command + "\"");

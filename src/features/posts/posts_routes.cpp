@@ -18,7 +18,8 @@ task<http::response> refused_post(std::int64_t thread, const http::request& req,
   if (!a.ok()) co_return http::problem(a.as_error(), req);
   const store::rows& r = a[0];
   auto which = "thread " + std::to_string(thread);
-  if (r.size() == 0) co_return http::problem(invalid_fields({{"thread", "no thread with id " + std::to_string(thread)}}), req);
+  if (r.size() == 0)
+    co_return http::problem(invalid_fields({{"thread", "no thread with id " + std::to_string(thread)}}), req);
   if (r.text(0, 0) == "t")
     co_return http::problem(conflict(which + " was removed by a moderator: it takes no new posts"), req);
   co_return http::problem(conflict(which + " is locked: only moderators may post in it"), req);

@@ -56,9 +56,9 @@ constexpr store::statement restore_post{
     "posts_restore", GRANITE_MODERATE("posts", "p", "post_id", "removed_at = NULL", "removed_at IS NOT NULL",
                                       "restore", GRANITE_POST_COLUMNS)};
 #undef GRANITE_POST_COLUMNS
-constexpr store::statement all[] = {by_id,         in_thread_page, by_user_page, in_thread_below, by_user_below,
-                                    owner_of,      insert_post,    thread_state, update_post,     delete_post,
-                                    remove_post,   restore_post};
+constexpr store::statement all[] = {by_id,       in_thread_page, by_user_page, in_thread_below, by_user_below,
+                                    owner_of,    insert_post,    thread_state, update_post,     delete_post,
+                                    remove_post, restore_post};
 
 }  // namespace
 

@@ -39,9 +39,9 @@ GRANITE_MODERATE_THREAD(lock_thread, "locked_at = now()", "locked_at IS NULL", "
 GRANITE_MODERATE_THREAD(unlock_thread, "locked_at = NULL", "locked_at IS NOT NULL", "unlock");
 #undef GRANITE_MODERATE_THREAD
 #undef GRANITE_THREAD_COLUMNS
-constexpr store::statement all[] = {by_id,         page,          page_below,    owner_of,
-                                    insert_thread, update_thread, delete_thread, remove_thread,
-                                    restore_thread, lock_thread,  unlock_thread};
+constexpr store::statement all[] = {by_id,          page,          page_below,    owner_of,
+                                    insert_thread,  update_thread, delete_thread, remove_thread,
+                                    restore_thread, lock_thread,   unlock_thread};
 
 }  // namespace
 
