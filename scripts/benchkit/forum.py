@@ -262,9 +262,13 @@ def forum_rounds(args, work, url, statements, g, nginx, rss, token, digest, uid,
         for s in reads:
             for c in args.connections:
                 say(f"round {r}/{args.rounds}: {s}, {c} connections")
-                read_run("granite", c, s, r, sample_rss)
-                for system in [n for n in readers if n != "granite"] + list(nginx):
-                    read_run(system, c, s, r)
+                # Each round starts with the next system: none always runs
+                # first, right after the pipelined pgbench that heats the
+                # database, or last.
+                systems = readers + list(nginx)
+                k = (r - 1) % len(systems)
+                for system in systems[k:] + systems[:k]:
+                    read_run(system, c, s, r, sample_rss if system == "granite" else None)
                 if s == "user":
                     locked_run(c, r)
                 keep(s, c, "pgbench", pg.run(c, [work / f"{s}.sql"], work / f"{s}-{c}-pgbench-{r}.txt"))
