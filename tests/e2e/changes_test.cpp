@@ -185,6 +185,64 @@ TEST(Changes, TheDecodersInstanceKilledAnotherTakesOver) {
               took, median(after), *std::max_element(after.begin(), after.end()));
 }
 
+// A transaction whose changes do not fit one notification (PostgreSQL's
+// 8000 bytes): the holder sends them as several payloads of one batch, only
+// the last carrying the position, and every instance applies all of them
+// once that last one has come, in order, without a gap (which would empty
+// its cache, and hide a lost payload).
+TEST(Changes, ABatchTooLargeForOneNotificationArrivesWhole) {
+  testkit::scratch_database db;
+  auto url = db.seeded();
+  testkit::server a({.database_url = url, .workers = 1, .extra_args = steady});
+  testkit::server b({.database_url = url, .workers = 1, .extra_args = steady});
+  ASSERT_TRUE(testkit::eventually([&] { return holder({&a, &b}) >= 0; }, 10s));
+  // Ids of 19 digits: a post's notice is 62 bytes, and 200 of them, one
+  // transaction's, are 12 400 bytes, at least two payloads.
+  const std::string wide = "9000000000000000000";
+  db.query("INSERT INTO users (id, username) VALUES (" + wide + ", 'wide_ids')");
+  db.query("INSERT INTO threads (id, title, created_by) VALUES (" + wide + ", 'wide', " + wide + ")");
+  std::vector<std::unique_ptr<http_client>> conns;
+  for (auto* s : {&a, &b}) conns.push_back(std::make_unique<http_client>(s->port()));
+  db.query("INSERT INTO posts (id, thread_id, user_id, text) SELECT " + wide + " + n, " + wide + ", " + wide +
+           ", 'before' FROM generate_series(1, 200) n");
+  auto post = [&](int n) { return "/api/posts/" + std::to_string(9000000000000000000LL + n); };
+  // Every post read on both instances until found, then once more: kept.
+  for (auto& c : conns)
+    for (int n = 1; n <= 200; ++n) {
+      ASSERT_TRUE(testkit::eventually([&] { return c->request("GET", post(n)).status == 200; }, 5s)) << post(n);
+      c->request("GET", post(n));
+    }
+  std::vector<double> gaps, notices;
+  for (auto* s : {&a, &b}) {
+    gaps.push_back(metric(s->metrics_port(), "granite_changes_gaps_total"));
+    notices.push_back(metric(s->metrics_port(), "granite_changes_notices_total"));
+  }
+
+  db.query("UPDATE posts SET text = 'after' WHERE thread_id = " + wide);
+  auto committed = clock_type::now();
+  int stale = 0;
+  for (auto& c : conns)
+    for (int n = 1; n <= 200; ++n)
+      EXPECT_TRUE(testkit::eventually([&] {
+        auto started = clock_type::now();
+        bool fresh = c->request("GET", post(n)).body.find("\"text\":\"after\"") != std::string::npos;
+        if (!fresh && started > committed + 100ms) ++stale;
+        return fresh;
+      }, 5s)) << post(n) << " never showed the change";
+  EXPECT_EQ(stale, 0);
+  for (std::size_t i = 0; i < 2; ++i) {
+    auto& s = i == 0 ? a : b;
+    EXPECT_EQ(metric(s.metrics_port(), "granite_changes_gaps_total"), gaps[i])
+        << "instance " << i << " emptied its cache";
+    EXPECT_GE(metric(s.metrics_port(), "granite_changes_notices_total") - notices[i], 200) << "instance " << i;
+  }
+  // And the cache is kept, not bypassed: a post read twice more is a hit.
+  long hits = testkit::cache_stats(*conns[0])["hits"];
+  conns[0]->request("GET", post(7));
+  conns[0]->request("GET", post(7));
+  EXPECT_GT(testkit::cache_stats(*conns[0])["hits"].get<long>(), hits);
+}
+
 // Whatever kills every process of every instance, no replication slot is
 // left to hold the primary's WAL: the slot is temporary, and goes with the
 // walsender when its connection does.
