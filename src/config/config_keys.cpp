@@ -52,6 +52,8 @@ const std::vector<key_spec>& keys() {
        }},
       {"database.replica_connections", at(&config::database, &config::database_t::replica_connections), 1, 16, {}},
       {"database.replica_max_lag_ms", at(&config::database, &config::database_t::replica_max_lag_ms), 0, 3600000, {}},
+      {"database.replica_connection_lifetime_s",
+       at(&config::database, &config::database_t::replica_connection_lifetime_s), 0, 86400, {}},
       {"database.listen_url", at(&config::database, &config::database_t::listen_url), 0, 0, {}},
       {"database.pooler", at(&config::database, &config::database_t::pooler), 0, 0, {"none", "transaction"}},
       {"database.queue_limit", at(&config::database, &config::database_t::queue_limit), 1, 1000000, {}},

@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <limits>
+#include <random>
 
 #include "granite/store/event_loop.hpp"
 #include "kept.hpp"
@@ -77,7 +78,13 @@ struct database::impl {
     std::size_t source = 0;
     std::uint64_t needs = 0;
     clock::time_point probed{};
-    explicit link(asio::io_context& loop) : retry(loop) {}
+    // A replica's connection is renewed from this time on
+    // (database_options::replica_lifetime): it takes no more reads, and is
+    // closed and opened again once the last it holds is answered.
+    clock::time_point renew_at = clock::time_point::max();
+    asio::steady_timer renewal;
+    bool renewal_posted = false;
+    explicit link(asio::io_context& loop) : retry(loop), renewal(loop) {}
     bool ready() const { return p->ready(); }
   };
   struct lane_state {
@@ -124,7 +131,10 @@ struct database::impl {
           [this, &lane, raw](pipeline&, const std::string& why, std::deque<std::shared_ptr<job>> unanswered) {
             on_lost(lane, *raw, why, std::move(unanswered));
           },
-          [this](pipeline&) { drain(); },
+          [this, raw](pipeline&) {
+            if (raw->renew_at != clock::time_point::max()) renew_when_idle(*raw, clock::now());
+            drain();
+          },
           [this](pipeline&, std::shared_ptr<job> j) { send_again(std::move(j)); },
           [this](pipeline&, std::vector<std::shared_ptr<job>> held) { hedge(std::move(held)); },
           [this, raw](pipeline&, std::shared_ptr<job> j) { behind(*raw, std::move(j)); }};
@@ -213,7 +223,7 @@ struct database::impl {
     for (std::size_t k = 0; k < count; ++k) {
       auto& ln = replicas.links[(first + k) % count];
       auto& p = *ln->p;
-      if (!p.ready() || p.stalled(now)) continue;
+      if (!p.ready() || p.stalled(now) || renew_when_idle(*ln, now)) continue;
       if (!replica_usable(*ln)) {
         probe(*ln, now);
         continue;
@@ -223,6 +233,52 @@ struct database::impl {
     if (!best) return false;
     best->p->send(j);
     return true;
+  }
+
+  // --- renewing a replica's connection ------------------------------------
+  //
+  // A reader endpoint (Aurora's) hands a replica to each new connection: the
+  // ones kept open stay where they first landed, and a replica that
+  // autoscaling adds gets reads only from connections opened after it came.
+  // So each replica connection is closed and opened again after its
+  // lifetime, less up to a quarter of it at random, so that a worker's
+  // connections, opened together at its boot, do not all go at once.
+
+  void renew_after_lifetime(link& ln) {
+    ln.renew_at = clock::time_point::max();
+    auto life = options.replica_lifetime;
+    if (life.count() <= 0) return;
+    std::uniform_int_distribution<milliseconds::rep> less(0, life.count() / 4);
+    ln.renew_at = clock::now() + life - milliseconds(less(jitter));
+    // Idle then, it is renewed then; busy, once its last read is answered.
+    ln.renewal.expires_at(ln.renew_at);
+    ln.renewal.async_wait([this, &ln](boost::system::error_code ec) {
+      if (!ec && !stopped) renew_when_idle(ln, clock::now());
+    });
+  }
+
+  // Whether the connection is due for renewal (and takes no more reads);
+  // once it holds none, it is renewed on the loop (never inside a call of
+  // its own pipeline).
+  bool renew_when_idle(link& ln, clock::time_point now) {
+    if (now < ln.renew_at) return false;
+    if (ln.p->outstanding() == 0 && !ln.renewal_posted) {
+      ln.renewal_posted = true;
+      asio::post(loop, [this, alive = alive, &ln] {
+        if (*alive) renew(ln);
+      });
+    }
+    return true;
+  }
+
+  void renew(link& ln) {
+    ln.renewal_posted = false;
+    if (stopped || !ln.ready() || ln.p->outstanding() > 0 || clock::now() < ln.renew_at) return;
+    ++sources[ln.source].renewed;
+    spdlog::debug("renewing a connection to {} at the end of its lifetime", where(replicas, ln));
+    ln.renew_at = clock::time_point::max();
+    ln.p->close();
+    open_now(ln);
   }
 
   void probe(link& ln, clock::time_point now) {
@@ -327,6 +383,7 @@ struct database::impl {
 
   void on_ready(lane_state& lane, link& ln) {
     first_attempt_over(ln, nullptr);
+    if (lane.replicas) renew_after_lifetime(ln);
     if (ln.attempts.succeeded()) spdlog::info("database connection re-established ({})", where(lane, ln));
     drain();
     // The database is back: the others need not wait out their backoff.
@@ -432,6 +489,10 @@ struct database::impl {
   database_options options;
   lane_state reads, writes, replicas;
   std::size_t next_replica = 0;
+  std::minstd_rand jitter{std::random_device{}()};
+  // False once this is gone: for what was posted to the loop meanwhile.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  ~impl() { *alive = false; }
   std::vector<database::stats::source> sources;  // their names and counters
   milliseconds wait_limit{0};
   bool stopped = false;
@@ -471,6 +532,7 @@ void database::stop() {
     lane->deadline.cancel();
     for (auto& ln : lane->links) {
       ln->retry.cancel();
+      ln->renewal.cancel();
       ln->p->close();
     }
     auto waiting = std::exchange(lane->waiting, {});
@@ -510,7 +572,7 @@ database::stats database::snapshot() const {
   }
   for (std::size_t r = 1; r < s.sources.size(); ++r) s.sources[r].usable = false;
   for (auto& ln : impl_->replicas.links)
-    if (ln->ready() && impl_->replica_usable(*ln)) s.sources[ln->source].usable = true;
+    if (ln->ready() && impl_->replica_usable(*ln) && clock::now() < ln->renew_at) s.sources[ln->source].usable = true;
   return s;
 }
 

@@ -179,8 +179,9 @@ class pipeline {
   clock::time_point attempt_started() const { return attempt_started_; }
   // Only while ready.
   void send(std::shared_ptr<job> j);
-  // Closes the connection at once (granite stops); every batch not yet
-  // answered is answered unavailable, here and now.
+  // Closes the connection at once (granite stops, or an idle replica
+  // connection is renewed); every batch not yet answered is answered
+  // unavailable, here and now.
   void close();
 
  private:

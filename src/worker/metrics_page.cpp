@@ -388,6 +388,12 @@ void read_sources(writer& w, const metrics_view& v) {
   for (std::size_t i = 1; i < n; ++i)
     w.sample("granite_database_reads_behind_total", label(i),
              sum(m, [i](const shm::slot_metrics& s) -> const shm::counter& { return s.db_behind[i]; }));
+  w.family("granite_database_replica_renewals_total", "counter",
+           "Connections to a replica closed and opened again at the end of "
+           "database.replica_connection_lifetime_s, for a reader endpoint to spread them again.");
+  for (std::size_t i = 1; i < n; ++i)
+    w.sample("granite_database_replica_renewals_total", label(i),
+             sum(m, [i](const shm::slot_metrics& s) -> const shm::counter& { return s.db_renewed[i]; }));
   w.family("granite_database_replica_lag_seconds", "gauge",
            "A replica's replay lag as it last reported it (the most any worker saw): 0 when it has replayed all it "
            "received.");

@@ -39,6 +39,7 @@ class metrics_copier {
       auto before = i < last_db_.sources.size() ? last_db_.sources[i] : store::database::stats::source{};
       add(slot_->db_reads[i], d.sources[i].reads, before.reads);
       add(slot_->db_behind[i], d.sources[i].behind, before.behind);
+      add(slot_->db_renewed[i], d.sources[i].renewed, before.renewed);
     }
     add(slot_->cache_hits, c.hits, last_cache_.hits);
     add(slot_->cache_misses, c.misses, last_cache_.misses);

@@ -62,6 +62,7 @@ void add_service_routes(http::router& router, const std::atomic<bool>& closing, 
                                                {"reads", src.reads}};
                  if (&src != &s.sources.front()) {
                    one["behind"] = src.behind;
+                   one["renewed"] = src.renewed;
                    one["replayed"] = format_lsn(src.replayed == UINT64_MAX ? 0 : src.replayed);
                    one["promoted"] = src.replayed == UINT64_MAX;
                    one["lagMs"] = src.lag_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(src.lag_ms);

@@ -110,6 +110,7 @@ store::database_options database_options(const config::config& cfg, int slot, co
   o.replicas = cfg.database.replicas;
   o.replica_connections = cfg.database.replica_connections;
   o.replica_max_lag_ms = cfg.database.replica_max_lag_ms;
+  o.replica_lifetime = std::chrono::seconds(cfg.database.replica_connection_lifetime_s);
   o.floor = [&cache] { return cache.replica_floor(); };
   o.statements = features::statements();
   return o;

@@ -109,6 +109,9 @@ TEST(Config, ImpossibleValuesAreRefused) {
             std::string::npos);
   EXPECT_NE(error_of({.set = {{"database.replicas", "a,b,c,d,e,f,g,h,i", "--set"}}}).find("at most 8"),
             std::string::npos);
+  EXPECT_NE(error_of({.set = {{"database.replica_connection_lifetime_s", "-1", "--set"}}})
+                .find("out of range 0..86400"),
+            std::string::npos);
 }
 
 TEST(Config, BrokenFilesAreRefused) {

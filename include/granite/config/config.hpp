@@ -59,9 +59,13 @@ struct config {
     // such as Aurora's, counts as one): each worker keeps
     // replica_connections to each. A replica whose replay lags more than
     // replica_max_lag_ms (0: no limit) gets no reads until it catches up.
+    // A replica connection is opened again after
+    // replica_connection_lifetime_s (less up to a quarter; 0: never), so
+    // that a reader endpoint spreads it over the replicas there are now.
     std::vector<std::string> replicas;
     int replica_connections = 1;
     int replica_max_lag_ms = 1000;
+    int replica_connection_lifetime_s = 300;
     int queue_limit = 1024;     // per lane: requests waiting for a connection; beyond, 503
     int statement_timeout_ms = 5000;
     int connect_timeout_s = 5;

@@ -99,6 +99,7 @@ struct alignas(64) slot_metrics {
   counter db_batches, db_refused, db_retried, db_reconnects, db_hedged;
   counter db_reads[metric_sources];   // reads answered, by source
   counter db_behind[metric_sources];  // reads a replica answered from behind the floor: sent again
+  counter db_renewed[metric_sources]; // replica connections opened again at the end of their lifetime
   counter cache_hits, cache_misses, cache_fills, cache_refused_fills, cache_evictions, cache_notices, cache_flushes;
   counter cache_spared;
   counter cache_bypassed;

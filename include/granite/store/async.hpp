@@ -9,6 +9,7 @@
 // the loop resumes it when the answer is in). The worker makes one on its
 // loop with store/event_loop.hpp.
 #include <algorithm>
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -217,6 +218,11 @@ struct database_options {
   std::vector<std::string> replicas;
   int replica_connections = 1;
   int replica_max_lag_ms = 0;
+  // A replica connection is closed and opened again after this long (less
+  // up to a quarter, at random), once the reads it holds are answered: a
+  // reader endpoint then spreads it again, over the replicas there are now.
+  // Zero: kept for the worker's life.
+  std::chrono::milliseconds replica_lifetime{0};
   // The instance's floor: the position of the last change it knows of
   // (from its change feed, and its own writes). None: 0.
   std::function<std::uint64_t()> floor;
@@ -293,6 +299,7 @@ class database {
       std::size_t wanted = 0;
       std::uint64_t reads = 0;       // answered from it
       std::uint64_t behind = 0;      // answered from behind the floor: sent again elsewhere, unused
+      std::uint64_t renewed = 0;     // connections closed and opened again at the end of their lifetime (replicas)
       std::uint64_t replayed = 0;    // the position it last reported (replicas)
       std::int64_t lag_ms = -1;      // its replay lag as it last reported it; -1: unknown (replicas)
       bool usable = true;            // takes reads now
