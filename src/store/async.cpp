@@ -80,10 +80,10 @@ struct database::impl {
     clock::time_point probed{};
     // A replica's connection is renewed from this time on
     // (database_options::replica_lifetime): it takes no more reads, and is
-    // closed and opened again once the last it holds is answered.
+    // closed and opened again once the last it holds is answered; the timer
+    // runs the renewal, on the loop.
     clock::time_point renew_at = clock::time_point::max();
     asio::steady_timer renewal;
-    bool renewal_posted = false;
     explicit link(asio::io_context& loop) : retry(loop), renewal(loop) {}
     bool ready() const { return p->ready(); }
   };
@@ -132,7 +132,7 @@ struct database::impl {
             on_lost(lane, *raw, why, std::move(unanswered));
           },
           [this, raw](pipeline&) {
-            if (raw->renew_at != clock::time_point::max()) renew_when_idle(*raw, clock::now());
+            if (raw->renew_at != clock::time_point::max()) renewing(*raw, clock::now());
             drain();
           },
           [this](pipeline&, std::shared_ptr<job> j) { send_again(std::move(j)); },
@@ -223,7 +223,7 @@ struct database::impl {
     for (std::size_t k = 0; k < count; ++k) {
       auto& ln = replicas.links[(first + k) % count];
       auto& p = *ln->p;
-      if (!p.ready() || p.stalled(now) || renew_when_idle(*ln, now)) continue;
+      if (!p.ready() || p.stalled(now) || renewing(*ln, now)) continue;
       if (!replica_usable(*ln)) {
         probe(*ln, now);
         continue;
@@ -250,30 +250,29 @@ struct database::impl {
     if (life.count() <= 0) return;
     std::uniform_int_distribution<milliseconds::rep> less(0, life.count() / 4);
     ln.renew_at = clock::now() + life - milliseconds(less(jitter));
-    // Idle then, it is renewed then; busy, once its last read is answered.
-    ln.renewal.expires_at(ln.renew_at);
+    arm_renewal(ln, ln.renew_at);
+  }
+
+  void arm_renewal(link& ln, clock::time_point when) {
+    ln.renewal.expires_at(when);
     ln.renewal.async_wait([this, &ln](boost::system::error_code ec) {
-      if (!ec && !stopped) renew_when_idle(ln, clock::now());
+      if (!ec && !stopped) renew(ln);
     });
   }
 
-  // Whether the connection is due for renewal (and takes no more reads);
-  // once it holds none, it is renewed on the loop (never inside a call of
-  // its own pipeline).
-  bool renew_when_idle(link& ln, clock::time_point now) {
+  // Whether the connection is due for renewal (it then takes no more
+  // reads). Once it holds none, its timer renews it at the loop's next
+  // turn: never inside a call of its own pipeline.
+  bool renewing(link& ln, clock::time_point now) {
     if (now < ln.renew_at) return false;
-    if (ln.p->outstanding() == 0 && !ln.renewal_posted) {
-      ln.renewal_posted = true;
-      asio::post(loop, [this, alive = alive, &ln] {
-        if (*alive) renew(ln);
-      });
-    }
+    if (ln.p->outstanding() == 0) arm_renewal(ln, now);
     return true;
   }
 
+  // From the timer, on the loop. A connection holding reads again waits:
+  // the answer to the last of them calls renewing() once more.
   void renew(link& ln) {
-    ln.renewal_posted = false;
-    if (stopped || !ln.ready() || ln.p->outstanding() > 0 || clock::now() < ln.renew_at) return;
+    if (!ln.ready() || ln.p->outstanding() > 0 || clock::now() < ln.renew_at) return;
     ++sources[ln.source].renewed;
     spdlog::debug("renewing a connection to {} at the end of its lifetime", where(replicas, ln));
     ln.renew_at = clock::time_point::max();
@@ -490,9 +489,6 @@ struct database::impl {
   lane_state reads, writes, replicas;
   std::size_t next_replica = 0;
   std::minstd_rand jitter{std::random_device{}()};
-  // False once this is gone: for what was posted to the loop meanwhile.
-  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
-  ~impl() { *alive = false; }
   std::vector<database::stats::source> sources;  // their names and counters
   milliseconds wait_limit{0};
   bool stopped = false;
