@@ -376,24 +376,28 @@ void read_sources(writer& w, const metrics_view& v) {
     return i == 0 ? std::string("source=\"primary\"") : "source=\"replica " + std::to_string(i) + "\"";
   };
   auto n = static_cast<std::size_t>(std::min<std::int64_t>(sources, shm::metric_sources));
-  w.family("granite_database_reads_total", "counter",
-           "Reads answered, by where they were read: the primary, or a replica (database.replicas, in order).");
-  for (std::size_t i = 0; i < n; ++i)
-    w.sample("granite_database_reads_total", label(i),
-             sum(m, [i](const shm::slot_metrics& s) -> const shm::counter& { return s.db_reads[i]; }));
+  // A counter kept per source, summed over the workers, for the sources
+  // from `first` on (1: the replicas).
+  using per_source = shm::counter (shm::slot_metrics::*)[shm::metric_sources];
+  auto counted = [&](const char* name, const char* help, std::size_t first, per_source of) {
+    w.family(name, "counter", help);
+    for (std::size_t i = first; i < n; ++i) {
+      auto cell = [i, of](const shm::slot_metrics& s) -> const shm::counter& { return (s.*of)[i]; };
+      w.sample(name, label(i), sum(m, cell));
+    }
+  };
+  counted("granite_database_reads_total",
+          "Reads answered, by where they were read: the primary, or a replica (database.replicas, in order).", 0,
+          &shm::slot_metrics::db_reads);
   if (n < 2) return;
-  w.family("granite_database_reads_behind_total", "counter",
-           "Reads a replica answered from behind the instance's floor or the client's position (or that its replay "
-           "cancelled): not used, sent again to a replica that is far enough or to the primary.");
-  for (std::size_t i = 1; i < n; ++i)
-    w.sample("granite_database_reads_behind_total", label(i),
-             sum(m, [i](const shm::slot_metrics& s) -> const shm::counter& { return s.db_behind[i]; }));
-  w.family("granite_database_replica_renewals_total", "counter",
-           "Connections to a replica closed and opened again at the end of "
-           "database.replica_connection_lifetime_s, for a reader endpoint to spread them again.");
-  for (std::size_t i = 1; i < n; ++i)
-    w.sample("granite_database_replica_renewals_total", label(i),
-             sum(m, [i](const shm::slot_metrics& s) -> const shm::counter& { return s.db_renewed[i]; }));
+  counted("granite_database_reads_behind_total",
+          "Reads a replica answered from behind the instance's floor or the client's position (or that its replay "
+          "cancelled): not used, sent again to a replica that is far enough or to the primary.",
+          1, &shm::slot_metrics::db_behind);
+  counted("granite_database_replica_renewals_total",
+          "Connections to a replica closed and opened again at the end of "
+          "database.replica_connection_lifetime_s, for a reader endpoint to spread them again.",
+          1, &shm::slot_metrics::db_renewed);
   w.family("granite_database_replica_lag_seconds", "gauge",
            "A replica's replay lag as it last reported it (the most any worker saw): 0 when it has replayed all it "
            "received.");
