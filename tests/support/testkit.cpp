@@ -199,6 +199,21 @@ server::~server() {
       waitpid(pid_, nullptr, 0);
     }
   }
+  // A failed test shows what granite logged of its warnings and errors:
+  // often the only trace of why an answer was what it was.
+  if (::testing::Test::HasFailure()) {
+    std::istringstream lines(log());
+    std::string line, shown;
+    int kept = 0;
+    while (std::getline(lines, line))
+      if ((line.find(" warning [") != std::string::npos || line.find(" error [") != std::string::npos ||
+           line.find(" critical [") != std::string::npos) &&
+          ++kept <= 200)
+        shown += line + "\n";
+    if (kept > 0)
+      std::cout << "granite's warnings and errors (" << kept << (kept > 200 ? ", the first 200" : "")
+                << "):\n" << shown;
+  }
   unlink(log_path_.c_str());
 }
 
