@@ -81,9 +81,10 @@ void pipeline::send(std::shared_ptr<job> j) {
   if (const auto& k = j->work.kept()) {
     // The key's claim, then the first statement, made to keep its rows:
     // prepared first if this connection has not had it (a prepare is no
-    // part of the transaction, so one that fails leaves nothing behind).
+    // part of the transaction, so one that fails leaves nothing behind),
+    // or unnamed when it went missing on an earlier send.
     const statement& kept_form = keeping(j->work.at(0));
-    if (!setup_.pooled && kept_prepared_.insert(&kept_form).second) {
+    if (!setup_.pooled && !j->sent_unprepared && kept_prepared_.insert(&kept_form).second) {
       if (PQsendPrepare(conn_, kept_form.name, kept_form.sql, 0, nullptr) != 1)
         return lose("cannot send a statement: " + message_of(conn_));
       j->prepared_for_it = &kept_form;
@@ -97,7 +98,7 @@ void pipeline::send(std::shared_ptr<job> j) {
     if (!send_statement(claim_key, claim)) return;
     auto values = j->work.parameters(0);
     values.insert(values.end(), {user.c_str(), k->key.c_str(), k->request_sha256.c_str(), ttl.c_str()});
-    if (!send_statement(kept_form, values)) return;
+    if (!send_statement(kept_form, values, j->sent_unprepared)) return;
     first = 1;
   }
   for (std::size_t i = first; i < j->work.size(); ++i)
@@ -141,9 +142,9 @@ bool pipeline::sync_shared() {
   return conn_ != nullptr;
 }
 
-bool pipeline::send_statement(const statement& s, const std::vector<const char*>& values) {
+bool pipeline::send_statement(const statement& s, const std::vector<const char*>& values, bool unnamed) {
   int n = static_cast<int>(values.size());
-  int sent = setup_.pooled || !s.name
+  int sent = setup_.pooled || unnamed || !s.name
                  ? PQsendQueryParams(conn_, s.sql, n, nullptr, values.data(), nullptr, nullptr, 0)
                  : PQsendQueryPrepared(conn_, s.name, n, values.data(), nullptr, nullptr, 0);
   if (sent == 1) return true;
@@ -288,10 +289,18 @@ void pipeline::finish_front() {
   // which cannot end a statement before granite's deadline for it).
   bool cancelled_early = timed_out && now < j->deadline && j->sends < 2;
   bool ran_nothing = j->skipped && !j->failed;  // the server skipped it for another's failure
-  if ((cancelled_early || ran_nothing) && hooks_.send_again) {
+  // A batch sent behind the one preparing its keyed form counted on that
+  // prepare; when it failed (a cancel, a lock wait cut short), this batch
+  // failed at the statement: its transaction committed nothing.
+  bool unprepared = j->failed && j->failed->what == failure::kind::unprepared && !j->sent_unprepared;
+  if ((cancelled_early || ran_nothing || unprepared) && hooks_.send_again) {
     if (cancelled_early)
       spdlog::info("a statement was cancelled before its deadline (a cancel meant for the batch before it, "
                    "or pg_cancel_backend); it committed nothing and is sent again");
+    if (unprepared)
+      spdlog::info("a batch found a statement missing that its connection was to have prepared (the prepare "
+                   "before it failed); it committed nothing and is sent again, that statement unnamed");
+    j->sent_unprepared = j->sent_unprepared || unprepared;
     progress_ = now;
     j->alone = true;
     hooks_.send_again(*this, std::move(j));

@@ -75,6 +75,11 @@ struct job {
   bool shares_sync = false;
   bool skipped = false;
   bool alone = false;
+  // It found a statement missing that its connection was to have had (the
+  // prepare of a keyed write's form, sent by a batch in front of it,
+  // failed): sent again once, its keyed form unnamed (counting on no
+  // prepare, which another batch may have in flight again).
+  bool sent_unprepared = false;
 
   // Of its last send: what went before its own statements, whose results
   // are not the caller's (a kept batch's claim, and the prepare of its
@@ -190,7 +195,8 @@ class pipeline {
   void read_results();
   void on_result(PGresult* r);
   // False when the connection was lost trying.
-  bool send_statement(const statement& s, const std::vector<const char*>& values);
+  // Prepared (by name) unless the connection is pooled or `unnamed`.
+  bool send_statement(const statement& s, const std::vector<const char*>& values, bool unnamed = false);
   void finish_front();
   // The sync the reads of this turn share: sent (and flushed) at the end of
   // the turn, or before anything that must not share it. False when the

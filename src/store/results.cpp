@@ -78,6 +78,8 @@ failure failure_of(const PGresult* r) {
     f.what = failure::kind::over_budget;
     f.message = field(PG_DIAG_MESSAGE_PRIMARY);
     f.retry_after_s = std::max(1, std::atoi(field(PG_DIAG_MESSAGE_DETAIL).c_str()));
+  } else if (state == "26000") {
+    f.what = failure::kind::unprepared;
   } else if (state == "25006") {
     f.what = failure::kind::read_only;
     f.message = "the database takes no writes right now (a failover may be under way); retry shortly";

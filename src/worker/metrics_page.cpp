@@ -270,8 +270,9 @@ const counter_family worker_counters[] = {
      "Batches answered unavailable or timeout without PostgreSQL's answer (503 to the client).",
      [](const shm::slot_metrics& s) -> const shm::counter& { return s.db_refused; }},
     {"granite_database_retried_total",
-     "Batches sent once more: their connection was lost, or their statement was cancelled before its deadline "
-     "(a cancel meant for the batch in front of it).",
+     "Batches sent once more: their connection was lost, their statement was cancelled before its deadline "
+     "(a cancel meant for the batch in front of it), or a keyed write found its statement missing (the prepare "
+     "of a batch in front of it failed).",
      [](const shm::slot_metrics& s) -> const shm::counter& { return s.db_retried; }},
     {"granite_database_reconnects_total", "Database connections lost after they were ready.",
      [](const shm::slot_metrics& s) -> const shm::counter& { return s.db_reconnects; }},

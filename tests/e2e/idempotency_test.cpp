@@ -8,6 +8,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "support/forum.hpp"
 #include "support/testkit.hpp"
@@ -258,4 +259,59 @@ TEST_F(Keys, SignUpTakesAKeyAndSignInIgnoresOne) {
   EXPECT_EQ(s2.status, 201);
   EXPECT_NE(s1.body, s2.body) << "two sessions, each with a token of its own";
   EXPECT_EQ(count("idempotency_keys WHERE key = 's'"), "0");
+}
+
+// A keyed write's statement is prepared on a connection by the first batch
+// that needs it; batches sent behind that one count on it. When that
+// prepare fails (here it waits on a table lock and is cancelled), the batch
+// behind it finds no such statement: it ran nothing, and goes again, never
+// answered 500.
+TEST_F(Keys, AWriteBehindAPrepareThatFailedIsSentAgain) {
+  auto me = api->member("keys_prepare");
+  auto thread = api->start_thread(me.token, "prepared");
+  const std::string waiting = "FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+  // The second post goes behind the first only when it comes before the
+  // connection counts as stalled (20 ms without an answer): on a loaded
+  // machine it may come later, and wait in granite instead; then again.
+  bool behind = false;
+  for (int attempt = 0; attempt < 3 && !behind; ++attempt) {
+    SCOPED_TRACE("attempt " + std::to_string(attempt));
+    testkit::server one({.database_url = db->url(), .workers = 1,
+                         .extra_args = {"--set", "database.write_connections=1"}});
+    auto keyed_post = [&](const std::string& k, const std::string& text) {
+      return std::async(std::launch::async, [&one, &me, k, body = post_body(thread, text)] {
+        return testkit::forum_client(one.port()).call_with(key(k), "POST", "/api/posts", body, me.token);
+      });
+    };
+    auto n = std::to_string(attempt);
+    pqxx::connection blocker(db->url());
+    pqxx::work hold(blocker);
+    hold.exec("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE");
+    // The first keyed post on the connection prepares its statement, which
+    // waits on the lock; the second is sent behind it, counting on that
+    // prepare.
+    auto first = keyed_post("first-" + n, "prepared once " + n);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto second = keyed_post("second-" + n, "sent behind the prepare " + n);
+    ASSERT_TRUE(testkit::eventually([&] { return db->query("SELECT count(*) " + waiting) == "1"; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    db->query("SELECT pg_cancel_backend(pid) " + waiting);
+    // Both go again: the first cancelled before its deadline, the second
+    // for the statement it found missing (when it was behind the first).
+    behind = testkit::eventually([&] {
+      auto page = testkit::get(one.metrics_port(), "/metrics").body;
+      return testkit::metric_value(page, "granite_database_retried_total") >= 2;
+    }, std::chrono::seconds(2));
+    hold.abort();
+    auto a = first.get(), b = second.get();
+    EXPECT_EQ(a.status, 201) << a.body;
+    EXPECT_EQ(b.status, 201) << b.body;
+    EXPECT_EQ(count("posts WHERE text = 'prepared once " + n + "'"), "1");
+    EXPECT_EQ(count("posts WHERE text = 'sent behind the prepare " + n + "'"), "1");
+    auto again = testkit::forum_client(one.port()).call_with(
+        key("second-" + n), "POST", "/api/posts", post_body(thread, "sent behind the prepare " + n), me.token);
+    EXPECT_EQ(again.body, b.body);
+    EXPECT_EQ(again.header("Idempotent-Replayed"), "true");
+  }
+  EXPECT_TRUE(behind) << "the second post never went behind the first's prepare";
 }

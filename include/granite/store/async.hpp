@@ -143,6 +143,7 @@ struct failure {
     in_use,       // a lock granite asks not to wait for is held (SQLSTATE 55P03): an idempotency key in use
     conflict,     // a replica's replay cancelled the statement (SQLSTATE 40001), or a deadlock (40P01)
     over_budget,  // the account's posting budget is used up (SQLSTATE GR429, migration 0008)
+    unprepared,   // a prepared statement the connection lacks (SQLSTATE 26000): the batch ran nothing
     statement,    // any other error of a statement: a bug
   };
   kind what = kind::unavailable;
