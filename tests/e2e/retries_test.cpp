@@ -41,8 +41,21 @@ TEST(Retries, KeyedWritesAreAppliedExactlyOnceWhileConnectionsAreCut) {
   testkit::post_writer plain(srv.port(), me.token, "plain");
   std::mt19937 random(20261204);
   int cuts = 0, connections_cut = 0;
-  for (auto until = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < until; ++cuts) {
+  // A cut every 20-200 ms, each once a keyed post was created since the
+  // one before (or 3 s passed): a loaded machine reconnects slowly, and cuts
+  // that come faster than that leave the writers nothing to do but wait.
+  // For 5 s, and on until the keyed writers began 60 posts, 30 s at most.
+  auto keyed_sent = [&keyed] {
+    long n = 0;
+    for (auto& w : keyed) n += w->sent();
+    return n;
+  };
+  auto started = std::chrono::steady_clock::now();
+  for (auto now = started; now < started + 30s && (now < started + 5s || keyed_sent() < 60);
+       now = std::chrono::steady_clock::now(), ++cuts) {
+    auto before = keyed_sent();
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution(20, 200)(random)));
+    testkit::eventually([&] { return keyed_sent() > before; }, 3s);
     connections_cut += relay.cut();
   }
   plain.stop();

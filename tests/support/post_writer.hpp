@@ -37,7 +37,7 @@ class post_writer {
   std::vector<std::string> failures() const { return failures_; }  // anything but 201 and 503 (the first few)
   std::vector<std::string> refusals() const { return refusals_; }  // the first 503s' bodies
   std::map<int, long> statuses() const { return statuses_; }      // answers by status (0: no answer)
-  long sent() const { return sent_; }
+  long sent() const { return sent_; }  // posts begun; may be read while it runs
   clock_type::time_point last_refused_sent() const { return last_refused_sent_; }
   double slowest_ms() const { return slowest_ms_; }
   // Keyed: every text sent (each must exist once, however often it was
@@ -64,7 +64,8 @@ class post_writer {
   std::vector<std::string> created_, failures_, refusals_, texts_, mismatches_;
   long replayed_ = 0, resolved_ = 0;
   std::map<int, long> statuses_;
-  long sent_ = 0, refused_ = 0;
+  std::atomic<long> sent_{0};
+  long refused_ = 0;
   clock_type::time_point last_refused_sent_{};
   double slowest_ms_ = 0;
   std::thread thread_;
