@@ -156,12 +156,15 @@ TEST(CacheCoherence, AWriteIsSeenByEveryWorkerOfEveryInstance) {
   double worst_ms = 0;
   for (int round = 0; round < 8; ++round) {
     // Every worker holds the current record, and serves it from its cache.
-    for (auto& c : conns) {
-      c->request("GET", target);
-      long hits = stats(*c)["hits"];
-      c->request("GET", target);
-      EXPECT_EQ(stats(*c)["hits"].get<long>(), hits + 1) << "round " << round;
-    }
+    // The writer's workers drop it once more when the stream brings their
+    // own write back, which on a loaded machine may come after this fill.
+    for (auto& c : conns)
+      EXPECT_TRUE(testkit::eventually([&] {
+        c->request("GET", target);
+        long hits = stats(*c)["hits"];
+        c->request("GET", target);
+        return stats(*c)["hits"].get<long>() == hits + 1;
+      }, std::chrono::seconds(2))) << "round " << round;
     auto w = static_cast<std::size_t>(round) % conns.size();
     auto& writer = *conns[w];
     auto name = patch_name(writer, m.id, m.token, "coherent " + std::to_string(round));
