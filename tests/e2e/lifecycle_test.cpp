@@ -226,7 +226,14 @@ TEST(Lifecycle, ConnectionsAfterAcceptingStopsAreRefusedNotReset) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_GT(answered, 10) << "served during the drain's delay";
   EXPECT_GT(refused, 50) << "refused once accepting stopped";
-  EXPECT_TRUE(failures.empty()) << failures.size() << " connections failed otherwise, the first: " << failures.front();
+  // A connection whose handshake completes between the worker's last
+  // accept and its close is reset: Linux cannot stop a listening socket
+  // taking connections short of closing it. That window is a few
+  // microseconds (a new connection here every 10 ms met it once, under
+  // ASan); a socket left open in any process would reset every connection
+  // of the 2 s the in-flight request holds the processes up.
+  EXPECT_LE(failures.size(), 1u) << failures.size() << " connections failed otherwise, the first: "
+                                 << (failures.empty() ? "" : failures.front());
   std::printf("after SIGTERM: %d fresh connections answered, %d refused, %zu failed\n", answered, refused,
               failures.size());
 }
