@@ -236,8 +236,8 @@ TEST(Changes, ABatchTooLargeForOneNotificationArrivesWhole) {
         return fresh;
       }, 5s)) << post(n) << " never showed the change";
   EXPECT_EQ(stale, 0);
-  // The pages may be fresh before the feed has the notices (a read the
-  // cache cannot keep yet goes to the database): they come all the same.
+  // The feed copies its counters into the instance's metrics every 100 ms
+  // or so: the pages may be fresh before the counters say why.
   for (std::size_t i = 0; i < 2; ++i) {
     auto& s = i == 0 ? a : b;
     EXPECT_TRUE(testkit::eventually([&] { return notices_of(s) - notices[i] >= 200; }, 5s)) << "instance " << i;
