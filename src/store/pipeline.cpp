@@ -297,10 +297,11 @@ void pipeline::finish_front() {
     if (cancelled_early)
       spdlog::info("a statement was cancelled before its deadline (a cancel meant for the batch before it, "
                    "or pg_cancel_backend); it committed nothing and is sent again");
-    if (unprepared)
+    if (unprepared) {
       spdlog::info("a batch found a statement missing that its connection was to have prepared (the prepare "
                    "before it failed); it committed nothing and is sent again, that statement unnamed");
-    j->sent_unprepared = j->sent_unprepared || unprepared;
+      j->sent_unprepared = true;
+    }
     progress_ = now;
     j->alone = true;
     hooks_.send_again(*this, std::move(j));
