@@ -7,7 +7,9 @@ file: psql signs in to a cluster of the test's own with the password the
 file holds, and with the next one after a rotation."""
 import json
 import os
+import random
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -123,8 +125,7 @@ class LibpqReadsTheFile(unittest.TestCase):
         shutil.chown(self.dir, "postgres", "postgres")
         self.as_postgres(self.bin + "/initdb", "-D", self.dir + "/data", "-U", "granite", "--auth-local=trust",
                          "--auth-host=scram-sha-256")
-        with socket_port() as port:
-            self.port = port
+        self.port = free_port()
         self.as_postgres(self.bin + "/pg_ctl", "-D", self.dir + "/data", "-l", self.dir + "/log", "-w", "-o",
                          "-c listen_addresses=127.0.0.1 -p %d -k %s" % (self.port, self.dir), "start")
         self.addCleanup(self.as_postgres, self.bin + "/pg_ctl", "-D", self.dir + "/data", "-m", "immediate",
@@ -168,17 +169,20 @@ class LibpqReadsTheFile(unittest.TestCase):
         self.assertEqual((second.returncode, second.stdout.strip()), (0, "granite"), second.stderr)
 
 
-class socket_port:
-    """A free loopback port (bound and released)."""
-
-    def __enter__(self):
-        import socket
-        self.s = socket.socket()
-        self.s.bind(("127.0.0.1", 0))
-        return self.s.getsockname()[1]
-
-    def __exit__(self, *exc):
-        self.s.close()
+def free_port():
+    """A free loopback port below the ephemeral range: no client connection
+    of a test running beside this one takes it before PostgreSQL binds it."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        high = min(int(f.read().split()[0]), 32768)
+    for _ in range(200):
+        port = random.randrange(10000, high)
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 if __name__ == "__main__":

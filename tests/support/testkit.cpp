@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <cstdlib>
@@ -111,7 +112,42 @@ run_result run_program(const std::string& path, const std::vector<std::string>& 
   return r;
 }
 
+namespace {
+
+bool bindable(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
 int free_port() {
+  // Not one of the kernel's ephemeral ports: between this check and the
+  // server binding the port, any connect() on the machine (the tests beside
+  // this one open thousands) may take an ephemeral port as its local end,
+  // and the server's bind then fails with EADDRINUSE. A port outside that
+  // range is taken only by another test drawing the same one in that window.
+  int low = 32768, high = 60999;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low >> high;
+  const int first = 10000;
+  const int below = std::max(0, low - first), above = std::max(0, 65535 - high);
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  if (below + above > 0) {
+    std::uniform_int_distribution<int> pick(0, below + above - 1);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      int n = pick(rng);
+      int port = n < below ? first + n : high + 1 + (n - below);
+      if (bindable(port)) return port;
+    }
+  }
+  // No room outside the range (or none of it free): a port the kernel picks.
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;

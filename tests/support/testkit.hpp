@@ -50,7 +50,8 @@ run_result run_granite(const std::vector<std::string>& args, const std::map<std:
 run_result run_program(const std::string& path, const std::vector<std::string>& args,
                        const std::map<std::string, std::string>& env = {});
 
-// A free TCP port on loopback (bound and released).
+// A free TCP port on loopback (bound and released), outside the kernel's
+// ephemeral range so that no outgoing connection takes it before it is used.
 int free_port();
 
 // `granite serve` as a child process with its stderr kept in a file.
