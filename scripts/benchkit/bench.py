@@ -15,12 +15,14 @@ from fleet_writers import fleet_writers  # noqa: E402
 from forum import forum  # noqa: E402
 from forum import SCENARIOS as FORUM_SCENARIOS  # noqa: E402
 from login_storm import login_storm  # noqa: E402
+from replicas import replicas  # noqa: E402
 from systems import ROOT, die  # noqa: E402
 
 
 def main():
     p = argparse.ArgumentParser(prog="scripts/bench", description="granite's benchmarks (see scripts/bench)")
-    p.add_argument("scenario", nargs="?", choices=["forum", "login-storm", "access-log", "fleet-writers"], default="forum")
+    p.add_argument("scenario", nargs="?", default="forum",
+                   choices=["forum", "login-storm", "access-log", "fleet-writers", "replicas"])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=int)
     p.add_argument("--workers", type=int, default=os.cpu_count())
@@ -52,7 +54,7 @@ def main():
     work = ROOT / "var" / "bench" / f"{args.scenario}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     work.mkdir(parents=True)
     report = {"forum": forum, "login-storm": login_storm, "access-log": access_log,
-              "fleet-writers": fleet_writers}[args.scenario](args, work, url)
+              "fleet-writers": fleet_writers, "replicas": replicas}[args.scenario](args, work, url)
     (work / "report.md").write_text(report + "\n")
     print()
     print(report)

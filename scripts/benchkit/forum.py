@@ -9,8 +9,8 @@ import subprocess
 import time
 
 import stats
-from systems import (ROOT, Granite, Nginx, Pgbench, RowLock, die, http, pgbench_pipelined_script, pgbench_script, psql,
-                     run, say, wrk)
+from systems import (ROOT, Granite, Nginx, Pgbench, RowLock, cpu_model, die, http, pgbench_pipelined_script,
+                     pgbench_script, psql, run, say, wrk)
 
 
 # The read scenarios: granite's path (%d: a key), the keys (a hot set that the
@@ -350,8 +350,7 @@ def forum_report(args, work, results, rss, pg, load_ms, starts, patches, cache):
                                       (lambda s, c, x: of_runs(s, c, x, "max_ms"), 1))]
                 baseline.append([titles[s], c, stats.cell(gr), stats.cell(b), stats.cell(stats.ratio(gr, b), 2)] + tails)
 
-    cpu = next((line.split(":", 1)[1].strip() for line in run(["lscpu"]).stdout.splitlines()
-                if line.startswith("Model name")), "?")
+    cpu = cpu_model()
     bad = sum(x["non2xx"] + x["socket_errors"] for (_, _, system), runs in results.items()
               if not system.startswith(("pgbench", "nginx")) for x in runs if x)
     failed_runs = sum(1 for runs in results.values() for x in runs if x is None)

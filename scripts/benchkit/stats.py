@@ -1,5 +1,6 @@
-"""What scripts/bench reads from wrk and pgbench, and how it summarises it:
-medians of rounds, ratios, markdown tables. No I/O beyond the text given."""
+"""What scripts/bench reads from wrk, pgbench and granite's metrics, and how it
+summarises it: medians of rounds, ratios, markdown tables. No I/O beyond the
+text given."""
 
 import re
 import statistics
@@ -45,6 +46,14 @@ def parse_pgbench(text):
     if not tps:
         raise ValueError("no tps line: pgbench did not run\n" + text[-500:])
     return {"tps": float(tps.group(1)), "clients": int(clients.group(1)) if clients else None}
+
+
+def parse_reads_by_source(text):
+    """granite's /metrics: granite_database_reads_total by source."""
+    out = {}
+    for m in re.finditer(r'^granite_database_reads_total\{source="([^"]+)"\} (\d+)$', text, re.M):
+        out[m.group(1)] = out.get(m.group(1), 0) + int(m.group(2))
+    return out
 
 
 def median(values):

@@ -2,6 +2,7 @@
 processes on loopback, and a few helpers."""
 
 import os
+import random
 import re
 import signal
 import socket
@@ -37,10 +38,26 @@ def psql(url, sql):
     return run(["psql", url, "-Atqc", sql]).stdout.strip()
 
 
+def cpu_model():
+    """The processor's name, for the reports' titles."""
+    return next((line.split(":", 1)[1].strip() for line in run(["lscpu"]).stdout.splitlines()
+                 if line.startswith("Model name")), "?")
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the kernel's ephemeral range, which wrk's
+    and pgbench's connections draw from while the systems start."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        high = min(int(f.read().split()[0]), 32768)
+    for _ in range(200):
+        port = random.randrange(10000, high)
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+    die("no free port below the ephemeral range")
 
 
 def http(port, path, method="GET", body=None, headers=None, timeout=2.0):

@@ -1,6 +1,7 @@
-"""scripts/benchkit: what it reads from wrk and pgbench (their real output),
-its statistics, and the statements it hands pgbench, which must be the ones
-granite prepares: python3 bench_test.py GRANITE_BINARY."""
+"""scripts/benchkit: what it reads from wrk and pgbench (their real output)
+and from granite's metrics, its statistics, and the statements it hands
+pgbench, which must be the ones granite prepares: python3 bench_test.py
+GRANITE_BINARY."""
 
 import json
 import re
@@ -54,6 +55,18 @@ class Pgbench(unittest.TestCase):
     def test_a_run_that_did_not_happen_is_an_error(self):
         with self.assertRaises(ValueError):
             stats.parse_pgbench('pgbench: error: connection to server failed\n')
+
+
+class Metrics(unittest.TestCase):
+    def test_reads_by_source_and_nothing_else(self):
+        text = ('# HELP granite_database_reads_total Reads answered, by where they were read.\n'
+                '# TYPE granite_database_reads_total counter\n'
+                'granite_database_reads_total{source="primary"} 12\n'
+                'granite_database_reads_total{source="replica 1"} 3400\n'
+                'granite_database_reads_behind_total{source="replica 1"} 7\n'
+                'granite_database_reads_total_not{source="primary"} 99\n')
+        self.assertEqual(stats.parse_reads_by_source(text), {"primary": 12, "replica 1": 3400})
+        self.assertEqual(stats.parse_reads_by_source(""), {})
 
 
 class Summaries(unittest.TestCase):
