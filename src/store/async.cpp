@@ -312,19 +312,35 @@ struct database::impl {
       return answer_later(std::move(j),
                           answer(unavailable_because("too many requests are waiting for the database; retry shortly")));
     j->queued_at = clock::now();
-    // In the order of their deadlines: a batch sent again after its
-    // connection was lost goes before those asked after it.
-    auto at = std::upper_bound(lane.waiting.begin(), lane.waiting.end(), j->deadline,
-                               [](clock::time_point d, const std::shared_ptr<job>& w) { return d < w->deadline; });
-    lane.waiting.insert(at, std::move(j));
+    wait_in_order(lane, std::move(j));
     arm_deadline(lane);
     if (!any_ready(lane)) attempt_soon(lane);
   }
 
+  // In the order of their deadlines: a batch sent again after its
+  // connection was lost goes before those asked after it.
+  static void wait_in_order(lane_state& lane, std::shared_ptr<job> j) {
+    auto at = std::upper_bound(lane.waiting.begin(), lane.waiting.end(), j->deadline,
+                               [](clock::time_point d, const std::shared_ptr<job>& w) { return d < w->deadline; });
+    lane.waiting.insert(at, std::move(j));
+  }
+
   // Batches that waited go out, oldest first, while connections take them.
+  // Each leaves the queue before it is placed: sending it may find its
+  // connection lost, and that connection's batches then come back into the
+  // queue, ahead of it when they are older. Popping the front after the
+  // send would take one of them out unanswered and leave this one queued
+  // to be sent, and answered, twice.
   void drain() {
     for (auto* lane : {&reads, &writes}) {
-      while (!lane->waiting.empty() && place(lane->waiting.front())) lane->waiting.pop_front();
+      while (!lane->waiting.empty()) {
+        auto j = std::move(lane->waiting.front());
+        lane->waiting.pop_front();
+        if (!place(j)) {
+          wait_in_order(*lane, std::move(j));
+          break;
+        }
+      }
       arm_deadline(*lane);
     }
   }
