@@ -114,16 +114,20 @@ run_result run_program(const std::string& path, const std::vector<std::string>& 
 
 namespace {
 
-bool bindable(int port) {
+// Binds a TCP socket to `port` on loopback (0: one the kernel picks) and
+// lets it go: the port it had, or -1 when the bind failed.
+int bind_and_release(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
+  if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  socklen_t len = sizeof addr;
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+            getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
   close(fd);
-  return ok;
+  return ok ? ntohs(addr.sin_port) : -1;
 }
 
 }  // namespace
@@ -144,19 +148,11 @@ int free_port() {
     for (int attempt = 0; attempt < 100; ++attempt) {
       int n = pick(rng);
       int port = n < below ? first + n : high + 1 + (n - below);
-      if (bindable(port)) return port;
+      if (bind_and_release(port) == port) return port;
     }
   }
   // No room outside the range (or none of it free): a port the kernel picks.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+  return bind_and_release(0);
 }
 
 bool process_alive(pid_t pid) {
