@@ -64,25 +64,7 @@ cleanup() {
 trap cleanup EXIT
 cp -a "$cache" "$root"
 
-# Below the ephemeral range: no client connection of a test beside this one
-# takes the port before the container binds it.
-free_port() {
-  python3 -c '
-import random, socket
-high = min(int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0]), 32768)
-for _ in range(200):
-    port = random.randrange(10000, high)
-    try:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", port))
-        print(port)
-        break
-    except OSError:
-        pass
-else:
-    raise SystemExit("no free port below the ephemeral range")
-'
-}
+free_port() { python3 "$source_dir/tests/deploy/ports.py"; }  # below the ephemeral range
 # The container shares the host's network: its sshd and granite take free
 # loopback ports rather than 22 and 8080.
 ssh_port=$(free_port)

@@ -7,9 +7,7 @@ file: psql signs in to a cluster of the test's own with the password the
 file holds, and with the next one after a rotation."""
 import json
 import os
-import random
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -18,6 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fake_aws  # noqa: E402
+from ports import free_port  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "..", "..", "packer", "db-password")
@@ -167,22 +166,6 @@ class LibpqReadsTheFile(unittest.TestCase):
         self.refresh("the-next-one")
         second = self.sign_in()
         self.assertEqual((second.returncode, second.stdout.strip()), (0, "granite"), second.stderr)
-
-
-def free_port():
-    """A free loopback port below the ephemeral range: no client connection
-    of a test running beside this one takes it before PostgreSQL binds it."""
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        high = min(int(f.read().split()[0]), 32768)
-    for _ in range(200):
-        port = random.randrange(10000, high)
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free port below the ephemeral range")
 
 
 if __name__ == "__main__":

@@ -7,15 +7,15 @@ Usage: fleet_test.py BUILD_DIR   (PostgreSQL from the libpq environment)"""
 import http.client
 import os
 import pwd
-import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
+
+from ports import free_port
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FLEET = os.path.join(ROOT, "scripts", "local-fleet")
@@ -28,27 +28,6 @@ TARGETS = ["/api/users/1", "/api/threads/1", "/api/posts/in-thread/1", "/api/use
 def psql(sql, dbname="postgres"):
     return subprocess.run(["psql", "-X", "-q", "-At", "-d", dbname, "-c", sql], check=True,
                           capture_output=True, text=True).stdout.strip()
-
-
-def free_port_pair():
-    """A port P with P+1 also free (HAProxy's statistics), below the ephemeral
-    range so that no client connection of another test holds either."""
-    low = 20000
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        high = min(int(f.read().split()[0]), 32768)
-    if high < low + 100:
-        low = 1024
-    for _ in range(200):
-        port = random.randrange(low, high - 1)
-        try:
-            for p in (port, port + 1):
-                with socket.socket() as s:
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as HAProxy binds
-                    s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free port pair in %d..%d" % (low, high))
 
 
 class Load:
@@ -125,7 +104,7 @@ class Fleet(unittest.TestCase):
 
     def start(self, *extra):
         state = tempfile.mkdtemp(prefix="granite-fleet-")
-        port = free_port_pair()
+        port = free_port(span=2, reuseaddr=True)  # and P+1, HAProxy's statistics
         args = ["--state", state, "--port", str(port)]
         # Cleanups run last first: down, then the state directory goes.
         self.addCleanup(shutil.rmtree, state, ignore_errors=True)

@@ -7,8 +7,6 @@ back (or cancelled where a rollback is refused), and the script exits 1
 naming the instance and what it answered.
 Usage: rollout_check_test.py BUILD_DIR   (PostgreSQL from the libpq environment)"""
 import os
-import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +17,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fake_aws  # noqa: E402
+from ports import free_port  # noqa: E402
 from rollout_test import AMI, RolloutCase  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else os.path.join(
@@ -79,20 +78,6 @@ def version(binary):
     return subprocess.run([binary, "version"], capture_output=True, text=True, check=True).stdout.split()[1]
 
 
-def free_port():
-    """A port free on every address the instances use, below the ephemeral range."""
-    for _ in range(200):
-        port = random.randrange(20000, 32000)
-        try:
-            for host in (HEALTHY, BROKEN, OLD_RELEASE, NOBODY):
-                with socket.socket() as s:
-                    s.bind((host, port))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free port")
-
-
 def ready_status(host, port, path="/health/ready"):
     try:
         with urllib.request.urlopen("http://%s:%d%s" % (host, port, path), timeout=5) as r:
@@ -113,7 +98,7 @@ class RolloutCheck(RolloutCase):
         cls.dbs = ["granite_rollout_%d" % os.getpid(), "granite_rollout_gone_%d" % os.getpid()]
         for db in cls.dbs:
             psql("CREATE DATABASE %s" % db)
-        cls.port = free_port()
+        cls.port = free_port(hosts=(HEALTHY, BROKEN, OLD_RELEASE, NOBODY))  # free on every address
         cls.logs = tempfile.TemporaryDirectory()
         cls.newer_cli = os.path.join(cls.logs.name, "bin")
         os.mkdir(cls.newer_cli)
